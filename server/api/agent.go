@@ -1,0 +1,124 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// RegisterRequest is the body of POST /api/agents/register: the host the
+// agent runs on.
+type RegisterRequest struct {
+	Hostname   string            `json:"hostname"`
+	Label      string            `json:"label,omitempty"`
+	OS         string            `json:"os,omitempty"`
+	Arch       string            `json:"arch,omitempty"`
+	Version    string            `json:"version,omitempty"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
+// RegisterResponse carries the new agent's id and its ag_live_ token. The
+// token is shown once and never again.
+type RegisterResponse struct {
+	AgentID string `json:"agent_id"`
+	Token   string `json:"token"`
+}
+
+// Command is one unit of work for an agent, as GET .../jobs delivers it.
+type Command struct {
+	ID        string     `json:"id"`
+	Kind      string     `json:"kind"`
+	RunID     string     `json:"run_id"`
+	BatchID   string     `json:"batch_id,omitempty"`
+	Rerun     *RerunSpec `json:"rerun,omitempty"`
+	Stop      *StopSpec  `json:"stop,omitempty"`
+	Attempt   int        `json:"attempt"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// RerunSpec is what the agent needs to start a run: taken from the batch's
+// recorded env_snapshot, never from the request that asked for the rerun.
+type RerunSpec struct {
+	Command CommandLine       `json:"command"`
+	Cwd     string            `json:"cwd"`
+	Env     map[string]string `json:"env,omitempty"`
+}
+
+// StopSpec says which run to end and how patiently.
+type StopSpec struct {
+	PID int `json:"pid"`
+	// GracePeriodMS overrides the agent's grace period when > 0.
+	GracePeriodMS int64 `json:"grace_period_ms,omitempty"`
+}
+
+// JobList answers GET /api/agents/{id}/jobs.
+type JobList struct {
+	Commands []Command `json:"commands"`
+}
+
+// AckRequest acknowledges a command. For a rerun: the PID, or Error when
+// the command could not be started. For a stop: Outcome (terminated, killed,
+// already_gone).
+type AckRequest struct {
+	PID       int        `json:"pid,omitempty"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Outcome   string     `json:"outcome,omitempty"`
+}
+
+// Ack answers an ack: the command's state after it. A repeated ack gets
+// the same answer as the first, with Duplicate set.
+type Ack struct {
+	CmdID     string     `json:"cmd_id"`
+	State     string     `json:"state"`
+	AckedAt   time.Time  `json:"acked_at"`
+	Ack       AckRequest `json:"ack"`
+	Duplicate bool       `json:"duplicate"`
+}
+
+// ExitReport is the body of POST /api/agents/{id}/runs/{run_id}/exit, sent
+// once a run has ended. Unknown is set when the agent was down when the run
+// ended and cannot know its exit status; ExitCode and Signal are then empty.
+type ExitReport struct {
+	ExitCode   *int      `json:"exit_code,omitempty"`
+	Signal     string    `json:"signal,omitempty"`
+	Unknown    bool      `json:"unknown,omitempty"`
+	EndedAt    time.Time `json:"ended_at"`
+	OutputTail string    `json:"output_tail,omitempty"`
+}
+
+// MaxOutputTail is the most output the server keeps per run.
+const MaxOutputTail = 64 << 10
+
+// CommandLine is a recorded command: an argv list, or one shell string to
+// run through /bin/sh -c. On the wire it is a JSON array or a JSON string.
+type CommandLine struct {
+	Argv  []string
+	Shell string
+}
+
+// IsZero reports whether no command was given.
+func (c CommandLine) IsZero() bool { return len(c.Argv) == 0 && c.Shell == "" }
+
+// MarshalJSON writes an array for argv and a string for a shell line.
+func (c CommandLine) MarshalJSON() ([]byte, error) {
+	if len(c.Argv) > 0 {
+		return json.Marshal(c.Argv)
+	}
+	return json.Marshal(c.Shell)
+}
+
+// UnmarshalJSON accepts a JSON array of strings or a JSON string.
+func (c *CommandLine) UnmarshalJSON(b []byte) error {
+	*c = CommandLine{}
+	if len(b) > 0 && b[0] == '[' {
+		return json.Unmarshal(b, &c.Argv)
+	}
+	if len(b) > 0 && b[0] == '"' {
+		return json.Unmarshal(b, &c.Shell)
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	return errors.New("command must be an argv list or a shell string")
+}

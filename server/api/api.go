@@ -1,0 +1,154 @@
+// Package api holds the JSON shapes that cross the wire between argus-server,
+// its agents and its users: request and response bodies, command payloads and
+// run states. It has no behaviour and no dependencies, so the server, the
+// client and the agent can all share it. Routes and status codes are in
+// ../../shared/SPEC.md and in server/routes.go.
+package api
+
+import "time"
+
+// RunStatus is where a run stands.
+type RunStatus string
+
+const (
+	RunQueued   RunStatus = "queued"   // rerun command waits for the agent
+	RunRunning  RunStatus = "running"  // agent acked with a PID
+	RunExited   RunStatus = "exited"   // ended on its own (any exit code)
+	RunStopping RunStatus = "stopping" // stop command queued or delivered
+	RunStopped  RunStatus = "stopped"  // ended after a stop
+	RunFailed   RunStatus = "failed"   // agent could not start it
+)
+
+// Ended reports whether the status is final.
+func (s RunStatus) Ended() bool {
+	return s == RunExited || s == RunStopped || s == RunFailed
+}
+
+// Command kinds.
+const (
+	KindRerun = "rerun"
+	KindStop  = "stop"
+)
+
+// Stop outcomes an agent acks with.
+const (
+	StopTerminated  = "terminated"   // the group exited within the grace period
+	StopKilled      = "killed"       // SIGKILL was needed
+	StopAlreadyGone = "already_gone" // nothing of the run was alive (or the PID was reused)
+)
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// EnvSnapshot is what was recorded about a batch's launch.
+type EnvSnapshot struct {
+	Command CommandLine       `json:"command"`
+	Cwd     string            `json:"cwd"`
+	Host    string            `json:"host"`
+	Env     map[string]string `json:"env,omitempty"`
+}
+
+// CreateBatchRequest is the body of POST /api/batches.
+type CreateBatchRequest struct {
+	Project     string      `json:"project"`
+	Name        string      `json:"name"`
+	EnvSnapshot EnvSnapshot `json:"env_snapshot"`
+}
+
+// Created answers a POST that made something: {"id": ...}.
+type Created struct {
+	ID string `json:"id"`
+}
+
+// Batch is a recorded training run as users see it.
+type Batch struct {
+	ID          string      `json:"id"`
+	Project     string      `json:"project"`
+	Name        string      `json:"name"`
+	Owner       string      `json:"owner"`
+	EnvSnapshot EnvSnapshot `json:"env_snapshot"`
+	CreatedAt   time.Time   `json:"created_at"`
+	Runs        []Run       `json:"runs,omitempty"`
+}
+
+// BatchList answers GET /api/batches.
+type BatchList struct {
+	Batches []Batch `json:"batches"`
+}
+
+// Run is one launch of a batch's command by an agent.
+type Run struct {
+	ID          string     `json:"id"`
+	BatchID     string     `json:"batch_id"`
+	AgentID     string     `json:"agent_id"`
+	Status      RunStatus  `json:"status"`
+	PID         int        `json:"pid,omitempty"`
+	ExitCode    *int       `json:"exit_code"`
+	Signal      string     `json:"signal,omitempty"`
+	ExitUnknown bool       `json:"exit_unknown,omitempty"`
+	Error       string     `json:"error,omitempty"`
+	OutputTail  string     `json:"output_tail,omitempty"`
+	RerunCmdID  string     `json:"rerun_cmd_id"`
+	StopCmdID   string     `json:"stop_cmd_id,omitempty"`
+	StopOutcome string     `json:"stop_outcome,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+}
+
+// RunList answers GET /api/runs.
+type RunList struct {
+	Runs []Run `json:"runs"`
+}
+
+// RerunRequest is the optional body of POST /api/batches/{id}/rerun. It
+// carries no command: the server takes that from the recorded batch.
+type RerunRequest struct {
+	// AgentID picks one of several online agents on the origin host.
+	AgentID string `json:"agent_id,omitempty"`
+}
+
+// Queued answers a rerun or a stop: 202 {"run_id", "cmd_id"}.
+type Queued struct {
+	RunID string `json:"run_id"`
+	CmdID string `json:"cmd_id"`
+}
+
+// StopRequest is the optional body of POST /api/runs/{id}/stop.
+type StopRequest struct {
+	// GracePeriod overrides the agent's grace period, e.g. "30s".
+	GracePeriod string `json:"grace_period,omitempty"`
+}
+
+// Agent is a registered daemon as its owner sees it.
+type Agent struct {
+	ID            string            `json:"id"`
+	Hostname      string            `json:"hostname"`
+	Label         string            `json:"label,omitempty"`
+	OS            string            `json:"os,omitempty"`
+	Arch          string            `json:"arch,omitempty"`
+	Version       string            `json:"version,omitempty"`
+	Properties    map[string]string `json:"properties,omitempty"`
+	Online        bool              `json:"online"`
+	LastHeartbeat *time.Time        `json:"last_heartbeat,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+}
+
+// AgentList answers GET /api/agents.
+type AgentList struct {
+	Agents []Agent `json:"agents"`
+}
+
+// ShareRequest is the body of POST /api/projects/{project}/recipients.
+type ShareRequest struct {
+	User string `json:"user"`
+}
+
+// Project answers a share: the project and everyone it is shared with.
+type Project struct {
+	Name       string   `json:"name"`
+	Owner      string   `json:"owner"`
+	Recipients []string `json:"recipients"`
+}

@@ -1,0 +1,202 @@
+// Package store defines what argus-server keeps and the one interface every
+// storage engine implements. The engines live in sub-packages (sqlite now,
+// postgres later); storetest holds the conformance suite that every engine
+// must pass. HTTP, authorisation and wake-ups are not here: they are in
+// server/.
+//
+// State transitions that must be atomic (queue a rerun with its run, claim
+// commands under a lease, apply an ack to its run, record an exit) are store
+// methods, so each engine can make them one transaction.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+var (
+	// ErrNotFound: no such record, or not visible to the caller named in
+	// the method's arguments (another agent's command, say).
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a record with that unique key already exists.
+	ErrExists = errors.New("already exists")
+	// ErrConflict: the record is not in a state that allows the change.
+	ErrConflict = errors.New("conflict")
+	// ErrForbidden: the user may not write to that project.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Store is everything argus-server persists. Every method is safe for
+// concurrent use; every write is atomic.
+type Store interface {
+	CreateUser(ctx context.Context, u User) error // ErrExists on a taken name
+	UserByName(ctx context.Context, name string) (User, error)
+	UserByID(ctx context.Context, id string) (User, error)
+
+	CreateToken(ctx context.Context, t Token) error
+	TokenByHash(ctx context.Context, hash string) (Token, error)
+	// RevokeToken revokes by token id or by token hash. Revoking a revoked
+	// token is not an error and keeps the first revocation time.
+	RevokeToken(ctx context.Context, idOrHash string, at time.Time) (Token, error)
+
+	// RegisterAgent stores the agent and its token in one transaction.
+	RegisterAgent(ctx context.Context, a Agent, t Token) error
+	Agent(ctx context.Context, id string) (Agent, error)
+	ListAgents(ctx context.Context, userID string) ([]Agent, error)
+	Heartbeat(ctx context.Context, agentID string, at time.Time) error
+
+	// CreateBatch stores a batch. A project that does not exist yet is
+	// created, owned by the batch's owner; a project owned by someone else
+	// accepts batches only from its recipients (ErrForbidden otherwise).
+	CreateBatch(ctx context.Context, b Batch) error
+	Batch(ctx context.Context, id string) (Batch, error)
+	// ListBatches returns batches the user owns or whose project is shared
+	// with them, newest first.
+	ListBatches(ctx context.Context, userID string) ([]Batch, error)
+	Project(ctx context.Context, name string) (Project, error)
+	// AddRecipient shares a project; adding a recipient twice is a no-op.
+	AddRecipient(ctx context.Context, project, userID string) error
+
+	// QueueRerun stores a new queued run and its rerun command together.
+	QueueRerun(ctx context.Context, r Run, c Command) error
+	// QueueStop stores a stop command for a running run and moves the run
+	// to stopping; ErrConflict unless the run is running.
+	QueueStop(ctx context.Context, runID string, c Command) (Run, error)
+	// ClaimCommands hands out up to limit of the agent's commands that are
+	// queued, or delivered but unacked with a lease that ended before now,
+	// oldest first. Each is marked delivered with a lease until now+lease
+	// and its attempt count raised.
+	ClaimCommands(ctx context.Context, agentID string, now time.Time, lease time.Duration, limit int) ([]Command, error)
+	// NextLeaseExpiry is when the earliest lease of a delivered, unacked
+	// command of the agent ends; ok is false when there is none.
+	NextLeaseExpiry(ctx context.Context, agentID string) (at time.Time, ok bool, err error)
+	// AckCommand acknowledges one of the agent's commands and applies it to
+	// the run (a rerun ack sets the PID and running, or failed on Error).
+	// A repeated ack changes nothing and returns the command as it was, with
+	// duplicate set. ErrNotFound for a command of another agent.
+	AckCommand(ctx context.Context, agentID, cmdID string, ack api.AckRequest, at time.Time) (c Command, duplicate bool, err error)
+	// ReportExit records a run's end: stopped when a stop was asked for,
+	// exited otherwise. Idempotent: a run that has ended keeps its first
+	// report. ErrNotFound for a run of another agent.
+	ReportExit(ctx context.Context, agentID, runID string, e api.ExitReport) (Run, error)
+	Run(ctx context.Context, id string) (Run, error)
+	Command(ctx context.Context, id string) (Command, error)
+	// ListRuns returns a batch's runs, newest first.
+	ListRuns(ctx context.Context, batchID string) ([]Run, error)
+	// ListRunsForUser returns runs of every batch the user may see, newest
+	// first, at most limit.
+	ListRunsForUser(ctx context.Context, userID string, limit int) ([]Run, error)
+
+	// Stats feeds the metrics: agents with a heartbeat at or after
+	// onlineSince, and commands by state.
+	Stats(ctx context.Context, onlineSince time.Time) (Stats, error)
+	Close() error
+}
+
+// User is a person who holds em_live_ tokens.
+type User struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Token is a stored token: its hash, never the token itself. A user token
+// has UserID only; an agent token has both UserID (who registered it) and
+// AgentID.
+type Token struct {
+	ID        string
+	Hash      string
+	Kind      token.Kind
+	UserID    string
+	AgentID   string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// Agent is one registered daemon on one host. LastHeartbeat is zero until
+// the first heartbeat.
+type Agent struct {
+	ID            string
+	UserID        string
+	Hostname      string
+	Label         string
+	OS            string
+	Arch          string
+	Version       string
+	Properties    map[string]string
+	CreatedAt     time.Time
+	LastHeartbeat time.Time
+}
+
+// Batch is a recorded training run.
+type Batch struct {
+	ID        string
+	OwnerID   string
+	Project   string
+	Name      string
+	Snapshot  api.EnvSnapshot
+	CreatedAt time.Time
+}
+
+// Project groups batches; its owner may share it with recipients.
+type Project struct {
+	Name         string
+	OwnerID      string
+	RecipientIDs []string
+}
+
+// Run is one launch of a batch on an agent.
+type Run struct {
+	ID          string
+	BatchID     string
+	AgentID     string
+	Status      api.RunStatus
+	PID         int
+	ExitCode    *int
+	Signal      string
+	ExitUnknown bool
+	Error       string
+	OutputTail  string
+	RerunCmdID  string
+	StopCmdID   string
+	StopOutcome string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	EndedAt     *time.Time
+}
+
+// CommandState is where a command is in its delivery.
+type CommandState string
+
+const (
+	CmdQueued    CommandState = "queued"
+	CmdDelivered CommandState = "delivered"
+	CmdAcked     CommandState = "acked"
+)
+
+// Command is one unit of work for one agent. Payload is the api.Command
+// delivered to the agent, fixed when the command is queued.
+type Command struct {
+	ID          string
+	AgentID     string
+	RunID       string
+	Kind        string
+	Payload     api.Command
+	State       CommandState
+	Attempts    int
+	CreatedAt   time.Time
+	DeliveredAt *time.Time
+	LeaseUntil  *time.Time
+	AckedAt     *time.Time
+	Ack         *api.AckRequest
+}
+
+// Stats is a snapshot for the metrics endpoint.
+type Stats struct {
+	AgentsOnline    int
+	CommandsByState map[CommandState]int
+}

@@ -1,0 +1,111 @@
+package token
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Cache is what the agent keeps on disk after registering: its identity and
+// its own ag_live_ token. Never the user's em_live_ token.
+type Cache struct {
+	URL          string    `json:"url"`
+	AgentID      string    `json:"agent_id"`
+	Token        string    `json:"token"`
+	Label        string    `json:"label,omitempty"`
+	Hostname     string    `json:"hostname,omitempty"`
+	RegisteredAt time.Time `json:"registered_at"`
+}
+
+// ErrCacheMissing is returned by LoadCache when no token file exists yet.
+var ErrCacheMissing = errors.New("no cached agent token")
+
+// CachePath is where the token for a label lives under the agent's home:
+// token.json for the default agent, token-<label>.json for others, so that
+// several agents can share one home directory.
+func CachePath(home, label string) string {
+	if label == "" {
+		return filepath.Join(home, "token.json")
+	}
+	return filepath.Join(home, "token-"+label+".json")
+}
+
+// SaveCache writes c to path atomically: the directory is created 0700, the
+// data goes to a 0600 temp file in the same directory, is synced, and is
+// renamed over path. A crash leaves either the old file or the new one.
+func SaveCache(path string, c Cache) error {
+	if _, err := Parse(c.Token); err != nil {
+		return fmt.Errorf("refusing to cache an invalid token: %w", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("restrict %s to its owner: %w", dir, err)
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, append(data, '\n'))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("create temp file next to %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod temp file: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadCache reads the token file at path. It refuses a file that anyone but
+// its owner can read or write, and says how to fix it, because a token that
+// leaked to another local user is as good as theirs.
+func LoadCache(path string) (Cache, error) {
+	var c Cache
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, fmt.Errorf("%w at %s: run argus-agent --register first", ErrCacheMissing, path)
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := checkPrivate(path, st); err != nil {
+		return c, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, fmt.Errorf("token file %s is corrupt (%v): run argus-agent --reregister", path, err)
+	}
+	if kind, err := Parse(c.Token); err != nil || kind != Agent {
+		return c, fmt.Errorf("token file %s holds no valid ag_live_ token: run argus-agent --reregister", path)
+	}
+	return c, nil
+}

@@ -38,8 +38,12 @@ func CachePath(home, label string) string {
 // data goes to a 0600 temp file in the same directory, is synced, and is
 // renamed over path. A crash leaves either the old file or the new one.
 func SaveCache(path string, c Cache) error {
-	if _, err := Parse(c.Token); err != nil {
+	kind, err := Parse(c.Token)
+	if err != nil {
 		return fmt.Errorf("refusing to cache an invalid token: %w", err)
+	}
+	if kind != Agent {
+		return fmt.Errorf("refusing to cache a %s token: only the agent's own %s token is cached", kind, Agent)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {

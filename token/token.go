@@ -91,9 +91,9 @@ func Parse(s string) (Kind, error) {
 	return kind, nil
 }
 
-// Looks reports whether s starts like a token of either kind. It is how the
-// server CLI tells a token from a token id, and how secrets are spotted in
-// environments.
+// Looks reports whether s contains something shaped like a token prefix,
+// anywhere: the server CLI uses it to tell a token from a token id, and a
+// token buried in an environment value (say, a URL) must still be spotted.
 func Looks(s string) bool {
 	return strings.Contains(s, string(User)) || strings.Contains(s, string(Agent))
 }

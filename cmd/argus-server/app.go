@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/server/store/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	dbFlag := &cli.StringFlag{
+		Name: "db", Value: "./argus.db", EnvVars: []string{"ARGUS_DB"},
+		Usage: "SQLite file path (created if missing); postgres://… for PostgreSQL",
+	}
+	return &cli.App{
+		Name:            "argus-server",
+		Usage:           "serve the Argus API and administer its database",
+		Version:         version,
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"ARGUS_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"ARGUS_LOG_FORMAT"}, Usage: "console, json, or auto (console on a terminal)"},
+		},
+		Commands: []*cli.Command{
+			serveCommand(dbFlag),
+			userCommand(dbFlag),
+			tokenCommand(dbFlag),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints errors once, in one line
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%v (see argus-server --help)", err)
+		},
+	}
+}
+
+// openStore opens the engine that the --db value names.
+func openStore(ctx context.Context, db string) (store.Store, error) {
+	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+		return nil, fmt.Errorf("--db %s: PostgreSQL is not supported by this build yet; use a file path", redactDSN(db))
+	}
+	return sqlite.Open(ctx, db)
+}
+
+// redactDSN hides a password in a connection string before it is printed.
+func redactDSN(dsn string) string {
+	at := strings.LastIndex(dsn, "@")
+	scheme := strings.Index(dsn, "://")
+	if at < 0 || scheme < 0 {
+		return dsn
+	}
+	creds := dsn[scheme+3 : at]
+	if user, _, ok := strings.Cut(creds, ":"); ok {
+		return dsn[:scheme+3] + user + ":***" + dsn[at:]
+	}
+	return dsn
+}
+
+func newLogger(c *cli.Context, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(c.String("log-level"))
+	if err != nil || c.String("log-level") == "" {
+		return zerolog.Logger{}, fmt.Errorf("--log-level %q: use debug, info, warn or error", c.String("log-level"))
+	}
+	out := w
+	switch c.String("log-format") {
+	case "json":
+	case "console":
+		out = zerolog.ConsoleWriter{Out: w}
+	case "auto":
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			out = zerolog.ConsoleWriter{Out: w}
+		}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("--log-format %q: use console, json or auto", c.String("log-format"))
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

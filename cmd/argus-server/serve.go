@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/server"
+)
+
+func serveCommand(dbFlag cli.Flag) *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the API until SIGINT or SIGTERM",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8420", EnvVars: []string{"ARGUS_ADDR"}, Usage: "host:port to listen on"},
+			dbFlag,
+			&cli.DurationFlag{Name: "lease", Value: 30 * time.Second, EnvVars: []string{"ARGUS_LEASE"}, Usage: "how long a delivered command waits for its ack before redelivery"},
+			&cli.DurationFlag{Name: "online-window", Value: 30 * time.Second, EnvVars: []string{"ARGUS_ONLINE_WINDOW"}, Usage: "an agent is online if it heartbeated within this window"},
+			&cli.DurationFlag{Name: "max-wait", Value: 60 * time.Second, EnvVars: []string{"ARGUS_MAX_WAIT"}, Usage: "longest hold of a jobs long-poll"},
+			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
+		},
+		Action: serve,
+	}
+}
+
+func serve(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	addr := c.String("addr")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return listenError(addr, err)
+	}
+	st, err := openStore(ctx, c.String("db"))
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+
+	srv := server.New(server.Config{
+		Lease:        c.Duration("lease"),
+		OnlineWindow: c.Duration("online-window"),
+		MaxWait:      c.Duration("max-wait"),
+		MaxBodyBytes: c.Int64("max-body"),
+		Logger:       &log,
+	}, st, nil)
+	log.Info().Str("addr", ln.Addr().String()).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
+	err = srv.Serve(ctx, ln)
+	log.Info().Msg("argus-server stopped")
+	return err
+}
+
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("cannot listen on %s: the port is already in use (another argus-server?); pick another --addr", addr)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("cannot listen on %s: permission denied; use a port above 1024", addr)
+	}
+	return fmt.Errorf("cannot listen on %s: %v", addr, unwrapOp(err))
+}
+
+// unwrapOp drops net.OpError's "listen tcp …:" preamble, which repeats the
+// address already in the message.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+

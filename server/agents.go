@@ -1,0 +1,227 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/token"
+)
+
+// labelPattern keeps labels safe to use in file and unit names on the host.
+var labelPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	var req api.RegisterRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	if req.Hostname == "" || len(req.Hostname) > 255 {
+		return errorf(http.StatusBadRequest, "hostname is required (at most 255 characters)")
+	}
+	if req.Label != "" && !labelPattern.MatchString(req.Label) {
+		return errorf(http.StatusBadRequest, "label must be 1-64 of A-Z a-z 0-9 . _ - and start with a letter or digit")
+	}
+	tok, err := token.New(token.Agent)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now().UTC()
+	a := store.Agent{
+		ID: newID("agt"), UserID: p.UserID, Hostname: req.Hostname, Label: req.Label,
+		OS: req.OS, Arch: req.Arch, Version: req.Version, Properties: req.Properties, CreatedAt: now,
+	}
+	t := store.Token{
+		ID: newID("tok"), Hash: token.Hash(tok), Kind: token.Agent,
+		UserID: p.UserID, AgentID: a.ID, CreatedAt: now,
+	}
+	if err := s.store.RegisterAgent(r.Context(), a, t); err != nil {
+		return err
+	}
+	s.log.Info().Str("agent_id", a.ID).Str("hostname", a.Hostname).Str("label", a.Label).Msg("agent registered")
+	writeJSON(w, http.StatusCreated, api.RegisterResponse{AgentID: a.ID, Token: tok})
+	return nil
+}
+
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.Heartbeat(r.Context(), r.PathValue("agent_id"), s.cfg.Now().UTC()); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// parseWait reads ?wait= as a Go duration ("30s") or whole seconds ("30").
+func parseWait(v string, max time.Duration) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.Atoi(v)
+		if nerr != nil {
+			return 0, errorf(http.StatusBadRequest, "wait must be a duration such as 30s")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, errorf(http.StatusBadRequest, "wait must not be negative")
+	}
+	return min(d, max), nil
+}
+
+// handleJobs hands out the agent's commands. With ?wait it holds the
+// request until a command is queued (woken through the Waker), a lease of
+// one of its commands runs out (so redelivery is not late), the hold ends,
+// or the server shuts down; the last two answer an empty list.
+func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
+	agentID := r.PathValue("agent_id")
+	wait, err := parseWait(r.URL.Query().Get("wait"), s.cfg.MaxWait)
+	if err != nil {
+		return err
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		woken, cancel := s.waker.Subscribe(agentID)
+		cmds, err := s.claim(r, agentID)
+		if err != nil || len(cmds) > 0 || wait == 0 {
+			cancel()
+			if err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, api.JobList{Commands: cmds})
+			return nil
+		}
+		leaseEnd, err := s.leaseTimer(r, agentID)
+		if err != nil {
+			cancel()
+			return err
+		}
+		var done bool
+		select {
+		case <-woken:
+		case <-leaseEnd:
+		case <-deadline.C:
+			done = true
+		case <-s.closing:
+			done = true
+		case <-r.Context().Done():
+			cancel()
+			return r.Context().Err()
+		}
+		cancel()
+		if done {
+			writeJSON(w, http.StatusOK, api.JobList{Commands: []api.Command{}})
+			return nil
+		}
+	}
+}
+
+func (s *Server) claim(r *http.Request, agentID string) ([]api.Command, error) {
+	now := s.cfg.Now().UTC()
+	claimed, err := s.store.ClaimCommands(r.Context(), agentID, now, s.cfg.Lease, 100)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Command, 0, len(claimed))
+	for _, c := range claimed {
+		if c.Attempts == 1 {
+			s.metrics.dispatch.WithLabelValues(c.Kind).Observe(now.Sub(c.CreatedAt).Seconds())
+		}
+		p := c.Payload
+		p.Attempt = c.Attempts
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// leaseTimer fires when the agent's earliest outstanding lease ends, or
+// never when there is none.
+func (s *Server) leaseTimer(r *http.Request, agentID string) (<-chan time.Time, error) {
+	at, ok, err := s.store.NextLeaseExpiry(r.Context(), agentID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	// A millisecond past the end, so the claim that follows sees it expired.
+	return time.After(at.Sub(s.cfg.Now()) + time.Millisecond), nil
+}
+
+func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
+	agentID, cmdID := r.PathValue("agent_id"), r.PathValue("cmd_id")
+	var req api.AckRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	c, err := s.store.Command(r.Context(), cmdID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && c.AgentID != agentID) {
+		return errorf(http.StatusNotFound, "no command %s for this agent", cmdID)
+	}
+	if err != nil {
+		return err
+	}
+	if err := validateAck(c.Kind, req); err != nil {
+		return err
+	}
+	c, dup, err := s.store.AckCommand(r.Context(), agentID, cmdID, req, s.cfg.Now().UTC())
+	if err != nil {
+		return err
+	}
+	resp := api.Ack{CmdID: c.ID, State: string(c.State), Duplicate: dup}
+	if c.AckedAt != nil {
+		resp.AckedAt = *c.AckedAt
+	}
+	if c.Ack != nil {
+		resp.Ack = *c.Ack
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func validateAck(kind string, req api.AckRequest) error {
+	switch kind {
+	case api.KindRerun:
+		if req.Error == "" && req.PID <= 0 {
+			return errorf(http.StatusBadRequest, "a rerun ack needs pid > 0, or error when the command could not start")
+		}
+	case api.KindStop:
+		switch req.Outcome {
+		case api.StopTerminated, api.StopKilled, api.StopAlreadyGone:
+		default:
+			if req.Error == "" {
+				return errorf(http.StatusBadRequest, "a stop ack needs outcome terminated, killed or already_gone")
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
+	var req api.ExitReport
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	if req.ExitCode == nil && req.Signal == "" && !req.Unknown {
+		return errorf(http.StatusBadRequest, "an exit report needs exit_code, signal, or unknown: true")
+	}
+	if len(req.OutputTail) > api.MaxOutputTail {
+		req.OutputTail = req.OutputTail[len(req.OutputTail)-api.MaxOutputTail:]
+	}
+	if req.EndedAt.IsZero() {
+		req.EndedAt = s.cfg.Now().UTC()
+	}
+	run, err := s.store.ReportExit(r.Context(), r.PathValue("agent_id"), r.PathValue("run_id"), req)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no run %s on this agent", r.PathValue("run_id"))
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAPIRun(run))
+	return nil
+}

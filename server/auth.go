@@ -1,0 +1,110 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/token"
+)
+
+// principal is who a request's bearer token says the caller is.
+type principal struct {
+	TokenID string
+	Kind    token.Kind
+	UserID  string // the user, or the user an agent token is bound to
+	AgentID string // set for agent tokens only
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) (principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	return p, ok
+}
+
+// authenticate resolves the bearer token. Shape and checksum are checked
+// before any lookup, so garbage never reaches the store; unknown and
+// revoked tokens get the same answer so neither can be probed.
+func (s *Server) authenticate(r *http.Request) (principal, error) {
+	h := r.Header.Get("Authorization")
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || raw == "" {
+		return principal{}, errorf(http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
+	}
+	raw = strings.TrimSpace(raw)
+	kind, err := token.Parse(raw)
+	if errors.Is(err, token.ErrChecksum) {
+		return principal{}, errorf(http.StatusUnauthorized, "token checksum does not match: check for a typo or a truncated paste")
+	}
+	if err != nil {
+		return principal{}, errorf(http.StatusUnauthorized, "malformed token: expected em_live_… or ag_live_…")
+	}
+	hash := token.Hash(raw)
+	t, err := s.store.TokenByHash(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != kind)) {
+		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
+	}
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}, nil
+}
+
+// requireUser admits em_live_ tokens only.
+func (s *Server) requireUser(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if p.Kind != token.User {
+			return errorf(http.StatusForbidden, "this route needs a user (em_live_) token")
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// requireAgent admits the ag_live_ token of the agent named in the path,
+// and nobody else: an agent reaches only its own routes.
+func (s *Server) requireAgent(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if p.Kind != token.Agent {
+			return errorf(http.StatusForbidden, "this route needs the agent's own (ag_live_) token")
+		}
+		if p.AgentID != r.PathValue("agent_id") {
+			return errorf(http.StatusForbidden, "this token belongs to another agent")
+		}
+		return h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	}
+}
+
+// mayUseBatch reports whether the user owns the batch or is a recipient of
+// its project: the rule for seeing, rerunning and stopping.
+func (s *Server) mayUseBatch(ctx context.Context, userID string, b store.Batch) (bool, error) {
+	if b.OwnerID == userID {
+		return true, nil
+	}
+	p, err := s.store.Project(ctx, b.Project)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if p.OwnerID == userID {
+		return true, nil
+	}
+	for _, id := range p.RecipientIDs {
+		if id == userID {
+			return true, nil
+		}
+	}
+	return false, nil
+}

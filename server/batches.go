@@ -1,0 +1,185 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+)
+
+// projectPattern keeps project names usable in URL paths.
+var projectPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+func (s *Server) handleCreateBatch(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	var req api.CreateBatchRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	if err := validateBatch(&req); err != nil {
+		return err
+	}
+	b := store.Batch{
+		ID: newID("bat"), OwnerID: p.UserID, Project: req.Project, Name: req.Name,
+		Snapshot: req.EnvSnapshot, CreatedAt: s.cfg.Now().UTC(),
+	}
+	err := s.store.CreateBatch(r.Context(), b)
+	if errors.Is(err, store.ErrForbidden) {
+		return errorf(http.StatusForbidden, "project %s belongs to another user who has not shared it with you", req.Project)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, api.Created{ID: b.ID})
+	return nil
+}
+
+func validateBatch(req *api.CreateBatchRequest) error {
+	if req.Project == "" {
+		req.Project = "default"
+	}
+	if !projectPattern.MatchString(req.Project) {
+		return errorf(http.StatusBadRequest, "project must be 1-128 of A-Z a-z 0-9 . _ - and start with a letter or digit")
+	}
+	snap := req.EnvSnapshot
+	switch {
+	case snap.Command.IsZero():
+		return errorf(http.StatusBadRequest, "env_snapshot.command is required (argv list or shell string)")
+	case strings.TrimSpace(snap.Host) == "":
+		return errorf(http.StatusBadRequest, "env_snapshot.host is required: reruns go to an agent on that host")
+	case snap.Cwd == "":
+		return errorf(http.StatusBadRequest, "env_snapshot.cwd is required")
+	}
+	for _, a := range snap.Command.Argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return errorf(http.StatusBadRequest, "env_snapshot.command must not contain NUL bytes")
+		}
+	}
+	if req.Name == "" {
+		req.Name = req.Project
+	}
+	return nil
+}
+
+func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	batches, err := s.store.ListBatches(r.Context(), p.UserID)
+	if err != nil {
+		return err
+	}
+	names := s.userNames(r.Context())
+	out := api.BatchList{Batches: make([]api.Batch, 0, len(batches))}
+	for _, b := range batches {
+		out.Batches = append(out.Batches, toAPIBatch(b, names.of(b.OwnerID)))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// visibleBatch loads a batch the caller may use: 404 when it does not
+// exist, 403 when it belongs to someone who has not shared it.
+func (s *Server) visibleBatch(ctx context.Context, id string) (store.Batch, error) {
+	p, _ := principalFrom(ctx)
+	b, err := s.store.Batch(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return b, errorf(http.StatusNotFound, "no batch %s", id)
+	}
+	if err != nil {
+		return b, err
+	}
+	ok, err := s.mayUseBatch(ctx, p.UserID, b)
+	if err != nil {
+		return b, err
+	}
+	if !ok {
+		return b, errorf(http.StatusForbidden, "batch %s belongs to another user and its project is not shared with you", id)
+	}
+	return b, nil
+}
+
+func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.visibleBatch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	runs, err := s.store.ListRuns(r.Context(), b.ID)
+	if err != nil {
+		return err
+	}
+	out := toAPIBatch(b, s.userNames(r.Context()).of(b.OwnerID))
+	out.Runs = make([]api.Run, 0, len(runs))
+	for _, run := range runs {
+		out.Runs = append(out.Runs, toAPIRun(run))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	name := r.PathValue("project")
+	var req api.ShareRequest
+	if err := s.decode(w, r, &req, false); err != nil {
+		return err
+	}
+	if req.User == "" {
+		return errorf(http.StatusBadRequest, `user is required: {"user": "bob"}`)
+	}
+	proj, err := s.store.Project(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no project %s", name)
+	}
+	if err != nil {
+		return err
+	}
+	if proj.OwnerID != p.UserID {
+		return errorf(http.StatusForbidden, "only the owner of project %s can share it", name)
+	}
+	u, err := s.store.UserByName(r.Context(), req.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no user %s", req.User)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.store.AddRecipient(r.Context(), name, u.ID); err != nil {
+		return err
+	}
+	if proj, err = s.store.Project(r.Context(), name); err != nil {
+		return err
+	}
+	names := s.userNames(r.Context())
+	out := api.Project{Name: proj.Name, Owner: names.of(proj.OwnerID), Recipients: []string{}}
+	for _, id := range proj.RecipientIDs {
+		out.Recipients = append(out.Recipients, names.of(id))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// userNames resolves user ids to names once per request.
+type nameCache struct {
+	ctx   context.Context
+	store store.Store
+	seen  map[string]string
+}
+
+func (s *Server) userNames(ctx context.Context) *nameCache {
+	return &nameCache{ctx: ctx, store: s.store, seen: map[string]string{}}
+}
+
+func (c *nameCache) of(id string) string {
+	if n, ok := c.seen[id]; ok {
+		return n
+	}
+	n := id
+	if u, err := c.store.UserByID(c.ctx, id); err == nil {
+		n = u.Name
+	}
+	c.seen[id] = n
+	return n
+}

@@ -1,0 +1,110 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/api"
+)
+
+func TestBatchesRecordListGet(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice, bob := h.user("alice"), h.user("bob")
+	id := h.batch(alice, "mnist", "gpu-01")
+
+	var b api.Batch
+	h.expect(200, "GET", "/api/batches/"+id, alice, nil).json(t, &b)
+	if b.Owner != "alice" || b.Project != "mnist" || b.EnvSnapshot.Host != "gpu-01" ||
+		strings.Join(b.EnvSnapshot.Command.Argv, " ") != "python train.py --lr 0.1" || b.EnvSnapshot.Cwd != "/srv/exp" {
+		t.Fatalf("batch = %+v", b)
+	}
+	var list api.BatchList
+	h.expect(200, "GET", "/api/batches", alice, nil).json(t, &list)
+	if len(list.Batches) != 1 || list.Batches[0].ID != id {
+		t.Fatalf("alice's batches = %+v", list)
+	}
+	h.expect(200, "GET", "/api/batches", bob, nil).json(t, &list)
+	if len(list.Batches) != 0 {
+		t.Fatalf("bob sees %+v before any share", list)
+	}
+
+	// A shell-string command round-trips as a string.
+	var c api.Created
+	h.expect(201, "POST", "/api/batches", alice,
+		`{"project":"mnist","name":"sh","env_snapshot":{"command":"echo hi && sleep 1","cwd":"/tmp","host":"gpu-01"}}`).json(t, &c)
+	h.expect(200, "GET", "/api/batches/"+c.ID, alice, nil).json(t, &b)
+	if b.EnvSnapshot.Command.Shell != "echo hi && sleep 1" || len(b.EnvSnapshot.Command.Argv) != 0 {
+		t.Fatalf("shell command = %+v", b.EnvSnapshot.Command)
+	}
+}
+
+func TestBatchErrorsChangeNothing(t *testing.T) {
+	h := newHarness(t, server.Config{MaxBodyBytes: 4096})
+	alice, bob := h.user("alice"), h.user("bob")
+	id := h.batch(alice, "mnist", "gpu-01")
+	before := h.snapshot()
+	valid := `{"project":"p","env_snapshot":{"command":["true"],"cwd":"/","host":"h"}}`
+	huge := `{"project":"p","name":"` + strings.Repeat("x", 8192) + `","env_snapshot":{"command":["true"],"cwd":"/","host":"h"}}`
+	cases := []struct {
+		name, method, path, tok string
+		body                    any
+		code                    int
+	}{
+		{"malformed JSON", "POST", "/api/batches", alice, `{"project": "p",`, 400},
+		{"not an object", "POST", "/api/batches", alice, `[1,2]`, 400},
+		{"trailing garbage", "POST", "/api/batches", alice, valid + `{}`, 400},
+		{"empty body", "POST", "/api/batches", alice, "", 400},
+		{"no command", "POST", "/api/batches", alice, `{"project":"p","env_snapshot":{"cwd":"/","host":"h"}}`, 400},
+		{"command of wrong type", "POST", "/api/batches", alice, `{"project":"p","env_snapshot":{"command":42,"cwd":"/","host":"h"}}`, 400},
+		{"no host", "POST", "/api/batches", alice, `{"project":"p","env_snapshot":{"command":["true"],"cwd":"/"}}`, 400},
+		{"bad project name", "POST", "/api/batches", alice, `{"project":"../etc","env_snapshot":{"command":["true"],"cwd":"/","host":"h"}}`, 400},
+		{"oversized body", "POST", "/api/batches", alice, huge, 413},
+		{"project owned by someone else", "POST", "/api/batches", bob, `{"project":"mnist","env_snapshot":{"command":["true"],"cwd":"/","host":"h"}}`, 403},
+		{"unknown batch", "GET", "/api/batches/bat_nope", alice, nil, 404},
+		{"another user's batch", "GET", "/api/batches/" + id, bob, nil, 403},
+		{"unknown route", "GET", "/api/nothing", alice, nil, 404},
+		{"wrong method", "DELETE", "/api/batches", alice, nil, 405},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.t = t
+			h.expect(c.code, c.method, c.path, c.tok, c.body)
+			h.unchanged(before, c.name)
+		})
+	}
+}
+
+func TestShareProject(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice, bob := h.user("alice"), h.user("bob")
+	h.user("carol")
+	id := h.batch(alice, "mnist", "gpu-01")
+	before := h.snapshot()
+	h.expect(403, "POST", "/api/projects/mnist/recipients", bob, api.ShareRequest{User: "bob"})
+	h.expect(404, "POST", "/api/projects/nope/recipients", alice, api.ShareRequest{User: "bob"})
+	h.expect(404, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "nobody"})
+	h.expect(400, "POST", "/api/projects/mnist/recipients", alice, `{}`)
+	h.unchanged(before, "failed shares")
+
+	var p api.Project
+	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"}).json(t, &p)
+	if p.Owner != "alice" || len(p.Recipients) != 1 || p.Recipients[0] != "bob" {
+		t.Fatalf("project = %+v", p)
+	}
+	// Sharing twice is a no-op.
+	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"}).json(t, &p)
+	if len(p.Recipients) != 1 {
+		t.Fatalf("recipients after a repeated share = %v", p.Recipients)
+	}
+	var b api.Batch
+	h.expect(200, "GET", "/api/batches/"+id, bob, nil).json(t, &b)
+	var list api.BatchList
+	h.expect(200, "GET", "/api/batches", bob, nil).json(t, &list)
+	if len(list.Batches) != 1 {
+		t.Fatalf("bob's batches after share = %+v", list)
+	}
+	// A recipient may record into the shared project; carol still may not.
+	h.batch(bob, "mnist", "gpu-01")
+	h.expect(403, "GET", "/api/batches/"+id, h.tokenFor("carol"), nil)
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// metrics is the Prometheus side of a Server. Each Server has its own
+// registry, so tests can run several servers in one process.
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.HistogramVec
+	dispatch *prometheus.HistogramVec
+}
+
+func newMetrics(st store.Store, cfg Config) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "argus_http_request_duration_seconds",
+			Help:    "HTTP request durations by route pattern, method and status code. Long-polls include their hold.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5, 30, 60},
+		}, []string{"route", "method", "code"}),
+		dispatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "argus_command_dispatch_seconds",
+			Help:    "Time from a command being queued to its first delivery to the agent.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1, 5, 30, 300},
+		}, []string{"kind"}),
+	}
+	m.registry.MustRegister(m.requests, m.dispatch, &storeCollector{st: st, cfg: cfg},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// storeCollector reads gauges from the store at scrape time, so they are
+// right across replicas sharing one database.
+type storeCollector struct {
+	st  store.Store
+	cfg Config
+}
+
+var (
+	agentsOnlineDesc = prometheus.NewDesc("argus_agents_online",
+		"Agents with a heartbeat within the online window.", nil, nil)
+	commandsDesc = prometheus.NewDesc("argus_commands",
+		"Commands by delivery state.", []string{"state"}, nil)
+)
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- agentsOnlineDesc
+	ch <- commandsDesc
+}
+
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stats, err := c.st.Stats(ctx, c.cfg.Now().Add(-c.cfg.OnlineWindow))
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(agentsOnlineDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(agentsOnlineDesc, prometheus.GaugeValue, float64(stats.AgentsOnline))
+	for _, state := range []store.CommandState{store.CmdQueued, store.CmdDelivered, store.CmdAcked} {
+		ch <- prometheus.MustNewConstMetric(commandsDesc, prometheus.GaugeValue,
+			float64(stats.CommandsByState[state]), string(state))
+	}
+}
+
+// statusWriter remembers the status code for metrics and logs, and turns
+// the plain-text 404/405 answers of ServeMux into JSON ones.
+type statusWriter struct {
+	http.ResponseWriter
+	code     int
+	jsonOnly bool // rewrite non-JSON error answers
+	dropBody bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code != 0 {
+		return
+	}
+	w.code = code
+	if w.jsonOnly && code >= 400 && w.Header().Get("Content-Type") != "application/json" {
+		w.dropBody = true
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Del("X-Content-Type-Options")
+		w.ResponseWriter.WriteHeader(code)
+		msg := `{"error":"` + http.StatusText(code) + `"}` + "\n"
+		_, _ = w.ResponseWriter.Write([]byte(msg))
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.dropBody {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// observe times every request, labels it by route pattern (never by raw
+// path, which holds ids), and writes one access-log line. Headers are never
+// logged, so no token can reach the log.
+func (s *Server) observe(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		_, pattern := mux.Handler(r)
+		sw := &statusWriter{ResponseWriter: w, jsonOnly: pattern == ""}
+		mux.ServeHTTP(sw, r)
+		if sw.code == 0 {
+			sw.code = http.StatusOK
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		elapsed := time.Since(start)
+		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Observe(elapsed.Seconds())
+		ev := s.log.Info()
+		if sw.code >= 500 {
+			ev = s.log.Error()
+		}
+		ev.Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
+			Int("status", sw.code).Dur("duration", elapsed).Str("remote", r.RemoteAddr).Msg("request")
+	})
+}

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+)
+
+// httpError is an error that knows its status code. Handlers return them;
+// writeError turns them into {"error": ...} bodies.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) error {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// handlerFunc is an http handler that returns its error instead of writing
+// it, so every failure goes through one place.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+	case errors.Is(err, store.ErrNotFound):
+		he = &httpError{http.StatusNotFound, "not found"}
+	case errors.Is(err, store.ErrConflict):
+		he = &httpError{http.StatusConflict, "conflict"}
+	case errors.Is(err, store.ErrForbidden):
+		he = &httpError{http.StatusForbidden, "forbidden"}
+	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
+		return // the client went away; nobody to answer
+	default:
+		s.log.Error().Err(err).Str("method", r.Method).Str("route", r.Pattern).Msg("request failed")
+		he = &httpError{http.StatusInternalServerError, "internal error"}
+	}
+	writeJSON(w, he.code, api.Error{Error: he.msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body into v. An empty body is accepted when optional
+// is true (optional bodies such as a rerun's); an oversized one is 413.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
+	case errors.Is(err, io.EOF) && optional:
+		return nil
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
+	case err != nil:
+		return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if errors.As(err, &tooBig) {
+			return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return errorf(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the whole URL space; paths and methods are fixed by SPEC.md.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	agent := func(h handlerFunc) http.HandlerFunc { return s.wrap(s.requireAgent(h)) }
+	user := func(h handlerFunc) http.HandlerFunc { return s.wrap(s.requireUser(h)) }
+
+	mux.HandleFunc("POST /api/agents/register", user(s.handleRegister))
+	mux.HandleFunc("GET /api/agents/{agent_id}/jobs", agent(s.handleJobs))
+	mux.HandleFunc("POST /api/agents/{agent_id}/jobs/{cmd_id}/ack", agent(s.handleAck))
+	mux.HandleFunc("POST /api/agents/{agent_id}/heartbeat", agent(s.handleHeartbeat))
+	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/exit", agent(s.handleExit))
+
+	mux.HandleFunc("POST /api/batches", user(s.handleCreateBatch))
+	mux.HandleFunc("GET /api/batches", user(s.handleListBatches))
+	mux.HandleFunc("GET /api/batches/{id}", user(s.handleGetBatch))
+	mux.HandleFunc("POST /api/batches/{id}/rerun", user(s.handleRerun))
+	mux.HandleFunc("GET /api/runs", user(s.handleListRuns))
+	mux.HandleFunc("GET /api/runs/{run_id}", user(s.handleGetRun))
+	mux.HandleFunc("POST /api/runs/{run_id}/stop", user(s.handleStop))
+	mux.HandleFunc("GET /api/agents", user(s.handleListAgents))
+	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))
+
+	mux.HandleFunc("GET /healthz", s.wrap(s.handleHealth))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return s.observe(mux)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.store.Stats(r.Context(), s.cfg.Now()); err != nil {
+		return errorf(http.StatusServiceUnavailable, "store unavailable: %v", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}

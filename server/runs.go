@@ -1,0 +1,177 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+)
+
+// handleRerun queues the batch's recorded command on an online agent of the
+// batch's owner on the batch's origin host. The request names no command.
+func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.visibleBatch(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var req api.RerunRequest
+	if err := s.decode(w, r, &req, true); err != nil {
+		return err
+	}
+	agent, err := s.pickAgent(r.Context(), b, req.AgentID)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now().UTC()
+	run := store.Run{ID: newID("run"), BatchID: b.ID, AgentID: agent.ID, Status: api.RunQueued, CreatedAt: now}
+	cmd := store.Command{
+		ID: newID("cmd"), AgentID: agent.ID, RunID: run.ID, Kind: api.KindRerun, State: store.CmdQueued, CreatedAt: now,
+	}
+	run.RerunCmdID = cmd.ID
+	cmd.Payload = api.Command{
+		ID: cmd.ID, Kind: api.KindRerun, RunID: run.ID, BatchID: b.ID, CreatedAt: now,
+		Rerun: &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env},
+	}
+	if err := s.store.QueueRerun(r.Context(), run, cmd); err != nil {
+		return err
+	}
+	s.notify(r.Context(), agent.ID)
+	writeJSON(w, http.StatusAccepted, api.Queued{RunID: run.ID, CmdID: cmd.ID})
+	return nil
+}
+
+// pickAgent finds where a rerun goes: the owner's online agent on the
+// origin host, the most recently heard from if there are several, or the
+// one asked for.
+func (s *Server) pickAgent(ctx context.Context, b store.Batch, want string) (store.Agent, error) {
+	agents, err := s.store.ListAgents(ctx, b.OwnerID)
+	if err != nil {
+		return store.Agent{}, err
+	}
+	var best store.Agent
+	for _, a := range agents {
+		if !strings.EqualFold(a.Hostname, b.Snapshot.Host) || !s.online(a) || (want != "" && a.ID != want) {
+			continue
+		}
+		if best.ID == "" || a.LastHeartbeat.After(best.LastHeartbeat) {
+			best = a
+		}
+	}
+	if best.ID == "" {
+		if want != "" {
+			return best, errorf(http.StatusConflict, "agent %s is not an online agent of the batch owner on host %s", want, b.Snapshot.Host)
+		}
+		return best, errorf(http.StatusConflict, "no agent of the batch owner is online on host %s: start argus-agent there", b.Snapshot.Host)
+	}
+	return best, nil
+}
+
+func (s *Server) online(a store.Agent) bool {
+	return !a.LastHeartbeat.IsZero() && s.cfg.Now().Sub(a.LastHeartbeat) <= s.cfg.OnlineWindow
+}
+
+// notify wakes the agent's held poll. A failed notify is logged, not
+// returned: the command is stored and the next poll picks it up.
+func (s *Server) notify(ctx context.Context, agentID string) {
+	if err := s.waker.Notify(ctx, agentID); err != nil {
+		s.log.Warn().Err(err).Str("agent_id", agentID).Msg("wake-up failed; the agent's next poll will see the command")
+	}
+}
+
+// visibleRun loads a run whose batch the caller may use.
+func (s *Server) visibleRun(ctx context.Context, id string) (store.Run, error) {
+	run, err := s.store.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return run, errorf(http.StatusNotFound, "no run %s", id)
+	}
+	if err != nil {
+		return run, err
+	}
+	if _, err := s.visibleBatch(ctx, run.BatchID); err != nil {
+		var he *httpError
+		if errors.As(err, &he) && he.code == http.StatusForbidden {
+			return run, errorf(http.StatusForbidden, "run %s belongs to a batch that is not yours or shared with you", id)
+		}
+		return run, err
+	}
+	return run, nil
+}
+
+func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toAPIRun(run))
+	return nil
+}
+
+func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	runs, err := s.store.ListRunsForUser(r.Context(), p.UserID, 500)
+	if err != nil {
+		return err
+	}
+	out := api.RunList{Runs: make([]api.Run, 0, len(runs))}
+	for _, run := range runs {
+		out.Runs = append(out.Runs, toAPIRun(run))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
+	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"))
+	if err != nil {
+		return err
+	}
+	var req api.StopRequest
+	if err := s.decode(w, r, &req, true); err != nil {
+		return err
+	}
+	var grace time.Duration
+	if req.GracePeriod != "" {
+		if grace, err = time.ParseDuration(req.GracePeriod); err != nil || grace < 0 || grace > 24*time.Hour {
+			return errorf(http.StatusBadRequest, "grace_period must be a duration between 0s and 24h, such as 30s")
+		}
+	}
+	if run.Status != api.RunRunning {
+		return errorf(http.StatusConflict, "run %s is %s, not running", run.ID, run.Status)
+	}
+	now := s.cfg.Now().UTC()
+	cmd := store.Command{
+		ID: newID("cmd"), AgentID: run.AgentID, RunID: run.ID, Kind: api.KindStop, State: store.CmdQueued, CreatedAt: now,
+	}
+	cmd.Payload = api.Command{
+		ID: cmd.ID, Kind: api.KindStop, RunID: run.ID, BatchID: run.BatchID, CreatedAt: now,
+		Stop: &api.StopSpec{PID: run.PID, GracePeriodMS: grace.Milliseconds()},
+	}
+	_, err = s.store.QueueStop(r.Context(), run.ID, cmd)
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "run %s is no longer running", run.ID)
+	}
+	if err != nil {
+		return err
+	}
+	s.notify(r.Context(), run.AgentID)
+	writeJSON(w, http.StatusAccepted, api.Queued{RunID: run.ID, CmdID: cmd.ID})
+	return nil
+}
+
+func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	agents, err := s.store.ListAgents(r.Context(), p.UserID)
+	if err != nil {
+		return err
+	}
+	out := api.AgentList{Agents: make([]api.Agent, 0, len(agents))}
+	for _, a := range agents {
+		out.Agents = append(out.Agents, s.toAPIAgent(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

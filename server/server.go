@@ -1,0 +1,138 @@
+// Package server is argus-server's HTTP side: the agent API (register,
+// long-polled jobs, ack, heartbeat, exit reports), the user API (batches,
+// rerun, runs, stop, agents, project recipients), authentication and
+// authorisation, /healthz and /metrics, access logs and graceful shutdown.
+//
+// What is stored, and the atomic state transitions, live behind
+// store.Store (server/store); the wake-up of held long-polls lives behind
+// Waker (wake.go) so a database-backed notifier can replace the in-process
+// one without touching handlers. The wire shapes are in server/api. The web
+// UI is not here yet.
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// Config tunes a Server. The zero value of each field picks the default.
+type Config struct {
+	// MaxBodyBytes caps request bodies; larger ones get 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxWait caps how long a jobs long-poll is held. Default 60s.
+	MaxWait time.Duration
+	// Lease is how long a delivered command waits for its ack before it is
+	// handed out again. Default 30s.
+	Lease time.Duration
+	// OnlineWindow is how recent an agent's last heartbeat must be for it
+	// to count as online. Default 30s (three 10s heartbeats).
+	OnlineWindow time.Duration
+	// ShutdownTimeout bounds graceful shutdown. Default 10s.
+	ShutdownTimeout time.Duration
+	// Logger receives access logs and errors. Default: disabled.
+	Logger *zerolog.Logger
+	// Now is the clock; tests may replace it. Default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 60 * time.Second
+	}
+	if c.Lease <= 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.OnlineWindow <= 0 {
+		c.OnlineWindow = 30 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Server serves the Argus API over one Store.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	waker   Waker
+	log     zerolog.Logger
+	metrics *metrics
+	handler http.Handler
+
+	closing   chan struct{} // closed when shutdown begins: held polls answer
+	closeOnce sync.Once
+}
+
+// New builds a Server. A nil waker means the in-process LocalWaker, which
+// is right for a single replica.
+func New(cfg Config, st store.Store, w Waker) *Server {
+	cfg = cfg.withDefaults()
+	if w == nil {
+		w = NewLocalWaker()
+	}
+	s := &Server{
+		cfg:     cfg,
+		store:   st,
+		waker:   w,
+		log:     *cfg.Logger,
+		closing: make(chan struct{}),
+	}
+	s.metrics = newMetrics(st, cfg)
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the whole API as one http.Handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// BeginShutdown answers every held long-poll with an empty list and makes
+// new ones return at once. Serve calls it; tests may too.
+func (s *Server) BeginShutdown() {
+	s.closeOnce.Do(func() { close(s.closing) })
+}
+
+// Serve answers requests on ln until ctx is done, then shuts down
+// gracefully: held long-polls are answered, in-flight requests finish
+// within ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	hs.RegisterOnShutdown(s.BeginShutdown)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}

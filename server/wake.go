@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"sync"
+)
+
+// Waker tells held long-polls that an agent has new commands. Handlers
+// Subscribe before they look in the store and Notify after they queue, so
+// a command queued between the look and the wait is never missed.
+//
+// LocalWaker serves one replica. A PostgreSQL engine provides a Waker on
+// LISTEN/NOTIFY so a command queued on one replica wakes a poll held by
+// another; handlers do not change.
+type Waker interface {
+	// Subscribe returns a channel that receives after a Notify for the
+	// agent, and a func that must be called to stop listening.
+	Subscribe(agentID string) (<-chan struct{}, func())
+	// Notify wakes every subscriber of the agent.
+	Notify(ctx context.Context, agentID string) error
+}
+
+// LocalWaker is the in-process Waker.
+type LocalWaker struct {
+	mu   sync.Mutex
+	subs map[string]map[chan struct{}]struct{}
+}
+
+// NewLocalWaker returns an empty LocalWaker.
+func NewLocalWaker() *LocalWaker {
+	return &LocalWaker{subs: make(map[string]map[chan struct{}]struct{})}
+}
+
+// Subscribe implements Waker.
+func (w *LocalWaker) Subscribe(agentID string) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1) // buffered: a Notify never blocks
+	w.mu.Lock()
+	set := w.subs[agentID]
+	if set == nil {
+		set = make(map[chan struct{}]struct{})
+		w.subs[agentID] = set
+	}
+	set[ch] = struct{}{}
+	w.mu.Unlock()
+	return ch, func() {
+		w.mu.Lock()
+		delete(set, ch)
+		if len(set) == 0 && w.subs[agentID] != nil && len(w.subs[agentID]) == 0 {
+			delete(w.subs, agentID)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// Notify implements Waker.
+func (w *LocalWaker) Notify(_ context.Context, agentID string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.subs[agentID] {
+		select {
+		case ch <- struct{}{}:
+		default: // already signalled
+		}
+	}
+	return nil
+}

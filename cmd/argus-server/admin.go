@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -19,15 +18,16 @@ func userCommand(dbFlag cli.Flag) *cli.Command {
 			ArgsUsage: "NAME",
 			Flags:     []cli.Flag{dbFlag},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return errors.New("user create needs exactly one NAME, e.g. argus-server user create alice")
+				name, err := oneArg(c, "argus-server user create [--db FILE] NAME")
+				if err != nil {
+					return err
 				}
 				st, err := openStore(c.Context, c.String("db"))
 				if err != nil {
 					return err
 				}
 				defer st.Close()
-				tok, err := server.CreateUser(c.Context, st, c.Args().First())
+				tok, err := server.CreateUser(c.Context, st, name)
 				if err != nil {
 					return err
 				}
@@ -48,15 +48,16 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 			ArgsUsage: "TOKEN|ID",
 			Flags:     []cli.Flag{dbFlag},
 			Action: func(c *cli.Context) error {
-				if c.NArg() != 1 {
-					return errors.New("token revoke needs exactly one token or token id")
+				arg, err := oneArg(c, "argus-server token revoke [--db FILE] TOKEN|ID")
+				if err != nil {
+					return err
 				}
 				st, err := openStore(c.Context, c.String("db"))
 				if err != nil {
 					return err
 				}
 				defer st.Close()
-				t, err := server.RevokeToken(c.Context, st, c.Args().First())
+				t, err := server.RevokeToken(c.Context, st, arg)
 				if err != nil {
 					return err
 				}

@@ -29,10 +29,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"ARGUS_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
-			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"ARGUS_LOG_FORMAT"}, Usage: "console, json, or auto (console on a terminal)"},
-		},
 		Commands: []*cli.Command{
 			serveCommand(dbFlag),
 			userCommand(dbFlag),
@@ -43,6 +39,21 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return fmt.Errorf("%v (see argus-server --help)", err)
 		},
 	}
+}
+
+// oneArg returns the single positional argument of a command, or an error
+// that says how to call it. urfave/cli stops reading flags at the first
+// argument, so a flag typed after it is the usual mistake.
+func oneArg(c *cli.Context, usage string) (string, error) {
+	if c.NArg() == 1 {
+		return c.Args().First(), nil
+	}
+	for _, a := range c.Args().Slice() {
+		if strings.HasPrefix(a, "-") {
+			return "", fmt.Errorf("flags go before the argument: %s", usage)
+		}
+	}
+	return "", fmt.Errorf("expected exactly one argument: %s", usage)
 }
 
 // openStore opens the engine that the --db value names.

@@ -19,6 +19,8 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 		Name:  "serve",
 		Usage: "serve the API until SIGINT or SIGTERM",
 		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"ARGUS_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", Value: "auto", EnvVars: []string{"ARGUS_LOG_FORMAT"}, Usage: "console, json, or auto (console on a terminal)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8420", EnvVars: []string{"ARGUS_ADDR"}, Usage: "host:port to listen on"},
 			dbFlag,
 			&cli.DurationFlag{Name: "lease", Value: 30 * time.Second, EnvVars: []string{"ARGUS_LEASE"}, Usage: "how long a delivered command waits for its ack before redelivery"},

@@ -1,0 +1,242 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+var serverBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "argus-server-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	serverBin = filepath.Join(dir, "argus-server")
+	build := exec.Command("go", "build", "-o", serverBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build argus-server:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cli runs the binary to completion and returns stdout, stderr, exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(serverBin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serving is a running argus-server process.
+type serving struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *bytes.Buffer
+	done   chan error
+}
+
+func startServer(t *testing.T, db string) *serving {
+	t.Helper()
+	addr := freeAddr(t)
+	s := &serving{url: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(serverBin, "serve", "--addr", addr, "--db", db, "--log-format", "json")
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server never became healthy: %v\n%s", err, s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *serving) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		s.done <- err // for Cleanup
+		if err != nil {
+			t.Fatalf("server exited with %v after SIGTERM:\n%s", err, s.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not exit within 15s of SIGTERM")
+	}
+}
+
+func (s *serving) call(t *testing.T, method, path, tok string, body any, want int, out any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, data, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("decode %s: %v", data, err)
+		}
+	}
+}
+
+func TestUserCreatePrintsOnlyTheToken(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "argus.db")
+	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	tok := strings.TrimSuffix(out, "\n")
+	if kind, err := token.Parse(tok); err != nil || kind != token.User || strings.Contains(tok, "\n") {
+		t.Fatalf("stdout %q is not exactly one em_live_ token (%v)", out, err)
+	}
+	_, errOut, code = cli(t, "user", "create", "--db", db, "alice")
+	if code != 1 || !strings.Contains(errOut, "already exists") {
+		t.Fatalf("duplicate user: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestServeRestartKeepsEverything(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "argus.db")
+	out, _, _ := cli(t, "user", "create", "--db", db, "alice")
+	alice := strings.TrimSpace(out)
+	s := startServer(t, db)
+
+	var batch api.Created
+	s.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
+		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
+	}}, 201, &batch)
+	var reg api.RegisterResponse
+	s.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
+	s.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
+	var q api.Queued
+	s.call(t, "POST", "/api/batches/"+batch.ID+"/rerun", alice, nil, 202, &q)
+	s.stop(t)
+
+	s = startServer(t, db)
+	var b api.Batch
+	s.call(t, "GET", "/api/batches/"+batch.ID, alice, nil, 200, &b)
+	if len(b.Runs) != 1 || b.Runs[0].ID != q.RunID || b.Runs[0].Status != api.RunQueued {
+		t.Fatalf("batch after restart = %+v", b)
+	}
+	var agents api.AgentList
+	s.call(t, "GET", "/api/agents", alice, nil, 200, &agents)
+	if len(agents.Agents) != 1 || agents.Agents[0].ID != reg.AgentID || agents.Agents[0].LastHeartbeat == nil {
+		t.Fatalf("agents after restart = %+v", agents)
+	}
+	var jobs api.JobList
+	s.call(t, "GET", "/api/agents/"+reg.AgentID+"/jobs", reg.Token, nil, 200, &jobs)
+	if len(jobs.Commands) != 1 || jobs.Commands[0].ID != q.CmdID {
+		t.Fatalf("queued command after restart = %+v", jobs)
+	}
+
+	// Revoking through the CLI while the server runs takes effect at once.
+	if _, errOut, code := cli(t, "token", "revoke", "--db", db, reg.Token); code != 0 {
+		t.Fatalf("revoke: exit %d %s", code, errOut)
+	}
+	s.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
+	s.stop(t)
+	if strings.Contains(s.stderr.String(), alice) || strings.Contains(s.stderr.String(), reg.Token) {
+		t.Fatal("server log holds a token")
+	}
+}
+
+func TestServeErrorsAreOneLine(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"busy port", []string{"serve", "--addr", busy.Addr().String(), "--db", filepath.Join(dir, "a.db")}, "already in use"},
+		{"database under a file", []string{"serve", "--addr", freeAddr(t), "--db", "/etc/hostname/argus.db"}, "argus.db"},
+		{"unknown flag", []string{"serve", "--bogus"}, "bogus"},
+		{"bad log level", []string{"serve", "--log-level", "loud", "--addr", freeAddr(t), "--db", filepath.Join(dir, "b.db")}, "log-level"},
+		{"postgres not yet", []string{"serve", "--addr", freeAddr(t), "--db", "postgres://u:secret@localhost/test"}, "PostgreSQL"},
+		{"revoke unknown", []string{"token", "revoke", "--db", filepath.Join(dir, "c.db"), "tok_nope"}, "no such token"},
+		{"flag after the argument", []string{"user", "create", "bob", "--db", filepath.Join(dir, "e.db")}, "flags go before"},
+		{"user create without name", []string{"user", "create", "--db", filepath.Join(dir, "d.db")}, "NAME"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errOut, code := cli(t, c.args...)
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if code != 1 || len(lines) != 1 || !strings.Contains(errOut, c.want) || !strings.HasPrefix(errOut, "argus-server: ") {
+				t.Fatalf("exit %d, stderr %q: want one line mentioning %q", code, errOut, c.want)
+			}
+			if strings.Contains(errOut, "secret") || strings.Contains(errOut, "goroutine") {
+				t.Fatalf("stderr leaks a password or a stack: %q", errOut)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.db")); err == nil {
+		t.Error("a failed serve on a busy port created its database")
+	}
+}

@@ -1,0 +1,93 @@
+package server_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/api"
+)
+
+// lockedBuffer lets the server's goroutines log while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil)
+	h.jobs(agentID, tok)
+
+	r := h.expect(200, "GET", "/healthz", "", nil)
+	if !strings.Contains(string(r.body), `"ok"`) {
+		t.Fatalf("healthz = %s", r.body)
+	}
+	m := string(h.expect(200, "GET", "/metrics", "", nil).body)
+	for _, want := range []string{
+		"argus_agents_online 1",
+		`argus_commands{state="delivered"} 1`,
+		`argus_commands{state="queued"} 0`,
+		`argus_command_dispatch_seconds_count{kind="rerun"} 1`,
+		`argus_http_request_duration_seconds_count{code="204",method="POST",route="POST /api/agents/{agent_id}/heartbeat"} 1`,
+		`argus_http_request_duration_seconds_count{code="202",method="POST",route="POST /api/batches/{id}/rerun"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(m, id) || strings.Contains(m, agentID) {
+		t.Error("/metrics labels hold raw ids: routes must be labelled by pattern")
+	}
+}
+
+func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
+	var buf lockedBuffer
+	log := zerolog.New(&buf)
+	h := newHarness(t, server.Config{Logger: &log})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.jobs(agentID, tok)
+	h.expect(401, "GET", "/api/batches", alice[:len(alice)-1]+flip(alice[len(alice)-1]), nil)
+	h.expect(400, "POST", "/api/batches", alice, `{"project": "`+alice+`"`)
+
+	out := buf.String()
+	if !strings.Contains(out, `"route":"POST /api/batches/{id}/rerun"`) || !strings.Contains(out, `"status":202`) {
+		t.Fatalf("access log lacks the rerun line:\n%s", out)
+	}
+	for _, secret := range []string{"em_live_", "ag_live_", alice[8:20], tok[8:20]} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("access log holds %q:\n%s", secret, out)
+		}
+	}
+}
+
+func TestMethodNotAllowedAndUnknownRoutesAnswerJSON(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	h.expect(405, "PUT", "/api/runs/run_x/stop", alice, nil)
+	h.expect(404, "GET", "/api/nope", alice, nil)
+	h.expect(404, "GET", "/nope", "", nil)
+}

@@ -48,8 +48,20 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleHeartbeat records that the agent is alive. A heartbeat that comes
+// within heartbeatGrain of the last one this replica stored is answered
+// without a write: online status only needs precision of seconds against
+// a window of tens, and a burst of heartbeats (an agent restarting in a
+// loop, a fleet reconnecting after an outage) should not turn into a burst
+// of database writes.
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.Heartbeat(r.Context(), r.PathValue("agent_id"), s.cfg.Now().UTC()); err != nil {
+	agentID, now := r.PathValue("agent_id"), s.cfg.Now().UTC()
+	if !s.beats.due(agentID, now) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err := s.store.Heartbeat(r.Context(), agentID, now); err != nil {
+		s.beats.forget(agentID)
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -35,6 +35,10 @@ type Config struct {
 	// OnlineWindow is how recent an agent's last heartbeat must be for it
 	// to count as online. Default 30s (three 10s heartbeats).
 	OnlineWindow time.Duration
+	// HeartbeatGrain: a heartbeat within this long of the last one stored
+	// is answered without a write. Default min(1s, OnlineWindow/10);
+	// negative stores every heartbeat.
+	HeartbeatGrain time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 	// Logger receives access logs and errors. Default: disabled.
@@ -55,6 +59,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OnlineWindow <= 0 {
 		c.OnlineWindow = 30 * time.Second
+	}
+	if c.HeartbeatGrain == 0 {
+		c.HeartbeatGrain = min(time.Second, c.OnlineWindow/10)
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -77,6 +84,7 @@ type Server struct {
 	log     zerolog.Logger
 	metrics *metrics
 	handler http.Handler
+	beats   *beatCoalescer
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once
@@ -96,6 +104,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 		log:     *cfg.Logger,
 		closing: make(chan struct{}),
 	}
+	s.beats = newBeatCoalescer(cfg.HeartbeatGrain)
 	s.metrics = newMetrics(st, cfg)
 	s.handler = s.routes()
 	return s

@@ -1,0 +1,88 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+)
+
+// Register creates an agent for this host. The client must hold the user's
+// em_live_ token; the answer carries the agent's ag_live_ token (use
+// WithToken). Not retried once sent: a repeat would register a second agent.
+func (c *Client) Register(ctx context.Context, req api.RegisterRequest) (*api.RegisterResponse, error) {
+	var out api.RegisterResponse
+	err := c.do(ctx, call{method: http.MethodPost, path: "/api/agents/register", in: req, out: &out, unsafe: true})
+	return done(&out, err)
+}
+
+// Jobs long-polls for the agent's queued commands: the server holds the
+// request up to wait and answers an empty list when nothing arrived. The
+// call's deadline is wait+LongPollGrace (never less than the client's
+// Timeout), so the hold ends before the client gives up. wait <= 0 asks for
+// an immediate answer.
+func (c *Client) Jobs(ctx context.Context, agentID string, wait time.Duration) (*api.JobList, error) {
+	var q url.Values
+	timeout := c.timeout
+	if wait > 0 {
+		q = url.Values{"wait": {wait.String()}}
+		timeout = max(timeout, wait+LongPollGrace)
+	}
+	var out api.JobList
+	err := c.do(ctx, call{
+		method: http.MethodGet, path: agentPath(agentID, "jobs"),
+		query: q, out: &out, timeout: timeout,
+	})
+	return done(&out, err)
+}
+
+// Ack acknowledges a command. Acks are idempotent on the server, so they
+// are retried like any safe call.
+func (c *Client) Ack(ctx context.Context, agentID, cmdID string, ack api.AckRequest) (*api.Ack, error) {
+	var out api.Ack
+	err := c.do(ctx, call{
+		method: http.MethodPost, path: agentPath(agentID, "jobs", cmdID, "ack"),
+		in: ack, out: &out,
+	})
+	return done(&out, err)
+}
+
+// Heartbeat keeps the agent online (204 No Content).
+func (c *Client) Heartbeat(ctx context.Context, agentID string) error {
+	return c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "heartbeat")})
+}
+
+// ReportExit reports how a run ended and returns the run as the server now
+// has it.
+func (c *Client) ReportExit(ctx context.Context, agentID, runID string, rep api.ExitReport) (*api.Run, error) {
+	var out api.Run
+	err := c.do(ctx, call{
+		method: http.MethodPost, path: agentPath(agentID, "runs", runID, "exit"),
+		in: rep, out: &out,
+	})
+	return done(&out, err)
+}
+
+func agentPath(agentID string, rest ...string) string {
+	return joinPath(append([]string{"api", "agents", agentID}, rest...)...)
+}
+
+// joinPath escapes each segment, so an id can never reach another route.
+func joinPath(segments ...string) string {
+	p := ""
+	for _, s := range segments {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// done returns out only on success, so callers never see a half-filled
+// struct next to an error.
+func done[T any](out *T, err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

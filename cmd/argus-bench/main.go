@@ -1,0 +1,59 @@
+// Command argus-bench measures the real argus-server binary from outside,
+// over loopback sockets, against baselines that run in processes of their
+// own. `argus-bench heartbeat` compares heartbeat throughput of argus-server
+// with a bare net/http handler that answers 204, under the same load in the
+// same run, and prints the ratio; BENCHMARKS.md records the method and the
+// figures. Handler-level benchmarks (no sockets) are `go test -bench` in
+// package server.
+//
+// Each subcommand is one scenario built from the same parts: processes it
+// starts and always stops (procs.go), the argus-server fixture (argus.go),
+// the baseline (bare.go) and the load generator (load.go).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	// Ctrl-C and SIGTERM cancel the context, which stops the servers this
+	// process started before it removes their files.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI and turns any error into one line on stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if err := newApp(stdout, stderr).RunContext(ctx, args); err != nil {
+		fmt.Fprintf(stderr, "argus-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:            "argus-bench",
+		Usage:           "benchmark the real argus-server against baselines in separate processes",
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		Commands: []*cli.Command{
+			heartbeatCommand(),
+			bareCommand(),
+		},
+		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors once, in one line
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return fmt.Errorf("%v (see argus-bench --help)", err)
+		},
+	}
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/token"
+)
+
+// Global flag names, shared by newApp and the helpers that read them.
+const (
+	flagURL      = "url"
+	flagToken    = "token"
+	flagCACert   = "ca-cert"
+	flagInsecure = "insecure-skip-tls-verify"
+	flagJSON     = "json"
+	flagDebug    = "debug"
+)
+
+func run(args []string) int {
+	return runApp(context.Background(), newApp(os.Stdout, os.Stderr), args)
+}
+
+// runApp runs the CLI and turns its outcome into an exit code: the child's
+// own code for record, 1 with a one-line "argus: ..." for any error.
+func runApp(ctx context.Context, app *cli.App, args []string) int {
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	if err == nil {
+		return 0
+	}
+	var child childExit
+	if errors.As(err, &child) {
+		return child.code
+	}
+	fmt.Fprintln(app.ErrWriter, "argus: "+describe(err))
+	return 1
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:    "argus",
+		Usage:   "record training runs, rerun and stop them on their hosts",
+		Version: version,
+		Writer:  stdout, ErrWriter: stderr,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagURL, Usage: "argus-server URL", EnvVars: []string{"ARGUS_URL"}},
+			&cli.StringFlag{Name: flagToken, Usage: "your em_live_ token", EnvVars: []string{"ARGUS_TOKEN"}},
+			&cli.StringFlag{Name: flagCACert, Usage: "PEM CA bundle for the server's certificate", EnvVars: []string{"ARGUS_CA_CERT"}},
+			&cli.BoolFlag{Name: flagInsecure, Usage: "do not verify the server's certificate (unsafe)"},
+			&cli.BoolFlag{Name: flagJSON, Usage: "print raw JSON for scripts"},
+			&cli.BoolFlag{Name: flagDebug, Usage: "log HTTP attempts and retries to stderr"},
+		},
+		Commands: []*cli.Command{
+			recordCommand(), rerunCommand(), stopCommand(), statusCommand(),
+			runsCommand(), batchesCommand(), agentsCommand(), shareCommand(),
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unknown command %q (see --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+		// runApp owns messages and exit codes; cli must not exit on its own.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+	}
+}
+
+// usageError replaces cli's help dump with one line.
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w (see --help)", err)
+}
+
+// newClient builds the API client from the global flags, catching the
+// common setup mistakes before any request.
+func newClient(c *cli.Context) (*client.Client, error) {
+	baseURL, tok := c.String(flagURL), strings.TrimSpace(c.String(flagToken))
+	if baseURL == "" {
+		return nil, errors.New("ARGUS_URL is not set: export ARGUS_URL=https://<your argus-server> (or pass --url)")
+	}
+	if tok == "" {
+		return nil, errors.New("ARGUS_TOKEN is not set: export ARGUS_TOKEN=em_live_... (from `argus-server user create`) or pass --token")
+	}
+	kind, err := token.Parse(tok)
+	if err != nil {
+		return nil, fmt.Errorf("ARGUS_TOKEN: %w", err)
+	}
+	if kind != token.User {
+		return nil, errors.New("ARGUS_TOKEN holds an agent token (ag_live_...); the argus CLI needs your user token (em_live_...)")
+	}
+	opts := client.Options{
+		CACertFile:         c.String(flagCACert),
+		InsecureSkipVerify: c.Bool(flagInsecure),
+		Version:            version,
+	}
+	if c.Bool(flagDebug) {
+		opts.Logger = zerolog.New(zerolog.ConsoleWriter{Out: c.App.ErrWriter, NoColor: true}).
+			Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	}
+	return client.New(baseURL, tok, opts)
+}
+
+// describe is the one line shown for an error.
+func describe(err error) string {
+	if errors.Is(err, client.ErrUnauthorized) {
+		return "token rejected: check ARGUS_TOKEN"
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// childExit carries a recorded command's exit code out through cli.
+type childExit struct{ code int }
+
+func (e childExit) Error() string { return fmt.Sprintf("command exited with code %d", e.code) }
+
+// withUsage gives a subcommand the one-line usage errors of the app.
+func withUsage(cmd *cli.Command) *cli.Command {
+	cmd.OnUsageError = usageError
+	return cmd
+}
+
+// needArgs checks a subcommand's positional arguments.
+func needArgs(c *cli.Context, names ...string) error {
+	if c.NArg() == len(names) {
+		return nil
+	}
+	return fmt.Errorf("usage: argus %s %s", c.Command.Name, strings.Join(names, " "))
+}

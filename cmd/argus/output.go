@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/server/api"
+)
+
+// printer writes results as aligned tables for people, or as the raw API
+// structs in JSON (--json) for scripts.
+type printer struct {
+	w    io.Writer
+	json bool
+	loc  *time.Location // times are shown in the user's zone; tests pin UTC
+}
+
+func newPrinter(c *cli.Context) printer {
+	return printer{w: c.App.Writer, json: c.Bool(flagJSON), loc: time.Local}
+}
+
+func (p printer) printJSON(v any) error {
+	enc := json.NewEncoder(p.w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints rows under a header, columns aligned.
+func (p printer) table(header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, row := range rows {
+		cells := make([]string, len(row))
+		for i, cell := range row {
+			cells[i] = cleanCell(cell)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+func (p printer) batches(l *api.BatchList) error {
+	if p.json {
+		return p.printJSON(l)
+	}
+	rows := make([][]string, 0, len(l.Batches))
+	for _, b := range l.Batches {
+		rows = append(rows, []string{
+			b.ID, b.Project, b.Name, b.Owner, b.EnvSnapshot.Host,
+			p.time(&b.CreatedAt), truncate(commandString(b.EnvSnapshot.Command), 60),
+		})
+	}
+	return p.table([]string{"ID", "PROJECT", "NAME", "OWNER", "HOST", "CREATED", "COMMAND"}, rows)
+}
+
+func (p printer) runs(l *api.RunList) error {
+	if p.json {
+		return p.printJSON(l)
+	}
+	rows := make([][]string, 0, len(l.Runs))
+	for _, r := range l.Runs {
+		rows = append(rows, []string{
+			r.ID, r.BatchID, string(r.Status), pidText(r.PID), exitText(&r), p.time(r.StartedAt), p.time(r.EndedAt),
+		})
+	}
+	return p.table([]string{"RUN", "BATCH", "STATUS", "PID", "EXIT", "STARTED", "ENDED"}, rows)
+}
+
+func (p printer) agents(l *api.AgentList) error {
+	if p.json {
+		return p.printJSON(l)
+	}
+	rows := make([][]string, 0, len(l.Agents))
+	for _, a := range l.Agents {
+		online := "offline"
+		if a.Online {
+			online = "online"
+		}
+		seen := "never"
+		if a.LastHeartbeat != nil {
+			seen = p.time(a.LastHeartbeat)
+		}
+		rows = append(rows, []string{a.ID, a.Hostname, dash(a.Label), online, seen, dash(a.Version)})
+	}
+	return p.table([]string{"ID", "HOST", "LABEL", "STATE", "LAST HEARTBEAT", "VERSION"}, rows)
+}
+
+func (p printer) queued(q *api.Queued) error {
+	if p.json {
+		return p.printJSON(q)
+	}
+	return p.table([]string{"RUN", "CMD"}, [][]string{{q.RunID, q.CmdID}})
+}
+
+func (p printer) project(pr *api.Project) error {
+	if p.json {
+		return p.printJSON(pr)
+	}
+	_, err := fmt.Fprintf(p.w, "project %s (owner %s) is shared with: %s\n",
+		pr.Name, pr.Owner, dash(strings.Join(pr.Recipients, ", ")))
+	return err
+}
+
+// run shows one run in detail, then the last tailLines lines of its output
+// (all of it when tailLines <= 0).
+func (p printer) run(r *api.Run, tailLines int) error {
+	if p.json {
+		return p.printJSON(r)
+	}
+	rows := [][]string{
+		{"run", r.ID}, {"batch", r.BatchID}, {"agent", dash(r.AgentID)},
+		{"status", string(r.Status)}, {"pid", pidText(r.PID)},
+		{"exit", exitText(r)},
+	}
+	if r.Error != "" {
+		rows = append(rows, []string{"error", r.Error})
+	}
+	if r.StopOutcome != "" {
+		rows = append(rows, []string{"stop", r.StopOutcome})
+	}
+	rows = append(rows,
+		[]string{"created", p.time(&r.CreatedAt)},
+		[]string{"started", p.time(r.StartedAt)},
+		[]string{"ended", p.time(r.EndedAt)},
+	)
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], cleanCell(row[1]))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return p.tail(r.OutputTail, tailLines)
+}
+
+func (p printer) tail(out string, lines int) error {
+	out = strings.TrimRight(out, "\n")
+	if out == "" {
+		return nil
+	}
+	all := strings.Split(out, "\n")
+	head := "output:"
+	if lines > 0 && len(all) > lines {
+		all = all[len(all)-lines:]
+		head = fmt.Sprintf("output (last %d lines):", lines)
+	}
+	_, err := fmt.Fprintf(p.w, "%s\n%s\n", head, strings.Join(all, "\n"))
+	return err
+}
+
+func (p printer) time(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.In(p.loc).Format("2006-01-02 15:04:05")
+}
+
+func pidText(pid int) string {
+	if pid == 0 {
+		return "-"
+	}
+	return strconv.Itoa(pid)
+}
+
+// exitText is the exit code, the killing signal, or why neither is known.
+func exitText(r *api.Run) string {
+	switch {
+	case r.ExitCode != nil:
+		return strconv.Itoa(*r.ExitCode)
+	case r.Signal != "":
+		return r.Signal
+	case r.ExitUnknown:
+		return "unknown"
+	}
+	return "-"
+}
+
+// commandString shows a recorded command as one could type it in a shell.
+func commandString(c api.CommandLine) string {
+	if c.Shell != "" {
+		return c.Shell
+	}
+	quoted := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		if shellSafe(a) {
+			quoted[i] = a
+		} else {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(quoted, " ")
+}
+
+// shellSafe reports whether a needs no quoting in a POSIX shell.
+func shellSafe(a string) bool {
+	return a != "" && strings.IndexFunc(a, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+			strings.ContainsRune("_@%+=:,./-", r))
+	}) < 0
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// cleanCell keeps a value on one line so it cannot break a table's layout.
+func cleanCell(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\t' || r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}

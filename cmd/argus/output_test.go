@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+)
+
+func testPrinter(jsonOut bool) (printer, *bytes.Buffer) {
+	var buf bytes.Buffer
+	return printer{w: &buf, json: jsonOut, loc: time.UTC}, &buf
+}
+
+func intPtr(i int) *int { return &i }
+
+func TestRunsTable(t *testing.T) {
+	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	end := start.Add(time.Hour)
+	l := &api.RunList{Runs: []api.Run{
+		{ID: "r1", BatchID: "b1", Status: api.RunExited, PID: 4242, ExitCode: intPtr(0), StartedAt: &start, EndedAt: &end},
+		{ID: "r2", BatchID: "b1", Status: api.RunStopped, PID: 77, Signal: "SIGTERM", StartedAt: &start},
+		{ID: "r3", BatchID: "b2", Status: api.RunQueued},
+		{ID: "r4", BatchID: "b2", Status: api.RunExited, ExitUnknown: true},
+	}}
+	p, buf := testPrinter(false)
+	if err := p.runs(l); err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"RUN  BATCH  STATUS   PID   EXIT     STARTED              ENDED\n" +
+		"r1   b1     exited   4242  0        2025-03-01 12:00:00  2025-03-01 13:00:00\n" +
+		"r2   b1     stopped  77    SIGTERM  2025-03-01 12:00:00  -\n" +
+		"r3   b2     queued   -     -        -                    -\n" +
+		"r4   b2     exited   -     unknown  -                    -\n"
+	if buf.String() != want {
+		t.Fatalf("table:\n%s\nwant:\n%s", buf, want)
+	}
+}
+
+func TestJSONIsTheRawAPIStruct(t *testing.T) {
+	in := &api.AgentList{Agents: []api.Agent{{ID: "a1", Hostname: "gpu-01", Online: true, CreatedAt: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}}}
+	p, buf := testPrinter(true)
+	if err := p.agents(in); err != nil {
+		t.Fatal(err)
+	}
+	var out api.AgentList
+	if err := json.Unmarshal(buf.Bytes(), &out); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, buf)
+	}
+	if !reflect.DeepEqual(&out, in) {
+		t.Fatalf("round trip = %+v, want %+v", out, in)
+	}
+}
+
+func TestAgentsTable(t *testing.T) {
+	seen := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	p, buf := testPrinter(false)
+	err := p.agents(&api.AgentList{Agents: []api.Agent{
+		{ID: "a1", Hostname: "gpu-01", Label: "night", Online: true, LastHeartbeat: &seen, Version: "1.0"},
+		{ID: "a2", Hostname: "gpu-02"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "" +
+		"ID  HOST    LABEL  STATE    LAST HEARTBEAT       VERSION\n" +
+		"a1  gpu-01  night  online   2025-03-01 12:00:00  1.0\n" +
+		"a2  gpu-02  -      offline  never                -\n"
+	if buf.String() != want {
+		t.Fatalf("table:\n%s\nwant:\n%s", buf, want)
+	}
+}
+
+func TestBatchesTableQuotesCommandAndKeepsOneLine(t *testing.T) {
+	p, buf := testPrinter(false)
+	err := p.batches(&api.BatchList{Batches: []api.Batch{{
+		ID: "b1", Project: "vision", Name: "train\tme", Owner: "alice",
+		EnvSnapshot: api.EnvSnapshot{Host: "gpu-01", Command: api.CommandLine{Argv: []string{"python", "train.py", "--note", "it's big"}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want header + 1 row, got:\n%s", buf)
+	}
+	if !strings.Contains(lines[1], `python train.py --note 'it'\''s big'`) || !strings.Contains(lines[1], "train me") {
+		t.Fatalf("row = %q", lines[1])
+	}
+}
+
+func TestRunDetailShowsTail(t *testing.T) {
+	r := &api.Run{
+		ID: "r1", BatchID: "b1", AgentID: "a1", Status: api.RunStopped, PID: 4242,
+		Signal: "SIGTERM", StopOutcome: api.StopTerminated,
+		OutputTail: "line1\nline2\nline3\nline4\n",
+	}
+	p, buf := testPrinter(false)
+	if err := p.run(r, 2); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"status:   stopped", "pid:      4242", "exit:     SIGTERM", "stop:     terminated", "output (last 2 lines):\nline3\nline4\n"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("detail lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "line2") {
+		t.Fatalf("tail not cut to 2 lines:\n%s", out)
+	}
+}
+
+func TestCommandString(t *testing.T) {
+	cases := []struct {
+		in   api.CommandLine
+		want string
+	}{
+		{api.CommandLine{Argv: []string{"python", "-m", "train", "--lr=3e-4"}}, "python -m train --lr=3e-4"},
+		{api.CommandLine{Argv: []string{"sh", "-c", "echo $HOME"}}, "sh -c 'echo $HOME'"},
+		{api.CommandLine{Argv: []string{"x", ""}}, "x ''"},
+		{api.CommandLine{Shell: "make train && echo done"}, "make train && echo done"},
+	}
+	for _, tc := range cases {
+		if got := commandString(tc.in); got != tc.want {
+			t.Errorf("commandString(%+v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

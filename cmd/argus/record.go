@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/server/api"
+)
+
+func recordCommand() *cli.Command {
+	return withUsage(&cli.Command{
+		Name:      "record",
+		Usage:     "record a command as a batch, then run it here",
+		ArgsUsage: "-- CMD [ARGS...]",
+		Description: "Records the command, working directory, host and environment (minus anything\n" +
+			"secret-looking), then runs the command with this terminal attached and exits\n" +
+			"with its exit code. Nothing runs if recording fails.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "project", Value: "default", Usage: "project the batch belongs to"},
+			&cli.StringFlag{Name: "name", Usage: "batch name (default: the command's basename)"},
+		},
+		Action: recordAction,
+	})
+}
+
+func recordAction(c *cli.Context) error {
+	argv := c.Args().Slice()
+	if len(argv) == 0 {
+		return errors.New("usage: argus record [--project P] [--name N] -- CMD [ARGS...]")
+	}
+	// Resolve first: a batch that cannot even start here is not worth
+	// recording.
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if cmd.Err != nil {
+		return cmd.Err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	req, err := snapshot(argv, c.String("project"), c.String("name"), os.Environ())
+	if err != nil {
+		return err
+	}
+	created, err := cl.CreateBatch(c.Context, req)
+	if err != nil {
+		return fmt.Errorf("record batch: %w", err)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "argus: recorded batch %s\n", created.ID)
+
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.App.Reader, c.App.Writer, c.App.ErrWriter
+	code, err := runChild(c.Context, cmd)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return childExit{code: code}
+	}
+	return nil
+}
+
+// snapshot describes the launch the way the server records it.
+func snapshot(argv []string, project, name string, environ []string) (api.CreateBatchRequest, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return api.CreateBatchRequest{}, fmt.Errorf("working directory: %w", err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return api.CreateBatchRequest{}, fmt.Errorf("hostname: %w", err)
+	}
+	if name == "" {
+		name = filepath.Base(argv[0])
+	}
+	return api.CreateBatchRequest{
+		Project: project,
+		Name:    name,
+		EnvSnapshot: api.EnvSnapshot{
+			Command: api.CommandLine{Argv: argv},
+			Cwd:     cwd,
+			Host:    host,
+			Env:     client.SafeEnv(environ),
+		},
+	}, nil
+}
+
+// runChild runs cmd to completion and returns the code argus should exit
+// with: the child's own, or 128+signal when a signal killed it, as shells do.
+func runChild(ctx context.Context, cmd *exec.Cmd) (int, error) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	for {
+		select {
+		case sig := <-sigs:
+			// Ctrl-C already reached the child through the terminal's
+			// process group; passing it on would deliver it twice. Other
+			// signals were aimed at argus alone and are passed on.
+			if sig != os.Interrupt {
+				_ = cmd.Process.Signal(sig)
+			}
+		case err := <-waited:
+			return exitCode(cmd.ProcessState, err)
+		case <-ctx.Done():
+			// Only a caller's cancel gets here (tests); the child is
+			// ours to end then.
+			_ = cmd.Process.Kill()
+			return exitCode(cmd.ProcessState, <-waited)
+		}
+	}
+}
+
+func exitCode(ps *os.ProcessState, err error) (int, error) {
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return 0, err
+	}
+	if code := ps.ExitCode(); code >= 0 {
+		return code, nil
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return 1, nil
+}

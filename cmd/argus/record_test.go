@@ -1,0 +1,98 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+func recordServer(t *testing.T, code int) *fakeServer {
+	t.Helper()
+	return newFakeServer(t, map[string]http.HandlerFunc{
+		"POST /api/batches": replyWith(code, api.Created{ID: "b-42"}),
+	})
+}
+
+func TestRecordRecordsThenPassesExitCode(t *testing.T) {
+	leak, _ := token.New(token.User)
+	t.Setenv("ARGUS_CLI_HELPER", "exit:7")
+	t.Setenv("MY_API_KEY", "hunter2")
+	t.Setenv("HARMLESS_LOOKING", "x"+leak)
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0,1")
+	srv := recordServer(t, http.StatusCreated)
+	tok := userTok(t)
+
+	r := runCLI(t, "--url", srv.URL, "--token", tok, "record", "--project", "vision", "--", os.Args[0], "--lr", "3e-4")
+	if r.code != 7 {
+		t.Fatalf("exit code = %d, want the child's 7 (%+v)", r.code, r)
+	}
+	if !strings.Contains(r.stdout, "hello from child") {
+		t.Fatalf("child's stdout not passed through: %q", r.stdout)
+	}
+	if r.stderr != "argus: recorded batch b-42\n" {
+		t.Fatalf("stderr = %q", r.stderr)
+	}
+
+	bodies := srv.requests("POST /api/batches")
+	if len(bodies) != 1 {
+		t.Fatalf("batches recorded: %d", len(bodies))
+	}
+	for _, secret := range []string{tok, leak, "hunter2", "MY_API_KEY", "ARGUS_TOKEN"} {
+		if strings.Contains(bodies[0], secret) {
+			t.Fatalf("recorded body contains %q", secret)
+		}
+	}
+	var req api.CreateBatchRequest
+	if err := json.Unmarshal([]byte(bodies[0]), &req); err != nil {
+		t.Fatal(err)
+	}
+	cwd, _ := os.Getwd()
+	host, _ := os.Hostname()
+	snap := req.EnvSnapshot
+	wantArgv := []string{os.Args[0], "--lr", "3e-4"}
+	if req.Project != "vision" || strings.Join(snap.Command.Argv, " ") != strings.Join(wantArgv, " ") ||
+		snap.Cwd != cwd || snap.Host != host || snap.Env["CUDA_VISIBLE_DEVICES"] != "0,1" {
+		t.Fatalf("recorded %+v", req)
+	}
+	if req.Name != filepath.Base(os.Args[0]) {
+		t.Fatalf("default name = %q, want the command's basename", req.Name)
+	}
+}
+
+func TestRecordFailsFastWithoutRunning(t *testing.T) {
+	t.Setenv("ARGUS_CLI_HELPER", "exit:0")
+	srv := recordServer(t, http.StatusInternalServerError)
+	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "record", "--", os.Args[0])
+	assertOneLineError(t, r, "record batch: POST /api/batches: 500")
+	if strings.Contains(r.stdout, "hello from child") {
+		t.Fatal("the command ran although recording failed")
+	}
+}
+
+func TestRecordUnknownCommandRecordsNothing(t *testing.T) {
+	srv := recordServer(t, http.StatusCreated)
+	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "record", "--", "argus-no-such-command-here")
+	assertOneLineError(t, r, "argus-no-such-command-here")
+	if n := len(srv.requests("POST /api/batches")); n != 0 {
+		t.Fatalf("recorded %d batches for a command that cannot start", n)
+	}
+}
+
+func TestRecordSignalExitCode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no signals on windows")
+	}
+	t.Setenv("ARGUS_CLI_HELPER", "kill")
+	srv := recordServer(t, http.StatusCreated)
+	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "record", "--", os.Args[0])
+	if r.code != 128+9 {
+		t.Fatalf("exit code = %d, want 137 for SIGKILL (%+v)", r.code, r)
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/server/api"
+)
+
+func rerunCommand() *cli.Command {
+	return withUsage(&cli.Command{
+		Name:      "rerun",
+		Usage:     "rerun a recorded batch on the host it came from",
+		ArgsUsage: "BATCH",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "wait", Usage: "wait until the run has started (or ended), then show it"},
+			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "how long --wait waits"},
+			&cli.StringFlag{Name: "agent", Usage: "agent id, when several agents serve the host"},
+			&cli.DurationFlag{Name: "poll-interval", Value: 500 * time.Millisecond, Hidden: true},
+		},
+		Action: rerunAction,
+	})
+}
+
+func rerunAction(c *cli.Context) error {
+	if err := needArgs(c, "BATCH"); err != nil {
+		return err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	q, err := cl.Rerun(c.Context, c.Args().First(), api.RerunRequest{AgentID: c.String("agent")})
+	if err != nil {
+		return err
+	}
+	p := newPrinter(c)
+	if !c.Bool("wait") {
+		return p.queued(q)
+	}
+	if !p.json {
+		if err := p.queued(q); err != nil {
+			return err
+		}
+	}
+	run, err := waitStarted(c.Context, cl, q.RunID, c.Duration("timeout"), c.Duration("poll-interval"))
+	if err != nil {
+		return err
+	}
+	return p.run(run, 20)
+}
+
+// waitStarted polls a run until it has left "queued", or the timeout ends.
+func waitStarted(ctx context.Context, cl *client.Client, runID string, timeout, every time.Duration) (*api.Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		run, err := cl.Run(ctx, runID)
+		switch {
+		case err == nil && run.Status != api.RunQueued:
+			return run, nil
+		case err != nil && ctx.Err() == nil:
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("run %s still queued after %s: is the agent on the batch's host online? (argus agents)", runID, timeout)
+		case <-tick.C:
+		}
+	}
+}
+
+func stopCommand() *cli.Command {
+	return withUsage(&cli.Command{
+		Name:      "stop",
+		Usage:     "stop a running run (SIGTERM to its process group, SIGKILL after the grace period)",
+		ArgsUsage: "RUN",
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "grace", Usage: "grace period before SIGKILL, e.g. 30s; 0 means the agent's own"},
+		},
+		Action: stopAction,
+	})
+}
+
+func stopAction(c *cli.Context) error {
+	if err := needArgs(c, "RUN"); err != nil {
+		return err
+	}
+	grace := c.Duration("grace")
+	if grace < 0 {
+		return errors.New("--grace must not be negative")
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return err
+	}
+	var req api.StopRequest
+	if grace > 0 {
+		req.GracePeriod = grace.String()
+	}
+	q, err := cl.Stop(c.Context, c.Args().First(), req)
+	if err != nil {
+		return err
+	}
+	return newPrinter(c).queued(q)
+}
+
+func statusCommand() *cli.Command {
+	return withUsage(&cli.Command{
+		Name:      "status",
+		Usage:     "show a run: status, PID, exit code or signal, output tail",
+		ArgsUsage: "RUN",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "tail", Value: 20, Usage: "output lines to show (0: all the server kept)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, "RUN"); err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			run, err := cl.Run(c.Context, c.Args().First())
+			if err != nil {
+				return err
+			}
+			return newPrinter(c).run(run, c.Int("tail"))
+		},
+	})
+}
+
+func runsCommand() *cli.Command {
+	return withUsage(&cli.Command{
+		Name:  "runs",
+		Usage: "list runs you can see",
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c); err != nil {
+				return err
+			}
+			cl, err := newClient(c)
+			if err != nil {
+				return err
+			}
+			l, err := cl.Runs(c.Context)
+			if err != nil {
+				return err
+			}
+			return newPrinter(c).runs(l)
+		},
+	})
+}

@@ -1,0 +1,243 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+)
+
+const cmdCols = `c.id, c.agent_id, COALESCE(c.run_id, ''), c.kind, c.payload, c.state,
+	c.attempts, c.created_at, c.delivered_at, c.lease_until, c.acked_at, c.ack`
+
+// claimable selects an agent's (first ?) commands that are queued or whose
+// lease ended before the second ?. The explicit state IN (...) lets the
+// planner range-scan commands_agent_state instead of reading every command
+// the agent ever had: without it, each poll slowed as history grew.
+const claimable = `c.agent_id = ? AND c.state IN ('queued', 'delivered')
+	AND (c.state = 'queued' OR c.lease_until < ?)`
+
+func scanCommand(r row) (store.Command, error) {
+	var c store.Command
+	var payload, state string
+	var ack sql.NullString
+	var created int64
+	var delivered, lease, acked sql.NullInt64
+	err := r.Scan(&c.ID, &c.AgentID, &c.RunID, &c.Kind, &payload, &state, &c.Attempts,
+		&created, &delivered, &lease, &acked, &ack)
+	if err != nil {
+		return store.Command{}, err
+	}
+	if err := json.Unmarshal([]byte(payload), &c.Payload); err != nil {
+		return store.Command{}, fmt.Errorf("command %q payload: %w", c.ID, err)
+	}
+	if ack.Valid {
+		c.Ack = new(api.AckRequest)
+		if err := json.Unmarshal([]byte(ack.String), c.Ack); err != nil {
+			return store.Command{}, fmt.Errorf("command %q ack: %w", c.ID, err)
+		}
+	}
+	// The agent uses Attempt to tell a redelivery from a first delivery.
+	c.Payload.Attempt = c.Attempts
+	c.State = store.CommandState(state)
+	c.CreatedAt = goTime(created)
+	c.DeliveredAt, c.LeaseUntil, c.AckedAt = goTimePtr(delivered), goTimePtr(lease), goTimePtr(acked)
+	return c, nil
+}
+
+// insertCommand stores c as a fresh queued command. Blank payload fields
+// are filled from c, so the payload always names its command and run.
+func insertCommand(ctx context.Context, tx conn, c store.Command) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = time.Now()
+	}
+	p := c.Payload
+	if p.ID == "" {
+		p.ID = c.ID
+	}
+	if p.Kind == "" {
+		p.Kind = c.Kind
+	}
+	if p.RunID == "" {
+		p.RunID = c.RunID
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = c.CreatedAt
+	}
+	p.CreatedAt = p.CreatedAt.UTC()
+	payload, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("command payload: %w", err)
+	}
+	_, err = tx.exec(ctx, `INSERT INTO commands
+		(id, agent_id, run_id, kind, payload, state, attempts, created_at)
+		VALUES (?, ?, ?, ?, ?, 'queued', 0, ?)`,
+		c.ID, c.AgentID, nullIfEmpty(c.RunID), c.Kind, string(payload), dbTime(c.CreatedAt))
+	return err
+}
+
+// Command finds a command by id.
+func (s *Store) Command(ctx context.Context, id string) (store.Command, error) {
+	c, err := scanCommand(s.pool().row(ctx, `SELECT `+cmdCols+` FROM commands c WHERE c.id = ?`, id))
+	return c, notFound(err, "command", id)
+}
+
+// ClaimCommands leases up to limit (all when limit <= 0) of the agent's
+// claimable commands, oldest first. The select and the updates share one
+// transaction that excludes other claimers (BEGIN IMMEDIATE in SQLite, row
+// locks with SKIP LOCKED in PostgreSQL), so a command is never handed out
+// twice within one lease.
+func (s *Store) ClaimCommands(ctx context.Context, agentID string, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
+	// Long-polls call this often for agents with nothing to do; a plain
+	// read answers them without taking the write lock.
+	var one int
+	err := s.pool().row(ctx, `SELECT 1 FROM commands c WHERE `+claimable+` LIMIT 1`,
+		agentID, dbTime(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim commands: %w", err)
+	}
+	var out []store.Command
+	err = s.inTx(ctx, func(tx conn) error {
+		var err error
+		out, err = claim(ctx, tx, agentID, now, lease, limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim commands: %w", err)
+	}
+	return out, nil
+}
+
+func claim(ctx context.Context, tx conn, agentID string, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
+	rows, err := tx.query(ctx, `SELECT `+cmdCols+` FROM commands c WHERE `+claimable+`
+		ORDER BY c.created_at, c.id LIMIT ?`+tx.s.d.SkipLocked,
+		agentID, dbTime(now), limitArg(limit))
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := collect(rows, scanCommand)
+	if err != nil {
+		return nil, err
+	}
+	at, until := goTime(dbTime(now)), goTime(dbTime(now.Add(lease)))
+	for i := range cmds {
+		c := &cmds[i]
+		_, err := tx.exec(ctx, `UPDATE commands SET state = 'delivered', delivered_at = ?,
+			lease_until = ?, attempts = attempts + 1 WHERE id = ?`,
+			dbTime(at), dbTime(until), c.ID)
+		if err != nil {
+			return nil, err
+		}
+		c.State, c.Attempts = store.CmdDelivered, c.Attempts+1
+		c.Payload.Attempt = c.Attempts
+		c.DeliveredAt, c.LeaseUntil = &at, &until
+	}
+	return cmds, nil
+}
+
+// NextLeaseExpiry is the earliest lease end among the agent's delivered,
+// unacked commands.
+func (s *Store) NextLeaseExpiry(ctx context.Context, agentID string) (time.Time, bool, error) {
+	var earliest sql.NullInt64
+	err := s.pool().row(ctx, `SELECT MIN(lease_until) FROM commands
+		WHERE agent_id = ? AND state = 'delivered'`, agentID).Scan(&earliest)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next lease expiry: %w", err)
+	}
+	if !earliest.Valid {
+		return time.Time{}, false, nil
+	}
+	return goTime(earliest.Int64), true, nil
+}
+
+// AckCommand records the agent's ack of one of its commands and applies it
+// to the command's run. A command acked before is returned unchanged with
+// duplicate set, and nothing is written.
+func (s *Store) AckCommand(ctx context.Context, agentID, cmdID string, ack api.AckRequest, at time.Time) (store.Command, bool, error) {
+	if ack.StartedAt != nil {
+		started := goTime(dbTime(*ack.StartedAt))
+		ack.StartedAt = &started
+	}
+	var c store.Command
+	var dup bool
+	err := s.inTx(ctx, func(tx conn) error {
+		var err error
+		c, err = scanCommand(tx.row(ctx, `SELECT `+cmdCols+` FROM commands c
+			WHERE c.id = ?`+tx.s.d.ForUpdate, cmdID))
+		if err != nil || c.AgentID != agentID {
+			return notFound(orNoRows(err), "command", cmdID)
+		}
+		if c.State == store.CmdAcked {
+			dup = true
+			return nil
+		}
+		return ackCommand(ctx, tx, &c, ack, goTime(dbTime(at)))
+	})
+	if err != nil {
+		return store.Command{}, false, fmt.Errorf("ack: %w", err)
+	}
+	return c, dup, nil
+}
+
+// orNoRows reports a command of another agent exactly like a missing one.
+func orNoRows(err error) error {
+	if err == nil {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+func ackCommand(ctx context.Context, tx conn, c *store.Command, ack api.AckRequest, at time.Time) error {
+	body, err := json.Marshal(ack)
+	if err != nil {
+		return fmt.Errorf("ack body: %w", err)
+	}
+	_, err = tx.exec(ctx, `UPDATE commands SET state = 'acked', acked_at = ?, ack = ? WHERE id = ?`,
+		dbTime(at), string(body), c.ID)
+	if err != nil {
+		return err
+	}
+	c.State, c.AckedAt, c.Ack = store.CmdAcked, &at, &ack
+	if c.RunID == "" {
+		return nil
+	}
+	r, err := runForUpdate(ctx, tx, c.RunID)
+	if err != nil {
+		return err
+	}
+	applyAck(&r, c.Kind, ack, at)
+	return updateRun(ctx, tx, r)
+}
+
+// applyAck moves a run on after its command was acked. An exit report may
+// have arrived before the ack; the run then keeps its final status and
+// only learns its PID and start time.
+func applyAck(r *store.Run, kind string, ack api.AckRequest, at time.Time) {
+	switch kind {
+	case api.KindRerun:
+		if ack.Error != "" {
+			if !r.Status.Ended() {
+				r.Status, r.Error, r.EndedAt = api.RunFailed, ack.Error, &at
+			}
+			return
+		}
+		started := at
+		if ack.StartedAt != nil {
+			started = *ack.StartedAt
+		}
+		r.PID, r.StartedAt = ack.PID, &started
+		if r.Status == api.RunQueued {
+			r.Status = api.RunRunning
+		}
+	case api.KindStop:
+		r.StopOutcome = ack.Outcome
+	}
+}

@@ -1,0 +1,178 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Migration is one schema step. Versions only ever grow; a shipped
+// migration is never edited, a new one is appended instead.
+type Migration struct {
+	Version int
+	// Stmts run in order inside one transaction. They are separate
+	// strings because not every driver runs several statements per Exec.
+	Stmts []string
+}
+
+// Migrations is the schema, oldest first.
+func Migrations() []Migration {
+	return []Migration{
+		{Version: 1, Stmts: schemaV1},
+	}
+}
+
+// schemaV1 is the first schema. Times are {{int64}} Unix microseconds;
+// maps and structured values are JSON text. Columns that reference another
+// table are NULL rather than "" when empty, so foreign keys hold.
+var schemaV1 = []string{
+	`CREATE TABLE users (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL UNIQUE,
+		created_at {{int64}} NOT NULL
+	)`,
+	`CREATE TABLE agents (
+		id             TEXT PRIMARY KEY,
+		user_id        TEXT NOT NULL REFERENCES users(id),
+		hostname       TEXT NOT NULL,
+		label          TEXT NOT NULL DEFAULT '',
+		os             TEXT NOT NULL DEFAULT '',
+		arch           TEXT NOT NULL DEFAULT '',
+		version        TEXT NOT NULL DEFAULT '',
+		properties     {{json}} NOT NULL DEFAULT '{}',
+		created_at     {{int64}} NOT NULL,
+		last_heartbeat {{int64}}
+	)`,
+	`CREATE INDEX agents_user ON agents(user_id)`,
+	`CREATE TABLE tokens (
+		id         TEXT PRIMARY KEY,
+		hash       TEXT NOT NULL UNIQUE,
+		kind       TEXT NOT NULL,
+		user_id    TEXT NOT NULL REFERENCES users(id),
+		agent_id   TEXT REFERENCES agents(id),
+		created_at {{int64}} NOT NULL,
+		revoked_at {{int64}}
+	)`,
+	`CREATE TABLE projects (
+		name       TEXT PRIMARY KEY,
+		owner_id   TEXT NOT NULL REFERENCES users(id),
+		created_at {{int64}} NOT NULL
+	)`,
+	`CREATE INDEX projects_owner ON projects(owner_id)`,
+	`CREATE TABLE project_recipients (
+		project    TEXT NOT NULL REFERENCES projects(name),
+		user_id    TEXT NOT NULL REFERENCES users(id),
+		created_at {{int64}} NOT NULL,
+		PRIMARY KEY (project, user_id)
+	)`,
+	`CREATE INDEX project_recipients_user ON project_recipients(user_id)`,
+	`CREATE TABLE batches (
+		id         TEXT PRIMARY KEY,
+		owner_id   TEXT NOT NULL REFERENCES users(id),
+		project    TEXT NOT NULL REFERENCES projects(name),
+		name       TEXT NOT NULL,
+		snapshot   {{json}} NOT NULL,
+		created_at {{int64}} NOT NULL
+	)`,
+	`CREATE INDEX batches_project ON batches(project)`,
+	`CREATE INDEX batches_owner ON batches(owner_id)`,
+	`CREATE INDEX batches_created ON batches(created_at, id)`,
+	`CREATE TABLE runs (
+		id           TEXT PRIMARY KEY,
+		batch_id     TEXT NOT NULL REFERENCES batches(id),
+		agent_id     TEXT NOT NULL REFERENCES agents(id),
+		status       TEXT NOT NULL,
+		pid          {{int64}} NOT NULL DEFAULT 0,
+		exit_code    {{int64}},
+		signal       TEXT NOT NULL DEFAULT '',
+		exit_unknown {{bool}} NOT NULL DEFAULT FALSE,
+		error        TEXT NOT NULL DEFAULT '',
+		output_tail  TEXT NOT NULL DEFAULT '',
+		rerun_cmd_id TEXT NOT NULL DEFAULT '',
+		stop_cmd_id  TEXT NOT NULL DEFAULT '',
+		stop_outcome TEXT NOT NULL DEFAULT '',
+		created_at   {{int64}} NOT NULL,
+		started_at   {{int64}},
+		ended_at     {{int64}}
+	)`,
+	`CREATE INDEX runs_batch ON runs(batch_id, created_at)`,
+	`CREATE INDEX runs_agent ON runs(agent_id)`,
+	`CREATE INDEX runs_created ON runs(created_at, id)`,
+	`CREATE TABLE commands (
+		id           TEXT PRIMARY KEY,
+		agent_id     TEXT NOT NULL REFERENCES agents(id),
+		run_id       TEXT REFERENCES runs(id),
+		kind         TEXT NOT NULL,
+		payload      {{json}} NOT NULL,
+		state        TEXT NOT NULL,
+		attempts     {{int64}} NOT NULL DEFAULT 0,
+		created_at   {{int64}} NOT NULL,
+		delivered_at {{int64}},
+		lease_until  {{int64}},
+		acked_at     {{int64}},
+		ack          {{json}}
+	)`,
+	// Claims and lease lookups filter on agent and state, then order by age.
+	`CREATE INDEX commands_agent_state ON commands(agent_id, state, created_at)`,
+	`CREATE INDEX commands_state ON commands(state)`,
+	`CREATE INDEX commands_run ON commands(run_id)`,
+}
+
+// Migrate brings db up to the last of ms, applying each missing migration
+// in its own transaction, and returns the versions it applied. A version
+// already recorded in schema_migrations is skipped, so reopening a database
+// applies only what is new.
+func Migrate(ctx context.Context, db *sql.DB, d Dialect, ms []Migration) ([]int, error) {
+	create := d.ddl(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    {{int64}} PRIMARY KEY,
+		applied_at {{int64}} NOT NULL
+	)`)
+	if _, err := db.ExecContext(ctx, create); err != nil {
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var applied []int
+	for _, m := range ms {
+		did, err := applyMigration(ctx, db, d, m)
+		if err != nil {
+			return applied, fmt.Errorf("migration %d: %w", m.Version, err)
+		}
+		if did {
+			applied = append(applied, m.Version)
+		}
+	}
+	return applied, nil
+}
+
+// applyMigration checks for the version inside the transaction, not before
+// it, so two processes migrating at once cannot both apply it.
+func applyMigration(ctx context.Context, db *sql.DB, d Dialect, m Migration) (bool, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if d.MigrationLock != "" {
+		if _, err := tx.ExecContext(ctx, d.MigrationLock); err != nil {
+			return false, fmt.Errorf("lock: %w", err)
+		}
+	}
+	var n int
+	q := d.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`)
+	if err := tx.QueryRowContext(ctx, q, m.Version).Scan(&n); err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, nil
+	}
+	for i, s := range m.Stmts {
+		if _, err := tx.ExecContext(ctx, d.ddl(s)); err != nil {
+			return false, fmt.Errorf("statement %d: %w", i+1, err)
+		}
+	}
+	ins := d.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`)
+	if _, err := tx.ExecContext(ctx, ins, m.Version, time.Now().UnixMicro()); err != nil {
+		return false, err
+	}
+	return true, tx.Commit()
+}

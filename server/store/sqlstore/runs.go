@@ -1,0 +1,205 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+)
+
+const runCols = `r.id, r.batch_id, r.agent_id, r.status, r.pid, r.exit_code, r.signal,
+	r.exit_unknown, r.error, r.output_tail, r.rerun_cmd_id, r.stop_cmd_id,
+	r.stop_outcome, r.created_at, r.started_at, r.ended_at`
+
+func scanRun(r row) (store.Run, error) {
+	var run store.Run
+	var status string
+	var exitCode, started, ended sql.NullInt64
+	var created int64
+	err := r.Scan(&run.ID, &run.BatchID, &run.AgentID, &status, &run.PID, &exitCode,
+		&run.Signal, &run.ExitUnknown, &run.Error, &run.OutputTail, &run.RerunCmdID,
+		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended)
+	if err != nil {
+		return store.Run{}, err
+	}
+	run.Status = api.RunStatus(status)
+	if exitCode.Valid {
+		code := int(exitCode.Int64)
+		run.ExitCode = &code
+	}
+	run.CreatedAt = goTime(created)
+	run.StartedAt = goTimePtr(started)
+	run.EndedAt = goTimePtr(ended)
+	return run, nil
+}
+
+// runForUpdate reads a run inside a transaction that will change it.
+func runForUpdate(ctx context.Context, c conn, id string) (store.Run, error) {
+	r, err := scanRun(c.row(ctx, `SELECT `+runCols+` FROM runs r WHERE r.id = ?`+c.s.d.ForUpdate, id))
+	return r, notFound(err, "run", id)
+}
+
+// updateRun writes every mutable column of r.
+func updateRun(ctx context.Context, c conn, r store.Run) error {
+	var exitCode any
+	if r.ExitCode != nil {
+		exitCode = *r.ExitCode
+	}
+	_, err := c.exec(ctx, `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
+		exit_unknown = ?, error = ?, output_tail = ?, stop_cmd_id = ?, stop_outcome = ?,
+		started_at = ?, ended_at = ? WHERE id = ?`,
+		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, r.OutputTail,
+		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.ID)
+	return err
+}
+
+// QueueRerun stores r as a queued run and c as its queued rerun command,
+// together. Empty cross-references (r.RerunCmdID, c.RunID, c.AgentID) are
+// filled from the other record.
+func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) error {
+	r.Status = api.RunQueued
+	if r.RerunCmdID == "" {
+		r.RerunCmdID = c.ID
+	}
+	if c.RunID == "" {
+		c.RunID = r.ID
+	}
+	if c.AgentID == "" {
+		c.AgentID = r.AgentID
+	}
+	err := s.inTx(ctx, func(tx conn) error {
+		_, err := tx.exec(ctx, `INSERT INTO runs
+			(id, batch_id, agent_id, status, rerun_cmd_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt))
+		if err != nil {
+			return err
+		}
+		return insertCommand(ctx, tx, c)
+	})
+	if err != nil {
+		return fmt.Errorf("queue rerun %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+// QueueStop stores stop command c for a running run and moves the run to
+// stopping, in one transaction. ErrConflict, and nothing written, unless
+// the run is running.
+func (s *Store) QueueStop(ctx context.Context, runID string, c store.Command) (store.Run, error) {
+	var r store.Run
+	err := s.inTx(ctx, func(tx conn) error {
+		var err error
+		if r, err = runForUpdate(ctx, tx, runID); err != nil {
+			return err
+		}
+		if r.Status != api.RunRunning {
+			return fmt.Errorf("run %q is %s, not running: %w", runID, r.Status, store.ErrConflict)
+		}
+		c.RunID = runID
+		if c.AgentID == "" {
+			c.AgentID = r.AgentID
+		}
+		if err := insertCommand(ctx, tx, c); err != nil {
+			return err
+		}
+		r.Status, r.StopCmdID = api.RunStopping, c.ID
+		return updateRun(ctx, tx, r)
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("queue stop: %w", err)
+	}
+	return r, nil
+}
+
+// ReportExit records how the agent's run ended. A run that has ended
+// already keeps its first report and is returned as it is.
+func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.ExitReport) (store.Run, error) {
+	var r store.Run
+	err := s.inTx(ctx, func(tx conn) error {
+		var err error
+		if r, err = runForUpdate(ctx, tx, runID); err != nil {
+			return err
+		}
+		if r.AgentID != agentID {
+			return fmt.Errorf("run %q of agent %q: %w", runID, agentID, store.ErrNotFound)
+		}
+		if r.Status.Ended() {
+			return nil
+		}
+		applyExit(&r, e)
+		return updateRun(ctx, tx, r)
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("report exit: %w", err)
+	}
+	return r, nil
+}
+
+// applyExit moves r to its final status: stopped when a stop was asked
+// for (the process may have died of something else meanwhile, but the
+// user's intent is what the UI shows), exited otherwise.
+func applyExit(r *store.Run, e api.ExitReport) {
+	stopAsked := r.Status == api.RunStopping || r.StopCmdID != ""
+	r.Status = api.RunExited
+	if stopAsked {
+		r.Status = api.RunStopped
+	}
+	if e.ExitCode != nil {
+		code := *e.ExitCode
+		r.ExitCode = &code
+	}
+	r.Signal, r.ExitUnknown = e.Signal, e.Unknown
+	ended := e.EndedAt
+	if ended.IsZero() {
+		ended = time.Now()
+	}
+	ended = goTime(dbTime(ended))
+	r.EndedAt = &ended
+	r.OutputTail = tail(e.OutputTail, api.MaxOutputTail)
+}
+
+// tail keeps the last max bytes of s, starting at a rune boundary so the
+// stored text stays valid UTF-8 when s was.
+func tail(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	start := len(s) - max
+	for i := 0; i < utf8.UTFMax && start < len(s) && !utf8.RuneStart(s[start]); i++ {
+		start++
+	}
+	return s[start:]
+}
+
+// Run finds a run by id.
+func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
+	r, err := scanRun(s.pool().row(ctx, `SELECT `+runCols+` FROM runs r WHERE r.id = ?`, id))
+	return r, notFound(err, "run", id)
+}
+
+// ListRuns returns a batch's runs, newest first.
+func (s *Store) ListRuns(ctx context.Context, batchID string) ([]store.Run, error) {
+	rows, err := s.pool().query(ctx, `SELECT `+runCols+` FROM runs r
+		WHERE r.batch_id = ? ORDER BY r.created_at DESC, r.id DESC`, batchID)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return collect(rows, scanRun)
+}
+
+// ListRunsForUser returns runs of every batch userID may see, newest
+// first, at most limit (all when limit <= 0).
+func (s *Store) ListRunsForUser(ctx context.Context, userID string, limit int) ([]store.Run, error) {
+	rows, err := s.pool().query(ctx, `SELECT `+runCols+` FROM runs r
+		JOIN batches b ON b.id = r.batch_id
+		WHERE `+visibleBatch+` ORDER BY r.created_at DESC, r.id DESC LIMIT ?`,
+		userID, userID, userID, limitArg(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	return collect(rows, scanRun)
+}

@@ -99,6 +99,10 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
+	if wait > 0 {
+		s.metrics.held.Inc()
+		defer s.metrics.held.Dec()
+	}
 	for {
 		woken, cancel := s.waker.Subscribe(agentID)
 		cmds, err := s.claim(r, agentID)

@@ -18,6 +18,7 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.HistogramVec
 	dispatch *prometheus.HistogramVec
+	held     prometheus.Gauge
 }
 
 func newMetrics(st store.Store, cfg Config) *metrics {
@@ -34,7 +35,11 @@ func newMetrics(st store.Store, cfg Config) *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1, 5, 30, 300},
 		}, []string{"kind"}),
 	}
-	m.registry.MustRegister(m.requests, m.dispatch, &storeCollector{st: st, cfg: cfg},
+	m.held = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "argus_jobs_polls_held",
+		Help: "Jobs long-polls this replica is holding open right now: roughly, agents connected to it.",
+	})
+	m.registry.MustRegister(m.requests, m.dispatch, m.held, &storeCollector{st: st, cfg: cfg},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

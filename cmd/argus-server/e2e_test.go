@@ -240,3 +240,61 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 		t.Error("a failed serve on a busy port created its database")
 	}
 }
+
+func TestSIGTERMAnswersHeldLongPolls(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "argus.db")
+	out, _, _ := cli(t, "user", "create", "--db", db, "alice")
+	s := startServer(t, db)
+	var reg api.RegisterResponse
+	s.call(t, "POST", "/api/agents/register", strings.TrimSpace(out), api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
+
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	held := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", s.url+"/api/agents/"+reg.AgentID+"/jobs?wait=60s", nil)
+		req.Header.Set("Authorization", "Bearer "+reg.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		held <- answer{code: resp.StatusCode, body: string(data)}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(metrics(t, s), "argus_jobs_polls_held 1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the long-poll never showed as held in /metrics")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	start := time.Now()
+	s.stop(t)
+	select {
+	case a := <-held:
+		if a.err != nil || a.code != 200 || !strings.Contains(a.body, `"commands":[]`) {
+			t.Fatalf("held poll at SIGTERM: %+v", a)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("held poll answered %v after SIGTERM", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("held poll not answered after SIGTERM")
+	}
+}
+
+func metrics(t *testing.T, s *serving) string {
+	t.Helper()
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return string(data)
+}

@@ -34,13 +34,18 @@ type benchEnv struct {
 
 func newBenchEnv(b *testing.B) *benchEnv {
 	b.Helper()
+	return newBenchEnvWith(b, server.Config{})
+}
+
+func newBenchEnvWith(b *testing.B, cfg server.Config) *benchEnv {
+	b.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "argus.db"))
 	if err != nil {
 		b.Fatalf("open store: %v", err)
 	}
 	b.Cleanup(func() { st.Close() })
-	srv := server.New(server.Config{}, st, nil)
+	srv := server.New(cfg, st, nil)
 	userTok, err := server.CreateUser(ctx, st, "bench")
 	if err != nil {
 		b.Fatalf("create user: %v", err)
@@ -96,33 +101,44 @@ func (e *benchEnv) try(want int, method, path, tok string, body any) (*httptest.
 	return rec, nil
 }
 
-// BenchmarkHeartbeat is POST /api/agents/{id}/heartbeat: token check plus
-// one UPDATE, the request every agent sends every interval.
+// BenchmarkHeartbeat is POST /api/agents/{id}/heartbeat: token check plus,
+// at most once a second per agent (the default grain), one UPDATE. The
+// every-write variants set HeartbeatGrain < 0, so each heartbeat writes:
+// the cost per heartbeat of a large fleet, where no agent beats twice a
+// second.
 func BenchmarkHeartbeat(b *testing.B) {
-	b.Run("serial", func(b *testing.B) {
-		e := newBenchEnv(b)
-		path := e.agentPath("heartbeat")
-		b.ReportAllocs()
-		for b.Loop() {
-			e.serve(http.StatusNoContent, "POST", path, e.agentTok, nil)
-		}
-	})
-	// parallel is many agents' worth of heartbeats at once, all on one
-	// agent row: the contention case for SQLite's single writer.
-	b.Run("parallel", func(b *testing.B) {
-		e := newBenchEnv(b)
-		path := e.agentPath("heartbeat")
-		b.ReportAllocs()
-		b.ResetTimer()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := e.try(http.StatusNoContent, "POST", path, e.agentTok, nil); err != nil {
-					b.Error(err)
-					return
-				}
+	for _, v := range []struct {
+		name string
+		cfg  server.Config
+	}{
+		{"coalesced", server.Config{}},
+		{"every-write", server.Config{HeartbeatGrain: -1}},
+	} {
+		b.Run(v.name+"/serial", func(b *testing.B) {
+			e := newBenchEnvWith(b, v.cfg)
+			path := e.agentPath("heartbeat")
+			b.ReportAllocs()
+			for b.Loop() {
+				e.serve(http.StatusNoContent, "POST", path, e.agentTok, nil)
 			}
 		})
-	})
+		// parallel is many heartbeats at once on one agent row: the
+		// contention case for SQLite's single writer.
+		b.Run(v.name+"/parallel", func(b *testing.B) {
+			e := newBenchEnvWith(b, v.cfg)
+			path := e.agentPath("heartbeat")
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := e.try(http.StatusNoContent, "POST", path, e.agentTok, nil); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkJobs is GET /api/agents/{id}/jobs without a wait: the answer an

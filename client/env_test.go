@@ -26,6 +26,19 @@ func TestSafeEnv(t *testing.T) {
 		"NOEQUALS",
 		"EMPTY=",
 		"WITH_EQUALS=a=b",
+		"DATABASE_URL=postgres://user:pw@db.internal:5432/runs",
+		"SOME_URL=https://u:pass@x",
+		"EMPTY_PW_URL=https://u:@x",
+		"PIP_EXTRA_INDEX_URL=https://pypi.org/simple https://bot:s3cr3t@pypi.corp/simple",
+		"BROKER=amqp://guest:guest@rabbit//",
+		"MIRRORS=https://a.example,redis://:hunter2@cache:6379/0",
+		"DEPLOY_PEM=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----",
+		"SSL_RSA=-----BEGIN RSA PRIVATE KEY-----",
+		"PLAIN_URL=https://pypi.org/simple",
+		"USER_ONLY_URL=ssh://git@github.com/org/repo.git",
+		"MAILTO=alice@example.com",
+		"CERT=-----BEGIN CERTIFICATE-----",
+		"NOT_A_URL=http://[::1",
 	}
 	want := map[string]string{
 		"PATH":                 "/usr/bin:/bin",
@@ -33,6 +46,11 @@ func TestSafeEnv(t *testing.T) {
 		"CUDA_VISIBLE_DEVICES": "0,1",
 		"EMPTY":                "",
 		"WITH_EQUALS":          "a=b",
+		"PLAIN_URL":            "https://pypi.org/simple",
+		"USER_ONLY_URL":        "ssh://git@github.com/org/repo.git",
+		"MAILTO":               "alice@example.com",
+		"CERT":                 "-----BEGIN CERTIFICATE-----",
+		"NOT_A_URL":            "http://[::1",
 	}
 	if got := SafeEnv(in); !reflect.DeepEqual(got, want) {
 		t.Fatalf("SafeEnv =\n%v\nwant\n%v", got, want)

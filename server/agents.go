@@ -36,32 +36,42 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 		ID: newID("agt"), UserID: p.UserID, Hostname: req.Hostname, Label: req.Label,
 		OS: req.OS, Arch: req.Arch, Version: req.Version, Properties: req.Properties, CreatedAt: now,
 	}
-	t := store.Token{
-		ID: newID("tok"), Hash: token.Hash(tok), Kind: token.Agent,
-		UserID: p.UserID, AgentID: a.ID, CreatedAt: now,
+	t := store.Token{ID: newID("tok"), Hash: token.Hash(tok), Kind: token.Agent, UserID: p.UserID, CreatedAt: now}
+	if req.AgentID != "" {
+		err = s.reregister(r, p, &a, t, req.AgentID)
+	} else {
+		t.AgentID = a.ID
+		err = s.store.RegisterAgent(r.Context(), a, t)
 	}
-	if err := s.store.RegisterAgent(r.Context(), a, t); err != nil {
+	if err != nil {
 		return err
 	}
-	s.log.Info().Str("agent_id", a.ID).Str("hostname", a.Hostname).Str("label", a.Label).Msg("agent registered")
+	s.log.Info().Str("agent_id", a.ID).Str("hostname", a.Hostname).Str("label", a.Label).
+		Bool("reregistered", req.AgentID != "").Msg("agent registered")
 	writeJSON(w, http.StatusCreated, api.RegisterResponse{AgentID: a.ID, Token: tok})
 	return nil
 }
 
-// handleHeartbeat records that the agent is alive. A heartbeat that comes
-// within heartbeatGrain of the last one this replica stored is answered
-// without a write: online status only needs precision of seconds against
-// a window of tens, and a burst of heartbeats (an agent restarting in a
-// loop, a fleet reconnecting after an outage) should not turn into a burst
-// of database writes.
-func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
-	agentID, now := r.PathValue("agent_id"), s.cfg.Now().UTC()
-	if !s.beats.due(agentID, now) {
-		w.WriteHeader(http.StatusNoContent)
-		return nil
+// reregister gives an existing agent of the caller a new token and revokes
+// its old ones. The agent keeps its id, so runs it started stay its own and
+// their exits and stops still reach it.
+func (s *Server) reregister(r *http.Request, p principal, a *store.Agent, t store.Token, id string) error {
+	old, err := s.store.Agent(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && old.UserID != p.UserID) {
+		return errorf(http.StatusNotFound, "no agent %s of yours to re-register", id)
 	}
-	if err := s.store.Heartbeat(r.Context(), agentID, now); err != nil {
-		s.beats.forget(agentID)
+	if err != nil {
+		return err
+	}
+	a.ID, a.CreatedAt = old.ID, old.CreatedAt
+	t.AgentID = old.ID
+	return s.store.RotateAgentToken(r.Context(), *a, t, t.CreatedAt)
+}
+
+// handleHeartbeat records that the agent is alive, written behind in
+// batches (see heartbeats in beats.go).
+func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
+	if err := s.beats.record(r.Context(), r.PathValue("agent_id"), s.cfg.Now().UTC()); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -104,7 +114,10 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 		defer s.metrics.held.Dec()
 	}
 	for {
-		woken, cancel := s.waker.Subscribe(agentID)
+		woken, cancel, err := s.waker.Subscribe(r.Context(), agentID)
+		if err != nil {
+			return err
+		}
 		cmds, err := s.claim(r, agentID)
 		if err != nil || len(cmds) > 0 || wait == 0 {
 			cancel()
@@ -185,6 +198,9 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, dup, err := s.store.AckCommand(r.Context(), agentID, cmdID, req, s.cfg.Now().UTC())
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "command %s was never delivered to this agent", cmdID)
+	}
 	if err != nil {
 		return err
 	}
@@ -224,9 +240,6 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.ExitCode == nil && req.Signal == "" && !req.Unknown {
 		return errorf(http.StatusBadRequest, "an exit report needs exit_code, signal, or unknown: true")
-	}
-	if len(req.OutputTail) > api.MaxOutputTail {
-		req.OutputTail = req.OutputTail[len(req.OutputTail)-api.MaxOutputTail:]
 	}
 	if req.EndedAt.IsZero() {
 		req.EndedAt = s.cfg.Now().UTC()

@@ -29,9 +29,8 @@ func principalFrom(ctx context.Context) (principal, bool) {
 // before any lookup, so garbage never reaches the store; unknown and
 // revoked tokens get the same answer so neither can be probed.
 func (s *Server) authenticate(r *http.Request) (principal, error) {
-	h := r.Header.Get("Authorization")
-	raw, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || raw == "" {
+	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		return principal{}, errorf(http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 	}
 	raw = strings.TrimSpace(raw)
@@ -85,9 +84,20 @@ func (s *Server) requireAgent(h handlerFunc) handlerFunc {
 	}
 }
 
-// mayUseBatch reports whether the user owns the batch or is a recipient of
-// its project: the rule for seeing, rerunning and stopping.
-func (s *Server) mayUseBatch(ctx context.Context, userID string, b store.Batch) (bool, error) {
+// access is what a caller wants to do with a batch or its runs.
+type access int
+
+const (
+	// view: the batch's owner, its project's owner, or a recipient.
+	view access = iota
+	// control (rerun, stop): the batch's owner or a recipient of its
+	// project, as SPEC.md words it. A project's owner does not thereby get
+	// to launch processes on the host of a recipient who recorded into it.
+	control
+)
+
+// mayUseBatch reports whether the user may view or control the batch.
+func (s *Server) mayUseBatch(ctx context.Context, userID string, b store.Batch, want access) (bool, error) {
 	if b.OwnerID == userID {
 		return true, nil
 	}
@@ -98,7 +108,7 @@ func (s *Server) mayUseBatch(ctx context.Context, userID string, b store.Batch) 
 	if err != nil {
 		return false, err
 	}
-	if p.OwnerID == userID {
+	if p.OwnerID == userID && want == view {
 		return true, nil
 	}
 	for _, id := range p.RecipientIDs {

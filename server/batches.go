@@ -80,9 +80,9 @@ func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-// visibleBatch loads a batch the caller may use: 404 when it does not
-// exist, 403 when it belongs to someone who has not shared it.
-func (s *Server) visibleBatch(ctx context.Context, id string) (store.Batch, error) {
+// visibleBatch loads a batch the caller may use as wanted: 404 when it
+// does not exist, 403 when it belongs to someone who has not shared it.
+func (s *Server) visibleBatch(ctx context.Context, id string, want access) (store.Batch, error) {
 	p, _ := principalFrom(ctx)
 	b, err := s.store.Batch(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -91,9 +91,12 @@ func (s *Server) visibleBatch(ctx context.Context, id string) (store.Batch, erro
 	if err != nil {
 		return b, err
 	}
-	ok, err := s.mayUseBatch(ctx, p.UserID, b)
+	ok, err := s.mayUseBatch(ctx, p.UserID, b, want)
 	if err != nil {
 		return b, err
+	}
+	if !ok && want == control {
+		return b, errorf(http.StatusForbidden, "only the owner of batch %s or a recipient of its project may rerun or stop it", id)
 	}
 	if !ok {
 		return b, errorf(http.StatusForbidden, "batch %s belongs to another user and its project is not shared with you", id)
@@ -102,7 +105,7 @@ func (s *Server) visibleBatch(ctx context.Context, id string) (store.Batch, erro
 }
 
 func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
-	b, err := s.visibleBatch(r.Context(), r.PathValue("id"))
+	b, err := s.visibleBatch(r.Context(), r.PathValue("id"), view)
 	if err != nil {
 		return err
 	}

@@ -22,12 +22,12 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func TestHeartbeatsWithinASecondAreCoalesced(t *testing.T) {
+func TestHeartbeatsAreWrittenBehindButComingOnlineIsImmediate(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	h := newHarness(t, server.Config{Now: clock.Now})
+	// A flush interval far beyond the test, so only explicit flushes write.
+	h := newHarness(t, server.Config{Now: clock.Now, OnlineWindow: 30 * time.Second, HeartbeatFlush: time.Hour})
 	alice := h.user("alice")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
-	first := clock.Now()
 	stored := func() time.Time {
 		a, err := h.store.Agent(context.Background(), agentID)
 		if err != nil {
@@ -35,14 +35,46 @@ func TestHeartbeatsWithinASecondAreCoalesced(t *testing.T) {
 		}
 		return a.LastHeartbeat
 	}
-	clock.Add(900 * time.Millisecond)
+	// The first heartbeat on this replica was written through: the agent is
+	// online at once, and a rerun finds it.
+	if got := stored(); !got.Equal(clock.Now()) {
+		t.Fatalf("first heartbeat stored as %v, want %v", got, clock.Now())
+	}
+	first := clock.Now()
+	clock.Add(10 * time.Second)
 	h.expect(204, "POST", "/api/agents/"+agentID+"/heartbeat", tok, nil)
 	if got := stored(); !got.Equal(first) {
-		t.Fatalf("a heartbeat 900ms after the last was written: %v, want %v", got, first)
+		t.Fatalf("a heartbeat 10s after a stored one was written through: %v", got)
 	}
-	clock.Add(200 * time.Millisecond)
+	if err := h.srv.FlushHeartbeats(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); !got.Equal(clock.Now()) {
+		t.Fatalf("after a flush the stored heartbeat is %v, want %v", got, clock.Now())
+	}
+	// Once the stored time is older than half the online window, the next
+	// heartbeat is written through again, so an online agent never looks
+	// stale however rarely flushes run.
+	clock.Add(16 * time.Second)
 	h.expect(204, "POST", "/api/agents/"+agentID+"/heartbeat", tok, nil)
 	if got := stored(); !got.Equal(clock.Now()) {
-		t.Fatalf("a heartbeat 1.1s after the last stored one was not written: %v, want %v", got, clock.Now())
+		t.Fatalf("a heartbeat 16s after the stored one was not written through: %v, want %v", got, clock.Now())
+	}
+}
+
+func TestShutdownFlushesBufferedHeartbeats(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	h := newHarness(t, server.Config{Now: clock.Now, HeartbeatFlush: time.Hour})
+	alice := h.user("alice")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	clock.Add(5 * time.Second)
+	h.expect(204, "POST", "/api/agents/"+agentID+"/heartbeat", tok, nil)
+	h.stop()
+	a, err := h.store.Agent(context.Background(), agentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.LastHeartbeat.Equal(clock.Now()) {
+		t.Fatalf("after shutdown the stored heartbeat is %v, want the buffered %v", a.LastHeartbeat, clock.Now())
 	}
 }

@@ -39,7 +39,7 @@ func toAPIBatch(b store.Batch, owner string) api.Batch {
 func (s *Server) toAPIAgent(a store.Agent) api.Agent {
 	out := api.Agent{
 		ID: a.ID, Hostname: a.Hostname, Label: a.Label, OS: a.OS, Arch: a.Arch,
-		Version: a.Version, Properties: a.Properties, Online: s.online(a), CreatedAt: a.CreatedAt,
+		Version: a.Version, Properties: a.Properties, Online: s.online(a), Revoked: a.Revoked, CreatedAt: a.CreatedAt,
 	}
 	if !a.LastHeartbeat.IsZero() {
 		hb := a.LastHeartbeat

@@ -3,13 +3,16 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +25,14 @@ import (
 
 // harness is a real server on a loopback port over a real SQLite file.
 type harness struct {
-	t     *testing.T
-	url   string
-	store store.Store
-	srv   *server.Server
-	users map[string]string // name → user id
-	toks  map[string]string // name → em_live_ token
-	stop  func()
+	t      *testing.T
+	url    string
+	dbPath string
+	store  store.Store
+	srv    *server.Server
+	users  map[string]string // name → user id
+	toks   map[string]string // name → em_live_ token
+	stop   func()
 }
 
 func newHarness(t *testing.T, cfg server.Config) *harness {
@@ -39,7 +43,8 @@ func newHarness(t *testing.T, cfg server.Config) *harness {
 func newHarnessWithWaker(t *testing.T, cfg server.Config, w server.Waker) *harness {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "argus.db"))
+	dbPath := filepath.Join(t.TempDir(), "argus.db")
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -54,18 +59,19 @@ func newHarnessWithWaker(t *testing.T, cfg server.Config, w server.Waker) *harne
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), store: st, srv: srv, users: map[string]string{}, toks: map[string]string{}}
-	h.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		st.Close()
+	h := &harness{t: t, url: "http://" + ln.Addr().String(), dbPath: dbPath, store: st, srv: srv, users: map[string]string{}, toks: map[string]string{}}
+	var once sync.Once
+	h.stop = func() { // stops serving; the store stays open until cleanup
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
 	}
 	t.Cleanup(func() {
-		if h.stop != nil {
-			h.stop()
-		}
+		h.stop()
+		st.Close()
 	})
 	return h
 }
@@ -187,57 +193,91 @@ func (h *harness) batch(userTok, project, host string) string {
 	return c.ID
 }
 
-// snapshot is everything the store holds for the harness's users, so a
-// test can prove an error changed nothing.
-type snapshot struct {
-	Batches  map[string][]store.Batch
-	Runs     map[string][]store.Run
-	Agents   map[string][]store.Agent
-	Projects map[string]store.Project
-	Commands map[store.CommandState]int
-}
+// snapshot is every row of every table of the SQLite file, read through a
+// separate connection, so a test can prove an error changed nothing at
+// all: no row, no lease, no attempt count, no token.
+type snapshot map[string][]string
 
 func (h *harness) snapshot() snapshot {
 	h.t.Helper()
-	ctx := context.Background()
-	s := snapshot{
-		Batches: map[string][]store.Batch{}, Runs: map[string][]store.Run{},
-		Agents: map[string][]store.Agent{}, Projects: map[string]store.Project{},
-	}
-	for name, id := range h.users {
-		var err error
-		if s.Batches[name], err = h.store.ListBatches(ctx, id); err != nil {
-			h.t.Fatal(err)
-		}
-		if s.Runs[name], err = h.store.ListRunsForUser(ctx, id, 1000); err != nil {
-			h.t.Fatal(err)
-		}
-		if s.Agents[name], err = h.store.ListAgents(ctx, id); err != nil {
-			h.t.Fatal(err)
-		}
-		for _, b := range s.Batches[name] {
-			if s.Projects[b.Project], err = h.store.Project(ctx, b.Project); err != nil {
-				h.t.Fatal(err)
-			}
-		}
-	}
-	st, err := h.store.Stats(ctx, time.Time{})
+	db, err := sql.Open("sqlite", "file:"+h.dbPath+"?mode=ro")
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	s.Commands = st.CommandsByState
-	return s
+	defer db.Close()
+	tables, err := column(db, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := snapshot{}
+	for _, table := range tables {
+		rows, err := dumpRows(db, table)
+		if err != nil {
+			h.t.Fatalf("dump %s: %v", table, err)
+		}
+		out[table] = rows
+	}
+	if len(out["agents"]) == 0 && len(out["users"]) == 0 {
+		h.t.Fatalf("snapshot found no users and no agents in %v: wrong file?", tables)
+	}
+	return out
 }
 
-// unchanged fails when the store differs from before.
+func column(db *sql.DB, query string) ([]string, error) {
+	rows, err := db.Query(query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func dumpRows(db *sql.DB, table string) ([]string, error) {
+	rows, err := db.Query(`SELECT * FROM "` + table + `" ORDER BY rowid`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, fmt.Sprintf("%v", vals))
+	}
+	return out, rows.Err()
+}
+
+// unchanged fails when any row differs from before.
 func (h *harness) unchanged(before snapshot, what string) {
 	h.t.Helper()
-	if after := h.snapshot(); !reflect.DeepEqual(before, after) {
-		h.t.Fatalf("%s changed the store:\nbefore %+v\nafter  %+v", what, before, after)
+	after := h.snapshot()
+	if !reflect.DeepEqual(before, after) {
+		for table := range after {
+			if !reflect.DeepEqual(before[table], after[table]) {
+				h.t.Fatalf("%s changed table %s:\nbefore %v\nafter  %v", what, table, before[table], after[table])
+			}
+		}
+		h.t.Fatalf("%s changed the store", what)
 	}
 }
-
-func hashOf(tok string) string { return token.Hash(tok) }
 
 // doNoFatal is a jobs request for use off the test goroutine: errors are
 // returned in the result, never through t.
@@ -260,3 +300,22 @@ func (h *harness) doNoFatal(method, path, tok string) pollResult {
 	}
 	return r
 }
+
+// doWithHeader sends a request with a raw Authorization header and returns
+// the status code.
+func (h *harness) doWithHeader(method, path, auth string) int {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.url+path, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func hashOf(tok string) string { return token.Hash(tok) }

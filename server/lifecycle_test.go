@@ -56,8 +56,12 @@ func TestRerunStopExitLifecycle(t *testing.T) {
 	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
 	bobAgent, bobTok := h.agent(bob, "gpu-01", "", true)
 
+	// A rerun carries no command of its own: one that tries is refused.
+	before := h.snapshot()
+	h.expect(400, "POST", "/api/batches/"+id+"/rerun", alice, `{"command":["rm","-rf","/"]}`)
+	h.unchanged(before, "a rerun naming its own command")
 	var q api.Queued
-	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, `{"command":["rm","-rf","/"]}`).json(t, &q)
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 	if r := h.run(q.RunID, alice); r.Status != api.RunQueued || r.RerunCmdID != q.CmdID || r.AgentID != agentID {
 		t.Fatalf("queued run = %+v", r)
 	}
@@ -73,7 +77,7 @@ func TestRerunStopExitLifecycle(t *testing.T) {
 		t.Fatal("bob's agent on the same host got alice's command")
 	}
 	// An agent cannot ack another agent's command through its own route.
-	before := h.snapshot()
+	before = h.snapshot()
 	h.expect(404, "POST", "/api/agents/"+bobAgent+"/jobs/"+q.CmdID+"/ack", bobTok, api.AckRequest{PID: 99})
 	h.expect(404, "POST", "/api/agents/"+agentID+"/jobs/cmd_unknown/ack", agentTok, api.AckRequest{PID: 99})
 	h.expect(400, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", agentTok, `{}`)
@@ -125,10 +129,14 @@ func TestExitAndAckAreIdempotent(t *testing.T) {
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 	ackPath := "/api/agents/" + agentID + "/jobs/" + q.CmdID + "/ack"
+	before := h.snapshot()
+	h.expect(409, "POST", ackPath, agentTok, api.AckRequest{PID: 77}) // never delivered
+	h.unchanged(before, "an ack of a command never delivered")
+	h.jobs(agentID, agentTok)
 
 	var first, second api.Ack
 	h.expect(200, "POST", ackPath, agentTok, api.AckRequest{PID: 77}).json(t, &first)
-	before := h.snapshot()
+	before = h.snapshot()
 	h.expect(200, "POST", ackPath, agentTok, api.AckRequest{PID: 77}).json(t, &second)
 	h.expect(200, "POST", ackPath, agentTok, api.AckRequest{PID: 78}).json(t, &second)
 	h.unchanged(before, "repeated acks")
@@ -166,9 +174,53 @@ func TestFailedStartMarksRunFailed(t *testing.T) {
 	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.jobs(agentID, agentTok)
 	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", agentTok,
 		api.AckRequest{Error: "exec: python: not found"})
 	if r := h.run(q.RunID, alice); r.Status != api.RunFailed || r.Error != "exec: python: not found" {
 		t.Fatalf("run after a failed start = %+v", r)
+	}
+}
+
+func TestFailedStopLeavesTheRunRunningAndStoppableAgain(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q, sq api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.jobs(agentID, tok)
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 11})
+	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil).json(t, &sq)
+	cmds := h.jobs(agentID, tok)
+	if len(cmds) != 1 || cmds[0].Stop == nil || cmds[0].Stop.StartedAt == nil {
+		t.Fatalf("stop command = %+v: it must carry the run's start time for the PID check", cmds)
+	}
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+sq.CmdID+"/ack", tok, api.AckRequest{Error: "operation not permitted"})
+	r := h.run(q.RunID, alice)
+	if r.Status != api.RunRunning || r.StopOutcome != api.StopFailed || !strings.Contains(r.Error, "operation not permitted") {
+		t.Fatalf("run after a failed stop = %+v", r)
+	}
+	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil)
+}
+
+func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.jobs(agentID, tok)
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 12})
+	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil)
+	code := 0
+	h.expect(200, "POST", "/api/agents/"+agentID+"/runs/"+q.RunID+"/exit", tok, api.ExitReport{ExitCode: &code})
+	if cmds := h.jobs(agentID, tok); len(cmds) != 0 {
+		t.Fatalf("a stop for a run that already ended was delivered: %+v", cmds)
+	}
+	// The stop never reached the agent: the run ended on its own.
+	if r := h.run(q.RunID, alice); r.Status != api.RunExited || r.StopOutcome != api.StopAlreadyGone {
+		t.Fatalf("run = %+v", r)
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -15,13 +16,13 @@ type watchedWaker struct {
 	parked chan string
 }
 
-func (w *watchedWaker) Subscribe(agentID string) (<-chan struct{}, func()) {
-	ch, cancel := w.LocalWaker.Subscribe(agentID)
+func (w *watchedWaker) Subscribe(ctx context.Context, agentID string) (<-chan struct{}, func(), error) {
+	ch, cancel, err := w.LocalWaker.Subscribe(ctx, agentID)
 	select {
 	case w.parked <- agentID:
 	default:
 	}
-	return ch, cancel
+	return ch, cancel, err
 }
 
 func newWatchedHarness(t *testing.T, cfg server.Config) (*harness, *watchedWaker) {
@@ -143,10 +144,8 @@ func TestShutdownAnswersHeldPolls(t *testing.T) {
 	res := h.pollAsync(agentID, tok, "60s")
 	awaitParked(t, w)
 	start := time.Now()
-	stop := h.stop
-	h.stop = nil
 	stopped := make(chan struct{})
-	go func() { stop(); close(stopped) }()
+	go func() { h.stop(); close(stopped) }()
 	defer func() { <-stopped }()
 	select {
 	case r := <-res:

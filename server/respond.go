@@ -9,6 +9,7 @@ import (
 
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/token"
 )
 
 // httpError is an error that knows its status code. Handlers return them;
@@ -70,6 +71,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
+	// A user's misspelt key is a mistake to report, not to ignore. Agents
+	// stay lenient so a newer agent can still talk to an older server.
+	if p, ok := principalFrom(r.Context()); !ok || p.Kind != token.Agent {
+		dec.DisallowUnknownFields()
+	}
 	err := dec.Decode(v)
 	var tooBig *http.MaxBytesError
 	switch {

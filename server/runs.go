@@ -14,7 +14,7 @@ import (
 // handleRerun queues the batch's recorded command on an online agent of the
 // batch's owner on the batch's origin host. The request names no command.
 func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
-	b, err := s.visibleBatch(r.Context(), r.PathValue("id"))
+	b, err := s.visibleBatch(r.Context(), r.PathValue("id"), control)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func (s *Server) pickAgent(ctx context.Context, b store.Batch, want string) (sto
 }
 
 func (s *Server) online(a store.Agent) bool {
-	return !a.LastHeartbeat.IsZero() && s.cfg.Now().Sub(a.LastHeartbeat) <= s.cfg.OnlineWindow
+	return !a.Revoked && !a.LastHeartbeat.IsZero() && s.cfg.Now().Sub(a.LastHeartbeat) <= s.cfg.OnlineWindow
 }
 
 // notify wakes the agent's held poll. A failed notify is logged, not
@@ -83,7 +83,7 @@ func (s *Server) notify(ctx context.Context, agentID string) {
 }
 
 // visibleRun loads a run whose batch the caller may use.
-func (s *Server) visibleRun(ctx context.Context, id string) (store.Run, error) {
+func (s *Server) visibleRun(ctx context.Context, id string, want access) (store.Run, error) {
 	run, err := s.store.Run(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return run, errorf(http.StatusNotFound, "no run %s", id)
@@ -91,10 +91,10 @@ func (s *Server) visibleRun(ctx context.Context, id string) (store.Run, error) {
 	if err != nil {
 		return run, err
 	}
-	if _, err := s.visibleBatch(ctx, run.BatchID); err != nil {
+	if _, err := s.visibleBatch(ctx, run.BatchID, want); err != nil {
 		var he *httpError
 		if errors.As(err, &he) && he.code == http.StatusForbidden {
-			return run, errorf(http.StatusForbidden, "run %s belongs to a batch that is not yours or shared with you", id)
+			return run, errorf(http.StatusForbidden, "run %s: %s", id, he.msg)
 		}
 		return run, err
 	}
@@ -102,7 +102,7 @@ func (s *Server) visibleRun(ctx context.Context, id string) (store.Run, error) {
 }
 
 func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
-	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"))
+	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), view)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
-	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"))
+	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), control)
 	if err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	}
 	cmd.Payload = api.Command{
 		ID: cmd.ID, Kind: api.KindStop, RunID: run.ID, BatchID: run.BatchID, CreatedAt: now,
-		Stop: &api.StopSpec{PID: run.PID, GracePeriodMS: grace.Milliseconds()},
+		Stop: &api.StopSpec{PID: run.PID, StartedAt: run.StartedAt, GracePeriodMS: grace.Milliseconds()},
 	}
 	_, err = s.store.QueueStop(r.Context(), run.ID, cmd)
 	if errors.Is(err, store.ErrConflict) {

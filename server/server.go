@@ -35,10 +35,10 @@ type Config struct {
 	// OnlineWindow is how recent an agent's last heartbeat must be for it
 	// to count as online. Default 30s (three 10s heartbeats).
 	OnlineWindow time.Duration
-	// HeartbeatGrain: a heartbeat within this long of the last one stored
-	// is answered without a write. Default min(1s, OnlineWindow/10);
-	// negative stores every heartbeat.
-	HeartbeatGrain time.Duration
+	// HeartbeatFlush is how often buffered heartbeats are written, in one
+	// transaction (see heartbeats). Default 1s, at most OnlineWindow/10;
+	// negative writes every heartbeat through.
+	HeartbeatFlush time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Default 10s.
 	ShutdownTimeout time.Duration
 	// Logger receives access logs and errors. Default: disabled.
@@ -60,8 +60,8 @@ func (c Config) withDefaults() Config {
 	if c.OnlineWindow <= 0 {
 		c.OnlineWindow = 30 * time.Second
 	}
-	if c.HeartbeatGrain == 0 {
-		c.HeartbeatGrain = min(time.Second, c.OnlineWindow/10)
+	if c.HeartbeatFlush == 0 {
+		c.HeartbeatFlush = min(time.Second, c.OnlineWindow/10)
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -84,7 +84,7 @@ type Server struct {
 	log     zerolog.Logger
 	metrics *metrics
 	handler http.Handler
-	beats   *beatCoalescer
+	beats   *heartbeats
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once
@@ -104,7 +104,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 		log:     *cfg.Logger,
 		closing: make(chan struct{}),
 	}
-	s.beats = newBeatCoalescer(cfg.HeartbeatGrain)
+	s.beats = newHeartbeats(st, s.log, cfg.OnlineWindow/2, cfg.HeartbeatFlush)
 	s.metrics = newMetrics(st, cfg)
 	s.handler = s.routes()
 	return s
@@ -119,6 +119,10 @@ func (s *Server) BeginShutdown() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
 
+// FlushHeartbeats writes buffered heartbeats now. Serve flushes on its own;
+// this is for callers that use Handler without Serve, and for tests.
+func (s *Server) FlushHeartbeats(ctx context.Context) error { return s.beats.flush(ctx) }
+
 // Serve answers requests on ln until ctx is done, then shuts down
 // gracefully: held long-polls are answered, in-flight requests finish
 // within ShutdownTimeout.
@@ -126,10 +130,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// Bodies are small (MaxBodyBytes), so a slow sender is cut off;
+		// writes must outlast the longest long-poll hold.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: s.cfg.MaxWait + 30*time.Second,
+		IdleTimeout:  2 * time.Minute,
+		BaseContext:  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	hs.RegisterOnShutdown(s.BeginShutdown)
+	beatsCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
+	beatsDone := make(chan struct{})
+	go func() { s.beats.run(beatsCtx); close(beatsDone) }()
+	// Requests finish first, then the last buffered heartbeats are flushed.
+	defer func() { stopBeats(); <-beatsDone }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -14,8 +14,10 @@ import (
 // another; handlers do not change.
 type Waker interface {
 	// Subscribe returns a channel that receives after a Notify for the
-	// agent, and a func that must be called to stop listening.
-	Subscribe(agentID string) (<-chan struct{}, func())
+	// agent, and a func that must be called to stop listening. An error
+	// (a lost database listener, say) fails the poll rather than leaving
+	// it deaf until its hold ends.
+	Subscribe(ctx context.Context, agentID string) (<-chan struct{}, func(), error)
 	// Notify wakes every subscriber of the agent.
 	Notify(ctx context.Context, agentID string) error
 }
@@ -32,7 +34,7 @@ func NewLocalWaker() *LocalWaker {
 }
 
 // Subscribe implements Waker.
-func (w *LocalWaker) Subscribe(agentID string) (<-chan struct{}, func()) {
+func (w *LocalWaker) Subscribe(_ context.Context, agentID string) (<-chan struct{}, func(), error) {
 	ch := make(chan struct{}, 1) // buffered: a Notify never blocks
 	w.mu.Lock()
 	set := w.subs[agentID]
@@ -49,7 +51,7 @@ func (w *LocalWaker) Subscribe(agentID string) (<-chan struct{}, func()) {
 			delete(w.subs, agentID)
 		}
 		w.mu.Unlock()
-	}
+	}, nil
 }
 
 // Notify implements Waker.

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 )
 
@@ -26,12 +28,28 @@ var ErrCacheMissing = errors.New("no cached agent token")
 
 // CachePath is where the token for a label lives under the agent's home:
 // token.json for the default agent, token-<label>.json for others, so that
-// several agents can share one home directory.
+// several agents can share one home directory. A non-empty label must
+// satisfy ValidLabel, or the path may leave home; callers check it where the
+// label comes in (the agent's --label flag).
 func CachePath(home, label string) string {
 	if label == "" {
 		return filepath.Join(home, "token.json")
 	}
 	return filepath.Join(home, "token-"+label+".json")
+}
+
+// labelPattern is the rule the server applies to agent labels too.
+var labelPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidLabel reports whether label can name an agent: 1 to 64 characters
+// from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit. Such
+// a label is a safe part of a file name (no separators, no "..", no leading
+// dot or dash).
+func ValidLabel(label string) error {
+	if !labelPattern.MatchString(label) {
+		return fmt.Errorf("invalid label %q: use 1-64 characters from A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit", label)
+	}
+	return nil
 }
 
 // SaveCache writes c to path atomically: the directory is created 0700, the
@@ -88,22 +106,44 @@ func writeFileAtomic(path string, data []byte) error {
 
 // LoadCache reads the token file at path. It refuses a file that anyone but
 // its owner can read or write, and says how to fix it, because a token that
-// leaked to another local user is as good as theirs.
+// leaked to another local user is as good as theirs. It also refuses a
+// symlink: whoever can point it elsewhere chooses which token the agent
+// uses, and the permission check would judge the link's target, not path.
 func LoadCache(path string) (Cache, error) {
 	var c Cache
-	st, err := os.Stat(path)
+	lst, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, fmt.Errorf("%w at %s: run argus-agent --register first", ErrCacheMissing, path)
 	}
 	if err != nil {
 		return c, err
 	}
+	if lst.Mode()&fs.ModeSymlink != 0 {
+		return c, fmt.Errorf("token file %s is a symlink; refusing to follow it: replace it with the file itself", path)
+	}
+	if !lst.Mode().IsRegular() {
+		return c, fmt.Errorf("token file %s is not a regular file: remove it and run argus-agent --reregister", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return c, err
+	}
+	defer f.Close()
+	// Judge the file that is open, not the name: it may have been swapped
+	// since the Lstat above.
+	st, err := f.Stat()
+	if err != nil {
+		return c, err
+	}
+	if !os.SameFile(lst, st) {
+		return c, fmt.Errorf("token file %s changed while it was being opened: try again", path)
+	}
 	if err := checkPrivate(path, st); err != nil {
 		return c, err
 	}
-	data, err := os.ReadFile(path)
+	data, err := io.ReadAll(f)
 	if err != nil {
-		return c, err
+		return c, fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := json.Unmarshal(data, &c); err != nil {
 		return c, fmt.Errorf("token file %s is corrupt (%v): run argus-agent --reregister", path, err)

@@ -3,7 +3,6 @@ package token
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,15 +29,6 @@ func sampleCache(t *testing.T) Cache {
 		Hostname:     "node-17",
 		RegisteredAt: time.Date(2024, 5, 17, 12, 34, 56, 789000000, time.UTC),
 	}
-}
-
-func perm(t *testing.T, path string) fs.FileMode {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatalf("stat %s: %v", path, err)
-	}
-	return st.Mode().Perm()
 }
 
 // dirNames lists the names in dir, sorted.
@@ -99,79 +89,6 @@ func TestCachePath(t *testing.T) {
 	}
 	if got := filepath.Dir(CachePath(home, "gpu1")); got != home {
 		t.Errorf("labelled cache lives in %q, want %q", got, home)
-	}
-}
-
-// TestSaveCacheModes checks that the directory ends up 0700 and the file 0600
-// whatever the umask: a permissive 000, the usual 022, and a hostile 377 that
-// would otherwise leave the directory unusable and the file unreadable.
-func TestSaveCacheModes(t *testing.T) {
-	skipOnWindows(t)
-	for _, mask := range []int{0o000, 0o022, 0o377} {
-		t.Run(fmt.Sprintf("umask %03o", mask), func(t *testing.T) {
-			home := filepath.Join(t.TempDir(), ".argus-agent")
-			path := CachePath(home, "")
-			withUmask(t, mask)
-			if err := SaveCache(path, sampleCache(t)); err != nil {
-				t.Fatalf("SaveCache: %v", err)
-			}
-			if got := perm(t, home); got != 0o700 {
-				t.Errorf("dir mode = %04o, want 0700", got)
-			}
-			if got := perm(t, path); got != 0o600 {
-				t.Errorf("file mode = %04o, want 0600", got)
-			}
-			st, _ := os.Stat(home)
-			if !st.IsDir() {
-				t.Errorf("%s is not a directory", home)
-			}
-			assertOnly(t, home, "token.json")
-		})
-	}
-}
-
-func TestSaveCacheNestedDir(t *testing.T) {
-	skipOnWindows(t)
-	home := filepath.Join(t.TempDir(), "a", "b", ".argus-agent")
-	path := CachePath(home, "gpu1")
-	if err := SaveCache(path, sampleCache(t)); err != nil {
-		t.Fatalf("SaveCache: %v", err)
-	}
-	if got := perm(t, home); got != 0o700 {
-		t.Errorf("dir mode = %04o, want 0700", got)
-	}
-	if got := perm(t, path); got != 0o600 {
-		t.Errorf("file mode = %04o, want 0600", got)
-	}
-}
-
-func TestSaveCacheTightensExistingDirAndFile(t *testing.T) {
-	skipOnWindows(t)
-	home := filepath.Join(t.TempDir(), ".argus-agent")
-	if err := os.Mkdir(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := CachePath(home, "")
-	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := SaveCache(path, sampleCache(t)); err != nil {
-		t.Fatalf("SaveCache: %v", err)
-	}
-	if got := perm(t, home); got != 0o700 {
-		t.Errorf("existing dir mode = %04o after save, want 0700", got)
-	}
-	if got := perm(t, path); got != 0o600 {
-		t.Errorf("replaced file mode = %04o, want 0600", got)
-	}
-	if _, err := LoadCache(path); err != nil {
-		t.Errorf("LoadCache after tightening: %v", err)
 	}
 }
 
@@ -300,239 +217,34 @@ func TestSaveCacheFailedRenameLeavesNoTemp(t *testing.T) {
 	assertOnly(t, home, "token.json")
 }
 
-func TestSaveCacheRefusesInvalidToken(t *testing.T) {
-	good := mustNew(t, Agent)
-	cases := []struct {
-		name  string
-		token string
-		is    error
-	}{
-		{"empty", "", ErrMalformed},
-		{"garbage", "hunter2", ErrMalformed},
-		{"truncated", good[:len(good)-1], ErrMalformed},
-		{"bad checksum", replaceAt(good, 15, changed(good[15])), ErrChecksum},
-		{"user token", mustNew(t, User), nil},
+func TestValidLabel(t *testing.T) {
+	for _, ok := range []string{"a", "Z", "7", "gpu1", "gpu-01", "night.shift", "a_b", "0.9-rc_1", strings.Repeat("x", 64)} {
+		if err := ValidLabel(ok); err != nil {
+			t.Errorf("ValidLabel(%q) = %v, want nil", ok, err)
+		}
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			home := filepath.Join(t.TempDir(), ".argus-agent")
-			path := CachePath(home, "")
-			c := sampleCache(t)
-			c.Token = tc.token
-			err := SaveCache(path, c)
-			if err == nil {
-				t.Fatalf("SaveCache accepted token %q", tc.token)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("SaveCache error %v does not wrap %v", err, tc.is)
-			}
-			if !strings.Contains(err.Error(), "refusing to cache") {
-				t.Errorf("SaveCache error %q does not say it refused", err)
-			}
-			if tc.token != "" && strings.Contains(err.Error(), tc.token) {
-				t.Errorf("SaveCache error %q echoes the token", err)
-			}
-			assertNotExist(t, path)
-			assertNotExist(t, home)
-		})
+	bad := []string{
+		"", strings.Repeat("x", 65), ".", "..", ".hidden", "-flag", "_x",
+		"a/b", "../etc", `a\\b`, "a b", "a:b", "a\x00b", "a\nb", "ünï", "a*", "a%2f",
 	}
-}
-
-// TestSaveCacheInvalidKeepsOld checks that a refused save leaves a previous
-// good cache untouched.
-func TestSaveCacheInvalidKeepsOld(t *testing.T) {
-	home := filepath.Join(t.TempDir(), ".argus-agent")
-	path := CachePath(home, "")
-	old := sampleCache(t)
-	if err := SaveCache(path, old); err != nil {
-		t.Fatal(err)
+	for _, label := range bad {
+		err := ValidLabel(label)
+		if err == nil {
+			t.Errorf("ValidLabel(%q) accepted", label)
+			continue
+		}
+		if !strings.Contains(err.Error(), "1-64 characters") || !strings.Contains(err.Error(), "starting with a letter or digit") {
+			t.Errorf("ValidLabel(%q) error %q does not state the rule", label, err)
+		}
 	}
-	bad := sampleCache(t)
-	bad.Token = mustNew(t, User)
-	if err := SaveCache(path, bad); err == nil {
-		t.Fatal("SaveCache accepted a user token")
-	}
-	got, err := LoadCache(path)
-	if err != nil {
-		t.Fatalf("LoadCache: %v", err)
-	}
-	assertSameCache(t, got, old)
-	assertOnly(t, home, "token.json")
-}
-
-func changed(b byte) byte {
-	if b == 'A' {
-		return 'B'
-	}
-	return 'A'
-}
-
-func TestLoadCacheMissing(t *testing.T) {
-	path := CachePath(filepath.Join(t.TempDir(), "nope"), "gpu1")
-	c, err := LoadCache(path)
-	if !errors.Is(err, ErrCacheMissing) {
-		t.Fatalf("LoadCache(missing) = %v, want ErrCacheMissing", err)
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, "--register") {
-		t.Errorf("error %q does not mention --register", msg)
-	}
-	if strings.Contains(msg, "--reregister") {
-		t.Errorf("error %q suggests --reregister for a first run", msg)
-	}
-	if !strings.Contains(msg, path) {
-		t.Errorf("error %q does not name %s", msg, path)
-	}
-	if c != (Cache{}) {
-		t.Errorf("LoadCache(missing) returned non-zero cache %+v", c)
-	}
-}
-
-// writeRaw writes data to path with exactly the given mode, regardless of umask.
-func writeRaw(t *testing.T, path string, data []byte, mode fs.FileMode) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func cacheJSON(t *testing.T, c Cache) []byte {
-	t.Helper()
-	b, err := json.Marshal(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func TestLoadCacheRefusesOpenModes(t *testing.T) {
-	skipOnWindows(t)
-	for _, mode := range []fs.FileMode{0o644, 0o640, 0o604, 0o660, 0o606, 0o620, 0o602, 0o666, 0o610} {
-		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
-			path := CachePath(filepath.Join(t.TempDir(), ".argus-agent"), "")
-			c := sampleCache(t)
-			writeRaw(t, path, cacheJSON(t, c), mode)
-			if got := perm(t, path); got != mode {
-				t.Fatalf("setup: mode %04o, want %04o", got, mode)
-			}
-			_, err := LoadCache(path)
-			if err == nil {
-				t.Fatalf("LoadCache accepted a %04o file", mode)
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, "chmod 600") {
-				t.Errorf("error %q does not say chmod 600", msg)
-			}
-			if !strings.Contains(msg, "chmod 600 "+path) {
-				t.Errorf("error %q does not give the full command for %s", msg, path)
-			}
-			if !strings.Contains(msg, fmt.Sprintf("%04o", mode)) {
-				t.Errorf("error %q does not show the mode %04o", msg, mode)
-			}
-			if strings.Contains(msg, c.Token) {
-				t.Errorf("error %q echoes the token", msg)
-			}
-			if errors.Is(err, ErrCacheMissing) {
-				t.Errorf("open-mode error %v wraps ErrCacheMissing", err)
-			}
-			// The fix the message suggests works.
-			if err := os.Chmod(path, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			got, err := LoadCache(path)
-			if err != nil {
-				t.Fatalf("LoadCache after chmod 600: %v", err)
-			}
-			assertSameCache(t, got, c)
-		})
-	}
-}
-
-func TestLoadCacheAcceptsOwnerOnlyModes(t *testing.T) {
-	skipOnWindows(t)
-	for _, mode := range []fs.FileMode{0o600, 0o400} {
-		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
-			path := CachePath(filepath.Join(t.TempDir(), ".argus-agent"), "")
-			c := sampleCache(t)
-			writeRaw(t, path, cacheJSON(t, c), mode)
-			got, err := LoadCache(path)
-			if err != nil {
-				t.Fatalf("LoadCache(%04o): %v", mode, err)
-			}
-			assertSameCache(t, got, c)
-		})
-	}
-}
-
-func TestLoadCacheCorrupt(t *testing.T) {
-	valid := cacheJSON(t, sampleCache(t))
-	cases := map[string][]byte{
-		"empty file":    {},
-		"not json":      []byte("this is not json"),
-		"truncated":     valid[:len(valid)/2],
-		"wrong type":    []byte(`{"token": 42}`),
-		"array":         []byte(`["ag_live_"]`),
-		"trailing junk": append(append([]byte{}, valid...), []byte("}}")...),
-	}
-	for name, data := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := CachePath(filepath.Join(t.TempDir(), ".argus-agent"), "")
-			writeRaw(t, path, data, 0o600)
-			_, err := LoadCache(path)
-			if err == nil {
-				t.Fatalf("LoadCache accepted %q", data)
-			}
-			msg := err.Error()
-			if !strings.Contains(msg, "--reregister") {
-				t.Errorf("error %q does not mention --reregister", msg)
-			}
-			if !strings.Contains(msg, path) {
-				t.Errorf("error %q does not name %s", msg, path)
-			}
-			if errors.Is(err, ErrCacheMissing) {
-				t.Errorf("corrupt-file error %v wraps ErrCacheMissing", err)
-			}
-		})
-	}
-}
-
-func TestLoadCacheRefusesBadToken(t *testing.T) {
-	good := mustNew(t, Agent)
-	cases := map[string]string{
-		"user token":   mustNew(t, User),
-		"no token":     "",
-		"bad checksum": replaceAt(good, 20, changed(good[20])),
-		"truncated":    good[:len(good)-1],
-		"garbage":      "hunter2",
-	}
-	for name, tok := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := CachePath(filepath.Join(t.TempDir(), ".argus-agent"), "")
-			c := sampleCache(t)
-			c.Token = tok
-			writeRaw(t, path, cacheJSON(t, c), 0o600)
-			_, err := LoadCache(path)
-			if err == nil {
-				t.Fatalf("LoadCache accepted a file holding %q", tok)
-			}
-			msg := err.Error()
-			for _, want := range []string{"--reregister", "ag_live_", path} {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q does not contain %q", msg, want)
-				}
-			}
-			if tok != "" && strings.Contains(msg, tok) {
-				t.Errorf("error %q echoes the token", msg)
-			}
-			if errors.Is(err, ErrCacheMissing) {
-				t.Errorf("bad-token error %v wraps ErrCacheMissing", err)
-			}
-		})
+	// A valid label keeps the cache file in home.
+	home := filepath.Join("home", "alice", ".argus-agent")
+	for _, label := range []string{"gpu1", "a..b", "x.json"} {
+		if ValidLabel(label) != nil {
+			t.Fatalf("%q should be valid", label)
+		}
+		if got := filepath.Dir(CachePath(home, label)); got != home {
+			t.Errorf("CachePath(home, %q) lives in %q", label, got)
+		}
 	}
 }

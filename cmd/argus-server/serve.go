@@ -26,7 +26,7 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.DurationFlag{Name: "lease", Value: 30 * time.Second, EnvVars: []string{"ARGUS_LEASE"}, Usage: "how long a delivered command waits for its ack before redelivery"},
 			&cli.DurationFlag{Name: "online-window", Value: 30 * time.Second, EnvVars: []string{"ARGUS_ONLINE_WINDOW"}, Usage: "an agent is online if it heartbeated within this window"},
 			&cli.DurationFlag{Name: "max-wait", Value: 60 * time.Second, EnvVars: []string{"ARGUS_MAX_WAIT"}, Usage: "longest hold of a jobs long-poll"},
-			&cli.DurationFlag{Name: "heartbeat-grain", Value: time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_GRAIN"}, Usage: "store at most one heartbeat per agent per this long (0 stores every heartbeat)"},
+			&cli.DurationFlag{Name: "heartbeat-flush", Value: time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_FLUSH"}, Usage: "write buffered heartbeats in one transaction this often (0 writes each heartbeat at once)"},
 			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
 		},
 		Action: serve,
@@ -58,7 +58,7 @@ func serve(c *cli.Context) error {
 		OnlineWindow:   c.Duration("online-window"),
 		MaxWait:        c.Duration("max-wait"),
 		MaxBodyBytes:   c.Int64("max-body"),
-		HeartbeatGrain: grain(c.Duration("heartbeat-grain")),
+		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
 		Logger:         &log,
 	}, st, nil)
 	log.Info().Str("addr", ln.Addr().String()).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
@@ -87,9 +87,9 @@ func unwrapOp(err error) error {
 	return err
 }
 
-// grain maps the flag, where 0 means "store every heartbeat", onto
+// flushEvery maps the flag, where 0 means "write every heartbeat", onto
 // server.Config, where 0 means "default".
-func grain(d time.Duration) time.Duration {
+func flushEvery(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1
 	}

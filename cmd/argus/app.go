@@ -23,7 +23,13 @@ const (
 	flagInsecure = "insecure-skip-tls-verify"
 	flagJSON     = "json"
 	flagDebug    = "debug"
+
+	envToken = "ARGUS_TOKEN"
 )
+
+// tokenFlagWarning is printed whenever the token came from --token rather
+// than from ARGUS_TOKEN.
+const tokenFlagWarning = "argus: warning: --token is visible to other local users in ps; prefer ARGUS_TOKEN"
 
 func run(args []string) int {
 	return runApp(context.Background(), newApp(os.Stdout, os.Stderr), args)
@@ -52,7 +58,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:  stdout, ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagURL, Usage: "argus-server URL", EnvVars: []string{"ARGUS_URL"}},
-			&cli.StringFlag{Name: flagToken, Usage: "your em_live_ token", EnvVars: []string{"ARGUS_TOKEN"}},
+			// Hidden: argv is visible to every local user (ps, /proc). The
+			// token is read from ARGUS_TOKEN; the flag is kept for old
+			// scripts and warns when used.
+			&cli.StringFlag{Name: flagToken, Hidden: true, Usage: "your em_live_ token; prefer ARGUS_TOKEN, as flags are visible to other local users in ps"},
 			&cli.StringFlag{Name: flagCACert, Usage: "PEM CA bundle for the server's certificate", EnvVars: []string{"ARGUS_CA_CERT"}},
 			&cli.BoolFlag{Name: flagInsecure, Usage: "do not verify the server's certificate (unsafe)"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print raw JSON for scripts"},
@@ -82,12 +91,18 @@ func usageError(_ *cli.Context, err error, _ bool) error {
 // newClient builds the API client from the global flags, catching the
 // common setup mistakes before any request.
 func newClient(c *cli.Context) (*client.Client, error) {
-	baseURL, tok := c.String(flagURL), strings.TrimSpace(c.String(flagToken))
+	baseURL := c.String(flagURL)
+	tok := strings.TrimSpace(c.String(flagToken))
+	if tok != "" {
+		fmt.Fprintln(c.App.ErrWriter, tokenFlagWarning)
+	} else {
+		tok = strings.TrimSpace(os.Getenv(envToken))
+	}
 	if baseURL == "" {
 		return nil, errors.New("ARGUS_URL is not set: export ARGUS_URL=https://<your argus-server> (or pass --url)")
 	}
 	if tok == "" {
-		return nil, errors.New("ARGUS_TOKEN is not set: export ARGUS_TOKEN=em_live_... (from `argus-server user create`) or pass --token")
+		return nil, errors.New("ARGUS_TOKEN is not set: export ARGUS_TOKEN=em_live_... (from `argus-server user create`)")
 	}
 	kind, err := token.Parse(tok)
 	if err != nil {

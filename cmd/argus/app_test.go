@@ -96,6 +96,14 @@ func userTok(t *testing.T) string {
 	return tok
 }
 
+// envTok puts a new user token in ARGUS_TOKEN for the test and returns it.
+func envTok(t *testing.T) string {
+	t.Helper()
+	tok := userTok(t)
+	t.Setenv("ARGUS_TOKEN", tok)
+	return tok
+}
+
 // assertOneLineError checks the CLI failed with exit 1 and one "argus: "
 // line on stderr.
 func assertOneLineError(t *testing.T, r result, want string) {
@@ -114,9 +122,11 @@ func assertOneLineError(t *testing.T, r result, want string) {
 func TestMissingConfigNamesTheEnvVar(t *testing.T) {
 	assertOneLineError(t, runCLI(t, "runs"), "ARGUS_URL is not set")
 	assertOneLineError(t, runCLI(t, "--url", "http://127.0.0.1:1", "runs"), "ARGUS_TOKEN is not set")
-	assertOneLineError(t, runCLI(t, "--url", "http://127.0.0.1:1", "--token", "em_live_short", "runs"), "ARGUS_TOKEN: token is malformed")
+	t.Setenv("ARGUS_TOKEN", "em_live_short")
+	assertOneLineError(t, runCLI(t, "--url", "http://127.0.0.1:1", "runs"), "ARGUS_TOKEN: token is malformed")
 	agentTok, _ := token.New(token.Agent)
-	r := runCLI(t, "--url", "http://127.0.0.1:1", "--token", agentTok, "runs")
+	t.Setenv("ARGUS_TOKEN", agentTok)
+	r := runCLI(t, "--url", "http://127.0.0.1:1", "runs")
 	assertOneLineError(t, r, "needs your user token")
 	if strings.Contains(r.stderr, agentTok) {
 		t.Fatal("token printed")
@@ -134,12 +144,45 @@ func TestEnvVarsAreRead(t *testing.T) {
 	}
 }
 
+func TestTokenFlagWarnsAndIsHidden(t *testing.T) {
+	srv := newFakeServer(t, map[string]http.HandlerFunc{
+		"GET /api/runs": replyWith(http.StatusOK, api.RunList{}),
+	})
+	tok := userTok(t)
+	r := runCLI(t, "--url", srv.URL, "--token", tok, "runs")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "RUN") {
+		t.Fatalf("runs with --token = %+v", r)
+	}
+	if r.stderr != tokenFlagWarning+"\n" {
+		t.Fatalf("stderr = %q, want the one-line --token warning", r.stderr)
+	}
+	if !strings.HasPrefix(tokenFlagWarning, "argus: warning: --token is visible") || strings.Contains(r.stderr, tok) {
+		t.Fatalf("warning = %q", r.stderr)
+	}
+	// The flag wins over the environment, and still warns.
+	t.Setenv("ARGUS_TOKEN", "em_live_short")
+	if r := runCLI(t, "--url", srv.URL, "runs", "--token", tok); r.code != 0 || r.stderr != tokenFlagWarning+"\n" {
+		t.Fatalf("--token with ARGUS_TOKEN set = %+v", r)
+	}
+
+	// From the environment: no warning.
+	envTok(t)
+	if r := runCLI(t, "--url", srv.URL, "runs"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("runs with ARGUS_TOKEN = %+v, want no warning", r)
+	}
+
+	help := runCLI(t, "--help")
+	if help.code != 0 || strings.Contains(help.stdout, "--token") || !strings.Contains(help.stdout, "--url") {
+		t.Fatalf("--help should hide --token:\n%s", help.stdout)
+	}
+}
+
 func TestUnauthorizedSaysCheckToken(t *testing.T) {
 	srv := newFakeServer(t, map[string]http.HandlerFunc{
 		"GET /api/agents": replyWith(http.StatusUnauthorized, api.Error{Error: "token revoked"}),
 	})
-	tok := userTok(t)
-	r := runCLI(t, "--url", srv.URL, "--token", tok, "agents")
+	tok := envTok(t)
+	r := runCLI(t, "--url", srv.URL, "agents")
 	assertOneLineError(t, r, "token rejected: check ARGUS_TOKEN")
 	if strings.Contains(r.stderr+r.stdout, tok) {
 		t.Fatal("token printed")
@@ -150,7 +193,8 @@ func TestAPIErrorsAreOneLine(t *testing.T) {
 	srv := newFakeServer(t, map[string]http.HandlerFunc{
 		"POST /api/batches/b1/rerun": replyWith(http.StatusConflict, api.Error{Error: "no agent online for host gpu-01"}),
 	})
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "rerun", "b1")
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "rerun", "b1")
 	assertOneLineError(t, r, "409 Conflict: no agent online for host gpu-01")
 }
 
@@ -179,14 +223,16 @@ func TestArgumentErrors(t *testing.T) {
 }
 
 func TestBadURLScheme(t *testing.T) {
-	assertOneLineError(t, runCLI(t, "--url", "ftp://h", "--token", userTok(t), "runs"), "scheme must be http:// or https://")
+	envTok(t)
+	assertOneLineError(t, runCLI(t, "--url", "ftp://h", "runs"), "scheme must be http:// or https://")
 }
 
 func TestFlagsAfterArgumentsAndJSON(t *testing.T) {
 	srv := newFakeServer(t, map[string]http.HandlerFunc{
 		"POST /api/runs/r1/stop": replyWith(http.StatusAccepted, api.Queued{RunID: "r1", CmdID: "c9"}),
 	})
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "stop", "r1", "--grace", "10s", "--json")
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "stop", "r1", "--grace", "10s", "--json")
 	if r.code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
@@ -215,7 +261,8 @@ func TestRerunWaitPollsUntilStarted(t *testing.T) {
 			reply(w, http.StatusOK, api.Run{ID: "r1", BatchID: "b1", Status: status, PID: 4242})
 		},
 	})
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "rerun", "b1", "--wait", "--poll-interval", "5ms")
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "rerun", "b1", "--wait", "--poll-interval", "5ms")
 	if r.code != 0 {
 		t.Fatalf("rerun --wait: %+v", r)
 	}
@@ -234,7 +281,8 @@ func TestRerunWaitTimesOut(t *testing.T) {
 		"POST /api/batches/b1/rerun": replyWith(http.StatusAccepted, api.Queued{RunID: "r1", CmdID: "c1"}),
 		"GET /api/runs/r1":           replyWith(http.StatusOK, api.Run{ID: "r1", Status: api.RunQueued}),
 	})
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "rerun", "--wait", "--timeout", "100ms", "--poll-interval", "5ms", "b1")
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "rerun", "--wait", "--timeout", "100ms", "--poll-interval", "5ms", "b1")
 	assertOneLineError(t, r, "run r1 still queued after 100ms")
 }
 
@@ -264,7 +312,8 @@ func TestShareAndLists(t *testing.T) {
 		"GET /api/batches":                     replyWith(http.StatusOK, api.BatchList{Batches: []api.Batch{{ID: "b1", Project: "vision"}}}),
 		"GET /api/agents":                      replyWith(http.StatusOK, api.AgentList{Agents: []api.Agent{{ID: "a1", Hostname: "gpu-01", Online: true}}}),
 	})
-	base := []string{"--url", srv.URL, "--token", userTok(t)}
+	envTok(t)
+	base := []string{"--url", srv.URL}
 	for args, want := range map[string]string{
 		"share vision bob": "project vision (owner alice) is shared with: bob",
 		"batches":          "b1",
@@ -284,6 +333,12 @@ func helperChild(mode string) int {
 	switch {
 	case mode == "kill":
 		return killSelf()
+	case mode == "env":
+		// Lets record tests see exactly what the child was given.
+		for _, kv := range os.Environ() {
+			fmt.Println("env: " + kv)
+		}
+		return 0
 	case strings.HasPrefix(mode, "exit:"):
 		var code int
 		fmt.Sscanf(strings.TrimPrefix(mode, "exit:"), "%d", &code)

@@ -41,6 +41,8 @@ func TestCLIEndToEnd(t *testing.T) {
 		agent fakeAgent
 		runID string
 		pid   = os.Getpid() // what the played agent says it launched
+		// and when that process started (whole microseconds survive any store)
+		pidStarted = time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
 	)
 	// Each step builds on the ones before it.
 	step := func(name string, f func(t *testing.T)) {
@@ -133,7 +135,9 @@ func TestCLIEndToEnd(t *testing.T) {
 			t.Fatalf("agents does not show %s on %s online:\n%s", agent.id, host, r.stdout)
 		}
 
-		got := agent.serveOne(func(api.Command) api.AckRequest { return api.AckRequest{PID: pid} })
+		// As a real agent does, the ack says when the process started, so
+		// that a later stop can tell it from one reusing its PID.
+		got := agent.serveOne(func(api.Command) api.AckRequest { return api.AckRequest{PID: pid, StartedAt: &pidStarted} })
 		r = e.argus(t, aliceEnv, "rerun", batch.ID, "--wait", "--timeout", "20s")
 		wantOK(t, "rerun --wait", r)
 		g := await(t, got)
@@ -171,9 +175,11 @@ func TestCLIEndToEnd(t *testing.T) {
 		if !hasRow(r.stdout, runID, g.cmd.ID) {
 			t.Fatalf("stop did not print the run and the queued command %s:\n%s", g.cmd.ID, r.stdout)
 		}
-		want := api.StopSpec{PID: pid, GracePeriodMS: 3000}
-		if g.cmd.Kind != api.KindStop || g.cmd.RunID != runID || g.cmd.Rerun != nil || g.cmd.Stop == nil || *g.cmd.Stop != want {
-			t.Fatalf("agent got %+v (stop %+v), want a stop of %s with %+v", g.cmd, g.cmd.Stop, runID, want)
+		if g.cmd.Kind != api.KindStop || g.cmd.RunID != runID || g.cmd.Rerun != nil || g.cmd.Stop == nil ||
+			g.cmd.Stop.PID != pid || g.cmd.Stop.GracePeriodMS != 3000 ||
+			g.cmd.Stop.StartedAt == nil || !g.cmd.Stop.StartedAt.Equal(pidStarted) {
+			t.Fatalf("agent got %+v (stop %+v), want a stop of %s with pid %d, grace 3000ms, started at %v",
+				g.cmd, g.cmd.Stop, runID, pid, pidStarted)
 		}
 		mid, err := aliceCl.Run(ctx, runID)
 		if err != nil {

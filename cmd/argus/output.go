@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -104,7 +105,7 @@ func (p printer) project(pr *api.Project) error {
 		return p.printJSON(pr)
 	}
 	_, err := fmt.Fprintf(p.w, "project %s (owner %s) is shared with: %s\n",
-		pr.Name, pr.Owner, dash(strings.Join(pr.Recipients, ", ")))
+		cleanCell(pr.Name), cleanCell(pr.Owner), cleanCell(dash(strings.Join(pr.Recipients, ", "))))
 	return err
 }
 
@@ -140,8 +141,11 @@ func (p printer) run(r *api.Run, tailLines int) error {
 	return p.tail(r.OutputTail, tailLines)
 }
 
+// tail prints a run's output. The output is whatever the run wrote, so it
+// is stripped of terminal control sequences first: a job must not be able
+// to clear, retitle or otherwise drive the terminal of whoever looks at it.
 func (p printer) tail(out string, lines int) error {
-	out = strings.TrimRight(out, "\n")
+	out = strings.TrimRight(stripControls(out), "\n")
 	if out == "" {
 		return nil
 	}
@@ -221,12 +225,82 @@ func dash(s string) string {
 	return s
 }
 
-// cleanCell keeps a value on one line so it cannot break a table's layout.
+// cleanCell keeps a value on one line so it cannot break a table's layout,
+// and strips terminal control sequences: values come from the server and,
+// through recorded batches, from other users.
 func cleanCell(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\t' || r == '\n' || r == '\r' {
+		if r == '\t' || r == '\n' {
 			return ' '
 		}
 		return r
-	}, s)
+	}, stripControls(s))
+}
+
+// stripControls removes what a terminal would act on rather than show:
+// escape sequences (CSI, OSC and other strings, two-byte escapes), C0
+// controls other than newline and tab, DEL, and C1 controls.
+func stripControls(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == 0x1b:
+			i += escapeLen(s[i:])
+			continue
+		case r == '\n' || r == '\t':
+		case r < 0x20 || r == 0x7f || 0x80 <= r && r <= 0x9f:
+			i += size
+			continue
+		}
+		b.WriteRune(r) // an invalid byte becomes U+FFFD
+		i += size
+	}
+	return b.String()
+}
+
+// escapeLen is the length of the escape sequence at the start of s, which
+// begins with ESC. A sequence cut short ends where the input does.
+func escapeLen(s string) int {
+	if len(s) < 2 {
+		return len(s)
+	}
+	switch c := s[1]; {
+	case c == '[': // CSI: parameters, intermediates, one final byte
+		j := 2
+		for j < len(s) && 0x20 <= s[j] && s[j] <= 0x3f {
+			j++
+		}
+		if j < len(s) && 0x40 <= s[j] && s[j] <= 0x7e {
+			j++
+		}
+		return j
+	case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
+		// OSC, DCS, SOS, PM, APC: a string ended by BEL or ESC \.
+		for j := 2; j < len(s); j++ {
+			if s[j] == 0x07 {
+				return j + 1
+			}
+			if s[j] == 0x1b {
+				if j+1 < len(s) && s[j+1] == '\\' {
+					return j + 2
+				}
+				return j // a new sequence starts here
+			}
+		}
+		return len(s)
+	case 0x20 <= c && c <= 0x2f: // intermediates, then one final byte
+		j := 2
+		for j < len(s) && 0x20 <= s[j] && s[j] <= 0x2f {
+			j++
+		}
+		if j < len(s) && 0x30 <= s[j] && s[j] <= 0x7e {
+			j++
+		}
+		return j
+	case 0x30 <= c && c <= 0x7e: // two-byte escape, e.g. ESC c (reset)
+		return 2
+	}
+	return 1
 }

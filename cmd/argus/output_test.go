@@ -131,3 +131,56 @@ func TestCommandString(t *testing.T) {
 		}
 	}
 }
+
+func TestRunDetailStripsControls(t *testing.T) {
+	r := &api.Run{
+		ID: "r1", BatchID: "b1", Status: api.RunFailed,
+		Error:      "bad\x1b]0;pwned\x07 thing\u009b",
+		OutputTail: "\x1b[2Jhi\x07\n",
+	}
+	p, buf := testPrinter(false)
+	if err := p.run(r, 0); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.HasSuffix(out, "output:\nhi\n") || !strings.Contains(out, "error:    bad thing\n") {
+		t.Fatalf("detail:\n%q", out)
+	}
+	if strings.ContainsAny(out, "\x1b\x07\u009b") {
+		t.Fatalf("control characters printed: %q", out)
+	}
+
+	// --json keeps the output as it is: the encoder escapes it.
+	p, buf = testPrinter(true)
+	if err := p.run(r, 0); err != nil {
+		t.Fatal(err)
+	}
+	var back api.Run
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || back.OutputTail != r.OutputTail {
+		t.Fatalf("json tail = %q (%v)", back.OutputTail, err)
+	}
+}
+
+func TestStripControls(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"\x1b[2Jhi\x07\n", "hi\n"},
+		{"plain\ttext\nline ünï ✓", "plain\ttext\nline ünï ✓"},
+		{"\x1b[1;31mred\x1b[0m", "red"},
+		{"\x1b[?1049h\x1b[38;5;196mX", "X"},
+		{"a\x1b]0;title\x07b", "ab"},
+		{"a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b", "alinkb"},
+		{"a\x1bPq#0;2;0;0;0\x1b\\b", "ab"},
+		{"a\x1b(Bb\x1bcc\x1b7d", "abcd"},
+		{"progress\r10%\r20%\x08\x00\x7f", "progress10%20%"},
+		{"c1\u0085\u009b31m\u009dend", "c131mend"},
+		{"cut\x1b[31", "cut"},
+		{"cut\x1b]0;never ended", "cut"},
+		{"lone\x1b", "lone"},
+		{"bad\xffbyte", "bad\ufffdbyte"},
+	}
+	for _, tc := range cases {
+		if got := stripControls(tc.in); got != tc.want {
+			t.Errorf("stripControls(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -8,12 +8,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
 )
 
 func recordCommand() *cli.Command {
@@ -58,6 +60,7 @@ func recordAction(c *cli.Context) error {
 	fmt.Fprintf(c.App.ErrWriter, "argus: recorded batch %s\n", created.ID)
 
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.App.Reader, c.App.Writer, c.App.ErrWriter
+	cmd.Env = childEnv(os.Environ())
 	code, err := runChild(c.Context, cmd)
 	if err != nil {
 		return err
@@ -91,6 +94,23 @@ func snapshot(argv []string, project, name string, environ []string) (api.Create
 			Env:     client.SafeEnv(environ),
 		},
 	}, nil
+}
+
+// childEnv is the environment the recorded command runs with: ours minus
+// ARGUS_TOKEN and minus any variable whose value holds an Argus token. The
+// child is the user's training script, and tools such as wandb or mlflow
+// upload the environment they see.
+func childEnv(environ []string) []string {
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		// Windows treats variable names case-insensitively.
+		if strings.EqualFold(name, envToken) || token.Looks(value) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // runChild runs cmd to completion and returns the code argus should exit

@@ -27,9 +27,9 @@ func TestRecordRecordsThenPassesExitCode(t *testing.T) {
 	t.Setenv("HARMLESS_LOOKING", "x"+leak)
 	t.Setenv("CUDA_VISIBLE_DEVICES", "0,1")
 	srv := recordServer(t, http.StatusCreated)
-	tok := userTok(t)
+	tok := envTok(t)
 
-	r := runCLI(t, "--url", srv.URL, "--token", tok, "record", "--project", "vision", "--", os.Args[0], "--lr", "3e-4")
+	r := runCLI(t, "--url", srv.URL, "record", "--project", "vision", "--", os.Args[0], "--lr", "3e-4")
 	if r.code != 7 {
 		t.Fatalf("exit code = %d, want the child's 7 (%+v)", r.code, r)
 	}
@@ -69,7 +69,8 @@ func TestRecordRecordsThenPassesExitCode(t *testing.T) {
 func TestRecordFailsFastWithoutRunning(t *testing.T) {
 	t.Setenv("ARGUS_CLI_HELPER", "exit:0")
 	srv := recordServer(t, http.StatusInternalServerError)
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "record", "--", os.Args[0])
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "record", "--", os.Args[0])
 	assertOneLineError(t, r, "record batch: POST /api/batches: 500")
 	if strings.Contains(r.stdout, "hello from child") {
 		t.Fatal("the command ran although recording failed")
@@ -78,7 +79,8 @@ func TestRecordFailsFastWithoutRunning(t *testing.T) {
 
 func TestRecordUnknownCommandRecordsNothing(t *testing.T) {
 	srv := recordServer(t, http.StatusCreated)
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "record", "--", "argus-no-such-command-here")
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "record", "--", "argus-no-such-command-here")
 	assertOneLineError(t, r, "argus-no-such-command-here")
 	if n := len(srv.requests("POST /api/batches")); n != 0 {
 		t.Fatalf("recorded %d batches for a command that cannot start", n)
@@ -91,8 +93,46 @@ func TestRecordSignalExitCode(t *testing.T) {
 	}
 	t.Setenv("ARGUS_CLI_HELPER", "kill")
 	srv := recordServer(t, http.StatusCreated)
-	r := runCLI(t, "--url", srv.URL, "--token", userTok(t), "record", "--", os.Args[0])
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "record", "--", os.Args[0])
 	if r.code != 128+9 {
 		t.Fatalf("exit code = %d, want 137 for SIGKILL (%+v)", r.code, r)
+	}
+}
+
+func TestRecordChildDoesNotSeeTokens(t *testing.T) {
+	tok := envTok(t)
+	agentLeak, _ := token.New(token.Agent)
+	t.Setenv("ARGUS_CLI_HELPER", "env")
+	t.Setenv("WANDB_NOTES", "run with "+agentLeak)
+	t.Setenv("OLD_COPY", tok)
+	t.Setenv("CUDA_VISIBLE_DEVICES", "0,1")
+	t.Setenv("ARGUS_URL_NOTE", "kept")
+	srv := recordServer(t, http.StatusCreated)
+
+	r := runCLI(t, "--url", srv.URL, "record", "--", os.Args[0])
+	if r.code != 0 {
+		t.Fatalf("record: %+v", r)
+	}
+	for _, want := range []string{"env: CUDA_VISIBLE_DEVICES=0,1", "env: ARGUS_URL_NOTE=kept", "env: ARGUS_CLI_HELPER=env"} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Fatalf("child's environment lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, leak := range []string{"ARGUS_TOKEN", "WANDB_NOTES", "OLD_COPY", tok, agentLeak, "em_live_", "ag_live_"} {
+		if strings.Contains(r.stdout, leak) {
+			t.Fatalf("child's environment contains %q", leak)
+		}
+	}
+}
+
+func TestChildEnv(t *testing.T) {
+	in := []string{
+		"PATH=/bin", "ARGUS_TOKEN=x", "argus_token=y", "A=em_live_z", "B=pre ag_live_z",
+		"ARGUS_URL=https://h", "EMPTY=", "=C:=C:\\dir",
+	}
+	want := []string{"PATH=/bin", "ARGUS_URL=https://h", "EMPTY=", "=C:=C:\\dir"}
+	if got := childEnv(in); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("childEnv = %q, want %q", got, want)
 	}
 }

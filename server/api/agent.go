@@ -9,6 +9,9 @@ import (
 // RegisterRequest is the body of POST /api/agents/register: the host the
 // agent runs on.
 type RegisterRequest struct {
+	// AgentID, when set, re-registers that agent of the same user: it keeps
+	// its id (and so its runs) and gets a new token; the old one is revoked.
+	AgentID    string            `json:"agent_id,omitempty"`
 	Hostname   string            `json:"hostname"`
 	Label      string            `json:"label,omitempty"`
 	OS         string            `json:"os,omitempty"`
@@ -47,6 +50,9 @@ type RerunSpec struct {
 // StopSpec says which run to end and how patiently.
 type StopSpec struct {
 	PID int `json:"pid"`
+	// StartedAt is the start time the rerun ack reported for PID, so the
+	// agent can refuse to signal a process that merely reuses the PID.
+	StartedAt *time.Time `json:"started_at,omitempty"`
 	// GracePeriodMS overrides the agent's grace period when > 0.
 	GracePeriodMS int64 `json:"grace_period_ms,omitempty"`
 }

@@ -35,6 +35,7 @@ const (
 	StopTerminated  = "terminated"   // the group exited within the grace period
 	StopKilled      = "killed"       // SIGKILL was needed
 	StopAlreadyGone = "already_gone" // nothing of the run was alive (or the PID was reused)
+	StopFailed      = "failed"       // the agent could not stop it; the run is running again
 )
 
 // Error is the body of every non-2xx answer.
@@ -132,6 +133,7 @@ type Agent struct {
 	Version       string            `json:"version,omitempty"`
 	Properties    map[string]string `json:"properties,omitempty"`
 	Online        bool              `json:"online"`
+	Revoked       bool              `json:"revoked,omitempty"`
 	LastHeartbeat *time.Time        `json:"last_heartbeat,omitempty"`
 	CreatedAt     time.Time         `json:"created_at"`
 }

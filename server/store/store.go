@@ -45,9 +45,21 @@ type Store interface {
 
 	// RegisterAgent stores the agent and its token in one transaction.
 	RegisterAgent(ctx context.Context, a Agent, t Token) error
+	// RotateAgentToken re-registers an existing agent (same id, so its runs
+	// stay its own): it updates the host fields of a (hostname, label, os,
+	// arch, version, properties), revokes every other token of the agent at
+	// at, and stores t, in one transaction. ErrNotFound for an unknown
+	// agent. The caller checks that the agent belongs to the user.
+	RotateAgentToken(ctx context.Context, a Agent, t Token, at time.Time) error
 	Agent(ctx context.Context, id string) (Agent, error)
 	ListAgents(ctx context.Context, userID string) ([]Agent, error)
+	// Heartbeat stores the agent's last heartbeat; a time older than the
+	// stored one leaves it as it is (replicas may write out of order).
+	// ErrNotFound for an unknown agent.
 	Heartbeat(ctx context.Context, agentID string, at time.Time) error
+	// Heartbeats stores many agents' heartbeats in one transaction, with
+	// Heartbeat's rule; unknown agent ids are skipped.
+	Heartbeats(ctx context.Context, beats map[string]time.Time) error
 
 	// CreateBatch stores a batch. A project that does not exist yet is
 	// created, owned by the batch's owner; a project owned by someone else
@@ -76,12 +88,18 @@ type Store interface {
 	NextLeaseExpiry(ctx context.Context, agentID string) (at time.Time, ok bool, err error)
 	// AckCommand acknowledges one of the agent's commands and applies it to
 	// the run (a rerun ack sets the PID and running, or failed on Error).
+	// A stop ack with Error puts a stopping run back to running (with Error
+	// "stop failed: …" and StopOutcome "failed") so it can be stopped again.
 	// A repeated ack changes nothing and returns the command as it was, with
-	// duplicate set. ErrNotFound for a command of another agent.
+	// duplicate set. ErrNotFound for a command of another agent;
+	// ErrConflict, changing nothing, for a command never delivered.
 	AckCommand(ctx context.Context, agentID, cmdID string, ack api.AckRequest, at time.Time) (c Command, duplicate bool, err error)
 	// ReportExit records a run's end: stopped when a stop was asked for,
-	// exited otherwise. Idempotent: a run that has ended keeps its first
-	// report. ErrNotFound for a run of another agent.
+	// exited otherwise. Stop commands of the run still queued (never
+	// delivered) are acked as already_gone in the same transaction, so no
+	// agent is ever sent a stop for a process that has ended. Idempotent: a
+	// run that has ended keeps its first report. ErrNotFound for a run of
+	// another agent.
 	ReportExit(ctx context.Context, agentID, runID string, e api.ExitReport) (Run, error)
 	Run(ctx context.Context, id string) (Run, error)
 	Command(ctx context.Context, id string) (Command, error)
@@ -94,6 +112,8 @@ type Store interface {
 	// Stats feeds the metrics: agents with a heartbeat at or after
 	// onlineSince, and commands by state.
 	Stats(ctx context.Context, onlineSince time.Time) (Stats, error)
+	// Ping checks that the store answers, cheaply, for /healthz.
+	Ping(ctx context.Context) error
 	Close() error
 }
 
@@ -118,7 +138,8 @@ type Token struct {
 }
 
 // Agent is one registered daemon on one host. LastHeartbeat is zero until
-// the first heartbeat.
+// the first heartbeat. Revoked is computed on read: true when the agent has
+// no unrevoked token left, so it can neither poll nor take commands.
 type Agent struct {
 	ID            string
 	UserID        string
@@ -130,6 +151,7 @@ type Agent struct {
 	Properties    map[string]string
 	CreatedAt     time.Time
 	LastHeartbeat time.Time
+	Revoked       bool
 }
 
 // Batch is a recorded training run.

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -252,6 +253,59 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 	}
 }
 
+// TestUpgradeFromV1 opens a database written by a v1 server: the new
+// migration must apply, agents must read with Revoked, and the revoked
+// check must be an index search rather than a scan of every token.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlstore.Migrate(ctx, db, Dialect(), sqlstore.Migrations()[:1]); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO users (id, name, created_at) VALUES ('u-1', 'alice', 1)`,
+		`INSERT INTO agents (id, user_id, hostname, created_at) VALUES ('ag-1', 'u-1', 'gpu1', 1)`,
+		`INSERT INTO tokens (id, hash, kind, user_id, agent_id, created_at, revoked_at)
+			VALUES ('t-1', 'h-1', 'agent', 'u-1', 'ag-1', 1, 2)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s := openFile(t, path)
+	if got := appliedMigrations(t, path); len(got) != len(sqlstore.Migrations()) {
+		t.Errorf("migrations after upgrade: %v, want %d", got, len(sqlstore.Migrations()))
+	}
+	if a, err := s.Agent(ctx, "ag-1"); err != nil || !a.Revoked {
+		t.Errorf("v1 agent with only a revoked token: %+v, %v; want Revoked", a, err)
+	}
+
+	rows, err := s.(*sqlstore.Store).DB().QueryContext(ctx, `EXPLAIN QUERY PLAN
+		SELECT 1 FROM tokens t WHERE t.agent_id = ? AND t.revoked_at IS NULL`, "ag-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if p := strings.Join(plan, "; "); !strings.Contains(p, "INDEX tokens_agent") {
+		t.Errorf("live-token lookup plan %q does not use tokens_agent", p)
+	}
+}
+
 func benchStore(b *testing.B) store.Store {
 	s := openFile(b, filepath.Join(b.TempDir(), "bench.db"))
 	fill(b, s, time.Now())
@@ -269,6 +323,33 @@ func BenchmarkHeartbeat(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkHeartbeats flushes the heartbeats of 5000 agents at once, as a
+// replica does with the heartbeats it coalesced.
+func BenchmarkHeartbeats(b *testing.B) {
+	const agents = 5000
+	s := benchStore(b)
+	ctx := context.Background()
+	beats := make(map[string]time.Time, agents)
+	for i := range agents {
+		a := store.Agent{ID: fmt.Sprintf("ag-b%05d", i), UserID: "u-alice", Hostname: "h", CreatedAt: time.Now()}
+		err := s.RegisterAgent(ctx, a, store.Token{ID: "t-" + a.ID, Hash: "h-" + a.ID, Kind: token.Agent,
+			UserID: a.UserID, AgentID: a.ID, CreatedAt: a.CreatedAt})
+		if err != nil {
+			b.Fatal(err)
+		}
+		beats[a.ID] = time.Time{}
+	}
+	for b.Loop() {
+		now := time.Now()
+		for id := range beats {
+			beats[id] = now
+		}
+		if err := s.Heartbeats(ctx, beats); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 func BenchmarkTokenByHash(b *testing.B) {

@@ -5,12 +5,20 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/token"
 )
 
-const agentCols = `id, user_id, hostname, label, os, arch, version, properties, created_at, last_heartbeat`
+// agentCols reads an agent as a. Revoked is computed, never stored: tokens
+// are revoked one by one (RevokeToken knows nothing of agents), so a stored
+// flag could go stale. The subquery is an index lookup on tokens_agent.
+const agentCols = `a.id, a.user_id, a.hostname, a.label, a.os, a.arch, a.version,
+	a.properties, a.created_at, a.last_heartbeat,
+	NOT EXISTS (SELECT 1 FROM tokens t WHERE t.agent_id = a.id AND t.revoked_at IS NULL)`
 
 func scanAgent(r row) (store.Agent, error) {
 	var a store.Agent
@@ -18,7 +26,7 @@ func scanAgent(r row) (store.Agent, error) {
 	var created int64
 	var beat sql.NullInt64
 	err := r.Scan(&a.ID, &a.UserID, &a.Hostname, &a.Label, &a.OS, &a.Arch,
-		&a.Version, &props, &created, &beat)
+		&a.Version, &props, &created, &beat, &a.Revoked)
 	if err != nil {
 		return store.Agent{}, err
 	}
@@ -53,31 +61,115 @@ func (s *Store) RegisterAgent(ctx context.Context, a store.Agent, t store.Token)
 	return nil
 }
 
+// RotateAgentToken updates a's host fields, revokes the agent's live tokens
+// at at and stores t, in one transaction: a failure leaves the old token
+// working. The owner, creation time and heartbeat are the agent's own and
+// are not taken from a. Blank t.AgentID and t.Kind are filled in.
+func (s *Store) RotateAgentToken(ctx context.Context, a store.Agent, t store.Token, at time.Time) error {
+	if t.AgentID == "" {
+		t.AgentID = a.ID
+	}
+	if t.Kind == "" {
+		t.Kind = token.Agent
+	}
+	if t.AgentID != a.ID || t.Kind != token.Agent {
+		return fmt.Errorf("rotate agent %q: token %q is a %q token of agent %q",
+			a.ID, t.ID, t.Kind, t.AgentID)
+	}
+	props, err := json.Marshal(a.Properties)
+	if err != nil {
+		return fmt.Errorf("agent properties: %w", err)
+	}
+	err = s.inTx(ctx, func(c conn) error {
+		res, err := c.exec(ctx, `UPDATE agents SET hostname = ?, label = ?, os = ?, arch = ?,
+			version = ?, properties = ? WHERE id = ?`,
+			a.Hostname, a.Label, a.OS, a.Arch, a.Version, string(props), a.ID)
+		if err != nil {
+			return err
+		}
+		if err := affected(res, "agent", a.ID); err != nil {
+			return err
+		}
+		// Tokens revoked before keep their first revocation time, as with
+		// RevokeToken. The new token is inserted after, so it stays live.
+		_, err = c.exec(ctx, `UPDATE tokens SET revoked_at = ?
+			WHERE agent_id = ? AND revoked_at IS NULL`, dbTime(at), a.ID)
+		if err != nil {
+			return err
+		}
+		return insertToken(ctx, c, t)
+	})
+	if err != nil {
+		return fmt.Errorf("rotate agent token %q: %w", a.ID, err)
+	}
+	return nil
+}
+
 // Agent finds an agent by id.
 func (s *Store) Agent(ctx context.Context, id string) (store.Agent, error) {
-	a, err := scanAgent(s.pool().row(ctx, `SELECT `+agentCols+` FROM agents WHERE id = ?`, id))
+	a, err := scanAgent(s.pool().row(ctx, `SELECT `+agentCols+` FROM agents a WHERE a.id = ?`, id))
 	return a, notFound(err, "agent", id)
 }
 
 // ListAgents returns the user's agents, oldest registration first.
 func (s *Store) ListAgents(ctx context.Context, userID string) ([]store.Agent, error) {
-	rows, err := s.pool().query(ctx, `SELECT `+agentCols+` FROM agents
-		WHERE user_id = ? ORDER BY created_at, id`, userID)
+	rows, err := s.pool().query(ctx, `SELECT `+agentCols+` FROM agents a
+		WHERE a.user_id = ? ORDER BY a.created_at, a.id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	return collect(rows, scanAgent)
 }
 
-// Heartbeat records that the agent was alive at at. It is one indexed
-// UPDATE because every agent request pays for it.
+// heartbeatSQL moves an agent's heartbeat forward only: replicas coalesce
+// heartbeats and flush them at their own pace, so an older time can arrive
+// after a newer one. CASE rather than MAX/GREATEST, which engines spell
+// differently.
+const heartbeatSQL = `UPDATE agents SET last_heartbeat =
+	CASE WHEN last_heartbeat IS NULL OR last_heartbeat < ? THEN ? ELSE last_heartbeat END
+	WHERE id = ?`
+
+// Heartbeat records that the agent was alive at at, unless a later
+// heartbeat is stored already. It is one indexed UPDATE because every
+// agent request pays for it.
 func (s *Store) Heartbeat(ctx context.Context, agentID string, at time.Time) error {
-	res, err := s.pool().exec(ctx, `UPDATE agents SET last_heartbeat = ? WHERE id = ?`,
-		dbTime(at), agentID)
+	us := dbTime(at)
+	res, err := s.pool().exec(ctx, heartbeatSQL, us, us, agentID)
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
+	// The row matches even when its time is kept, so 0 means no agent.
 	return affected(res, "agent", agentID)
+}
+
+// Heartbeats applies Heartbeat's rule to many agents in one transaction
+// through one prepared statement: a flush of thousands of coalesced
+// heartbeats then costs one commit (one fsync) instead of one per agent.
+// Unknown agents match no row and are skipped. Agents are updated in id
+// order so that two replicas flushing at once take row locks in the same
+// order and cannot deadlock (PostgreSQL).
+func (s *Store) Heartbeats(ctx context.Context, beats map[string]time.Time) error {
+	if len(beats) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(beats))
+	err := s.inTx(ctx, func(c conn) error {
+		st, err := c.stmt(ctx, heartbeatSQL)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			us := dbTime(beats[id])
+			if _, err := st.ExecContext(ctx, us, us, id); err != nil {
+				return s.classify(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("heartbeats: %w", err)
+	}
+	return nil
 }
 
 // Stats counts online agents and commands by state; every state is in the

@@ -160,7 +160,10 @@ func (s *Store) NextLeaseExpiry(ctx context.Context, agentID string) (time.Time,
 
 // AckCommand records the agent's ack of one of its commands and applies it
 // to the command's run. A command acked before is returned unchanged with
-// duplicate set, and nothing is written.
+// duplicate set, and nothing is written. A command still queued was never
+// handed to any agent, so an ack of it cannot be genuine: ErrConflict, and
+// nothing is written. The state is checked inside the transaction, so a
+// claim cannot slip in between.
 func (s *Store) AckCommand(ctx context.Context, agentID, cmdID string, ack api.AckRequest, at time.Time) (store.Command, bool, error) {
 	if ack.StartedAt != nil {
 		started := goTime(dbTime(*ack.StartedAt))
@@ -175,9 +178,12 @@ func (s *Store) AckCommand(ctx context.Context, agentID, cmdID string, ack api.A
 		if err != nil || c.AgentID != agentID {
 			return notFound(orNoRows(err), "command", cmdID)
 		}
-		if c.State == store.CmdAcked {
+		switch c.State {
+		case store.CmdAcked:
 			dup = true
 			return nil
+		case store.CmdQueued:
+			return fmt.Errorf("command %q was never delivered: %w", cmdID, store.ErrConflict)
 		}
 		return ackCommand(ctx, tx, &c, ack, goTime(dbTime(at)))
 	})
@@ -238,6 +244,40 @@ func applyAck(r *store.Run, kind string, ack api.AckRequest, at time.Time) {
 			r.Status = api.RunRunning
 		}
 	case api.KindStop:
+		if ack.Error != "" {
+			// The agent could not stop the run and it is still alive:
+			// running again, so the user can retry. A run that ended
+			// meanwhile keeps its final status; the stop's failure no
+			// longer matters.
+			if r.Status == api.RunStopping {
+				r.Status, r.StopOutcome = api.RunRunning, api.StopFailed
+				r.Error = "stop failed: " + ack.Error
+			}
+			return
+		}
 		r.StopOutcome = ack.Outcome
 	}
+}
+
+// goneAck is what a stop command gets acked with when its run ends before
+// any agent was handed it.
+var goneAck = api.AckRequest{Outcome: api.StopAlreadyGone, Error: "run ended before the stop was delivered"}
+
+// ackQueuedStops acks, at at, the run's stop commands that are still
+// queued, so that no agent is later sent a stop for a PID that may by then
+// belong to another process. Delivered stops are left for the agent to
+// ack. It reports whether any command was acked.
+func ackQueuedStops(ctx context.Context, tx conn, runID string, at time.Time) (bool, error) {
+	body, err := json.Marshal(goneAck)
+	if err != nil {
+		return false, fmt.Errorf("ack body: %w", err)
+	}
+	res, err := tx.exec(ctx, `UPDATE commands SET state = 'acked', acked_at = ?, ack = ?
+		WHERE run_id = ? AND kind = ? AND state = 'queued'`,
+		dbTime(at), string(body), runID, api.KindStop)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }

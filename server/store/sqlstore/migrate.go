@@ -20,6 +20,7 @@ type Migration struct {
 func Migrations() []Migration {
 	return []Migration{
 		{Version: 1, Stmts: schemaV1},
+		{Version: 2, Stmts: schemaV2},
 	}
 }
 
@@ -117,6 +118,13 @@ var schemaV1 = []string{
 	`CREATE INDEX commands_agent_state ON commands(agent_id, state, created_at)`,
 	`CREATE INDEX commands_state ON commands(state)`,
 	`CREATE INDEX commands_run ON commands(run_id)`,
+}
+
+// schemaV2 indexes tokens by agent. Every read of an agent asks whether it
+// has a live token (Agent.Revoked), and RotateAgentToken revokes an agent's
+// live tokens; revoked_at in the index answers both without the table.
+var schemaV2 = []string{
+	`CREATE INDEX tokens_agent ON tokens(agent_id, revoked_at)`,
 }
 
 // Migrate brings db up to the last of ms, applying each missing migration

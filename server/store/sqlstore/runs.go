@@ -106,7 +106,10 @@ func (s *Store) QueueStop(ctx context.Context, runID string, c store.Command) (s
 		if err := insertCommand(ctx, tx, c); err != nil {
 			return err
 		}
-		r.Status, r.StopCmdID = api.RunStopping, c.ID
+		// The outcome belongs to the run's current stop: one left from an
+		// earlier, failed stop would keep ReportExit from recording that
+		// this one never reached the agent.
+		r.Status, r.StopCmdID, r.StopOutcome = api.RunStopping, c.ID, ""
 		return updateRun(ctx, tx, r)
 	})
 	if err != nil {
@@ -116,7 +119,9 @@ func (s *Store) QueueStop(ctx context.Context, runID string, c store.Command) (s
 }
 
 // ReportExit records how the agent's run ended. A run that has ended
-// already keeps its first report and is returned as it is.
+// already keeps its first report and is returned as it is. Stop commands
+// of the run that were never delivered are acked as already_gone in the
+// same transaction, and the run's stop outcome says so unless it has one.
 func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.ExitReport) (store.Run, error) {
 	var r store.Run
 	err := s.inTx(ctx, func(tx conn) error {
@@ -130,7 +135,20 @@ func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.Exi
 		if r.Status.Ended() {
 			return nil
 		}
+		// A stop still queued never reached the agent: the run ended on
+		// its own, so it exited rather than stopped.
+		stopDelivered := r.Status == api.RunStopping
 		applyExit(&r, e)
+		gone, err := ackQueuedStops(ctx, tx, r.ID, *r.EndedAt)
+		if err != nil {
+			return err
+		}
+		if gone && r.StopOutcome == "" {
+			r.StopOutcome = api.StopAlreadyGone
+		}
+		if stopDelivered && !gone {
+			r.Status = api.RunStopped
+		}
 		return updateRun(ctx, tx, r)
 	})
 	if err != nil {
@@ -139,15 +157,10 @@ func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.Exi
 	return r, nil
 }
 
-// applyExit moves r to its final status: stopped when a stop was asked
-// for (the process may have died of something else meanwhile, but the
-// user's intent is what the UI shows), exited otherwise.
+// applyExit records the end of r as exited; ReportExit makes it stopped
+// when a stop had reached the agent.
 func applyExit(r *store.Run, e api.ExitReport) {
-	stopAsked := r.Status == api.RunStopping || r.StopCmdID != ""
 	r.Status = api.RunExited
-	if stopAsked {
-		r.Status = api.RunStopped
-	}
 	if e.ExitCode != nil {
 		code := *e.ExitCode
 		r.ExitCode = &code

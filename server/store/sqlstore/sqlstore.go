@@ -61,6 +61,17 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// Ping runs the cheapest query the database itself must answer. A pool
+// ping alone can succeed on an idle connection without reaching the
+// database file or server.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.pool().row(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping %s: %w", s.d.Name, err)
+	}
+	return nil
+}
+
 // prepared returns the cached statement for query, preparing it once.
 func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := s.stmts.Load(query); ok {

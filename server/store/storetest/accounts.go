@@ -154,6 +154,12 @@ func testHeartbeat(t *testing.T, f *fixture) {
 		f.must(err)
 		sameTime(t, "LastHeartbeat", got.LastHeartbeat, at)
 	}
+	// A heartbeat older than the stored one (written late by another
+	// replica) leaves the stored one alone, and is no error.
+	f.must(f.s.Heartbeat(f.ctx, a.ID, t0.Add(30*time.Second)))
+	got, err := f.s.Agent(f.ctx, a.ID)
+	f.must(err)
+	sameTime(t, "LastHeartbeat after an older heartbeat", got.LastHeartbeat, t0.Add(time.Minute))
 	wantErr(t, "Heartbeat(unknown)", f.s.Heartbeat(f.ctx, "ag-unknown", t0), store.ErrNotFound)
 }
 

@@ -32,13 +32,16 @@ func testAckRerun(t *testing.T, f *fixture) {
 
 	_, _, err := f.s.AckCommand(f.ctx, a.ID, "cmd-unknown", api.AckRequest{PID: 1}, ackAt)
 	wantErr(t, "AckCommand(unknown)", err, store.ErrNotFound)
+	// Another agent's command is not found, delivered or not.
+	_, _, err = f.s.AckCommand(f.ctx, other.ID, c.ID, api.AckRequest{PID: 1}, ackAt)
+	wantErr(t, "AckCommand of a queued command by another agent", err, store.ErrNotFound)
+	f.deliver(a, c.ID, t0.Add(10*time.Second))
 	_, _, err = f.s.AckCommand(f.ctx, other.ID, c.ID, api.AckRequest{PID: 1}, ackAt)
 	wantErr(t, "AckCommand by another agent", err, store.ErrNotFound)
-	if cmd, _ := f.s.Command(f.ctx, c.ID); cmd.State != store.CmdQueued {
-		t.Errorf("command after another agent's ack: state %q, want queued", cmd.State)
+	if cmd, _ := f.s.Command(f.ctx, c.ID); cmd.State != store.CmdDelivered {
+		t.Errorf("command after another agent's ack: state %q, want delivered", cmd.State)
 	}
 
-	// The command was never delivered: acking it is still allowed.
 	ack := api.AckRequest{PID: 4242, StartedAt: &startedAt}
 	got, dup, err := f.s.AckCommand(f.ctx, a.ID, c.ID, ack, ackAt)
 	f.must(err)
@@ -69,6 +72,7 @@ func testAckRerun(t *testing.T, f *fixture) {
 
 	// Without a start time from the agent, the ack time stands in.
 	r2, c2 := f.rerun(b, a, "r-2", t0)
+	f.deliver(a, c2.ID, t0.Add(10*time.Second))
 	_, _, err = f.s.AckCommand(f.ctx, a.ID, c2.ID, api.AckRequest{PID: 77}, ackAt)
 	f.must(err)
 	sameTimePtr(t, "StartedAt without one in the ack", f.run(r2.ID).StartedAt, &ackAt)
@@ -95,6 +99,7 @@ func wantAcked(t *testing.T, what string, c store.Command, ack api.AckRequest, a
 func testAckRerunError(t *testing.T, f *fixture) {
 	a, _, b := f.setup()
 	r, c := f.rerun(b, a, "r-1", t0)
+	f.deliver(a, c.ID, t0.Add(time.Second))
 	at := t0.Add(time.Minute)
 	ack := api.AckRequest{Error: "exec: python: not found"}
 	got, _, err := f.s.AckCommand(f.ctx, a.ID, c.ID, ack, at)
@@ -113,6 +118,7 @@ func testAckRerunError(t *testing.T, f *fixture) {
 func testAckAfterExit(t *testing.T, f *fixture) {
 	a, _, b := f.setup()
 	r, c := f.rerun(b, a, "r-1", t0)
+	f.deliver(a, c.ID, t0.Add(time.Second))
 	ended := t0.Add(2 * time.Minute)
 	_, err := f.s.ReportExit(f.ctx, a.ID, r.ID, api.ExitReport{ExitCode: ptr(0), EndedAt: ended})
 	f.must(err)
@@ -135,6 +141,7 @@ func testAckStop(t *testing.T, f *fixture) {
 	stop := stopCmd(r, "stop-1", t0.Add(time.Hour))
 	_, err := f.s.QueueStop(f.ctx, r.ID, stop)
 	f.must(err)
+	f.deliver(a, stop.ID, t0.Add(time.Hour))
 	at := t0.Add(2 * time.Hour)
 	ack := api.AckRequest{Outcome: api.StopTerminated}
 	got, dup, err := f.s.AckCommand(f.ctx, a.ID, stop.ID, ack, at)
@@ -188,8 +195,7 @@ func wantExited(t *testing.T, what string, r store.Run, status api.RunStatus, co
 func testReportExitStopped(t *testing.T, f *fixture) {
 	a, _, b := f.setup()
 	r := f.running(b, a, "r-1", 4242)
-	_, err := f.s.QueueStop(f.ctx, r.ID, stopCmd(r, "stop-1", t0.Add(time.Hour)))
-	f.must(err)
+	f.deliveredStop(a, r, "stop-1", t0.Add(time.Hour)) // the stop reached the agent
 	ended := t0.Add(2 * time.Hour)
 	got, err := f.s.ReportExit(f.ctx, a.ID, r.ID, api.ExitReport{Signal: "SIGTERM", EndedAt: ended})
 	f.must(err)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,6 +37,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RegisterAgent", testRegisterAgent},
 		{"ListAgents", testListAgents},
 		{"Heartbeat", testHeartbeat},
+		{"Heartbeats", testHeartbeats},
+		{"RotateAgentToken", testRotateAgentToken},
+		{"AgentRevoked", testAgentRevoked},
 		{"Stats", testStats},
 		{"CreateBatch", testCreateBatch},
 		{"CreateBatchForbidden", testCreateBatchForbidden},
@@ -51,10 +55,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AckRerunError", testAckRerunError},
 		{"AckAfterExit", testAckAfterExit},
 		{"AckStop", testAckStop},
+		{"AckQueued", testAckQueued},
+		{"AckStopError", testAckStopError},
+		{"AckStopErrorAfterExit", testAckStopErrorAfterExit},
 		{"ReportExit", testReportExit},
 		{"ReportExitStopped", testReportExitStopped},
 		{"ReportExitUnknown", testReportExitUnknown},
+		{"ReportExitQueuedStop", testReportExitQueuedStop},
+		{"ReportExitDeliveredStop", testReportExitDeliveredStop},
 		{"OutputTail", testOutputTail},
+		{"Ping", testPing},
 		{"Close", testClose},
 	}
 	for _, c := range cases {
@@ -137,10 +147,24 @@ func (f *fixture) rerun(b store.Batch, a store.Agent, runID string, at time.Time
 	return r, c
 }
 
-// running queues a run and acks it with pid, so that it is running.
+// deliver claims every claimable command of a at at, as the agent's poll
+// would, and fails unless command id is among them: only a delivered
+// command may be acked.
+func (f *fixture) deliver(a store.Agent, id string, at time.Time) {
+	f.t.Helper()
+	got, err := f.s.ClaimCommands(f.ctx, a.ID, at, time.Minute, 0)
+	f.must(err)
+	if !slices.Contains(ids(got, cmdID), id) {
+		f.t.Fatalf("claim at %v handed out %q, not command %s", at, ids(got, cmdID), id)
+	}
+}
+
+// running queues a run, delivers it and acks it with pid, so that it is
+// running.
 func (f *fixture) running(b store.Batch, a store.Agent, runID string, pid int) store.Run {
 	f.t.Helper()
 	r, c := f.rerun(b, a, runID, t0)
+	f.deliver(a, c.ID, t0.Add(time.Second))
 	_, _, err := f.s.AckCommand(f.ctx, a.ID, c.ID, api.AckRequest{PID: pid}, t0.Add(time.Second))
 	f.must(err)
 	r, err = f.s.Run(f.ctx, r.ID)

@@ -224,3 +224,24 @@ func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
 		t.Fatalf("run = %+v", r)
 	}
 }
+
+func TestOversizedAgentBodiesAre413AndChangeNothing(t *testing.T) {
+	h := newHarness(t, server.Config{MaxBodyBytes: 8 << 10})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.jobs(agentID, tok)
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 3})
+	before := h.snapshot()
+	code := 1
+	h.expect(413, "POST", "/api/agents/"+agentID+"/runs/"+q.RunID+"/exit", tok,
+		api.ExitReport{ExitCode: &code, OutputTail: strings.Repeat("x", 16<<10)})
+	h.expect(413, "POST", "/api/agents/register", alice,
+		api.RegisterRequest{Hostname: "h", Properties: map[string]string{"k": strings.Repeat("v", 16<<10)}})
+	h.unchanged(before, "oversized agent bodies")
+	if r := h.run(q.RunID, alice); r.Status != api.RunRunning {
+		t.Fatalf("run after a refused exit report = %+v", r)
+	}
+}

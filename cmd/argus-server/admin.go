@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -44,13 +48,18 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 		Usage: "manage tokens",
 		Subcommands: []*cli.Command{{
 			Name:      "revoke",
-			Usage:     "revoke a user or agent token, given the token itself or its tok_… id",
-			ArgsUsage: "TOKEN|ID",
+			Usage:     "revoke a user or agent token, given the token itself, its tok_… id, or - to read it from stdin",
+			ArgsUsage: "TOKEN|ID|-",
 			Flags:     []cli.Flag{dbFlag},
 			Action: func(c *cli.Context) error {
-				arg, err := oneArg(c, "argus-server token revoke [--db FILE] TOKEN|ID")
+				arg, err := oneArg(c, "argus-server token revoke [--db FILE] TOKEN|ID|-")
 				if err != nil {
 					return err
+				}
+				if arg == "-" { // keeps the token out of argv and shell history
+					if arg, err = readLine(c.App.Reader); err != nil {
+						return err
+					}
 				}
 				st, err := openStore(c.Context, c.String("db"))
 				if err != nil {
@@ -66,4 +75,16 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 			},
 		}},
 	}
+}
+
+// readLine reads one token from r, trimmed.
+func readLine(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(io.LimitReader(r, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read the token from stdin: %w", err)
+	}
+	if line = strings.TrimSpace(line); line == "" {
+		return "", errors.New("no token on stdin: pipe it in, e.g. argus-server token revoke - < token.txt")
+	}
+	return line, nil
 }

@@ -26,6 +26,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:            "argus-server",
 		Usage:           "serve the Argus API and administer its database",
 		Version:         version,
+		Reader:          os.Stdin,
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,

@@ -192,9 +192,12 @@ func TestServeRestartKeepsEverything(t *testing.T) {
 		t.Fatalf("queued command after restart = %+v", jobs)
 	}
 
-	// Revoking through the CLI while the server runs takes effect at once.
-	if _, errOut, code := cli(t, "token", "revoke", "--db", db, reg.Token); code != 0 {
-		t.Fatalf("revoke: exit %d %s", code, errOut)
+	// Revoking through the CLI while the server runs takes effect at once;
+	// "-" reads the token from stdin, out of argv.
+	revoke := exec.Command(serverBin, "token", "revoke", "--db", db, "-")
+	revoke.Stdin = strings.NewReader(reg.Token + "\n")
+	if out, err := revoke.CombinedOutput(); err != nil {
+		t.Fatalf("revoke: %v %s", err, out)
 	}
 	s.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	s.stop(t)

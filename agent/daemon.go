@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+// daemon is one running agent identity.
+type daemon struct {
+	cfg     Config
+	log     zerolog.Logger
+	api     *client.Client
+	agentID string
+	journal *journal
+	logDir  string
+	kick    chan struct{} // wakes the outbox
+	fail    context.CancelCauseFunc
+
+	mu       sync.Mutex
+	inflight map[string]bool // command ids being handled
+	children map[string]bool // run ids whose process is this agent's unreaped child
+	wg       sync.WaitGroup  // loops, not runs
+}
+
+// Run is the daemon in the foreground: it heartbeats, long-polls for
+// commands and carries them out until ctx ends. Ending ctx (SIGTERM,
+// Ctrl-C) stops the agent only: runs belong to their users and go on. A
+// token the server rejects ends Run with ErrTokenRejected.
+func Run(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.checkLabel(); err != nil {
+		return err
+	}
+	cache, err := token.LoadCache(cfg.tokenPath())
+	if err != nil {
+		return err
+	}
+	if cfg.URL == "" {
+		cfg.URL = cache.URL
+	} else if cfg.URL != cache.URL {
+		return fmt.Errorf("this agent is registered with %s, not %s: run argus-agent --reregister to move it", cache.URL, cfg.URL)
+	}
+	c, err := cfg.client(cache.Token)
+	if err != nil {
+		return err
+	}
+	j, err := openJournal(filepath.Join(cfg.stateDir(), "journal"))
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(cfg.stateDir(), "logs")
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return err
+	}
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	d := &daemon{
+		cfg: cfg, log: cfg.Logger, api: c, agentID: cache.AgentID, journal: j, logDir: logDir,
+		kick: make(chan struct{}, 1), fail: fail,
+		inflight: map[string]bool{}, children: map[string]bool{},
+	}
+	d.log.Info().Str("agent_id", d.agentID).Str("url", cfg.URL).Str("label", cfg.Label).Msg("argus-agent started")
+	j.prune(7 * 24 * time.Hour)
+	d.recover(ctx)
+	d.goLoop(ctx, d.heartbeatLoop)
+	d.goLoop(ctx, d.pollLoop)
+	d.goLoop(ctx, d.outboxLoop)
+	<-ctx.Done()
+	d.wg.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrTokenRejected) {
+		d.log.Error().Msg(ErrTokenRejected.Error())
+		return ErrTokenRejected
+	}
+	d.log.Info().Msg("argus-agent stopped; runs keep running")
+	return nil
+}
+
+func (d *daemon) goLoop(ctx context.Context, loop func(context.Context)) {
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); loop(ctx) }()
+}
+
+// rejected ends the daemon when the server no longer takes its token.
+func (d *daemon) rejected(err error) bool {
+	if errors.Is(err, client.ErrUnauthorized) {
+		d.fail(ErrTokenRejected)
+		return true
+	}
+	return false
+}
+
+func (d *daemon) heartbeatLoop(ctx context.Context) {
+	tick := time.NewTicker(d.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	failing := false
+	for {
+		err := d.api.Heartbeat(ctx, d.agentID)
+		switch {
+		case ctx.Err() != nil || d.rejected(err):
+			return
+		case err != nil && !failing:
+			d.log.Warn().Err(err).Msg("heartbeat failed; retrying")
+		case err == nil && failing:
+			d.log.Info().Msg("heartbeat recovered")
+		}
+		failing = err != nil
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// pollLoop long-polls for commands. An empty answer is the normal end of
+// a hold; errors back off with jitter, capped, and reset on success.
+func (d *daemon) pollLoop(ctx context.Context) {
+	var wait time.Duration
+	for ctx.Err() == nil {
+		jobs, err := d.api.Jobs(ctx, d.agentID, d.cfg.PollWait)
+		if ctx.Err() != nil || d.rejected(err) {
+			return
+		}
+		if err != nil {
+			wait = nextBackoff(wait)
+			d.log.Warn().Err(err).Dur("retry_in", wait).Msg("polling for commands failed")
+			if !sleepCtx(ctx, wait) {
+				return
+			}
+			continue
+		}
+		if wait > 0 {
+			d.log.Info().Msg("polling recovered")
+			wait = 0
+		}
+		for _, c := range jobs.Commands {
+			d.dispatch(ctx, c)
+		}
+	}
+}
+
+// dispatch handles each command in its own goroutine, so a stop waiting
+// out its grace period holds up nothing else; a command already being
+// handled (a redelivery racing its first delivery) is skipped.
+func (d *daemon) dispatch(ctx context.Context, c api.Command) {
+	d.mu.Lock()
+	if d.inflight[c.ID] {
+		d.mu.Unlock()
+		return
+	}
+	d.inflight[c.ID] = true
+	d.mu.Unlock()
+	go func() {
+		defer func() { d.mu.Lock(); delete(d.inflight, c.ID); d.mu.Unlock() }()
+		switch c.Kind {
+		case api.KindRerun:
+			d.rerun(c)
+		case api.KindStop:
+			d.stop(ctx, c)
+		default:
+			d.log.Warn().Str("cmd_id", c.ID).Str("kind", c.Kind).Msg("unknown command kind; ignored")
+		}
+	}()
+}
+
+// nextBackoff doubles from 1s to a 30s cap, with the top half jittered so
+// a fleet that lost its server does not return in lockstep.
+func nextBackoff(prev time.Duration) time.Duration {
+	d := min(max(2*prev, time.Second), 30*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (d *daemon) kickOutbox() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// fault exits at a named point when ARGUS_AGENT_FAULT names it: fault
+// injection for the crash-safety tests, inert otherwise.
+func fault(point string) {
+	if os.Getenv("ARGUS_AGENT_FAULT") == point {
+		os.Exit(70)
+	}
+}

@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/argus-exec/argus/client"
+)
+
+// outboxLoop delivers acks and exit reports that the journal says the
+// server has not yet got, until it has them: woken on every new one,
+// retried with capped backoff while the server is unreachable.
+func (d *daemon) outboxLoop(ctx context.Context) {
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	var wait time.Duration
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.kick:
+		case <-retry.C:
+		}
+		if d.flush(ctx) {
+			wait = 0
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait = nextBackoff(wait)
+		retry.Reset(wait)
+	}
+}
+
+// flush sends everything pending; false when something must be retried.
+func (d *daemon) flush(ctx context.Context) bool {
+	for _, rec := range d.journal.records() {
+		if rec.Ack != nil && !rec.AckSent {
+			_, err := d.api.Ack(ctx, d.agentID, rec.CmdID, *rec.Ack)
+			if !d.delivered(rec.CmdID, "ack", err, func(r *Record) { r.AckSent = true }) {
+				return false
+			}
+		}
+		if rec.Exit != nil && !rec.ExitSent {
+			_, err := d.api.ReportExit(ctx, d.agentID, rec.RunID, *rec.Exit)
+			if !d.delivered(rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true }) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// delivered settles one send: done on success, and also on an answer that
+// no retry can change (the server knows nothing of the run, or refuses the
+// report), which is logged rather than retried for ever.
+func (d *daemon) delivered(cmdID, what string, err error, mark func(*Record)) bool {
+	switch {
+	case err == nil:
+	case d.rejected(err):
+		return false
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrBadRequest),
+		errors.Is(err, client.ErrConflict), errors.Is(err, client.ErrForbidden):
+		d.log.Warn().Err(err).Str("cmd_id", cmdID).Msgf("server refused the %s; dropping it", what)
+	default:
+		d.log.Warn().Err(err).Str("cmd_id", cmdID).Msgf("sending the %s failed; will retry", what)
+		return false
+	}
+	if _, err := d.journal.update(cmdID, mark); err != nil {
+		d.log.Error().Err(err).Msg("journal write failed")
+	}
+	return true
+}

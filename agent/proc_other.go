@@ -1,0 +1,38 @@
+//go:build unix && !linux
+
+package agent
+
+import (
+	"errors"
+	"syscall"
+)
+
+// errNoProcInfo: this platform's process start time and environment
+// lookups come with the service issue (macOS: sysctl kern.proc.pid).
+// Without them the agent refuses to signal a recorded PID it cannot tell
+// from a reused one.
+var errNoProcInfo = errors.New("process identity checks are not supported on this platform yet")
+
+func startTime(pid int) (uint64, error) { return 0, errNoProcInfo }
+
+func processesOfRun(runID string) []int { return nil }
+
+func zombie(pid int) bool { return false }
+
+func groupAlive(pgid int) bool { return anyInGroup(pgid) }
+
+// sameProcess cannot tell a reused PID here (identity by start time comes
+// with the service issue), so it never vouches for one: only the agent's
+// own unreaped children are signalled on this platform.
+func sameProcess(pid int, ticks uint64) bool { return false }
+
+// stillRunning is good enough for watching a re-attached run end, where a
+// mistake delays a report but signals nothing.
+func stillRunning(pid int, ticks uint64) bool { return pid > 1 && syscall.Kill(pid, 0) == nil }
+
+func groupLeader(pids []int) int {
+	if len(pids) > 0 {
+		return pids[0]
+	}
+	return 0
+}

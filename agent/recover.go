@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+)
+
+// watchEvery is how often a re-attached run (no longer this agent's child,
+// so no wait to block on) is checked for its end.
+const watchEvery = 500 * time.Millisecond
+
+// recover picks up where a previous agent left off: runs still alive are
+// watched to their end; runs that ended while no agent watched are
+// reported with an unknown exit status; a command journaled but perhaps
+// never started is settled without starting it; unsent acks and exits go
+// out through the outbox.
+func (d *daemon) recover(ctx context.Context) {
+	for _, rec := range d.journal.records() {
+		if rec.Kind != api.KindRerun {
+			continue
+		}
+		switch rec.State {
+		case stateStarting:
+			d.settleStarting(ctx, rec)
+		case stateRunning:
+			d.reattach(ctx, rec)
+		}
+	}
+	d.kickOutbox()
+}
+
+// settleStarting handles a crash between journaling a command and
+// recording its process. If a process of the run exists it was started:
+// adopt it. If none does, it is not started now either — the run fails —
+// since it might have started and ended, and a command runs at most once.
+func (d *daemon) settleStarting(ctx context.Context, rec Record) {
+	pid := groupLeader(processesOfRun(rec.RunID))
+	if pid == 0 {
+		d.log.Warn().Str("run_id", rec.RunID).Msg("agent stopped while starting this run; not starting it again")
+		d.record(rec.CmdID, func(r *Record) {
+			r.State = stateFailed
+			r.Ack = &api.AckRequest{Error: "the agent stopped while starting this command; it was not started again so that it cannot run twice"}
+		})
+		return
+	}
+	ticks, _ := startTime(pid)
+	now := time.Now().UTC()
+	rec, err := d.journal.update(rec.CmdID, func(r *Record) {
+		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, pid, pid, ticks, now
+		r.Ack = &api.AckRequest{PID: pid, StartedAt: &now}
+	})
+	if err != nil {
+		d.log.Error().Err(err).Msg("journal write failed")
+		return
+	}
+	d.reattach(ctx, rec)
+}
+
+// reattach watches a run started by an earlier agent until it ends.
+func (d *daemon) reattach(ctx context.Context, rec Record) {
+	if !stillRunning(rec.PID, rec.StartTicks) {
+		d.finish(rec.CmdID, deadRunExit(rec))
+		return
+	}
+	d.log.Info().Str("run_id", rec.RunID).Int("pid", rec.PID).Msg("re-attached to a running run")
+	go func() {
+		tick := time.NewTicker(watchEvery)
+		defer tick.Stop()
+		for stillRunning(rec.PID, rec.StartTicks) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+		latest, _ := d.journal.get(rec.CmdID)
+		d.finish(rec.CmdID, deadRunExit(latest))
+	}()
+}
+
+// deadRunExit is the report for a run that was not this agent's child
+// when it ended: its status cannot be known, unless a stop killed it.
+func deadRunExit(rec Record) api.ExitReport {
+	if rec.KilledBy != "" {
+		return api.ExitReport{Signal: rec.KilledBy, EndedAt: time.Now().UTC()}
+	}
+	return api.ExitReport{Unknown: true, EndedAt: time.Now().UTC()}
+}

@@ -1,0 +1,122 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+// Register trades the user's em_live_ token for this agent's own ag_live_
+// token and caches it (0600). With replace, an existing registration is
+// renewed: the server keeps the agent id (so its runs stay its own) and
+// revokes the old token. Without replace, an existing one is an error.
+func Register(ctx context.Context, cfg Config, replace bool) (token.Cache, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.checkLabel(); err != nil {
+		return token.Cache{}, err
+	}
+	if kind, err := token.Parse(cfg.UserToken); err != nil || kind != token.User {
+		return token.Cache{}, errors.New("registering needs a user token: set ARGUS_TOKEN to your em_live_… token")
+	}
+	path := cfg.tokenPath()
+	old, err := token.LoadCache(path)
+	haveOld := err == nil
+	switch {
+	case err == nil && !replace:
+		return old, fmt.Errorf("already registered as agent %s (%s): use --reregister to replace the token", old.AgentID, path)
+	case err != nil && !errors.Is(err, token.ErrCacheMissing) && !replace:
+		return old, err
+	}
+	c, err := cfg.client(cfg.UserToken)
+	if err != nil {
+		return token.Cache{}, err
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return token.Cache{}, fmt.Errorf("hostname: %w", err)
+	}
+	req := api.RegisterRequest{
+		Hostname: host, Label: cfg.Label, OS: runtime.GOOS, Arch: runtime.GOARCH,
+		Version: cfg.Version, Properties: cfg.Properties,
+	}
+	if haveOld && old.URL == cfg.URL {
+		req.AgentID = old.AgentID
+	}
+	resp, err := c.Register(ctx, req)
+	if errors.Is(err, client.ErrNotFound) && req.AgentID != "" {
+		// The old agent belongs to another user or is gone: start afresh.
+		req.AgentID = ""
+		resp, err = c.Register(ctx, req)
+	}
+	if errors.Is(err, client.ErrUnauthorized) {
+		return token.Cache{}, errors.New("the server rejected ARGUS_TOKEN: check it, or ask for a new one")
+	}
+	if err != nil {
+		return token.Cache{}, err
+	}
+	cache := token.Cache{
+		URL: cfg.URL, AgentID: resp.AgentID, Token: resp.Token, Label: cfg.Label,
+		Hostname: host, RegisteredAt: time.Now().UTC(),
+	}
+	if err := token.SaveCache(path, cache); err != nil {
+		return token.Cache{}, err
+	}
+	return cache, nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Home == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			c.Home = filepath.Join(home, ".argus-agent")
+		}
+	}
+	if c.GracePeriod <= 0 {
+		c.GracePeriod = 10 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.PollWait <= 0 {
+		c.PollWait = 30 * time.Second
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c
+}
+
+func (c Config) checkLabel() error {
+	if c.Label == "" {
+		return nil
+	}
+	return token.ValidLabel(c.Label)
+}
+
+func (c Config) tokenPath() string { return token.CachePath(c.Home, c.Label) }
+
+// stateDir holds the journal and run logs of this identity.
+func (c Config) stateDir() string {
+	name := "default"
+	if c.Label != "" {
+		name = c.Label
+	}
+	return filepath.Join(c.Home, "state", name)
+}
+
+// client talks to the server with tok. Retries inside the client stay
+// short: the daemon's loops do their own, longer backoff.
+func (c Config) client(tok string) (*client.Client, error) {
+	return client.New(c.URL, tok, client.Options{
+		RetryMax: 2, RetryWaitMin: 200 * time.Millisecond, RetryWaitMax: 2 * time.Second,
+		CACertFile: c.CACertFile, InsecureSkipVerify: c.InsecureSkipVerify,
+		Logger: c.Logger, Version: c.Version,
+	})
+}

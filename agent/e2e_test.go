@@ -1,0 +1,180 @@
+//go:build linux
+
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+// treeScript starts a child and a grandchild and records their PIDs.
+const treeScript = `sleep 300 & echo $! > child.pid
+sh -c 'sleep 300 & echo $! > grandchild.pid; wait' &
+echo started; wait`
+
+func TestRegisterCachesAPrivateAgentToken(t *testing.T) {
+	e := newEnv(t)
+	home := e.agentHome("")
+	path := token.CachePath(home, "")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %o, want 600", st.Mode().Perm())
+	}
+	c, err := token.LoadCache(path)
+	if err != nil || !strings.HasPrefix(c.Token, "ag_live_") {
+		t.Fatalf("cache = %+v, %v", c, err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, nil, bins.agent, "--home", home)
+	if code := p.exitCode(t, 10*time.Second); code != 1 || !strings.Contains(p.out.String(), "chmod 600") {
+		t.Fatalf("agent with a 0644 token file: exit %d, output %q", code, p.out)
+	}
+}
+
+func TestRerunStartsTheTreeInItsOwnGroupAndStopEndsIt(t *testing.T) {
+	e := newEnv(t)
+	agent := e.startAgent(e.agentHome(""))
+	id, cwd := e.batch(treeScript)
+	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	child, grandchild := readPID(t, filepath.Join(cwd, "child.pid")), readPID(t, filepath.Join(cwd, "grandchild.pid"))
+	if pgidOf(t, run.PID) != run.PID {
+		t.Fatalf("run pgid %d != its pid %d", pgidOf(t, run.PID), run.PID)
+	}
+	if pgidOf(t, run.PID) == pgidOf(t, agent.cmd.Process.Pid) {
+		t.Fatal("run shares the agent's process group")
+	}
+	for _, pid := range []int{run.PID, child, grandchild} {
+		if !alive(pid) {
+			t.Fatalf("process %d of the tree is not alive", pid)
+		}
+	}
+	// Clean stop: sh and sleep die of SIGTERM, no SIGKILL needed.
+	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "5s"}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.waitStopped(run.ID)
+	if r.Signal != "SIGTERM" || r.StopOutcome != api.StopTerminated {
+		t.Fatalf("stopped run = %+v, want SIGTERM and terminated", r)
+	}
+	for _, pid := range []int{run.PID, child, grandchild} {
+		if alive(pid) {
+			t.Fatalf("process %d survived the stop", pid)
+		}
+	}
+}
+
+func TestStopKillsATreeThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome(""))
+	id, cwd := e.batch("trap '' TERM\n" + treeScript)
+	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	tree := []int{run.PID, readPID(t, filepath.Join(cwd, "child.pid")), readPID(t, filepath.Join(cwd, "grandchild.pid"))}
+	grace := time.Second
+	start := time.Now()
+	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: grace.String()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, grace+5*time.Second, "the tree to die", func() bool {
+		for _, pid := range tree {
+			if alive(pid) {
+				return false
+			}
+		}
+		return true
+	})
+	elapsed := time.Since(start)
+	if elapsed < grace || elapsed >= grace+time.Second {
+		t.Fatalf("tree died %v after Stop, want within [%v, %v)", elapsed, grace, grace+time.Second)
+	}
+	r := e.waitStopped(run.ID)
+	if r.Signal != "SIGKILL" || r.StopOutcome != api.StopKilled {
+		t.Fatalf("stopped run = %+v, want SIGKILL and killed", r)
+	}
+}
+
+func TestExitCodeAndOutputTailAreReported(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome(""))
+	id, _ := e.batch("echo line one; echo line two >&2; exit 3")
+	r := e.waitRun(e.rerun(id), "run exited", 20*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 3 ||
+		!strings.Contains(r.OutputTail, "line one\n") || !strings.Contains(r.OutputTail, "line two\n") {
+		t.Fatalf("run = %+v", r)
+	}
+}
+
+func TestRunEnvironmentHoldsNoToken(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome(""))
+	id, cwd := e.batch("env > env.txt")
+	run := e.waitStatus(e.rerun(id), api.RunExited)
+	data, err := os.ReadFile(filepath.Join(cwd, "env.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := string(data)
+	for _, bad := range []string{"em_live_", "ag_live_", "ARGUS_TOKEN", "SECRET_URL"} {
+		if strings.Contains(env, bad) {
+			t.Fatalf("run environment holds %q:\n%s", bad, env)
+		}
+	}
+	for _, want := range []string{"ARGUS_RUN_ID=" + run.ID, "ARGUS_BATCH_ID=" + id, "ARGUS_PROP_TEAM=vision", "PATH=/usr/bin:/bin"} {
+		if !strings.Contains(env, want+"\n") {
+			t.Fatalf("run environment lacks %q:\n%s", want, env)
+		}
+	}
+}
+
+func TestRevokedTokenEndsTheAgentWithItsExitCode(t *testing.T) {
+	e := newEnv(t)
+	home := e.agentHome("")
+	agent := e.startAgent(home)
+	c, err := token.LoadCache(token.CachePath(home, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke := exec.Command(bins.server, "token", "revoke", "--db", e.db, "-")
+	revoke.Stdin = strings.NewReader(c.Token)
+	if out, err := revoke.CombinedOutput(); err != nil {
+		t.Fatalf("revoke: %v %s", err, out)
+	}
+	if code := agent.exitCode(t, 15*time.Second); code != 78 {
+		t.Fatalf("agent exit code %d, want 78", code)
+	}
+	if !strings.Contains(agent.out.String(), "token rejected: run argus-agent --reregister") {
+		t.Fatalf("agent output lacks the token-rejected line:\n%s", agent.out)
+	}
+}
+
+// journalRecords reads the agent's journal as raw JSON objects.
+func journalRecords(t *testing.T, home string) []map[string]any {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(home, "state", "default", "journal", "*.json"))
+	var out []map[string]any
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

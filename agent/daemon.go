@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +50,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.URL == "" {
 		cfg.URL = cache.URL
-	} else if cfg.URL != cache.URL {
+	} else if strings.TrimRight(cfg.URL, "/") != strings.TrimRight(cache.URL, "/") {
 		return fmt.Errorf("this agent is registered with %s, not %s: run argus-agent --reregister to move it", cache.URL, cfg.URL)
 	}
 	c, err := cfg.client(cache.Token)

@@ -1,0 +1,79 @@
+// Command argus-agent is the agent's command line: --register and
+// --reregister trade the user's em_live_ token for the agent's own cached
+// ag_live_ token, and without them the agent runs in the foreground until
+// SIGINT or SIGTERM.
+//
+// Only the CLI lives here: flags, their environment variables and the YAML
+// config file (urfave/cli's altsrc), checking and mapping them onto
+// agent.Config, logger setup, and turning errors into one line and an exit
+// code. Registration, the heartbeat and long-poll loops, the journal and
+// process control are package agent; HTTP and TLS are package client; the
+// token cache is package token. The service subcommand (install, start, …)
+// is not here yet.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/argus-exec/argus/agent"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes, as documented in the app's help.
+const (
+	exitOK    = 0
+	exitError = 1
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr, agentActions()))
+}
+
+// run executes the CLI and turns any error into one line on stderr and an
+// exit code: agent.ExitTokenRejected when the server rejected the token,
+// 1 for any other error.
+func run(args []string, stdout, stderr io.Writer, acts actions) int {
+	err := newApp(stdout, stderr, acts).RunContext(context.Background(), args)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, agent.ErrTokenRejected):
+		fmt.Fprintf(stderr, "argus-agent: %v\n", agent.ErrTokenRejected)
+		return agent.ExitTokenRejected
+	default:
+		fmt.Fprintf(stderr, "argus-agent: %s\n", errorLine(err))
+		return exitError
+	}
+}
+
+// errorLine makes err printable as one line: line breaks (some library
+// errors carry them) become spaces, and anything shaped like a token is
+// masked, so a token pasted in the wrong place never reaches a terminal
+// log or a service manager's journal.
+func errorLine(err error) string {
+	fields := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+	}
+	return redact(strings.Join(fields, " "))
+}
+
+// tokenShape matches a user or agent token, or the start of one.
+var tokenShape = regexp.MustCompile(`(em_live_|ag_live_)[0-9A-Za-z]+`)
+
+// redact masks every token-shaped substring of s, keeping its prefix so the
+// reader still knows which kind of token was there.
+func redact(s string) string {
+	if !strings.Contains(s, "_live_") {
+		return s
+	}
+	return tokenShape.ReplaceAllString(s, "${1}[redacted]")
+}

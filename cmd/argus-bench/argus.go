@@ -43,7 +43,7 @@ func startArgus(ctx context.Context, cfg argusConfig) (*argusServer, error) {
 	bin := cfg.Bin
 	if bin == "" {
 		var err error
-		if bin, err = buildServer(ctx, cfg.Dir); err != nil {
+		if bin, err = buildBinary(ctx, cfg.Dir, "argus-server", "--server-bin"); err != nil {
 			return nil, err
 		}
 	}
@@ -77,23 +77,24 @@ func startArgus(ctx context.Context, cfg argusConfig) (*argusServer, error) {
 // Stop ends the server and waits for it to close its database.
 func (a *argusServer) Stop() { a.proc.Stop() }
 
-// buildServer compiles ./cmd/argus-server of the current module into dir,
-// so the benchmark runs what an operator would deploy.
-func buildServer(ctx context.Context, dir string) (string, error) {
+// buildBinary compiles ./cmd/<name> of the current module into dir, so the
+// benchmark runs what an operator would deploy. flag names the option that
+// runs a prebuilt binary instead, for the error when there is no module.
+func buildBinary(ctx context.Context, dir, name, flag string) (string, error) {
 	gomod, err := output(ctx, "go", "env", "GOMOD")
 	if err != nil {
-		return "", fmt.Errorf("find the module to build argus-server from: %w", err)
+		return "", fmt.Errorf("find the module to build %s from: %w", name, err)
 	}
 	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("not inside the argus module: run from the repository or pass --server-bin")
+		return "", fmt.Errorf("not inside the argus module: run from the repository or pass %s", flag)
 	}
 	root := filepath.Dir(gomod)
-	if _, err := os.Stat(filepath.Join(root, "cmd", "argus-server")); err != nil {
-		return "", fmt.Errorf("module %s has no cmd/argus-server: run from the argus repository or pass --server-bin", root)
+	if _, err := os.Stat(filepath.Join(root, "cmd", name)); err != nil {
+		return "", fmt.Errorf("module %s has no cmd/%s: run from the argus repository or pass %s", root, name, flag)
 	}
-	bin := filepath.Join(dir, "argus-server")
-	if _, err := output(ctx, "go", "-C", root, "build", "-o", bin, "./cmd/argus-server"); err != nil {
-		return "", fmt.Errorf("build argus-server: %w", err)
+	bin := filepath.Join(dir, name)
+	if _, err := output(ctx, "go", "-C", root, "build", "-o", bin, "./cmd/"+name); err != nil {
+		return "", fmt.Errorf("build %s: %w", name, err)
 	}
 	return bin, nil
 }

@@ -29,6 +29,7 @@ func recordCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Value: "default", Usage: "project the batch belongs to"},
 			&cli.StringFlag{Name: "name", Usage: "batch name (default: the command's basename)"},
+			&cli.BoolFlag{Name: "no-run", Usage: "record only; start it later with argus rerun on an agent"},
 		},
 		Action: recordAction,
 	})
@@ -58,6 +59,10 @@ func recordAction(c *cli.Context) error {
 		return fmt.Errorf("record batch: %w", err)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "argus: recorded batch %s\n", created.ID)
+	if c.Bool("no-run") {
+		fmt.Fprintln(c.App.Writer, created.ID)
+		return nil
+	}
 
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = c.App.Reader, c.App.Writer, c.App.ErrWriter
 	cmd.Env = childEnv(os.Environ())

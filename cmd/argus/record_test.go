@@ -136,3 +136,16 @@ func TestChildEnv(t *testing.T) {
 		t.Fatalf("childEnv = %q, want %q", got, want)
 	}
 }
+
+func TestRecordNoRunRecordsWithoutRunning(t *testing.T) {
+	marker := filepath.Join(t.TempDir(), "ran")
+	srv := recordServer(t, http.StatusCreated)
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "record", "--no-run", "--", "/bin/sh", "-c", "touch "+marker)
+	if r.code != 0 || r.stdout != "b-42\n" || len(srv.requests("POST /api/batches")) != 1 {
+		t.Fatalf("record --no-run = %+v", r)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("record --no-run ran the command")
+	}
+}

@@ -29,14 +29,15 @@ type proc struct {
 
 // startProc starts argv as a child that ends when ctx does or Stop is
 // called, whichever comes first. env is added to this process's
-// environment. Its stdout and stderr go to logs so a crash explains itself.
+// environment (see childEnv). Its stdout and stderr go to logs so a crash
+// explains itself.
 func startProc(ctx context.Context, name string, logs io.Writer, env []string, argv ...string) (*proc, error) {
 	pctx, cancel := context.WithCancel(ctx)
 	cmd := exec.CommandContext(pctx, argv[0], argv[1:]...)
 	// A polite SIGTERM first: both servers shut down gracefully on it.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = stopGrace
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(env)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -123,7 +124,13 @@ func freeAddr() (string, error) {
 // output runs argv to completion and returns its trimmed stdout; stderr
 // is folded into the error when it fails.
 func output(ctx context.Context, argv ...string) (string, error) {
+	return outputEnv(ctx, nil, argv...)
+}
+
+// outputEnv is output with env added to the child's environment.
+func outputEnv(ctx context.Context, env []string, argv ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = childEnv(env)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -131,6 +138,20 @@ func output(ctx context.Context, argv ...string) (string, error) {
 		return "", fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// childEnv is this process's environment without its ARGUS_ variables,
+// plus env. The binaries read their settings from ARGUS_ variables
+// (ARGUS_AGENT_CONFIG, ARGUS_AGENT_HOME, ARGUS_TOKEN…): a caller's own
+// would otherwise reconfigure the children the benchmark means to control.
+func childEnv(env []string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ARGUS_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
 }
 
 // prefixWriter labels a child's log lines so two servers' output can be

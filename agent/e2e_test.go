@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -177,4 +178,41 @@ func journalRecords(t *testing.T, home string) []map[string]any {
 		out = append(out, m)
 	}
 	return out
+}
+
+func TestAChildHoldingStdoutDoesNotHoldTheExit(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome(""))
+	id, _ := e.batch("sleep 300 & echo bye; exit 0") // the sleep keeps the output open
+	runID := e.rerun(id)
+	t.Cleanup(func() {
+		for _, pid := range pidsOfRun(runID) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	r := e.waitRun(runID, "the exit of the leader", 10*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 0 || !strings.Contains(r.OutputTail, "bye") {
+		t.Fatalf("run = %+v", r)
+	}
+}
+
+func TestSIGTERMStopsTheAgentPromptlyAndLeavesRuns(t *testing.T) {
+	e := newEnv(t)
+	agent := e.startAgent(e.agentHome(""))
+	id, _ := e.batch("exec sleep 300")
+	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	t.Cleanup(func() { syscall.Kill(run.PID, syscall.SIGKILL) })
+	start := time.Now()
+	if err := agent.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := agent.exitCode(t, 5*time.Second); code != 0 {
+		t.Fatalf("agent exit code after SIGTERM: %d", code)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("agent took %v to stop", d)
+	}
+	if !alive(run.PID) {
+		t.Fatal("the run died with the agent")
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,6 +32,7 @@ type daemon struct {
 	inflight map[string]bool // command ids being handled
 	children map[string]bool // run ids whose process is this agent's unreaped child
 	wg       sync.WaitGroup  // loops, not runs
+	cmds     sync.WaitGroup  // command handlers: a start is never cut in half
 }
 
 // Run is the daemon in the foreground: it heartbeats, long-polls for
@@ -57,12 +57,20 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if err := privateDir(cfg.stateDir()); err != nil {
+		return err
+	}
+	release, err := lockState(cfg.stateDir())
+	if err != nil {
+		return err
+	}
+	defer release()
 	j, err := openJournal(filepath.Join(cfg.stateDir(), "journal"))
 	if err != nil {
 		return err
 	}
 	logDir := filepath.Join(cfg.stateDir(), "logs")
-	if err := os.MkdirAll(logDir, 0o700); err != nil {
+	if err := privateDir(logDir); err != nil {
 		return err
 	}
 	ctx, fail := context.WithCancelCause(ctx)
@@ -80,6 +88,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d.goLoop(ctx, d.outboxLoop)
 	<-ctx.Done()
 	d.wg.Wait()
+	d.cmds.Wait() // stops return at once on ctx; a start finishes and journals
 	if cause := context.Cause(ctx); errors.Is(cause, ErrTokenRejected) {
 		d.log.Error().Msg(ErrTokenRejected.Error())
 		return ErrTokenRejected
@@ -163,7 +172,9 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command) {
 	}
 	d.inflight[c.ID] = true
 	d.mu.Unlock()
+	d.cmds.Add(1)
 	go func() {
+		defer d.cmds.Done()
 		defer func() { d.mu.Lock(); delete(d.inflight, c.ID); d.mu.Unlock() }()
 		switch c.Kind {
 		case api.KindRerun:
@@ -171,7 +182,7 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command) {
 		case api.KindStop:
 			d.stop(ctx, c)
 		default:
-			d.log.Warn().Str("cmd_id", c.ID).Str("kind", c.Kind).Msg("unknown command kind; ignored")
+			d.unknownKind(c)
 		}
 	}()
 }
@@ -201,10 +212,19 @@ func (d *daemon) kickOutbox() {
 	}
 }
 
-// fault exits at a named point when ARGUS_AGENT_FAULT names it: fault
-// injection for the crash-safety tests, inert otherwise.
-func fault(point string) {
-	if os.Getenv("ARGUS_AGENT_FAULT") == point {
-		os.Exit(70)
+// unknownKind answers a command this agent does not understand (a newer
+// server): journaled and acked with an error, so it is not redelivered
+// for ever.
+func (d *daemon) unknownKind(c api.Command) {
+	if _, ok := d.journal.get(c.ID); ok {
+		d.resendAck(c.ID)
+		return
 	}
+	d.log.Warn().Str("cmd_id", c.ID).Str("kind", c.Kind).Msg("unknown command kind; refusing it")
+	err := d.journal.create(Record{CmdID: c.ID, Kind: c.Kind, RunID: c.RunID, State: stateDone,
+		Ack: &api.AckRequest{Error: "argus-agent " + d.cfg.Version + " does not know command kind " + c.Kind + ": upgrade the agent"}})
+	if err != nil {
+		d.log.Error().Err(err).Msg("cannot journal the refusal")
+	}
+	d.kickOutbox()
 }

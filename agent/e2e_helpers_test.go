@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 	bins.agent = filepath.Join(dir, "argus-agent")
 	bins.cli = filepath.Join(dir, "argus")
 	for out, pkg := range map[string]string{bins.server: "../cmd/argus-server", bins.agent: "../cmd/argus-agent", bins.cli: "../cmd/argus"} {
-		build := exec.Command("go", "build", "-o", out, pkg)
+		// faultinject arms the crash points the crash tests use.
+		build := exec.Command("go", "build", "-tags", "faultinject", "-o", out, pkg)
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build", pkg, err)

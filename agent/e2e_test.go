@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,18 +79,27 @@ func TestRerunStartsTheTreeInItsOwnGroupAndStopEndsIt(t *testing.T) {
 	}
 }
 
-func TestStopKillsATreeThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
-	e := newEnv(t)
-	e.startAgent(e.agentHome(""))
-	id, cwd := e.batch("trap '' TERM\n" + treeScript)
+// stubbornScript is a tree that ignores SIGTERM (the children inherit the
+// ignored signal), while the leader notes when SIGTERM arrived and keeps
+// going, so the grace period can be measured from the signal itself.
+const stubbornScript = `trap '' TERM
+sleep 300 & echo $! > child.pid
+sh -c 'sleep 300 & echo $! > grandchild.pid; wait' &
+trap 'date +%s%N >> term.txt' TERM
+echo started
+while :; do sleep 1; done`
+
+// stopStubborn stops a stubborn tree and returns the time from SIGTERM
+// reaching the leader to the whole tree being gone, and the run.
+func stopStubborn(t *testing.T, e *env, req api.StopRequest) (time.Duration, api.Run) {
+	t.Helper()
+	id, cwd := e.batch(stubbornScript)
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
 	tree := []int{run.PID, readPID(t, filepath.Join(cwd, "child.pid")), readPID(t, filepath.Join(cwd, "grandchild.pid"))}
-	grace := time.Second
-	start := time.Now()
-	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: grace.String()}); err != nil {
+	if _, err := e.user.Stop(context.Background(), run.ID, req); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, grace+5*time.Second, "the tree to die", func() bool {
+	waitFor(t, 15*time.Second, "the tree to die", func() bool {
 		for _, pid := range tree {
 			if alive(pid) {
 				return false
@@ -97,13 +107,60 @@ func TestStopKillsATreeThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
 		}
 		return true
 	})
-	elapsed := time.Since(start)
-	if elapsed < grace || elapsed >= grace+time.Second {
-		t.Fatalf("tree died %v after Stop, want within [%v, %v)", elapsed, grace, grace+time.Second)
+	died := time.Now()
+	data, err := os.ReadFile(filepath.Join(cwd, "term.txt"))
+	if err != nil {
+		t.Fatalf("the leader never got SIGTERM: %v", err)
 	}
-	r := e.waitStopped(run.ID)
+	first := strings.Fields(string(data))[0]
+	ns, err := strconv.ParseInt(first, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return died.Sub(time.Unix(0, ns)), e.waitStopped(run.ID)
+}
+
+func TestStopKillsATreeThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome(""))
+	grace := time.Second
+	elapsed, r := stopStubborn(t, e, api.StopRequest{GracePeriod: grace.String()})
+	if elapsed < grace || elapsed >= grace+time.Second {
+		t.Fatalf("tree died %v after SIGTERM, want within [%v, %v)", elapsed, grace, grace+time.Second)
+	}
 	if r.Signal != "SIGKILL" || r.StopOutcome != api.StopKilled {
 		t.Fatalf("stopped run = %+v, want SIGKILL and killed", r)
+	}
+}
+
+func TestStopUsesTheAgentsGracePeriodByDefault(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome("")) // --grace-period 2s
+	elapsed, r := stopStubborn(t, e, api.StopRequest{})
+	if elapsed < 2*time.Second || elapsed >= 3*time.Second {
+		t.Fatalf("tree died %v after SIGTERM, want within [2s, 3s)", elapsed)
+	}
+	if r.StopOutcome != api.StopKilled {
+		t.Fatalf("stopped run = %+v", r)
+	}
+}
+
+func TestStopSweepsProcessesThatLeftTheGroup(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent(e.agentHome(""))
+	id, cwd := e.batch("setsid sleep 300 & echo $! > escaped.pid; exec sleep 300")
+	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	escaped := readPID(t, filepath.Join(cwd, "escaped.pid"))
+	waitFor(t, 5*time.Second, "the escapee in its own session", func() bool {
+		g, err := syscall.Getpgid(escaped)
+		return err == nil && g == escaped
+	})
+	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "5s"}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.waitStopped(run.ID)
+	if alive(escaped) || r.StopOutcome != api.StopKilled {
+		t.Fatalf("after the stop: escapee alive %v, run %+v (want killed: the sweep had to kill)", alive(escaped), r)
 	}
 }
 
@@ -164,7 +221,7 @@ func TestRevokedTokenEndsTheAgentWithItsExitCode(t *testing.T) {
 // journalRecords reads the agent's journal as raw JSON objects.
 func journalRecords(t *testing.T, home string) []map[string]any {
 	t.Helper()
-	paths, _ := filepath.Glob(filepath.Join(home, "state", "default", "journal", "*.json"))
+	paths, _ := filepath.Glob(filepath.Join(home, "state", "_default", "journal", "*.json"))
 	var out []map[string]any
 	for _, p := range paths {
 		data, err := os.ReadFile(p)

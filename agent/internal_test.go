@@ -1,6 +1,13 @@
 package agent
 
 import (
+	"context"
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+
+	"github.com/rs/zerolog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -64,10 +71,13 @@ func TestJournalRoundTripPrivacyAndCorruption(t *testing.T) {
 	}
 	rec := Record{CmdID: "cmd_1", Kind: api.KindRerun, RunID: "run_1", State: stateRunning, PID: 42,
 		Ack: &api.AckRequest{PID: 42}}
-	if err := j.put(rec); err != nil {
+	if err := j.create(rec); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.put(Record{CmdID: "../escape"}); err == nil {
+	if err := j.create(rec); err == nil {
+		t.Fatal("a command was journaled twice")
+	}
+	if err := j.create(Record{CmdID: "../escape"}); err == nil {
 		t.Fatal("a command id with a path in it was journaled")
 	}
 	st, err := os.Stat(filepath.Join(dir, "cmd_1.json"))
@@ -106,5 +116,69 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Fatalf("backoff barely varies: %v", seen)
+	}
+}
+
+// Two updates of one record at once (the outbox marking the ack sent while
+// the run's exit is recorded) must both survive.
+func TestJournalConcurrentUpdatesLoseNothing(t *testing.T) {
+	j, err := openJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		id := fmt.Sprintf("cmd_%d", i)
+		if err := j.create(Record{CmdID: id, Kind: api.KindRerun, Ack: &api.AckRequest{PID: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); j.update(id, func(r *Record) { r.AckSent = true }) }()
+		go func() { defer wg.Done(); j.update(id, func(r *Record) { r.Exit = &api.ExitReport{Unknown: true} }) }()
+		wg.Wait()
+		if r, _ := j.get(id); !r.AckSent || r.Exit == nil {
+			t.Fatalf("round %d: an update was lost: %+v", i, r)
+		}
+	}
+	reloaded, err := openJournal(j.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := reloaded.get("cmd_49"); !r.AckSent || r.Exit == nil {
+		t.Fatalf("on disk an update was lost: %+v", r)
+	}
+}
+
+// A recorded PID that now belongs to another process (other start time)
+// is never signalled: the stop answers already_gone and the process lives.
+func TestStopNeverSignalsAReusedPID(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("start times are read from /proc")
+	}
+	other := exec.Command("sleep", "60")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
+	ticks, err := startTime(other.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJournal(filepath.Join(t.TempDir(), "journal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := other.Process.Pid
+	if err := j.create(Record{CmdID: "cmd_r", Kind: api.KindRerun, RunID: "run_old", State: stateRunning,
+		PID: pid, PGID: pid, StartTicks: ticks - 1}); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{journal: j, children: map[string]bool{}, log: zerolog.Nop()}
+	outcome, err := d.stopRun(context.Background(), "run_old", time.Second)
+	if err != nil || outcome != api.StopAlreadyGone {
+		t.Fatalf("stop of a reused PID = %q, %v", outcome, err)
+	}
+	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the process that reused the PID was signalled: %v", err)
 	}
 }

@@ -61,18 +61,22 @@ func (r *Record) pending() bool {
 var safeID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
 
 // journal is a directory of one JSON file per command, each written
-// atomically (temp file, fsync, rename) with mode 0600.
+// atomically (temp file, fsync, rename, directory fsync) with mode 0600.
+// Every read-change-write happens under one lock, so concurrent updates
+// of a record (the outbox marking an ack sent while a run's exit is
+// recorded) never lose each other.
 type journal struct {
-	dir string
-	mu  sync.Mutex
-	all map[string]*Record // cmd id → record
+	dir   string
+	mu    sync.Mutex
+	all   map[string]*Record // cmd id → record
+	dirty map[string]bool    // records whose last disk write failed
 }
 
 func openJournal(dir string) (*journal, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("journal %s: %w", dir, err)
+	if err := privateDir(dir); err != nil {
+		return nil, err
 	}
-	j := &journal{dir: dir, all: map[string]*Record{}}
+	j := &journal{dir: dir, all: map[string]*Record{}, dirty: map[string]bool{}}
 	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
 		return nil, err
@@ -126,49 +130,90 @@ func (j *journal) records() []Record {
 	return out
 }
 
-// put writes the record through to disk before it counts as journaled.
-func (j *journal) put(r Record) error {
+// create journals a new command. It counts only once it is on disk: a
+// command that could not be journaled must not be started.
+func (j *journal) create(r Record) error {
 	if !safeID.MatchString(r.CmdID) {
 		return fmt.Errorf("command id %q cannot be journaled", r.CmdID)
 	}
-	r.UpdatedAt = time.Now().UTC()
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := writeAtomic(filepath.Join(j.dir, r.CmdID+".json"), data); err != nil {
+	if _, ok := j.all[r.CmdID]; ok {
+		return fmt.Errorf("command %s is already journaled", r.CmdID)
+	}
+	r.UpdatedAt = time.Now().UTC()
+	if err := j.write(r); err != nil {
 		return err
 	}
 	j.all[r.CmdID] = &r
 	return nil
 }
 
-// update applies fn to the stored record and writes it back.
+// update applies fn to the record and writes it back. Memory always takes
+// the change, since it describes what happened (a process started, say);
+// a failed disk write is retried by retryDirty and returned here.
 func (j *journal) update(cmdID string, fn func(*Record)) (Record, error) {
-	r, ok := j.get(cmdID)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	cur, ok := j.all[cmdID]
 	if !ok {
-		return r, errors.New("no journal record for " + cmdID)
+		return Record{}, errors.New("no journal record for " + cmdID)
 	}
+	r := *cur
 	fn(&r)
-	return r, j.put(r)
+	r.UpdatedAt = time.Now().UTC()
+	j.all[cmdID] = &r
+	if err := j.write(r); err != nil {
+		j.dirty[cmdID] = true
+		return r, err
+	}
+	delete(j.dirty, cmdID)
+	return r, nil
 }
 
-// prune forgets records the server has fully heard about, once old.
+// retryDirty writes again the records whose last write failed.
+func (j *journal) retryDirty() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for id := range j.dirty {
+		if err := j.write(*j.all[id]); err != nil {
+			return err
+		}
+		delete(j.dirty, id)
+	}
+	return nil
+}
+
+func (j *journal) write(r Record) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(j.dir, r.CmdID+".json"), data)
+}
+
+// prune forgets records the server has fully heard about, once old, with
+// their run logs.
 func (j *journal) prune(olderThan time.Duration) {
 	cut := time.Now().Add(-olderThan)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for id, r := range j.all {
-		if !r.pending() && r.UpdatedAt.Before(cut) && (r.State == stateEnded || r.State == stateFailed || r.State == stateDone) {
-			if os.Remove(filepath.Join(j.dir, id+".json")) == nil {
-				delete(j.all, id)
+		if r.pending() || j.dirty[id] || !r.UpdatedAt.Before(cut) ||
+			(r.State != stateEnded && r.State != stateFailed && r.State != stateDone) {
+			continue
+		}
+		if os.Remove(filepath.Join(j.dir, id+".json")) == nil {
+			delete(j.all, id)
+			if r.LogPath != "" {
+				os.Remove(r.LogPath)
 			}
 		}
 	}
 }
 
+// writeAtomic replaces path with data so that a crash leaves the old or the
+// new file, never a mix, and the rename itself survives a power loss.
 func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
@@ -190,5 +235,8 @@ func writeAtomic(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }

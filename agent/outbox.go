@@ -14,6 +14,8 @@ import (
 func (d *daemon) outboxLoop(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
 	var wait time.Duration
 	for {
 		select {
@@ -21,6 +23,9 @@ func (d *daemon) outboxLoop(ctx context.Context) {
 			return
 		case <-d.kick:
 		case <-retry.C:
+		case <-prune.C:
+			d.journal.prune(7 * 24 * time.Hour)
+			continue
 		}
 		if d.flush(ctx) {
 			wait = 0
@@ -35,22 +40,31 @@ func (d *daemon) outboxLoop(ctx context.Context) {
 }
 
 // flush sends everything pending; false when something must be retried.
+// One record the server keeps failing does not hold back the others.
 func (d *daemon) flush(ctx context.Context) bool {
+	ok := true
+	if err := d.journal.retryDirty(); err != nil {
+		d.log.Error().Err(err).Msg("journal still cannot be written")
+		ok = false
+	}
 	for _, rec := range d.journal.records() {
+		if ctx.Err() != nil {
+			return false
+		}
 		if rec.Ack != nil && !rec.AckSent {
 			_, err := d.api.Ack(ctx, d.agentID, rec.CmdID, *rec.Ack)
 			if !d.delivered(rec.CmdID, "ack", err, func(r *Record) { r.AckSent = true }) {
-				return false
+				ok = false
+				continue // an exit goes after its ack
 			}
 		}
 		if rec.Exit != nil && !rec.ExitSent {
 			_, err := d.api.ReportExit(ctx, d.agentID, rec.RunID, *rec.Exit)
-			if !d.delivered(rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true }) {
-				return false
-			}
+			// Once the server has the tail, the journal need not carry it.
+			ok = d.delivered(rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true; r.Exit.OutputTail = "" }) && ok
 		}
 	}
-	return true
+	return ok
 }
 
 // delivered settles one send: done on success, and also on an answer that
@@ -62,7 +76,7 @@ func (d *daemon) delivered(cmdID, what string, err error, mark func(*Record)) bo
 	case d.rejected(err):
 		return false
 	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrBadRequest),
-		errors.Is(err, client.ErrConflict), errors.Is(err, client.ErrForbidden):
+		errors.Is(err, client.ErrConflict), errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrTooLarge):
 		d.log.Warn().Err(err).Str("cmd_id", cmdID).Msgf("server refused the %s; dropping it", what)
 	default:
 		d.log.Warn().Err(err).Str("cmd_id", cmdID).Msgf("sending the %s failed; will retry", what)

@@ -87,3 +87,12 @@ func signalName(s syscall.Signal) string {
 	}
 	return s.String()
 }
+
+// groupOf is pid's process group as the kernel has it, or pid itself
+// when the process is gone.
+func groupOf(pid int) int {
+	if g, err := syscall.Getpgid(pid); err == nil {
+		return g
+	}
+	return pid
+}

@@ -39,3 +39,7 @@ func sameProcess(pid int, ticks uint64) bool { return false }
 func groupLeader(pids []int) int { return 0 }
 
 func stillRunning(pid int, ticks uint64) bool { return false }
+
+func groupOf(pid int) int { return pid }
+
+func anyInGroup(pgid int) bool { return false }

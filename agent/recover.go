@@ -46,9 +46,10 @@ func (d *daemon) settleStarting(ctx context.Context, rec Record) {
 		return
 	}
 	ticks, _ := startTime(pid)
+	pgid := groupOf(pid)
 	now := time.Now().UTC()
 	rec, err := d.journal.update(rec.CmdID, func(r *Record) {
-		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, pid, pid, ticks, now
+		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, pid, pgid, ticks, now
 		r.Ack = &api.AckRequest{PID: pid, StartedAt: &now}
 	})
 	if err != nil {

@@ -102,9 +102,10 @@ func (c Config) checkLabel() error {
 
 func (c Config) tokenPath() string { return token.CachePath(c.Home, c.Label) }
 
-// stateDir holds the journal and run logs of this identity.
+// stateDir holds the journal and run logs of this identity. The default
+// identity's name cannot be a label (labels start with a letter or digit).
 func (c Config) stateDir() string {
-	name := "default"
+	name := "_default"
 	if c.Label != "" {
 		name = c.Label
 	}

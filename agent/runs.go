@@ -28,7 +28,7 @@ func (d *daemon) rerun(c api.Command) {
 		CmdID: c.ID, Kind: api.KindRerun, RunID: c.RunID, BatchID: c.BatchID, State: stateStarting,
 		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"),
 	}
-	if err := d.journal.put(rec); err != nil {
+	if err := d.journal.create(rec); err != nil {
 		// Not journaled, so not started: the server redelivers later.
 		log.Error().Err(err).Msg("cannot journal the command; not starting it")
 		return
@@ -74,7 +74,7 @@ func (d *daemon) start(c api.Command, logPath string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	out, err := openLog(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("open run log: %w", err)
 	}

@@ -17,7 +17,8 @@ const stopPoll = 10 * time.Millisecond
 // SIGKILL, then a sweep of processes that left the group but still carry
 // the run's ARGUS_RUN_ID. It acks terminated, killed or already_gone.
 func (d *daemon) stop(ctx context.Context, c api.Command) {
-	if rec, ok := d.journal.get(c.ID); ok && rec.State == stateDone {
+	rec, seen := d.journal.get(c.ID)
+	if seen && rec.State == stateDone {
 		d.resendAck(c.ID)
 		return
 	}
@@ -25,9 +26,13 @@ func (d *daemon) stop(ctx context.Context, c api.Command) {
 	if c.Stop != nil && c.Stop.GracePeriodMS > 0 {
 		grace = time.Duration(c.Stop.GracePeriodMS) * time.Millisecond
 	}
-	if err := d.journal.put(Record{CmdID: c.ID, Kind: api.KindStop, RunID: c.RunID, State: stateStopping}); err != nil {
-		d.log.Error().Err(err).Str("cmd_id", c.ID).Msg("cannot journal the stop; not stopping")
-		return
+	// A stop seen before but not finished (the agent stopped mid-way) is
+	// simply done again: signals to a group that is gone change nothing.
+	if !seen {
+		if err := d.journal.create(Record{CmdID: c.ID, Kind: api.KindStop, RunID: c.RunID, State: stateStopping}); err != nil {
+			d.log.Error().Err(err).Str("cmd_id", c.ID).Msg("cannot journal the stop; not stopping")
+			return
+		}
 	}
 	outcome, err := d.stopRun(ctx, c.RunID, grace)
 	if ctx.Err() != nil {
@@ -81,7 +86,7 @@ func (d *daemon) targetOf(run Record) (*target, error) {
 	if child || sameProcess(run.PID, run.StartTicks) {
 		return &target{
 			signal: func(s syscall.Signal) { _ = signalGroup(run.PGID, s) },
-			alive:  func() bool { return groupAlive(run.PGID) },
+			alive:  groupWatch(run.PGID),
 		}, nil
 	}
 	if stillRunning(run.PID, run.StartTicks) {
@@ -127,4 +132,19 @@ func waitGone(ctx context.Context, alive func() bool, within time.Duration) bool
 		}
 	}
 	return true
+}
+
+// groupWatch checks the kernel's view of the group on every call (one
+// kill(2)) and confirms it with the zombie-aware /proc scan only every
+// third call: a stop polls for the whole grace period and must cost
+// little, yet notices a group of zombies within a few ticks.
+func groupWatch(pgid int) func() bool {
+	calls := 0
+	return func() bool {
+		if !anyInGroup(pgid) {
+			return false
+		}
+		calls++
+		return calls%3 != 0 || groupAlive(pgid)
+	}
 }

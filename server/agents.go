@@ -154,7 +154,9 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) claim(r *http.Request, agentID string) ([]api.Command, error) {
 	now := s.cfg.Now().UTC()
-	claimed, err := s.store.ClaimCommands(r.Context(), agentID, now, s.cfg.Lease, 100)
+	// At most 20 per answer: each can be up to MaxBodyBytes, and the
+	// client caps what it reads; the rest come on the next poll.
+	claimed, err := s.store.ClaimCommands(r.Context(), agentID, now, s.cfg.Lease, 20)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,66 @@
+//go:build unix
+
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// privateDir makes sure dir exists, is a real directory (not a symlink)
+// owned by this user, and is closed to everyone else: the journal decides
+// what runs, and run logs hold users' output.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	st, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	sys, _ := st.Sys().(*syscall.Stat_t)
+	switch {
+	case !st.IsDir():
+		return fmt.Errorf("%s is not a directory (a symlink?): remove it and restart", dir)
+	case sys != nil && int(sys.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to another user: use a --home of your own", dir)
+	case st.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("%s is open to other users (mode %04o): run chmod 700 %s", dir, st.Mode().Perm(), dir)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a directory's entries (a rename, a new file) durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return err
+	}
+	return nil
+}
+
+// openLog opens a run's log for appending, never through a symlink.
+func openLog(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+}
+
+// lockState holds an exclusive lock on the identity's state directory for
+// the agent's lifetime: two agents on one journal could each start a
+// redelivered command.
+func lockState(dir string) (release func(), err error) {
+	f, err := os.OpenFile(dir+"/lock", os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another argus-agent is already running with this --home and --label (%s is locked)", dir)
+	}
+	return func() { f.Close() }, nil
+}

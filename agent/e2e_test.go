@@ -273,3 +273,13 @@ func TestSIGTERMStopsTheAgentPromptlyAndLeavesRuns(t *testing.T) {
 		t.Fatal("the run died with the agent")
 	}
 }
+
+func TestASecondAgentOnTheSameIdentityIsRefused(t *testing.T) {
+	e := newEnv(t)
+	home := e.agentHome("")
+	e.startAgent(home)
+	second := startProc(t, []string{"ARGUS_TOKEN="}, bins.agent, "--home", home)
+	if code := second.exitCode(t, 10*time.Second); code != 1 || !strings.Contains(second.out.String(), "already running") {
+		t.Fatalf("second agent: exit %d, output %q", code, second.out)
+	}
+}

@@ -1,14 +1,19 @@
-// Command argus-bench measures the real argus-server binary from outside,
-// over loopback sockets, against baselines that run in processes of their
-// own. `argus-bench heartbeat` compares heartbeat throughput of argus-server
-// with a bare net/http handler that answers 204, under the same load in the
-// same run, and prints the ratio; BENCHMARKS.md records the method and the
-// figures. Handler-level benchmarks (no sockets) are `go test -bench` in
-// package server.
+// Command argus-bench measures the real argus-server and argus-agent
+// binaries from outside, over loopback sockets, against baselines measured
+// in the same run. `argus-bench heartbeat` compares heartbeat throughput of
+// argus-server with a bare net/http handler that answers 204, under the same
+// load, and prints the ratio. `argus-bench dispatch` times Rerun → PID
+// through server and agent against a bare fork+exec of `true`; `idle`
+// watches an idle agent's memory and CPU time; `stop` times Stop → death of
+// a process tree that ignores SIGTERM, against the grace period.
+// BENCHMARKS.md records the method and the figures. Handler-level
+// benchmarks (no sockets) are `go test -bench` in package server.
 //
 // Each subcommand is one scenario built from the same parts: processes it
 // starts and always stops (procs.go), the argus-server fixture (argus.go),
-// the baseline (bare.go) and the load generator (load.go).
+// the server-plus-agent fixture (agentproc.go), /proc readings (procfs.go),
+// the baseline (bare.go), the load generator (load.go) and the summaries
+// (report.go, stats.go).
 package main
 
 import (
@@ -43,12 +48,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:            "argus-bench",
-		Usage:           "benchmark the real argus-server against baselines in separate processes",
+		Usage:           "benchmark the real argus-server and argus-agent against baselines in separate processes",
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
 		Commands: []*cli.Command{
 			heartbeatCommand(),
+			dispatchCommand(),
+			idleCommand(),
+			stopCommand(),
 			bareCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors once, in one line

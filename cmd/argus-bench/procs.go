@@ -109,6 +109,18 @@ func waitReady(ctx context.Context, p *proc, url string, within time.Duration) e
 	}
 }
 
+// sleepCtx sleeps for d unless ctx ends first; false when it did.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // freeAddr picks a loopback port that is free now. Another process could
 // take it before the child binds it; the child then fails to listen and
 // waitReady reports that at once.

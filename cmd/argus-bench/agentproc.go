@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/server/api"
+)
+
+// stackConfig is what every agent benchmark is told about the two
+// binaries: which to run, with which extra flags, and how long to wait for
+// them to come up.
+type stackConfig struct {
+	ServerBin, AgentBin  string
+	ServeArgs, AgentArgs []string
+	ReadyWithin          time.Duration
+	// Keep leaves the temp dir (database, agent home with its journal and
+	// run logs) in place for a post-mortem.
+	Keep bool
+}
+
+// stackFlags are the flags of stackConfig, shared by dispatch, idle and
+// stop so the three set their processes up the same way.
+func stackFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "server-bin", Usage: "argus-server binary to run (default: go build ./cmd/argus-server into a temp dir)"},
+		&cli.StringFlag{Name: "agent-bin", Usage: "argus-agent binary to run (default: go build ./cmd/argus-agent into a temp dir)"},
+		&cli.StringSliceFlag{Name: "serve-arg", Usage: "extra flag for argus-server serve (repeatable)"},
+		&cli.StringSliceFlag{Name: "agent-arg", Usage: "extra flag for argus-agent, after the benchmark's own, e.g. --agent-arg=--log-level=info (repeatable)"},
+		&cli.DurationFlag{Name: "ready-timeout", Value: 15 * time.Second, Usage: "how long to wait for the server and the agent to come up"},
+		&cli.BoolFlag{Name: "strict", Usage: "exit non-zero when a figure misses its target"},
+		&cli.BoolFlag{Name: "keep", Usage: "keep the temp dir (database, agent journal and run logs) and print its path"},
+	}
+}
+
+func stackConfigFrom(c *cli.Context) stackConfig {
+	return stackConfig{
+		ServerBin: c.String("server-bin"), AgentBin: c.String("agent-bin"),
+		ServeArgs: c.StringSlice("serve-arg"), AgentArgs: c.StringSlice("agent-arg"),
+		ReadyWithin: c.Duration("ready-timeout"), Keep: c.Bool("keep"),
+	}
+}
+
+// stack is a running argus-server with one user and one argus-agent
+// registered to that user on this host: the whole rerun path, on real
+// binaries, in a temp dir.
+type stack struct {
+	Dir   string
+	Host  string // this host's name, which the agent registered with
+	User  *client.Client
+	Agent *agentProc
+
+	server *argusServer
+	keep   bool
+	stderr io.Writer
+	mu     sync.Mutex
+	runs   []string // run ids started, for the cleanup sweep
+}
+
+// agentProc is the running argus-agent.
+type agentProc struct {
+	ID   string // agent id printed by --register
+	PID  int
+	Argv []string
+	proc *proc
+}
+
+// startStack builds what it must, starts the server, registers and starts
+// the agent, and returns once the agent is online and holding a long-poll,
+// so the first measured command does not race the agent's start-up. On
+// error everything started is stopped again.
+func startStack(ctx context.Context, cfg stackConfig, stderr io.Writer) (_ *stack, err error) {
+	if runtime.GOOS != "linux" {
+		return nil, fmt.Errorf("this benchmark reads /proc and runs on Linux only, not %s", runtime.GOOS)
+	}
+	dir, err := os.MkdirTemp("", "argus-bench-")
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{Dir: dir, keep: cfg.Keep, stderr: stderr}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.Host, err = os.Hostname(); err != nil {
+		return nil, err
+	}
+	agentBin := cfg.AgentBin
+	if agentBin == "" {
+		fmt.Fprintln(stderr, "building argus-agent…")
+		if agentBin, err = buildBinary(ctx, dir, "argus-agent", "--agent-bin"); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintln(stderr, "starting argus-server…")
+	s.server, err = startArgus(ctx, argusConfig{
+		Bin: cfg.ServerBin, ServeArgs: cfg.ServeArgs, Dir: dir, ReadyWithin: cfg.ReadyWithin,
+		Logs: prefixWriter{prefix: "[argus-server] ", w: stderr},
+	})
+	if err != nil {
+		return nil, err
+	}
+	// No retries: a benchmark call that fails should say so, not be
+	// repeated and timed as one slow call.
+	if s.User, err = client.New(s.server.URL, s.server.UserToken, client.Options{RetryMax: -1, Version: "bench"}); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(stderr, "registering and starting argus-agent…")
+	if s.Agent, err = s.startAgent(ctx, agentBin, cfg, stderr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startAgent registers an agent home the way an operator does
+// (argus-agent --register with ARGUS_URL and ARGUS_TOKEN) and runs the
+// agent in the foreground on it with its default intervals.
+func (s *stack) startAgent(ctx context.Context, bin string, cfg stackConfig, stderr io.Writer) (*agentProc, error) {
+	home := filepath.Join(s.Dir, "agent-home")
+	id, err := outputEnv(ctx, []string{"ARGUS_URL=" + s.server.URL, "ARGUS_TOKEN=" + s.server.UserToken},
+		bin, "--register", "--home", home)
+	if err != nil {
+		return nil, fmt.Errorf("register argus-agent: %w", err)
+	}
+	// warn, as for the server: no line per run on the benchmark's stderr.
+	argv := append([]string{bin, "--home", home, "--log-format", "json", "--log-level", "warn"}, cfg.AgentArgs...)
+	p, err := startProc(ctx, "argus-agent", prefixWriter{prefix: "[argus-agent] ", w: stderr}, nil, argv...)
+	if err != nil {
+		return nil, err
+	}
+	a := &agentProc{ID: id, PID: p.cmd.Process.Pid, Argv: argv, proc: p}
+	if err := s.waitAgentReady(ctx, a, cfg.ReadyWithin); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return a, nil
+}
+
+// waitAgentReady polls until the server lists the agent online and holds
+// one of its long-polls (argus_jobs_polls_held on /metrics).
+func (s *stack) waitAgentReady(ctx context.Context, a *agentProc, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	var last error
+	for {
+		if err := a.proc.exited(); err != nil {
+			return err
+		}
+		last = s.agentReady(ctx, a.ID)
+		if last == nil {
+			return nil
+		}
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("argus-agent not ready within %s: %v", within, last)
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *stack) agentReady(ctx context.Context, id string) error {
+	list, err := s.User.Agents(ctx)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(list.Agents, func(a api.Agent) bool { return a.ID == id && a.Online }) {
+		return fmt.Errorf("agent %s not online yet", id)
+	}
+	m, err := scrapeMetrics(ctx, s.server.URL)
+	if err != nil {
+		return err
+	}
+	if m["argus_jobs_polls_held"] < 1 {
+		return errors.New("no long-poll held yet")
+	}
+	return nil
+}
+
+// Close stops the agent and the server, kills whatever the benchmark's
+// runs left behind (a stop benchmark that failed half-way leaves sleeping
+// processes otherwise), and removes the temp dir unless asked to keep it.
+func (s *stack) Close() {
+	if s.Agent != nil {
+		s.Agent.proc.Stop()
+	}
+	if s.server != nil {
+		s.server.Stop()
+	}
+	s.mu.Lock()
+	runs := slices.Clone(s.runs)
+	s.mu.Unlock()
+	for _, id := range runs {
+		for _, pid := range runPIDs(id) {
+			if p, err := os.FindProcess(pid); err == nil {
+				_ = p.Kill()
+			}
+		}
+	}
+	if s.keep {
+		fmt.Fprintf(s.stderr, "kept %s\n", s.Dir)
+		return
+	}
+	os.RemoveAll(s.Dir)
+}
+
+// recordBatch records a batch run on this host in a fresh cwd, as
+// `argus record` would, with the PATH a user's shell would have recorded.
+func (s *stack) recordBatch(ctx context.Context, name string, cmd api.CommandLine) (string, error) {
+	cwd, err := os.MkdirTemp(s.Dir, "cwd-")
+	if err != nil {
+		return "", err
+	}
+	c, err := s.User.CreateBatch(ctx, api.CreateBatchRequest{
+		Project: "bench", Name: name,
+		EnvSnapshot: api.EnvSnapshot{
+			Command: cmd, Cwd: cwd, Host: s.Host,
+			Env: map[string]string{"PATH": os.Getenv("PATH")},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("record batch: %w", err)
+	}
+	return c.ID, nil
+}
+
+// rerun queues a rerun and remembers its run for the cleanup sweep.
+func (s *stack) rerun(ctx context.Context, batchID string) (*api.Queued, error) {
+	q, err := s.User.Rerun(ctx, batchID, api.RerunRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("rerun: %w", err)
+	}
+	s.mu.Lock()
+	s.runs = append(s.runs, q.RunID)
+	s.mu.Unlock()
+	return q, nil
+}
+
+// errRunTimeout marks waitRun's errors for a run that did not get where it
+// was awaited in time, as opposed to a failed call.
+var errRunTimeout = errors.New("timed out")
+
+// waitRun polls a run every interval until ok accepts it, or fails after
+// within (errRunTimeout). A run that failed to start is an error at once.
+func (s *stack) waitRun(ctx context.Context, runID, what string, interval, within time.Duration, ok func(*api.Run) bool) (*api.Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		r, err := s.User.Run(ctx, runID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("run %s: %w: not %s within %s", runID, errRunTimeout, what, within)
+			}
+			return nil, err
+		}
+		if ok(r) {
+			return r, nil
+		}
+		if r.Status == api.RunFailed {
+			return nil, fmt.Errorf("run %s failed: %s", runID, r.Error)
+		}
+		if err := s.Agent.proc.exited(); err != nil {
+			return nil, err
+		}
+		if !sleepCtx(ctx, interval) {
+			return nil, fmt.Errorf("run %s: %w: not %s within %s (last status %s)", runID, errRunTimeout, what, within, r.Status)
+		}
+	}
+}
+
+// agentLine describes the agent's command line for the report, with the
+// temp paths shortened.
+func (a *agentProc) agentLine() string {
+	argv := slices.Clone(a.Argv)
+	for i := range argv {
+		if filepath.IsAbs(argv[i]) {
+			argv[i] = "<tmp>/" + filepath.Base(argv[i])
+		}
+	}
+	return strings.Join(argv, " ")
+}

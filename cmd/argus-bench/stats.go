@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// durStats summarises a sample of durations.
+type durStats struct {
+	N                  int
+	P50, P90, P99, Max time.Duration
+}
+
+// summarize sorts a copy of ds and takes nearest-rank quantiles, the same
+// definition as the heartbeat benchmark's.
+func summarize(ds []time.Duration) durStats {
+	if len(ds) == 0 {
+		return durStats{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return durStats{N: len(s), P50: quantile(s, 0.50), P90: quantile(s, 0.90), P99: quantile(s, 0.99), Max: s[len(s)-1]}
+}
+
+// row is the stats as one tab-separated table row.
+func (d durStats) row(name string) string {
+	return fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t", name, d.N, ms(d.P50), ms(d.P90), ms(d.P99), ms(d.Max))
+}
+
+// verdicts collects target checks so a benchmark prints them together and
+// knows whether to fail under --strict.
+type verdicts struct {
+	lines  []string
+	failed []string
+}
+
+// check records "what = got (target <= limit): PASS|FAIL".
+func (v *verdicts) check(what, got, limit string, pass bool) {
+	word := "PASS"
+	if !pass {
+		word = "FAIL"
+		v.failed = append(v.failed, what)
+	}
+	v.lines = append(v.lines, fmt.Sprintf("%s = %s (target <= %s): %s", what, got, limit, word))
+}
+
+func (v *verdicts) print(w io.Writer) {
+	for _, l := range v.lines {
+		fmt.Fprintln(w, l)
+	}
+}
+
+// err is the --strict failure, or nil when every target was met.
+func (v *verdicts) err() error {
+	if len(v.failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("missed the target: %s", strings.Join(v.failed, ", "))
+}
+
+// scrapeMetrics reads argus-server's /metrics (Prometheus text format,
+// unauthenticated) into series → value, the series keyed by its name and
+// labels exactly as printed.
+func scrapeMetrics(ctx context.Context, baseURL string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: status %d", resp.StatusCode)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out, sc.Err()
+}
+
+// bucket is one cumulative histogram bucket: how many observations were
+// at most LE seconds.
+type bucket struct {
+	LE    float64
+	Count float64
+}
+
+// histDelta is what a histogram (name, with the one label pair given as
+// `kind="rerun"`) gained between two scrapes: its cumulative buckets in
+// ascending order, and the count and sum of the new observations.
+func histDelta(before, after map[string]float64, name, label string) (bs []bucket, count, sum float64) {
+	prefix := name + "_bucket{" + label + ",le=\""
+	for k, v := range after {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		le, err := strconv.ParseFloat(strings.TrimSuffix(rest, "\"}"), 64)
+		if err != nil {
+			continue
+		}
+		bs = append(bs, bucket{LE: le, Count: v - before[k]})
+	}
+	slices.SortFunc(bs, func(a, b bucket) int { return cmp.Compare(a.LE, b.LE) })
+	key := "{" + label + "}"
+	return bs, after[name+"_count"+key] - before[name+"_count"+key], after[name+"_sum"+key] - before[name+"_sum"+key]
+}
+
+// bucketQuantile is the upper bound of the bucket holding the q-quantile:
+// all a histogram can say, "at most this".
+func bucketQuantile(bs []bucket, count, q float64) string {
+	rank := math.Ceil(q * count)
+	for _, b := range bs {
+		if b.Count >= rank {
+			if math.IsInf(b.LE, 1) {
+				return "+Inf"
+			}
+			return "<= " + ms(time.Duration(b.LE*float64(time.Second)))
+		}
+	}
+	return "n/a"
+}

@@ -92,6 +92,7 @@ func TestRerunStopExitLifecycle(t *testing.T) {
 	before = h.snapshot()
 	h.expect(403, "POST", "/api/runs/"+q.RunID+"/stop", bob, nil)
 	h.expect(400, "POST", "/api/runs/"+q.RunID+"/stop", alice, api.StopRequest{GracePeriod: "soon"})
+	h.expect(400, "POST", "/api/runs/"+q.RunID+"/stop", alice, api.StopRequest{GracePeriod: "0s"})
 	h.expect(404, "POST", "/api/runs/run_unknown/stop", alice, nil)
 	h.unchanged(before, "refused stops")
 

@@ -135,8 +135,10 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	}
 	var grace time.Duration
 	if req.GracePeriod != "" {
-		if grace, err = time.ParseDuration(req.GracePeriod); err != nil || grace < 0 || grace > 24*time.Hour {
-			return errorf(http.StatusBadRequest, "grace_period must be a duration between 0s and 24h, such as 30s")
+		// Zero is refused rather than sent: on the wire 0 means "the
+		// agent's default", and a 0s that silently became 10s would lie.
+		if grace, err = time.ParseDuration(req.GracePeriod); err != nil || grace < time.Millisecond || grace > 24*time.Hour {
+			return errorf(http.StatusBadRequest, "grace_period must be a duration between 1ms and 24h, such as 30s (omit it for the agent's default)")
 		}
 	}
 	if run.Status != api.RunRunning {

@@ -142,7 +142,7 @@ func (j *journal) create(r Record) error {
 		return fmt.Errorf("command %s is already journaled", r.CmdID)
 	}
 	r.UpdatedAt = time.Now().UTC()
-	if err := j.write(r); err != nil {
+	if err := j.write(r, true); err != nil {
 		return err
 	}
 	j.all[r.CmdID] = &r
@@ -163,7 +163,7 @@ func (j *journal) update(cmdID string, fn func(*Record)) (Record, error) {
 	fn(&r)
 	r.UpdatedAt = time.Now().UTC()
 	j.all[cmdID] = &r
-	if err := j.write(r); err != nil {
+	if err := j.write(r, false); err != nil {
 		j.dirty[cmdID] = true
 		return r, err
 	}
@@ -176,7 +176,7 @@ func (j *journal) retryDirty() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for id := range j.dirty {
-		if err := j.write(*j.all[id]); err != nil {
+		if err := j.write(*j.all[id], false); err != nil {
 			return err
 		}
 		delete(j.dirty, id)
@@ -184,12 +184,19 @@ func (j *journal) retryDirty() error {
 	return nil
 }
 
-func (j *journal) write(r Record) error {
+// write puts a record on disk. A new record's directory entry is synced
+// too (newEntry): it is what makes a command count as journaled, so at
+// most once survives a power loss. An update replaces an existing entry;
+// its content is synced, the rename is left to the file system, and a
+// rename lost to a power cut leaves the older version, which recovery
+// already handles (a "starting" record is settled by looking for the
+// run's processes). That saves an fsync on the path from start to ack.
+func (j *journal) write(r Record, newEntry bool) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(j.dir, r.CmdID+".json"), data)
+	return writeAtomic(filepath.Join(j.dir, r.CmdID+".json"), data, newEntry)
 }
 
 // prune forgets records the server has fully heard about, once old, with
@@ -213,8 +220,9 @@ func (j *journal) prune(olderThan time.Duration) {
 }
 
 // writeAtomic replaces path with data so that a crash leaves the old or the
-// new file, never a mix, and the rename itself survives a power loss.
-func writeAtomic(path string, data []byte) error {
+// new file, never a mix; with syncEntry the rename itself survives a power
+// loss.
+func writeAtomic(path string, data []byte, syncEntry bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -237,6 +245,9 @@ func writeAtomic(path string, data []byte) error {
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
+	}
+	if !syncEntry {
+		return nil
 	}
 	return syncDir(filepath.Dir(path))
 }

@@ -6,7 +6,11 @@
 // lets a restarted agent pick up where it left off.
 //
 // The CLI (flags, config file, exit codes) is cmd/argus-agent; the HTTP
-// calls are package client; platform process control is in proc_*.go.
+// calls are package client. Platform process control is in proc_*.go
+// (Linux /proc, macOS sysctl, Windows job objects in job_windows.go and
+// CTRL_BREAK in ctrlbreak_windows.go), with the decisions behind it kept
+// free of build tags (procargs2.go, winproc.go) so they are tested on any
+// platform.
 // Service installation is not here yet.
 package agent
 

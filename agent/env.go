@@ -27,7 +27,7 @@ func runEnv(recorded map[string]string, runID, batchID string, props map[string]
 		env[k] = v
 	}
 	for _, k := range []string{"PATH", "HOME"} {
-		if _, ok := env[k]; !ok {
+		if !hasKey(env, k, envFold) {
 			if v, ok := os.LookupEnv(k); ok {
 				env[k] = v
 			}
@@ -45,4 +45,31 @@ func runEnv(recorded map[string]string, runID, batchID string, props map[string]
 		out = append(out, k+"="+v)
 	}
 	return out
+}
+
+// lookupEnv finds key in a KEY=value list; the last entry wins, as it does
+// for exec. fold matches keys regardless of case, as Windows does (Path
+// and PATH are one variable there).
+func lookupEnv(env []string, key string, fold bool) (string, bool) {
+	val, found := "", false
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && (k == key || fold && strings.EqualFold(k, key)) {
+			val, found = v, true
+		}
+	}
+	return val, found
+}
+
+// hasKey reports whether m holds key, regardless of case when fold is set.
+func hasKey(m map[string]string, key string, fold bool) bool {
+	if _, ok := m[key]; ok || !fold {
+		return ok
+	}
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			return true
+		}
+	}
+	return false
 }

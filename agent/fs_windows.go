@@ -5,6 +5,9 @@ package agent
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/windows"
 )
 
 // privateDir creates dir; on Windows the user profile's ACL is what keeps
@@ -22,5 +25,19 @@ func openLog(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
 
-// lockState: the single-instance lock comes with the Windows service work.
-func lockState(dir string) (release func(), err error) { return func() {}, nil }
+// lockState holds an exclusive lock on the identity's state directory for
+// the agent's lifetime: two agents on one journal could each start a
+// redelivered command. Windows releases the lock when the process exits.
+func lockState(dir string) (release func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY,
+		0, 1, 0, new(windows.Overlapped))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another argus-agent is already running with this --home and --label (%s is locked)", dir)
+	}
+	return func() { f.Close() }, nil
+}

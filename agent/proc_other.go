@@ -1,4 +1,4 @@
-//go:build unix && !linux
+//go:build unix && !linux && !darwin
 
 package agent
 
@@ -7,10 +7,9 @@ import (
 	"syscall"
 )
 
-// errNoProcInfo: this platform's process start time and environment
-// lookups come with the service issue (macOS: sysctl kern.proc.pid).
-// Without them the agent refuses to signal a recorded PID it cannot tell
-// from a reused one.
+// errNoProcInfo: on Unixes other than Linux and macOS (the BSDs, say) the
+// agent has no process start time or environment lookup. Without them it
+// refuses to signal a recorded PID it cannot tell from a reused one.
 var errNoProcInfo = errors.New("process identity checks are not supported on this platform yet")
 
 func startTime(pid int) (uint64, error) { return 0, errNoProcInfo }
@@ -21,9 +20,8 @@ func zombie(pid int) bool { return false }
 
 func groupAlive(pgid int) bool { return anyInGroup(pgid) }
 
-// sameProcess cannot tell a reused PID here (identity by start time comes
-// with the service issue), so it never vouches for one: only the agent's
-// own unreaped children are signalled on this platform.
+// sameProcess cannot tell a reused PID here, so it never vouches for one:
+// only the agent's own unreaped children are signalled on this platform.
 func sameProcess(pid int, ticks uint64) bool { return false }
 
 // stillRunning is good enough for watching a re-attached run end, where a

@@ -8,12 +8,72 @@ import (
 	"syscall"
 )
 
-// newSession makes the run the leader of a new session and so of a new
+// prepareRun makes the run the leader of a new session and so of a new
 // process group (pgid = pid): it outlives the agent, no terminal signal
-// reaches it, and the whole tree can be signalled at once.
-func newSession(cmd *exec.Cmd) error {
+// reaches it, and the whole tree can be signalled at once. cmdLine is
+// Windows' raw command line and always empty here (see shellCommand).
+func prepareRun(cmd *exec.Cmd, cmdLine string) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return nil
+}
+
+// afterStart has nothing to do on Unix: the session made by prepareRun is
+// all a run needs. (Windows puts the run in its job object here.)
+func afterStart(cmd *exec.Cmd, runID string) error { return nil }
+
+// runTarget decides what a stop may signal. The group, by its leader's
+// PID, only while that PID provably is still the run (the agent's own
+// unreaped child, or a matching start time): a recorded PID the kernel
+// has handed to someone else is never signalled. Otherwise only processes
+// that carry the run's ARGUS_RUN_ID.
+func runTarget(ref procRef) (*target, error) {
+	if ref.Child || sameProcess(ref.PID, ref.StartTicks) {
+		return &target{
+			signal: func(s syscall.Signal) { _ = signalGroup(ref.PGID, s) },
+			alive:  groupWatch(ref.PGID),
+		}, nil
+	}
+	if stillRunning(ref.PID, ref.StartTicks) {
+		return nil, errors.New("cannot verify that the recorded PID is still this run on this platform; not signalling it")
+	}
+	if len(processesOfRun(ref.RunID)) == 0 {
+		return nil, nil
+	}
+	return &target{
+		signal: func(s syscall.Signal) {
+			for _, pid := range processesOfRun(ref.RunID) {
+				_ = signalPID(pid, s)
+			}
+		},
+		alive: func() bool { return len(processesOfRun(ref.RunID)) > 0 },
+	}, nil
+}
+
+// killStragglers SIGKILLs the run's processes that left its group but
+// still carry its ARGUS_RUN_ID, and reports whether there were any.
+func killStragglers(runID string) bool {
+	killed := false
+	for _, pid := range processesOfRun(runID) {
+		if signalPID(pid, sigKILL) == nil {
+			killed = true
+		}
+	}
+	return killed
+}
+
+// groupWatch checks the kernel's view of the group on every call (one
+// kill(2)) and confirms it with the zombie-aware process scan only every
+// third call: a stop polls for the whole grace period and must cost
+// little, yet notices a group of zombies within a few ticks.
+func groupWatch(pgid int) func() bool {
+	calls := 0
+	return func() bool {
+		if !anyInGroup(pgid) {
+			return false
+		}
+		calls++
+		return calls%3 != 0 || groupAlive(pgid)
+	}
 }
 
 // signalGroup sends sig to every process of the group.

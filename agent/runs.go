@@ -66,9 +66,9 @@ func (d *daemon) start(c api.Command, logPath string) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("working directory %q does not exist on this host", spec.Cwd)
 	}
 	env := runEnv(spec.Env, c.RunID, c.BatchID, d.cfg.Properties)
-	argv := spec.Command.Argv
+	argv, cmdLine := spec.Command.Argv, ""
 	if len(argv) == 0 {
-		argv = []string{"/bin/sh", "-c", spec.Command.Shell}
+		argv, cmdLine = shellCommand(spec.Command.Shell, env)
 	}
 	path, err := lookPath(argv[0], env)
 	if err != nil {
@@ -83,10 +83,16 @@ func (d *daemon) start(c api.Command, logPath string) (*exec.Cmd, error) {
 	// Output goes to a file, not a pipe, so no copy goroutine can hang
 	// Wait; WaitDelay bounds it anyway should that ever change.
 	cmd.WaitDelay = 5 * time.Second
-	if err := newSession(cmd); err != nil {
+	if err := prepareRun(cmd, cmdLine); err != nil {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := afterStart(cmd, c.RunID); err != nil {
+		// A run that Stop could not end as a whole is not left running.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
 		return nil, err
 	}
 	return cmd, nil
@@ -94,23 +100,20 @@ func (d *daemon) start(c api.Command, logPath string) (*exec.Cmd, error) {
 
 // lookPath resolves a bare command name against the run's own PATH, not
 // the agent's: the recorded environment is what the command ran with.
+// (Windows also tries the recorded PATHEXT extensions; see exec_*.go.)
 func lookPath(name string, env []string) (string, error) {
-	if strings.ContainsRune(name, os.PathSeparator) {
+	if strings.ContainsAny(name, pathSeparators) {
 		return name, nil
 	}
-	pathVar := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathVar = v
-		}
-	}
+	pathVar, _ := lookupEnv(env, "PATH", envFold)
 	for _, dir := range filepath.SplitList(pathVar) {
 		if dir == "" {
 			dir = "."
 		}
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
+		for _, p := range exeCandidates(filepath.Join(dir, name), env) {
+			if st, err := os.Stat(p); err == nil && !st.IsDir() && isExecutable(st) {
+				return p, nil
+			}
 		}
 	}
 	return "", fmt.Errorf("%s: command not found in the recorded PATH", name)

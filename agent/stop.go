@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"syscall"
 	"time"
 
@@ -15,7 +14,9 @@ const stopPoll = 10 * time.Millisecond
 
 // stop ends a run: SIGTERM to its process group, the grace period, then
 // SIGKILL, then a sweep of processes that left the group but still carry
-// the run's ARGUS_RUN_ID. It acks terminated, killed or already_gone.
+// the run's ARGUS_RUN_ID (on Windows: CTRL_BREAK to the run's process
+// group, the grace period, then the run's job object is terminated). It
+// acks terminated, killed or already_gone.
 func (d *daemon) stop(ctx context.Context, c api.Command) {
 	rec, seen := d.journal.get(c.ID)
 	if seen && rec.State == stateDone {
@@ -52,6 +53,19 @@ type target struct {
 	alive  func() bool
 }
 
+// procRef is what the journal knows of a run's processes, handed to the
+// platform code that decides what a stop may signal: Unix signals the
+// process group (pgid) while the leader provably is the run; Windows finds
+// the run's job object by the run ID.
+type procRef struct {
+	RunID      string
+	PID, PGID  int
+	StartTicks uint64
+	// Child: still this agent's unreaped child, so its PID cannot have
+	// been handed to another process.
+	Child bool
+}
+
 func (d *daemon) stopRun(ctx context.Context, runID string, grace time.Duration) (string, error) {
 	run, ok := d.journal.runRecord(runID)
 	if !ok || run.PID == 0 {
@@ -74,44 +88,21 @@ func (d *daemon) stopRun(ctx context.Context, runID string, grace time.Duration)
 	return d.sweep(runID, api.StopKilled), nil
 }
 
-// targetOf decides what a stop may signal. The group, by its leader's
-// PID, only while that PID provably is still the run (the agent's own
-// unreaped child, or a matching start time): a recorded PID the kernel
-// has handed to someone else is never signalled. Otherwise only processes
-// that carry the run's ARGUS_RUN_ID.
+// targetOf decides what a stop may signal (runTarget, per platform). A
+// recorded PID the kernel has handed to someone else is never signalled.
 func (d *daemon) targetOf(run Record) (*target, error) {
 	d.mu.Lock()
 	child := d.children[run.RunID]
 	d.mu.Unlock()
-	if child || sameProcess(run.PID, run.StartTicks) {
-		return &target{
-			signal: func(s syscall.Signal) { _ = signalGroup(run.PGID, s) },
-			alive:  groupWatch(run.PGID),
-		}, nil
-	}
-	if stillRunning(run.PID, run.StartTicks) {
-		return nil, errors.New("cannot verify that the recorded PID is still this run on this platform; not signalling it")
-	}
-	if len(processesOfRun(run.RunID)) == 0 {
-		return nil, nil
-	}
-	return &target{
-		signal: func(s syscall.Signal) {
-			for _, pid := range processesOfRun(run.RunID) {
-				_ = signalPID(pid, s)
-			}
-		},
-		alive: func() bool { return len(processesOfRun(run.RunID)) > 0 },
-	}, nil
+	return runTarget(procRef{RunID: run.RunID, PID: run.PID, PGID: run.PGID, StartTicks: run.StartTicks, Child: child})
 }
 
-// sweep kills what is left of the run outside its group; outcome becomes
-// killed if anything was.
+// sweep kills what is left of the run outside what the target reached
+// (its process group; on Windows its job); outcome becomes killed if
+// anything was.
 func (d *daemon) sweep(runID, outcome string) string {
-	for _, pid := range processesOfRun(runID) {
-		if signalPID(pid, sigKILL) == nil {
-			outcome = api.StopKilled
-		}
+	if killStragglers(runID) {
+		outcome = api.StopKilled
 	}
 	return outcome
 }
@@ -132,19 +123,4 @@ func waitGone(ctx context.Context, alive func() bool, within time.Duration) bool
 		}
 	}
 	return true
-}
-
-// groupWatch checks the kernel's view of the group on every call (one
-// kill(2)) and confirms it with the zombie-aware /proc scan only every
-// third call: a stop polls for the whole grace period and must cost
-// little, yet notices a group of zombies within a few ticks.
-func groupWatch(pgid int) func() bool {
-	calls := 0
-	return func() bool {
-		if !anyInGroup(pgid) {
-			return false
-		}
-		calls++
-		return calls%3 != 0 || groupAlive(pgid)
-	}
 }

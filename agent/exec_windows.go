@@ -1,0 +1,37 @@
+//go:build windows
+
+package agent
+
+import "os"
+
+// How a run's command is found and started on Windows (see exec_unix.go).
+const (
+	// pathSeparators: C:x, C:\x and ./x are all paths, as os/exec sees it.
+	pathSeparators = `:\/`
+	// envFold: Windows environment keys are case-insensitive (Path, PATH).
+	envFold = true
+)
+
+// exeCandidates adds the recorded PATHEXT extensions to a bare name:
+// "python" is python.exe, as it was when the command was recorded.
+func exeCandidates(path string, env []string) []string {
+	pathExt, _ := lookupEnv(env, "PATHEXT", envFold)
+	return windowsExeCandidates(path, pathExt)
+}
+
+// isExecutable: Windows has no execute bit; the extension (exeCandidates)
+// is what makes a file runnable.
+func isExecutable(st os.FileInfo) bool { return true }
+
+// shellCommand runs a recorded shell string with the recorded ComSpec
+// (cmd.exe), falling back to the agent's, with a raw command line.
+func shellCommand(shell string, env []string) (argv []string, cmdLine string) {
+	comspec, ok := lookupEnv(env, "ComSpec", envFold)
+	if !ok || comspec == "" {
+		comspec = os.Getenv("ComSpec")
+	}
+	if comspec == "" {
+		comspec = `C:\Windows\System32\cmd.exe`
+	}
+	return windowsShell(comspec, shell)
+}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kardianos/service"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 
@@ -18,15 +19,19 @@ import (
 	"github.com/argus-exec/argus/token"
 )
 
-// actions are the two things the CLI can ask of package agent. Tests pass
-// fakes, so that flag handling is tested without a server.
+// actions are what the CLI asks of package agent and of the host's service
+// manager. Tests pass fakes, so that flag handling is tested without a
+// server and without touching systemd, launchd or the Windows SCM.
 type actions struct {
 	register func(ctx context.Context, cfg agent.Config, replace bool) (token.Cache, error)
 	run      func(ctx context.Context, cfg agent.Config) error
+	// service controls one installed service; nil means the real one
+	// (newServiceControl, on github.com/kardianos/service).
+	service func(*service.Config) (serviceControl, error)
 }
 
 func agentActions() actions {
-	return actions{register: agent.Register, run: agent.Run}
+	return actions{register: agent.Register, run: agent.Run, service: newServiceControl}
 }
 
 const description = `Without --register or --reregister the agent runs in the foreground until
@@ -52,9 +57,13 @@ A flag on the command line beats the environment, which beats the file.
 Relative paths are relative to the working directory; a leading ~/ is the
 home directory.
 
+"argus-agent service install" runs the agent as a systemd, launchd or
+Windows service; see argus-agent service --help.
+
 Exit codes:
    0    clean stop (SIGINT or SIGTERM), or registration done
    1    error, explained in one line on stderr
+   3    service status: the service is not running
    78   the server rejected the agent's token (revoked or unknown); restarting
         cannot help until someone runs argus-agent --reregister, so a service
         manager should not restart on it`
@@ -66,7 +75,9 @@ func newApp(stdout, stderr io.Writer, acts actions) *cli.App {
 		Usage: "run recorded commands on this host for an Argus server",
 		UsageText: "argus-agent --register [flags]     register this host and print the agent id\n" +
 			"argus-agent --reregister [flags]   replace the cached token, keeping the agent id\n" +
-			"argus-agent [flags]                run in the foreground until SIGINT or SIGTERM",
+			"argus-agent [flags]                run in the foreground until SIGINT or SIGTERM\n" +
+			"argus-agent service install|uninstall|start|stop|restart|status|print [flags]\n" +
+			"                                   run it as a service (systemd, launchd, Windows)",
 		Description:     description,
 		Version:         version,
 		Reader:          os.Stdin,
@@ -74,7 +85,8 @@ func newApp(stdout, stderr io.Writer, acts actions) *cli.App {
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
 		Flags:           flags,
-		Before:          loadConfigFile(flags),
+		Commands:        []*cli.Command{serviceCommand(acts)},
+		Before:          rootBefore(loadConfigFile(flags)),
 		Action: func(c *cli.Context) error {
 			return action(c, acts)
 		},
@@ -102,6 +114,7 @@ const (
 	flagProperty   = "property"
 	flagHeartbeat  = "heartbeat-interval"
 	flagPollWait   = "poll-wait"
+	flagLogFile    = "log-file"
 )
 
 // agentFlags builds the flags afresh on each call: urfave/cli writes
@@ -122,6 +135,7 @@ func agentFlags() []cli.Flag {
 		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagInsecure, EnvVars: []string{"ARGUS_INSECURE_SKIP_VERIFY"}, Usage: "do not verify the server's TLS certificate (testing only; never implied)"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogLevel, Value: "info", EnvVars: []string{"ARGUS_LOG_LEVEL"}, Usage: "debug, info, warn or error"}),
 		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogFormat, Value: "auto", EnvVars: []string{"ARGUS_LOG_FORMAT"}, Usage: "console, json, or auto (console on a terminal, else JSON)"}),
+		altsrc.NewStringFlag(&cli.StringFlag{Name: flagLogFile, EnvVars: []string{"ARGUS_LOG_FILE"}, TakesFile: true, Usage: "append logs to `FILE` (0600) instead of stderr; the Windows service uses it, since a service there has no stderr"}),
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagProperty, EnvVars: []string{"ARGUS_PROPERTIES"}, Usage: "`key=value` to send at registration and to give to every run as ARGUS_PROP_KEY; repeatable (comma-separated in ARGUS_PROPERTIES)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagHeartbeat, Value: 10 * time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_INTERVAL"}, Usage: "time between heartbeats"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagPollWait, Value: 30 * time.Second, EnvVars: []string{"ARGUS_POLL_WAIT"}, Usage: "how long each long-poll for jobs asks the server to hold"}),
@@ -153,7 +167,7 @@ func action(c *cli.Context, acts actions) error {
 		fmt.Fprintln(c.App.Writer, cache.AgentID)
 		return nil
 	}
-	err = acts.run(ctx, cfg)
+	err = runAgent(ctx, cfg, acts.run)
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // stopped by a signal: a clean stop however Run words it
 	}
@@ -172,8 +186,25 @@ func noArgs(args []string) error {
 	}
 	for _, a := range args[1:] {
 		if strings.HasPrefix(a, "-") {
-			return fmt.Errorf("unexpected argument %q: argus-agent takes only flags, and none after an argument are read (see argus-agent --help)", first)
+			return fmt.Errorf("unexpected argument %q: argus-agent takes only flags (or the service subcommand), and none after an argument are read (see argus-agent --help)", first)
 		}
 	}
-	return fmt.Errorf("unexpected argument %q: argus-agent takes only flags (see argus-agent --help)", first)
+	return fmt.Errorf("unexpected argument %q: argus-agent takes only flags, or the service subcommand (see argus-agent --help)", first)
+}
+
+// rootBefore loads the config file for the agent itself. Before "service"
+// it loads nothing and refuses flags: the service subcommands read their
+// own flags and config file, so a flag given before "service" would be
+// silently ignored. NumFlags counts flags from the command line only (not
+// from the environment, which the subcommands read as well).
+func rootBefore(load cli.BeforeFunc) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		if c.Args().First() != "service" {
+			return load(c)
+		}
+		if c.NumFlags() > 0 {
+			return errors.New("flags go after the service subcommand, as in: argus-agent service install --label gpu1")
+		}
+		return nil
+	}
 }

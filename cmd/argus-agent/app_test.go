@@ -246,7 +246,7 @@ func TestBadInput(t *testing.T) {
 		{"url scheme", nil, []string{"--url", "ftp://x"}, `--url "ftp://x"`},
 		{"url without host", nil, []string{"--url", "https://"}, "use http://host:port"},
 		{"positional", nil, []string{"run"}, `unexpected argument "run"`},
-		{"flag after positional", nil, []string{"service", "--label", "x"}, "none after an argument are read"},
+		{"flag after positional", nil, []string{"serve", "--label", "x"}, "none after an argument are read"},
 		{"unknown flag", nil, []string{"--labels", "x"}, "flag provided but not defined: -labels"},
 		{"register without url", map[string]string{"ARGUS_TOKEN": tok}, []string{"--register"}, "set ARGUS_URL"},
 		{"register without token", map[string]string{"ARGUS_URL": "http://h"}, []string{"--reregister"}, "set ARGUS_TOKEN"},

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -100,14 +101,56 @@ func checkConfigFile(path string, settings map[string]bool) error {
 	return nil
 }
 
-// configFrom checks the settings and maps them onto agent.Config. The user
-// token goes in only for --register and --reregister.
+// configFrom checks the settings and maps them onto agent.Config, with a
+// logger on stderr or --log-file. The user token goes in only for
+// --register and --reregister.
 func configFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
-	var cfg agent.Config
-	log, err := newLogger(c.String(flagLogLevel), c.String(flagLogFormat), c.App.ErrWriter)
+	if _, err := newLogger(c.String(flagLogLevel), c.String(flagLogFormat), io.Discard); err != nil {
+		return agent.Config{}, err // a bad level or format before a log file is created
+	}
+	cfg, err := settingsFrom(c, oneShot)
 	if err != nil {
 		return cfg, err
 	}
+	w := c.App.ErrWriter
+	if path := c.String(flagLogFile); path != "" {
+		if w, err = openLogFile(path); err != nil {
+			return cfg, err
+		}
+	}
+	log, err := newLogger(c.String(flagLogLevel), c.String(flagLogFormat), w)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.InsecureSkipVerify {
+		log.Warn().Msg("TLS certificate verification is off (--insecure-skip-verify): anyone on the path can impersonate the server")
+	}
+	log.Debug().Str("url", redactURL(cfg.URL)).Str("label", cfg.Label).Str("home", cfg.Home).
+		Int("properties", len(cfg.Properties)).Str("version", version).Msg("argus-agent configuration")
+	cfg.Logger = log
+	return cfg, nil
+}
+
+// openLogFile opens --log-file for appending, private to its owner: run
+// output and errors can say more than other users should read. It stays
+// open for the life of the process.
+func openLogFile(path string) (*os.File, error) {
+	abs, err := filepath.Abs(expandHome(path))
+	if err != nil {
+		return nil, fmt.Errorf("--log-file %s: %v", path, err)
+	}
+	f, err := os.OpenFile(abs, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("--log-file: %v", err)
+	}
+	return f, nil
+}
+
+// settingsFrom checks the settings other than logging and maps them onto
+// agent.Config. The user token goes in only for --register and
+// --reregister.
+func settingsFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
+	var cfg agent.Config
 	label := c.String(flagLabel)
 	if label != "" {
 		if err := token.ValidLabel(label); err != nil {
@@ -152,12 +195,6 @@ func configFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	insecure := c.Bool(flagInsecure)
-	if insecure {
-		log.Warn().Msg("TLS certificate verification is off (--insecure-skip-verify): anyone on the path can impersonate the server")
-	}
-	log.Debug().Str("url", redactURL(serverURL)).Str("label", label).Str("home", home).
-		Int("properties", len(props)).Str("version", version).Msg("argus-agent configuration")
 	return agent.Config{
 		URL:                serverURL,
 		UserToken:          userToken,
@@ -165,11 +202,10 @@ func configFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 		Home:               home,
 		GracePeriod:        durations[flagGrace],
 		CACertFile:         caCert,
-		InsecureSkipVerify: insecure,
+		InsecureSkipVerify: c.Bool(flagInsecure),
 		Properties:         props,
 		HeartbeatInterval:  durations[flagHeartbeat],
 		PollWait:           durations[flagPollWait],
-		Logger:             log,
 		Version:            version,
 	}, nil
 }

@@ -8,8 +8,13 @@
 // agent.Config, logger setup, and turning errors into one line and an exit
 // code. Registration, the heartbeat and long-poll loops, the journal and
 // process control are package agent; HTTP and TLS are package client; the
-// token cache is package token. The service subcommand (install, start, …)
-// is not here yet.
+// token cache is package token.
+//
+// "argus-agent service …" (service*.go) installs and controls the agent as
+// a systemd unit, a launchd job or a Windows service, on
+// github.com/kardianos/service with unit files and a plist of our own
+// (package systemd); scm_windows.go lets the agent answer the Windows
+// service control manager when it runs as a service.
 package main
 
 import (
@@ -39,12 +44,19 @@ func main() {
 
 // run executes the CLI and turns any error into one line on stderr and an
 // exit code: agent.ExitTokenRejected when the server rejected the token,
-// 1 for any other error.
+// 1 for any other error, or the code an exitStatus carries ("service
+// status" exits 3 when the service is not running).
 func run(args []string, stdout, stderr io.Writer, acts actions) int {
 	err := newApp(stdout, stderr, acts).RunContext(context.Background(), args)
+	var status exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &status):
+		if status.msg != "" {
+			fmt.Fprintf(stderr, "argus-agent: %s\n", errorLine(status))
+		}
+		return status.code
 	case errors.Is(err, agent.ErrTokenRejected):
 		fmt.Fprintf(stderr, "argus-agent: %v\n", agent.ErrTokenRejected)
 		return agent.ExitTokenRejected

@@ -1,0 +1,11 @@
+//go:build windows
+
+package main
+
+// serviceAccount is the account a Windows service runs as: --run-as, or
+// "" for LocalSystem. Unix file owners mean nothing here; the token file
+// is protected by the ACL of the profile it lives in, which LocalSystem
+// can read.
+func serviceAccount(goos, tokenPath string, userService bool, runAs string) (string, error) {
+	return runAs, nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 )
@@ -45,4 +46,25 @@ func serviceAccount(goos, tokenPath string, userService bool, runAs string) (str
 		return "", nil
 	}
 	return owner, nil
+}
+
+// checkRootBinary refuses to install a service that runs as root from a
+// binary that someone else could replace (say ~/go/bin/argus-agent, or a
+// directory others can write): whoever writes it would run as root at the
+// next restart.
+func checkRootBinary(exe string, runsAsRoot bool) error {
+	if !runsAsRoot {
+		return nil
+	}
+	for _, p := range []string{exe, filepath.Dir(exe)} {
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok || sys.Uid != 0 || st.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("the service would run as root from %s, which is not owned by root or is writable by others: copy argus-agent to /usr/local/bin (owned by root, mode 755) and install from there", p)
+		}
+	}
+	return nil
 }

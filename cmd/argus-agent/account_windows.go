@@ -9,3 +9,7 @@ package main
 func serviceAccount(goos, tokenPath string, userService bool, runAs string) (string, error) {
 	return runAs, nil
 }
+
+// checkRootBinary: Windows ACLs are not checked here; the README says to
+// install the binary under Program Files before installing the service.
+func checkRootBinary(exe string, runsAsRoot bool) error { return nil }

@@ -220,6 +220,11 @@ func checkURL(raw string) error {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--url %q: use http://host:port or https://host", u.Redacted())
 	}
+	// Credentials belong in tokens, not URLs: a URL is written into service
+	// definitions and logs that other local users can read.
+	if u.User != nil {
+		return fmt.Errorf("--url %q: remove the user name and password from the URL; the agent authenticates with its token", u.Redacted())
+	}
 	return nil
 }
 

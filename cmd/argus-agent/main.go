@@ -59,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer, acts actions) int {
 		return status.code
 	case errors.Is(err, agent.ErrTokenRejected):
 		fmt.Fprintf(stderr, "argus-agent: %v\n", agent.ErrTokenRejected)
-		return agent.ExitTokenRejected
+		return tokenRejectedExit(os.Getenv("XPC_SERVICE_NAME"))
 	default:
 		fmt.Fprintf(stderr, "argus-agent: %s\n", errorLine(err))
 		return exitError

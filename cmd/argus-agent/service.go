@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -206,6 +207,12 @@ func (s *serviceContext) plan() (installPlan, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return installPlan{}, fmt.Errorf("cannot find this program's path: %v", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return installPlan{}, err
+	}
+	if err := checkRootBinary(exe, !user && runAs == "" && s.goos != "windows"); err != nil {
+		return installPlan{}, err
 	}
 	name := serviceName(s.goos, label)
 	args, err := s.serviceArgs(home, name)

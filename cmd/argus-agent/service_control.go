@@ -128,6 +128,9 @@ func (s *serviceContext) control() (serviceControl, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if s.c.Bool(flagUser) && os.Getenv("SUDO_USER") != "" && os.Geteuid() == 0 {
+		return nil, "", errors.New("--user acts on the services of the user running the command: run it without sudo")
+	}
 	name := serviceName(s.goos, label)
 	ctl, err := s.newControl(&service.Config{Name: name, Option: service.KeyValue{"UserService": s.c.Bool(flagUser)}})
 	return ctl, name, err

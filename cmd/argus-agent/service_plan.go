@@ -9,6 +9,7 @@ import (
 	"github.com/kardianos/service"
 
 	"github.com/argus-exec/argus/systemd"
+	"github.com/argus-exec/argus/token"
 )
 
 // installPlan is everything "service install" does, worked out before
@@ -70,7 +71,7 @@ func buildPlan(in planInput) (installPlan, error) {
 	p := installPlan{name: serviceName(in.goos, in.label), runAs: in.runAs}
 	args := labelArgs(in.goos, in.label, in.args)
 	for _, a := range append([]string{in.exe}, args...) {
-		if strings.Contains(a, "_live_") {
+		if token.Looks(a) {
 			return p, errors.New("refusing to write a token into the service definition: the service reads the cached token file")
 		}
 	}

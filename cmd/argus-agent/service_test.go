@@ -220,6 +220,16 @@ func TestServiceRefusesTokens(t *testing.T) {
 			t.Errorf("%v: %+v", args[:2], r)
 		}
 	}
+	// The property case passes flag parsing: it is the token check itself
+	// that must refuse it.
+	r := executeService(&fakeControl{}, "print", "--property", "key="+tok)
+	if !strings.Contains(r.stderr, "refusing to write a token") {
+		t.Errorf("a token in a property was not refused by the token check: %+v", r)
+	}
+	r = executeService(&fakeControl{}, "print", "--url", "https://u:secret@argus.example")
+	if r.code != 1 || strings.Contains(r.stdout+r.stderr, "secret") || !strings.Contains(r.stderr, "user name and password") {
+		t.Errorf("a URL with credentials: %+v", r)
+	}
 }
 
 func TestServiceStatus(t *testing.T) {

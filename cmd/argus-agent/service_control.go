@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,7 +32,42 @@ func newServiceControl(cfg *service.Config) (serviceControl, error) {
 	if runtime.GOOS == "linux" && service.Platform() != "linux-systemd" {
 		return nil, fmt.Errorf("this host does not run systemd (found %s): argus-agent service supports systemd on Linux; run argus-agent under your init system yourself", service.Platform())
 	}
-	return service.New(controlOnly{}, cfg)
+	svc, err := service.New(controlOnly{}, cfg)
+	if err != nil || runtime.GOOS != "linux" {
+		return svc, err
+	}
+	user, _ := cfg.Option["UserService"].(bool)
+	return systemdControl{Service: svc, unit: cfg.Name + ".service", user: user}, nil
+}
+
+// unitState is implemented by controls that can tell a unit that runs
+// from one systemd is restarting in a loop; the library reports both as
+// running.
+type unitState interface {
+	ActiveState() (active, sub string, err error)
+}
+
+// systemdControl adds systemd's own view of the unit to the library's.
+type systemdControl struct {
+	service.Service
+	unit string
+	user bool
+}
+
+func (c systemdControl) ActiveState() (string, string, error) {
+	args := []string{"show", "-p", "ActiveState", "-p", "SubState", "--value", c.unit}
+	if c.user {
+		args = append([]string{"--user"}, args...)
+	}
+	out, err := exec.Command("systemctl", args...).Output()
+	if err != nil {
+		return "", "", err
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) != 2 {
+		return "", "", fmt.Errorf("systemctl show %s: unexpected output %q", c.unit, out)
+	}
+	return lines[0], lines[1], nil
 }
 
 // controlOnly is the service.Interface of a process that installs or
@@ -190,6 +226,8 @@ func serviceStatus(s *serviceContext) error {
 	st, err := ctl.Status()
 	state := ""
 	switch {
+	case err == nil && st == service.StatusRunning && restarting(ctl):
+		state = "restarting after a failure (see " + s.logHint(name) + ")"
 	case err == nil && st == service.StatusRunning:
 		fmt.Fprintf(s.c.App.Writer, "%s: running\n", name)
 		return nil
@@ -239,4 +277,15 @@ func currentUser() string {
 		return u
 	}
 	return strconv.Itoa(os.Getuid())
+}
+
+// restarting reports whether systemd says the unit is not really running
+// but activating or waiting to restart.
+func restarting(ctl serviceControl) bool {
+	us, ok := ctl.(unitState)
+	if !ok {
+		return false
+	}
+	active, sub, err := us.ActiveState()
+	return err == nil && !(active == "active" && sub == "running")
 }

@@ -57,7 +57,7 @@ func afterStart(cmd *exec.Cmd, runID string) error {
 	if err != nil {
 		return err
 	}
-	job, err := windows.CreateJobObject(nil, name)
+	job, err := createFreshJob(name)
 	if err != nil {
 		return fmt.Errorf("create the run's job object: %w", err)
 	}
@@ -190,6 +190,9 @@ func jobPIDs(runID string) []int {
 			return nil
 		}
 		counts := (*[2]uint32)(unsafe.Pointer(&buf[0]))
+		if counts[0] > counts[1] && int(counts[0]) > n {
+			continue // the job grew between calls: ask again with more room
+		}
 		list := unsafe.Slice((*uintptr)(unsafe.Add(unsafe.Pointer(&buf[0]), 8)), min(int(counts[1]), n))
 		pids := make([]int, 0, len(list))
 		for _, p := range list {
@@ -211,4 +214,25 @@ func inJob(proc, job windows.Handle) (bool, error) {
 		return false, err
 	}
 	return result != 0, nil
+}
+
+// procCreateJobObjectW is called directly: x/sys's wrapper drops the last
+// error when a handle comes back, and ERROR_ALREADY_EXISTS (an object of
+// that name existed, so we were handed it) must not pass unnoticed.
+var procCreateJobObjectW = windows.NewLazySystemDLL("kernel32.dll").NewProc("CreateJobObjectW")
+
+// createFreshJob creates a job object under name and refuses one that
+// already existed: another process that holds the name must not end up
+// owning (and able to terminate or escape) the run's job.
+func createFreshJob(name *uint16) (windows.Handle, error) {
+	r, _, lastErr := procCreateJobObjectW.Call(0, uintptr(unsafe.Pointer(name)))
+	job := windows.Handle(r)
+	if job == 0 {
+		return 0, lastErr
+	}
+	if errors.Is(lastErr, windows.ERROR_ALREADY_EXISTS) {
+		windows.CloseHandle(job)
+		return 0, errors.New("a job object with the run's name already exists")
+	}
+	return job, nil
 }

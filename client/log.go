@@ -1,6 +1,9 @@
 package client
 
 import (
+	"context"
+	"errors"
+
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/rs/zerolog"
 )
@@ -16,8 +19,25 @@ type zlog struct{ l zerolog.Logger }
 
 // Error is logged as a warning: retryablehttp reports each failed attempt,
 // most of which are retried; the final verdict is the error returned to the
-// caller, who decides whether it is one.
-func (z zlog) Error(msg string, kv ...any) { z.l.Warn().Fields(kv).Msg(msg) }
+// caller, who decides whether it is one. An attempt ended because the
+// caller's context ended (a daemon shutting down, a long-poll given up) is
+// no failure at all and is logged at debug.
+func (z zlog) Error(msg string, kv ...any) {
+	if canceled(kv) {
+		z.l.Debug().Fields(kv).Msg(msg)
+		return
+	}
+	z.l.Warn().Fields(kv).Msg(msg)
+}
+
+func canceled(kv []any) bool {
+	for _, v := range kv {
+		if err, ok := v.(error); ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return true
+		}
+	}
+	return false
+}
 func (z zlog) Warn(msg string, kv ...any)  { z.l.Warn().Fields(kv).Msg(msg) }
 func (z zlog) Info(msg string, kv ...any)  { z.l.Info().Fields(kv).Msg(msg) }
 func (z zlog) Debug(msg string, kv ...any) { z.l.Debug().Fields(kv).Msg(msg) }

@@ -22,7 +22,7 @@ func userCommand(dbFlag cli.Flag) *cli.Command {
 			ArgsUsage: "NAME",
 			Flags:     []cli.Flag{dbFlag},
 			Action: func(c *cli.Context) error {
-				name, err := oneArg(c, "argus-server user create [--db FILE] NAME")
+				name, err := oneArg(c, "argus-server user create [--db FILE|URL] NAME")
 				if err != nil {
 					return err
 				}
@@ -52,7 +52,7 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 			ArgsUsage: "TOKEN|ID|-",
 			Flags:     []cli.Flag{dbFlag},
 			Action: func(c *cli.Context) error {
-				arg, err := oneArg(c, "argus-server token revoke [--db FILE] TOKEN|ID|-")
+				arg, err := oneArg(c, "argus-server token revoke [--db FILE|URL] TOKEN|ID|-")
 				if err != nil {
 					return err
 				}

@@ -6,11 +6,15 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/pgwake"
 	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/server/store/postgres"
 	"github.com/argus-exec/argus/server/store/sqlite"
 )
 
@@ -20,7 +24,7 @@ var version = "dev"
 func newApp(stdout, stderr io.Writer) *cli.App {
 	dbFlag := &cli.StringFlag{
 		Name: "db", Value: "./argus.db", EnvVars: []string{"ARGUS_DB"},
-		Usage: "SQLite file path (created if missing); postgres://… for PostgreSQL",
+		Usage: "SQLite file path (created if missing), or a postgres://… URL for PostgreSQL (several replicas)",
 	}
 	return &cli.App{
 		Name:            "argus-server",
@@ -57,24 +61,37 @@ func oneArg(c *cli.Context, usage string) (string, error) {
 	return "", fmt.Errorf("expected exactly one argument: %s", usage)
 }
 
-// openStore opens the engine that the --db value names.
+// openStore opens the engine that the --db value names: PostgreSQL for a
+// postgres:// or postgresql:// URL, else a SQLite file.
 func openStore(ctx context.Context, db string) (store.Store, error) {
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
-		return nil, fmt.Errorf("--db %s: PostgreSQL is not supported by this build yet; use a file path", redactDSN(db))
+	if postgres.IsDSN(db) {
+		return postgres.Open(ctx, db)
 	}
 	return sqlite.Open(ctx, db)
 }
 
+// openWaker returns the Waker that fits the store: on PostgreSQL, replicas
+// wake each other's long-polls through LISTEN/NOTIFY; a SQLite file has one
+// server, and the in-process waker is enough. close stops it.
+func openWaker(ctx context.Context, db string, log *zerolog.Logger) (w server.Waker, stop func(), err error) {
+	if !postgres.IsDSN(db) {
+		return server.NewLocalWaker(), func() {}, nil
+	}
+	pw, err := pgwake.Open(ctx, db, pgwake.Config{Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pw, func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		pw.Close(cctx) //nolint:errcheck // shutting down; nothing to do about it
+	}, nil
+}
+
 // redactDSN hides a password in a connection string before it is printed.
 func redactDSN(dsn string) string {
-	at := strings.LastIndex(dsn, "@")
-	scheme := strings.Index(dsn, "://")
-	if at < 0 || scheme < 0 {
-		return dsn
-	}
-	creds := dsn[scheme+3 : at]
-	if user, _, ok := strings.Cut(creds, ":"); ok {
-		return dsn[:scheme+3] + user + ":***" + dsn[at:]
+	if postgres.IsDSN(dsn) {
+		return postgres.Redact(dsn)
 	}
 	return dsn
 }

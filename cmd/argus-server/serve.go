@@ -52,6 +52,12 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	defer st.Close()
+	waker, closeWaker, err := openWaker(ctx, c.String("db"), &log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer closeWaker()
 
 	srv := server.New(server.Config{
 		Lease:          c.Duration("lease"),
@@ -60,7 +66,7 @@ func serve(c *cli.Context) error {
 		MaxBodyBytes:   c.Int64("max-body"),
 		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
 		Logger:         &log,
-	}, st, nil)
+	}, st, waker)
 	log.Info().Str("addr", ln.Addr().String()).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
 	err = srv.Serve(ctx, ln)
 	log.Info().Msg("argus-server stopped")

@@ -136,7 +136,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, ms []Migration) ([]int,
 		version    {{int64}} PRIMARY KEY,
 		applied_at {{int64}} NOT NULL
 	)`)
-	if _, err := db.ExecContext(ctx, create); err != nil {
+	if err := createMigrationsTable(ctx, db, d, create); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var applied []int
@@ -150,6 +150,27 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, ms []Migration) ([]int,
 		}
 	}
 	return applied, nil
+}
+
+// createMigrationsTable runs create under the migration lock: PostgreSQL's
+// CREATE TABLE IF NOT EXISTS is not safe against itself, and two replicas
+// starting together would otherwise race on the catalog (a duplicate key
+// error on pg_type) before either reached the lock in applyMigration.
+func createMigrationsTable(ctx context.Context, db *sql.DB, d Dialect, create string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if d.MigrationLock != "" {
+		if _, err := tx.ExecContext(ctx, d.MigrationLock); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, create); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // applyMigration checks for the version inside the transaction, not before

@@ -6,7 +6,7 @@
 // locking, error codes) is described by a Dialect, which each engine package
 // builds next to its driver import. Opening files or connections, DSNs,
 // pragmas and pool sizes are not here: they belong to the engine packages
-// (server/store/sqlite, and postgres later).
+// (server/store/sqlite, server/store/postgres).
 package sqlstore
 
 import (

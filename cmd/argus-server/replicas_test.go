@@ -1,0 +1,110 @@
+package main_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store/postgres/pgtest"
+)
+
+// TestReplicasOnPostgres runs two argus-server processes on one PostgreSQL
+// schema, as a load balancer would see them, and splits one agent's and one
+// user's requests between them: a long-poll held on A must be answered as
+// soon as B queues a command (LISTEN/NOTIFY), and every route must see
+// what the other replica wrote.
+func TestReplicasOnPostgres(t *testing.T) {
+	db := pgtest.Schema(t)
+	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
+	if code != 0 {
+		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
+	}
+	alice := strings.TrimSpace(out)
+	a, b := startServer(t, db), startServer(t, db)
+
+	var batch api.Created
+	b.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
+		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
+	}}, 201, &batch)
+	var reg api.RegisterResponse
+	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
+	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
+
+	type answer struct {
+		at   time.Time
+		code int
+		jobs api.JobList
+		err  error
+	}
+	held := make(chan answer, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", a.url+"/api/agents/"+reg.AgentID+"/jobs?wait=30s", nil)
+		req.Header.Set("Authorization", "Bearer "+reg.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		ans := answer{at: time.Now(), code: resp.StatusCode, err: err}
+		if err == nil {
+			ans.err = json.Unmarshal(data, &ans.jobs)
+		}
+		held <- ans
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(metrics(t, a), "argus_jobs_polls_held 1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the long-poll on A never showed as held in /metrics")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+
+	var q api.Queued
+	b.call(t, "POST", "/api/batches/"+batch.ID+"/rerun", alice, nil, 202, &q)
+	queued := time.Now()
+	select {
+	case ans := <-held:
+		if ans.err != nil || ans.code != 200 || len(ans.jobs.Commands) != 1 || ans.jobs.Commands[0].ID != q.CmdID {
+			t.Fatalf("held poll on A answered %+v, want command %s", ans, q.CmdID)
+		}
+		lag := ans.at.Sub(queued)
+		t.Logf("poll held on replica A answered %v after replica B's rerun response", lag)
+		if lag > 50*time.Millisecond {
+			t.Fatalf("poll on A answered %v after the rerun on B, want within 50ms", lag)
+		}
+	case <-time.After(50 * time.Millisecond):
+		t.Fatal("poll held on A not answered within 50ms of the rerun on B")
+	}
+
+	started := time.Now().UTC()
+	b.call(t, "POST", "/api/agents/"+reg.AgentID+"/jobs/"+q.CmdID+"/ack", reg.Token,
+		api.AckRequest{PID: 4242, StartedAt: &started}, 200, nil)
+	var run api.Run
+	a.call(t, "GET", "/api/runs/"+q.RunID, alice, nil, 200, &run)
+	if run.Status != api.RunRunning {
+		t.Fatalf("run on A after ack on B: %+v, want running", run)
+	}
+	var agents api.AgentList
+	b.call(t, "GET", "/api/agents", alice, nil, 200, &agents)
+	if len(agents.Agents) != 1 || agents.Agents[0].ID != reg.AgentID {
+		t.Fatalf("agents on B = %+v", agents)
+	}
+
+	// Revocation through the CLI reaches both replicas.
+	revoke := exec.Command(serverBin, "token", "revoke", "--db", db, "-")
+	revoke.Stdin = strings.NewReader(reg.Token + "\n")
+	if out, err := revoke.CombinedOutput(); err != nil {
+		t.Fatalf("revoke on PostgreSQL: %v %s", err, out)
+	}
+	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
+	b.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
+	a.stop(t)
+	b.stop(t)
+}

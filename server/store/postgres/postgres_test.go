@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/server/store/postgres/pgtest"
+	"github.com/argus-exec/argus/server/store/sqlstore"
+	"github.com/argus-exec/argus/server/store/storetest"
+	"github.com/argus-exec/argus/token"
+)
+
+func openDSN(t testing.TB, dsn string) store.Store {
+	t.Helper()
+	s, err := Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store { return openDSN(t, pgtest.Schema(t)) })
+}
+
+// TestClaimAcrossReplicas claims one agent's commands from two stores (two
+// pools, as two replicas have) on one schema: each command goes out once.
+func TestClaimAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := pgtest.Schema(t)
+	a, b := openDSN(t, dsn), openDSN(t, dsn)
+	const n = 40
+	at := time.Now().UTC()
+	must(t, a.CreateUser(ctx, store.User{ID: "u-1", Name: "alice", CreatedAt: at}))
+	must(t, a.RegisterAgent(ctx, store.Agent{ID: "ag-1", UserID: "u-1", Hostname: "h", CreatedAt: at},
+		store.Token{ID: "t-1", Hash: "h-1", Kind: token.Agent, UserID: "u-1", AgentID: "ag-1", CreatedAt: at}))
+	must(t, b.CreateBatch(ctx, store.Batch{ID: "b-1", OwnerID: "u-1", Project: "p", Name: "b", CreatedAt: at}))
+	for i := range n {
+		id := fmt.Sprintf("%03d", i)
+		must(t, []store.Store{a, b}[i%2].QueueRerun(ctx,
+			store.Run{ID: "r-" + id, BatchID: "b-1", AgentID: "ag-1", CreatedAt: at},
+			store.Command{ID: "c-" + id, Kind: api.KindRerun, CreatedAt: at.Add(time.Duration(i))}))
+	}
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		s := []store.Store{a, b}[w%2]
+		wg.Go(func() {
+			for {
+				got, err := s.ClaimCommands(ctx, "ag-1", time.Now(), time.Hour, 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, c := range got {
+					seen[c.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != n {
+		t.Errorf("%d distinct commands claimed, want %d", len(seen), n)
+	}
+	for id, k := range seen {
+		if k != 1 {
+			t.Errorf("command %s claimed %d times", id, k)
+		}
+	}
+}
+
+// TestConcurrentMigrations starts several "replicas" on one empty schema at
+// once: the advisory lock must let exactly one apply each migration.
+func TestConcurrentMigrations(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	errs := make(chan error, 6)
+	for range cap(errs) {
+		go func() {
+			s, err := Open(t.Context(), dsn)
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	s := openDSN(t, dsn)
+	var n int
+	if err := s.(*sqlstore.Store).DB().QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(sqlstore.Migrations()) {
+		t.Errorf("%d migrations recorded, want %d", n, len(sqlstore.Migrations()))
+	}
+}
+
+func TestOpenErrorsHidePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, dsn := range []string{
+		"postgres://u:s3cretpw@127.0.0.1:1/test",
+		"postgresql://u:s3cretpw@127.0.0.1:1/test?connect_timeout=2",
+		"postgres://u@127.0.0.1:1/test?password=s3cretpw",
+		"postgres://u:s3cretpw@127.0.0.1:notaport/test",
+	} {
+		_, err := Open(ctx, dsn)
+		if err == nil {
+			t.Fatalf("Open(%s) succeeded", Redact(dsn))
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "s3cretpw") || strings.Contains(msg, "\n") ||
+			!strings.HasPrefix(msg, "open database postgres") {
+			t.Errorf("Open error %q: want one line starting 'open database', without the password", msg)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u:pw@h/db":            "postgres://u:xxxxx@h/db",
+		"postgres://u@h/db?password=pw":   "postgres://u@h/db?password=xxxxx",
+		"postgres://h/db":                 "postgres://h/db",
+		"host=h user=u password=pw x=y":   "host=h user=u password=xxxxx x=y",
+		"host=h password='p w' user=u":    "host=h password=xxxxx user=u",
+		"postgresql://u:p%40ss@h:5432/db": "postgresql://u:xxxxx@h:5432/db",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestViolationsClassified(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openDSN(t, pgtest.Schema(t))
+	u := store.User{ID: "u-1", Name: "alice", CreatedAt: time.Now()}
+	must(t, s.CreateUser(ctx, u))
+	if err := s.CreateUser(ctx, u); !errors.Is(err, store.ErrExists) {
+		t.Errorf("duplicate user: %v, want ErrExists", err)
+	}
+	err := s.RegisterAgent(ctx, store.Agent{ID: "ag-1", UserID: "u-nobody", Hostname: "h", CreatedAt: time.Now()},
+		store.Token{ID: "t-1", Hash: "h-1", Kind: token.Agent, UserID: "u-nobody", AgentID: "ag-1"})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("agent of a missing user: %v, want ErrNotFound", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

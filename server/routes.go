@@ -28,6 +28,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/agents", user(s.handleListAgents))
 	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))
 
+	s.uiRoutes(mux) // web UI: ui.go
+
 	mux.HandleFunc("GET /healthz", s.wrap(s.handleHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	return s.observe(mux)

@@ -22,9 +22,22 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decode(w, r, &req, true); err != nil {
 		return err
 	}
-	agent, err := s.pickAgent(r.Context(), b, req.AgentID)
+	q, err := s.queueRerun(r.Context(), b, req.AgentID)
 	if err != nil {
 		return err
+	}
+	writeJSON(w, http.StatusAccepted, q)
+	return nil
+}
+
+// queueRerun is the part of a rerun shared by the API and the web UI: the
+// caller has already checked that the user may control b. It picks the
+// agent (409 when none is online), stores the queued run with its command
+// and wakes the agent's poll.
+func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID string) (api.Queued, error) {
+	agent, err := s.pickAgent(ctx, b, agentID)
+	if err != nil {
+		return api.Queued{}, err
 	}
 	now := s.cfg.Now().UTC()
 	run := store.Run{ID: newID("run"), BatchID: b.ID, AgentID: agent.ID, Status: api.RunQueued, CreatedAt: now}
@@ -36,12 +49,11 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 		ID: cmd.ID, Kind: api.KindRerun, RunID: run.ID, BatchID: b.ID, CreatedAt: now,
 		Rerun: &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env},
 	}
-	if err := s.store.QueueRerun(r.Context(), run, cmd); err != nil {
-		return err
+	if err := s.store.QueueRerun(ctx, run, cmd); err != nil {
+		return api.Queued{}, err
 	}
-	s.notify(r.Context(), agent.ID)
-	writeJSON(w, http.StatusAccepted, api.Queued{RunID: run.ID, CmdID: cmd.ID})
-	return nil
+	s.notify(ctx, agent.ID)
+	return api.Queued{RunID: run.ID, CmdID: cmd.ID}, nil
 }
 
 // pickAgent finds where a rerun goes: the owner's online agent on the
@@ -141,8 +153,20 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "grace_period must be a duration between 1ms and 24h, such as 30s (omit it for the agent's default)")
 		}
 	}
+	q, err := s.queueStop(r.Context(), run, grace)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, q)
+	return nil
+}
+
+// queueStop is the part of a stop shared by the API and the web UI: the
+// caller has already checked that the user may control the run. grace 0
+// means the agent's default. 409 unless the run is running.
+func (s *Server) queueStop(ctx context.Context, run store.Run, grace time.Duration) (api.Queued, error) {
 	if run.Status != api.RunRunning {
-		return errorf(http.StatusConflict, "run %s is %s, not running", run.ID, run.Status)
+		return api.Queued{}, errorf(http.StatusConflict, "run %s is %s, not running", run.ID, run.Status)
 	}
 	now := s.cfg.Now().UTC()
 	cmd := store.Command{
@@ -152,16 +176,15 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 		ID: cmd.ID, Kind: api.KindStop, RunID: run.ID, BatchID: run.BatchID, CreatedAt: now,
 		Stop: &api.StopSpec{PID: run.PID, StartedAt: run.StartedAt, GracePeriodMS: grace.Milliseconds()},
 	}
-	_, err = s.store.QueueStop(r.Context(), run.ID, cmd)
+	_, err := s.store.QueueStop(ctx, run.ID, cmd)
 	if errors.Is(err, store.ErrConflict) {
-		return errorf(http.StatusConflict, "run %s is no longer running", run.ID)
+		return api.Queued{}, errorf(http.StatusConflict, "run %s is no longer running", run.ID)
 	}
 	if err != nil {
-		return err
+		return api.Queued{}, err
 	}
-	s.notify(r.Context(), run.AgentID)
-	writeJSON(w, http.StatusAccepted, api.Queued{RunID: run.ID, CmdID: cmd.ID})
-	return nil
+	s.notify(ctx, run.AgentID)
+	return api.Queued{RunID: run.ID, CmdID: cmd.ID}, nil
 }
 
 func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error {

@@ -7,7 +7,8 @@
 // store.Store (server/store); the wake-up of held long-polls lives behind
 // Waker (wake.go) so a database-backed notifier can replace the in-process
 // one without touching handlers. The wire shapes are in server/api. The web
-// UI is not here yet.
+// UI (ui*.go, templates in ui/) is server-rendered HTML over the same
+// authorisation and rerun/stop logic as the API.
 package server
 
 import (
@@ -45,6 +46,13 @@ type Config struct {
 	Logger *zerolog.Logger
 	// Now is the clock; tests may replace it. Default time.Now.
 	Now func() time.Time
+	// SessionKey signs web UI session cookies and CSRF tokens (32 random
+	// bytes or more). Empty means a random key per process: browser
+	// sessions then end when the server restarts, and replicas behind a
+	// load balancer must all be given the same key.
+	SessionKey []byte
+	// SessionTTL is how long a web UI login lasts. Default 12h.
+	SessionTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -73,6 +81,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
 	return c
 }
 
@@ -85,6 +96,7 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	beats   *heartbeats
+	ui      *webUI // ui.go: session key and parsed templates
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once
@@ -106,6 +118,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	}
 	s.beats = newHeartbeats(st, s.log, cfg.OnlineWindow/2, cfg.HeartbeatFlush)
 	s.metrics = newMetrics(st, cfg)
+	s.ui = newWebUI(cfg.SessionKey)
 	s.handler = s.routes()
 	return s
 }

@@ -78,6 +78,8 @@ func startServer(t *testing.T, db string) *serving {
 	addr := freeAddr(t)
 	s := &serving{url: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(serverBin, "serve", "--addr", addr, "--db", db, "--log-format", "json")
+	// One session key for every server a test starts, as replicas share it.
+	s.cmd.Env = append(os.Environ(), "ARGUS_SESSION_KEY="+testSessionKey)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -226,6 +228,7 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 		{"postgres bad port", []string{"user", "create", "--db", "postgresql://u:secret@127.0.0.1:nope/test", "bob"}, "invalid port"},
 		{"revoke unknown", []string{"token", "revoke", "--db", filepath.Join(dir, "c.db"), "tok_nope"}, "no such token"},
 		{"flag after the argument", []string{"user", "create", "bob", "--db", filepath.Join(dir, "e.db")}, "flags go before"},
+		{"short session key", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "f.db"), "--session-key", "short"}, "session-key"},
 		{"user create without name", []string{"user", "create", "--db", filepath.Join(dir, "d.db")}, "NAME"},
 	}
 	for _, c := range cases {
@@ -302,3 +305,5 @@ func metrics(t *testing.T, s *serving) string {
 	data, _ := io.ReadAll(resp.Body)
 	return string(data)
 }
+
+const testSessionKey = "test-session-key-0123456789abcdefghijklmnop"

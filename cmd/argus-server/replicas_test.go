@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -107,4 +108,46 @@ func TestReplicasOnPostgres(t *testing.T) {
 	b.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	a.stop(t)
 	b.stop(t)
+}
+
+// TestWebSessionsSpanReplicas: with a shared --session-key, a browser
+// session signed in on one replica is honoured by the other, as it must
+// be behind a load balancer without stickiness.
+func TestWebSessionsSpanReplicas(t *testing.T) {
+	db := pgtest.Schema(t)
+	out, _, code := cli(t, "user", "create", "--db", db, "alice")
+	if code != 0 {
+		t.Fatal("user create failed")
+	}
+	a, b := startServer(t, db), startServer(t, db)
+	form := url.Values{"token": {strings.TrimSpace(out)}}
+	req, _ := http.NewRequest("POST", a.url+"/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", a.url)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "argus_session" {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("login on A: %d, cookie %v", resp.StatusCode, session)
+	}
+	home, _ := http.NewRequest("GET", b.url+"/", nil)
+	home.AddCookie(session)
+	resp, err = noRedirect.Do(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "alice") {
+		t.Fatalf("A's session on B: %d\n%s", resp.StatusCode, body)
+	}
 }

@@ -27,6 +27,8 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.DurationFlag{Name: "online-window", Value: 30 * time.Second, EnvVars: []string{"ARGUS_ONLINE_WINDOW"}, Usage: "an agent is online if it heartbeated within this window"},
 			&cli.DurationFlag{Name: "max-wait", Value: 60 * time.Second, EnvVars: []string{"ARGUS_MAX_WAIT"}, Usage: "longest hold of a jobs long-poll"},
 			&cli.DurationFlag{Name: "heartbeat-flush", Value: time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_FLUSH"}, Usage: "write buffered heartbeats in one transaction this often (0 writes each heartbeat at once)"},
+			&cli.StringFlag{Name: "session-key", EnvVars: []string{"ARGUS_SESSION_KEY"}, Usage: "secret (32+ characters) signing web UI sessions; replicas must share it (default: random, sessions end on restart)"},
+			&cli.DurationFlag{Name: "session-ttl", Value: 12 * time.Hour, EnvVars: []string{"ARGUS_SESSION_TTL"}, Usage: "how long a web UI sign-in lasts"},
 			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
 		},
 		Action: serve,
@@ -37,6 +39,13 @@ func serve(c *cli.Context) error {
 	log, err := newLogger(c, c.App.ErrWriter)
 	if err != nil {
 		return err
+	}
+	sessionKey := c.String("session-key")
+	if sessionKey != "" && len(sessionKey) < 32 {
+		return fmt.Errorf("--session-key is %d characters: use at least 32 random ones (e.g. openssl rand -hex 32)", len(sessionKey))
+	}
+	if c.Duration("session-ttl") <= 0 {
+		return errors.New("--session-ttl must be positive, such as 12h")
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -65,6 +74,8 @@ func serve(c *cli.Context) error {
 		MaxWait:        c.Duration("max-wait"),
 		MaxBodyBytes:   c.Int64("max-body"),
 		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
+		SessionKey:     []byte(sessionKey),
+		SessionTTL:     c.Duration("session-ttl"),
 		Logger:         &log,
 	}, st, waker)
 	log.Info().Str("addr", ln.Addr().String()).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")

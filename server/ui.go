@@ -1,0 +1,214 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+)
+
+// The web UI: server-rendered pages over the same authorisation
+// (visibleBatch, visibleRun, mayUseBatch) and the same rerun/stop logic
+// (queueRerun, queueStop) as the API, so the browser can never do more
+// than the user's token could. Sessions: ui_session.go; CSRF: ui_csrf.go;
+// templates and headers: ui_templates.go.
+
+// uiRoutes adds the UI to mux; routes.go calls it.
+func (s *Server) uiRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /login", s.uiWrap(s.handleLoginPage))
+	mux.HandleFunc("POST /login", s.uiWrap(s.handleLogin))
+	mux.HandleFunc("POST /logout", s.requireSession(s.handleLogout))
+	mux.HandleFunc("GET /{$}", s.requireSession(s.handleHome))
+	mux.HandleFunc("GET /ui/batches/{id}", s.requireSession(s.handleBatchPage))
+	mux.HandleFunc("POST /ui/batches/{id}/rerun", s.requireSession(s.handleUIRerun))
+	mux.HandleFunc("POST /ui/runs/{run_id}/stop", s.requireSession(s.handleUIStop))
+	mux.HandleFunc("GET /ui/static/style.css", s.handleCSS)
+}
+
+func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
+	if _, _, ok, err := s.currentSession(r); err == nil && ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, http.StatusOK, "login.html", page{Title: "Sign in"})
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
+	if err := s.parseForm(w, r); err != nil {
+		return err
+	}
+	// No session yet, so no CSRF token: the origin check is what stops a
+	// cross-site page from signing the browser into another account.
+	if !sameOrigin(r) {
+		return errorf(http.StatusForbidden, "refused: the sign-in form was not sent from a page of this server")
+	}
+	sess, err := s.login(r.Context(), r.PostFormValue("token"))
+	if err != nil && !isStoreFailure(err) {
+		return s.render(w, http.StatusUnauthorized, "login.html",
+			page{Title: "Sign in", Flash: &flash{Msg: err.Error(), Error: true}})
+	}
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(w, r, sess)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}
+
+// isStoreFailure tells a database error (500) from a refused token (401,
+// a loginError with a message for the user).
+func isStoreFailure(err error) bool {
+	var le loginError
+	return !errors.As(err, &le)
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, sess session) error {
+	if err := s.checkForm(w, r, sess); err != nil {
+		return err
+	}
+	clearSessionCookie(w, r)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+// base fills the layout's fields for a signed-in page.
+func (s *Server) base(r *http.Request, sess session, title string) page {
+	return page{
+		Title: title, User: s.userNames(r.Context()).of(sess.UserID),
+		CSRF: s.ui.csrfToken(sess), Flash: s.ui.flashFrom(r, sess), Refresh: r.URL.Path,
+	}
+}
+
+type hostRow struct {
+	api.Agent
+	LastSeen time.Time
+}
+
+type batchRow struct {
+	api.Batch
+	Command string
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session) error {
+	agents, err := s.store.ListAgents(r.Context(), sess.UserID)
+	if err != nil {
+		return err
+	}
+	batches, err := s.store.ListBatches(r.Context(), sess.UserID)
+	if err != nil {
+		return err
+	}
+	names := s.userNames(r.Context())
+	data := struct {
+		Hosts   []hostRow
+		Batches []batchRow
+	}{}
+	for _, a := range agents {
+		data.Hosts = append(data.Hosts, hostRow{Agent: s.toAPIAgent(a), LastSeen: a.LastHeartbeat})
+	}
+	for _, b := range batches {
+		data.Batches = append(data.Batches, batchRow{Batch: toAPIBatch(b, names.of(b.OwnerID)), Command: commandText(b.Snapshot.Command)})
+	}
+	p := s.base(r, sess, "Hosts and batches")
+	p.Data = data
+	return s.render(w, http.StatusOK, "home.html", p)
+}
+
+func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess session) error {
+	ctx := r.Context()
+	b, err := s.visibleBatch(ctx, r.PathValue("id"), view)
+	if err != nil {
+		return err
+	}
+	runs, err := s.store.ListRuns(ctx, b.ID)
+	if err != nil {
+		return err
+	}
+	owner := s.userNames(ctx).of(b.OwnerID)
+	data := struct {
+		Batch      batchRow
+		Runs       []api.Run
+		CanControl bool
+		RerunOff   string // why Rerun is greyed out; empty when it is not
+	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: commandText(b.Snapshot.Command)}}
+	for _, run := range runs {
+		data.Runs = append(data.Runs, toAPIRun(run))
+	}
+	if data.CanControl, err = s.mayUseBatch(ctx, sess.UserID, b, control); err != nil {
+		return err
+	}
+	if !data.CanControl {
+		data.RerunOff = "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it"
+	} else if _, err := s.pickAgent(ctx, b, ""); err != nil {
+		var he *httpError
+		if !errors.As(err, &he) || he.code != http.StatusConflict {
+			return err
+		}
+		// The same test a rerun would make, so the button is greyed out
+		// exactly when pressing it would be refused with 409.
+		data.RerunOff = "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there"
+	}
+	p := s.base(r, sess, b.Name)
+	p.Data = data
+	return s.render(w, http.StatusOK, "batch.html", p)
+}
+
+func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess session) error {
+	if err := s.checkForm(w, r, sess); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	b, err := s.visibleBatch(r.Context(), id, control)
+	var q api.Queued
+	if err == nil {
+		q, err = s.queueRerun(r.Context(), b, "")
+	}
+	return s.afterForm(w, r, sess, id, err, "rerun queued as "+q.RunID)
+}
+
+func (s *Server) handleUIStop(w http.ResponseWriter, r *http.Request, sess session) error {
+	if err := s.checkForm(w, r, sess); err != nil {
+		return err
+	}
+	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), control)
+	if err == nil {
+		_, err = s.queueStop(r.Context(), run, 0) // the agent's default grace
+	}
+	return s.afterForm(w, r, sess, run.BatchID, err, "stop queued for "+run.ID)
+}
+
+// afterForm redirects (303) back to the batch page with a flash: the
+// success message, or the refusal for 403 and 409. Anything else (404,
+// store failures) is an error page.
+func (s *Server) afterForm(w http.ResponseWriter, r *http.Request, sess session, batchID string, err error, ok string) error {
+	f := flash{Msg: ok}
+	if err != nil {
+		var he *httpError
+		if !errors.As(err, &he) || (he.code != http.StatusForbidden && he.code != http.StatusConflict) || batchID == "" {
+			return err
+		}
+		f = flash{Msg: he.msg, Error: true}
+	}
+	http.Redirect(w, r, "/ui/batches/"+url.PathEscape(batchID)+"?"+s.ui.flashQuery(sess, f), http.StatusSeeOther)
+	return nil
+}
+
+// commandText shows a recorded command: a shell string as is, an argv
+// list joined with quotes where an argument needs them.
+func commandText(c api.CommandLine) string {
+	if len(c.Argv) == 0 {
+		return c.Shell
+	}
+	parts := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`") {
+			a = strconv.Quote(a)
+		}
+		parts[i] = a
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,180 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/api"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser; CI
+// installs it (.ci/run), so there a missing browser is a failure.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts a headless Chromium with a throwaway profile and returns
+// a chromedp context bounded to one minute.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is missing: CI must install the chromium package for the browser test", chromiumPath)
+		}
+		t.Skipf("%s is missing: install it (apt-get install -y chromium) to run the real-browser UI test", chromiumPath)
+	}
+	profile := t.TempDir()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTime := context.WithTimeout(ctx, time.Minute)
+	// Cleanups run last-in first-out: the browser exits before its
+	// profile directory is removed.
+	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	return ctx
+}
+
+// textHas waits until the text of the element sel selects contains want.
+// It re-evaluates rather than using one Poll, because a click that submits
+// a form navigates, and a navigation ends an evaluation in flight.
+func textHas(sel, want string) chromedp.Action[chromedp.Void] {
+	expr := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `);
+		return !!e && e.textContent.includes(` + strconv.Quote(want) + `); })()`
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
+			if err == nil && ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s never contained %q (last error: %v)", sel, want, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
+func TestUIInARealBrowser(t *testing.T) {
+	ctx := browser(t)
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	offline := h.batch(alice, "mnist", "gpu-02") // no agent there at all
+	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
+
+	// Sign in by typing the token, as a person would.
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(h.url+"/login"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), alice),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("hosts")),
+		textHas("#hosts", "gpu-01"),
+		textHas("#hosts .badge.online", "online"),
+		textHas("#batches", "python train.py --lr 0.1"),
+	)
+	if err != nil {
+		t.Fatalf("sign in and see hosts: %v", err)
+	}
+	saveShot(t, ctx, "home.png")
+
+	// Open the batch and press Rerun.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#batches a[href="/ui/batches/`+id+`"]`)),
+		chromedp.WaitVisible(chromedp.ID("rerun")),
+		textHas("dl.facts", "/srv/exp"),
+	)
+	if err != nil {
+		t.Fatalf("open batch: %v", err)
+	}
+	if dis, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("rerun"), "disabled")); err != nil || dis.Exists {
+		t.Fatalf("Rerun with an online agent: err=%v disabled=%v", err, dis.Exists)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("rerun")), textHas("#flash", "rerun queued as run_")); err != nil {
+		t.Fatalf("click Rerun: %v", err)
+	}
+
+	// Play the agent: take the command and ack it with a PID.
+	cmds := h.jobs(agentID, agentTok)
+	if len(cmds) != 1 || cmds[0].Kind != api.KindRerun {
+		t.Fatalf("jobs after Rerun = %+v", cmds)
+	}
+	runID := cmds[0].RunID
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+cmds[0].ID+"/ack", agentTok, api.AckRequest{PID: 31337})
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(h.url+"/ui/batches/"+id),
+		textHas("#run-"+runID+" .status", "running"),
+		textHas("#run-"+runID+" .pid", "31337"),
+	)
+	if err != nil {
+		t.Fatalf("see the run running: %v", err)
+	}
+	saveShot(t, ctx, "batch-running.png")
+
+	// Stop it; the stop command reaches the agent with the PID.
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS("#run-"+runID+" button.stop")),
+		textHas("#flash", "stop queued for "+runID),
+		textHas("#run-"+runID+" .status", "stopping"),
+	)
+	if err != nil {
+		t.Fatalf("click Stop: %v", err)
+	}
+	cmds = h.jobs(agentID, agentTok)
+	if len(cmds) != 1 || cmds[0].Kind != api.KindStop || cmds[0].RunID != runID || cmds[0].Stop.PID != 31337 {
+		t.Fatalf("jobs after Stop = %+v", cmds)
+	}
+
+	// No agent on the origin host: Rerun is greyed out and says why.
+	if err := chromedp.Do(ctx, chromedp.Navigate(h.url+"/ui/batches/"+offline), chromedp.WaitVisible(chromedp.ID("rerun-off"))); err != nil {
+		t.Fatalf("open the offline batch: %v", err)
+	}
+	dis, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("rerun"), "disabled"))
+	if err != nil || !dis.Exists {
+		t.Fatalf("Rerun with no agent online: err=%v disabled=%v", err, dis.Exists)
+	}
+	why, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("rerun-off")))
+	if err != nil || !strings.Contains(why, "no agent of alice is online on gpu-02") {
+		t.Fatalf("reason: err=%v %q", err, why)
+	}
+	saveShot(t, ctx, "batch-offline.png")
+}
+
+// saveShot keeps a screenshot in the test's temp dir, or in
+// $ARGUS_UI_SCREENSHOTS when set, so a person can look at the pages.
+func saveShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("ARGUS_UI_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}

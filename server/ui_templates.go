@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"time"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// The UI's HTML and CSS are compiled into the binary: the server needs no
+// asset directory, and the pages load nothing from anywhere else (no CDN),
+// which the Content-Security-Policy below enforces.
+//
+//go:embed ui/templates/*.html ui/static/style.css
+var uiFiles embed.FS
+
+// webUI is the UI's state: the signing key and the parsed pages.
+type webUI struct {
+	key   []byte
+	pages map[string]*template.Template
+	css   []byte
+}
+
+func newWebUI(key []byte) *webUI {
+	u := &webUI{key: newWebUIKey(key), pages: map[string]*template.Template{}}
+	funcs := template.FuncMap{"when": when, "ago": ago}
+	for _, page := range []string{"login.html", "home.html", "batch.html", "error.html"} {
+		// Each page is its own set with the layout, so every page can
+		// define the same "title" and "content" blocks.
+		u.pages[page] = template.Must(template.New(page).Funcs(funcs).
+			ParseFS(uiFiles, "ui/templates/layout.html", "ui/templates/"+page))
+	}
+	css, err := uiFiles.ReadFile("ui/static/style.css")
+	if err != nil {
+		panic(err) // embedded at build time: cannot be missing
+	}
+	u.css = css
+	return u
+}
+
+// page is what every template gets: the layout's fields and the page's own.
+type page struct {
+	Title string
+	User  string // signed-in user's name; empty on the login page
+	CSRF  string
+	Flash *flash
+	// Refresh is where the page reloads itself every 5s (layout.html) to
+	// show new heartbeats and run states, without the flash; plain
+	// <meta refresh>, no script. Empty: no auto-refresh.
+	Refresh string
+	Data    any
+}
+
+// uiHeaders is set on every UI answer. CSP default-src 'self' bars inline
+// and third-party scripts (so injected markup cannot run), frame-ancestors
+// and X-Frame-Options bar clickjacking of the Rerun and Stop buttons,
+// form-action keeps forms posting here.
+func uiHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+}
+
+// render executes a page into a buffer first, so a template error becomes
+// a clean 500 rather than half a page.
+func (s *Server) render(w http.ResponseWriter, code int, name string, p page) error {
+	var buf bytes.Buffer
+	if err := s.ui.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// uiWrap is wrap for HTML: errors become an error page, not JSON.
+func (s *Server) uiWrap(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		uiHeaders(w)
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var he *httpError
+		switch {
+		case errors.As(err, &he):
+		case errors.Is(err, store.ErrNotFound):
+			he = &httpError{http.StatusNotFound, "not found"}
+		case errors.Is(err, store.ErrForbidden):
+			he = &httpError{http.StatusForbidden, "forbidden"}
+		case r.Context().Err() != nil:
+			return // the browser went away
+		default:
+			s.log.Error().Err(err).Str("method", r.Method).Str("route", r.Pattern).Msg("UI request failed")
+			he = &httpError{http.StatusInternalServerError, "internal error"}
+		}
+		data := struct {
+			Code int
+			Msg  string
+		}{he.code, he.msg}
+		if rerr := s.render(w, he.code, "error.html", page{Title: http.StatusText(he.code), Data: data}); rerr != nil {
+			s.log.Error().Err(rerr).Msg("render error page")
+			http.Error(w, he.msg, he.code)
+		}
+	}
+}
+
+func (s *Server) handleCSS(w http.ResponseWriter, r *http.Request) {
+	uiHeaders(w)
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(s.ui.css)
+}
+
+// when formats a time (or *time.Time) in UTC; "—" when unset.
+func when(v any) string {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case *time.Time:
+		if x != nil {
+			t = *x
+		}
+	}
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// ago says how long since t, coarsely, for heartbeats.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t).Round(time.Second)
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Hour:
+		return d.String() + " ago"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return when(t)
+}

@@ -116,7 +116,10 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	for {
 		woken, cancel, err := s.waker.Subscribe(r.Context(), agentID)
 		if err != nil {
-			return err
+			// No wake-ups right now (a lost database listener): commands
+			// must still flow, so look in the store every second instead.
+			s.log.Debug().Err(err).Msg("long-poll without wake-ups; re-checking every second")
+			woken, cancel = recheckAfter(time.Second)
 		}
 		cmds, err := s.claim(r, agentID)
 		if err != nil || len(cmds) > 0 || wait == 0 {
@@ -255,4 +258,11 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, toAPIRun(run))
 	return nil
+}
+
+// recheckAfter stands in for a wake-up subscription: it fires once after d.
+func recheckAfter(d time.Duration) (<-chan struct{}, func()) {
+	ch := make(chan struct{})
+	t := time.AfterFunc(d, func() { close(ch) })
+	return ch, func() { t.Stop() }
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -167,5 +168,36 @@ func drain(ch chan string) {
 		default:
 			return
 		}
+	}
+}
+
+// deafWaker is a Waker whose listener is down: every Subscribe fails.
+type deafWaker struct{ *server.LocalWaker }
+
+func (deafWaker) Subscribe(context.Context, string) (<-chan struct{}, func(), error) {
+	return nil, nil, errors.New("listener down")
+}
+
+// With no wake-ups (a lost database listener) a held poll still gets its
+// command, by re-checking the store, instead of failing.
+func TestLongPollWithoutWakeUpsStillDelivers(t *testing.T) {
+	h := newHarnessWithWaker(t, server.Config{}, deafWaker{server.NewLocalWaker()})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	res := h.pollAsync(agentID, tok, "30s")
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	queued := time.Now()
+	select {
+	case r := <-res:
+		if r.code != 200 || len(r.cmds) != 1 || r.cmds[0].ID != q.CmdID {
+			t.Fatalf("poll without wake-ups answered %+v", r)
+		}
+		if d := r.at.Sub(queued); d > 2*time.Second {
+			t.Fatalf("poll without wake-ups took %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("poll without wake-ups never delivered the command")
 	}
 }

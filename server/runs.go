@@ -89,6 +89,10 @@ func (s *Server) online(a store.Agent) bool {
 // notify wakes the agent's held poll. A failed notify is logged, not
 // returned: the command is stored and the next poll picks it up.
 func (s *Server) notify(ctx context.Context, agentID string) {
+	// The command is committed: its wake-up must go out even if the user's
+	// request is cancelled now, or the agent waits out a whole hold.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
 	if err := s.waker.Notify(ctx, agentID); err != nil {
 		s.log.Warn().Err(err).Str("agent_id", agentID).Msg("wake-up failed; the agent's next poll will see the command")
 	}

@@ -79,8 +79,18 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, sess sessi
 func (s *Server) base(r *http.Request, sess session, title string) page {
 	return page{
 		Title: title, User: s.userNames(r.Context()).of(sess.UserID),
-		CSRF: s.ui.csrfToken(sess), Flash: s.ui.flashFrom(r, sess), Refresh: r.URL.Path,
+		CSRF: s.ui.csrfToken(sess), Flash: s.ui.flashFrom(r, sess), Refresh: refreshURL(r),
 	}
+}
+
+// refreshURL is where a page reloads itself, built from known parts rather
+// than copied from the request: it lands in a meta refresh, where the
+// template escapes it as text, not as a checked URL.
+func refreshURL(r *http.Request) string {
+	if id := r.PathValue("id"); id != "" {
+		return "/ui/batches/" + url.PathEscape(id)
+	}
+	return "/"
 }
 
 type hostRow struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/store/postgres"
 )
 
 func serveCommand(dbFlag cli.Flag) *cli.Command {
@@ -43,6 +44,9 @@ func serve(c *cli.Context) error {
 	sessionKey := c.String("session-key")
 	if sessionKey != "" && len(sessionKey) < 32 {
 		return fmt.Errorf("--session-key is %d characters: use at least 32 random ones (e.g. openssl rand -hex 32)", len(sessionKey))
+	}
+	if sessionKey == "" && postgres.IsDSN(c.String("db")) {
+		return errors.New("--session-key (or ARGUS_SESSION_KEY) is required with PostgreSQL: every replica must sign web sessions with the same key")
 	}
 	if c.Duration("session-ttl") <= 0 {
 		return errors.New("--session-ttl must be positive, such as 12h")

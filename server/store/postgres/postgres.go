@@ -131,8 +131,11 @@ func hasCode(code string) func(error) bool {
 }
 
 var (
-	kvPassword  = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|[^\s&]+)`)
-	urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@/]*@`)
+	kvPassword = regexp.MustCompile(`(?i)(password\s*=\s*)('[^']*'|[^\s&]+)`)
+	// The password runs from the ':' after the user to the '@': it may
+	// hold '/' (generated passwords often do), which is also what makes
+	// url.Parse fail and send such a DSN down this path.
+	urlPassword = regexp.MustCompile(`(://[^:/@]*:)[^@?]*@`)
 )
 
 // Redact hides the password of a URL or key=value DSN, for messages.

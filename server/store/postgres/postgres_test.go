@@ -145,6 +145,7 @@ func TestRedact(t *testing.T) {
 		"host=h user=u password=pw x=y":   "host=h user=u password=xxxxx x=y",
 		"host=h password='p w' user=u":    "host=h password=xxxxx user=u",
 		"postgresql://u:p%40ss@h:5432/db": "postgresql://u:xxxxx@h:5432/db",
+		"postgres://u:pa/ss@h/db":         "postgres://u:xxxxx@h/db", // '/' breaks url.Parse
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
@@ -172,5 +173,13 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCleanScrubsAPasswordWithASlash(t *testing.T) {
+	dsn := "postgres://u:s3cr/et@h/db"
+	err := Clean(errors.New("cannot parse `"+dsn+"`: invalid port"), dsn)
+	if strings.Contains(err.Error(), "s3cr/et") {
+		t.Fatalf("password left in %q", err)
 	}
 }

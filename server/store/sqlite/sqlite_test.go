@@ -399,3 +399,24 @@ func runAsNobody(t *testing.T, test string) {
 		t.Fatalf("%s as nobody: %v\n%s", test, err, out)
 	}
 }
+
+// A database migrated by a newer argus-server is refused, not misread.
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "argus.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(context.Background(), path); err == nil || !strings.Contains(err.Error(), "newer than this argus-server") {
+		t.Fatalf("open of a newer schema: %v", err)
+	}
+}

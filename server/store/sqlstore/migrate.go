@@ -139,6 +139,15 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, ms []Migration) ([]int,
 	if err := createMigrationsTable(ctx, db, d, create); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
+	// A schema newer than this binary (a rolling upgrade gone backwards,
+	// an old replica left running) is refused rather than misread.
+	var newest sql.NullInt64
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&newest); err != nil {
+		return nil, fmt.Errorf("read schema version: %w", err)
+	}
+	if known := ms[len(ms)-1].Version; newest.Valid && int(newest.Int64) > known {
+		return nil, fmt.Errorf("the database schema is at version %d, newer than this argus-server knows (%d): upgrade argus-server", newest.Int64, known)
+	}
 	var applied []int
 	for _, m := range ms {
 		did, err := applyMigration(ctx, db, d, m)

@@ -53,6 +53,9 @@ type Config struct {
 	SessionKey []byte
 	// SessionTTL is how long a web UI login lasts. Default 12h.
 	SessionTTL time.Duration
+	// SecureCookies marks session cookies Secure even when requests reach
+	// the server over plain HTTP: for TLS that ends at a proxy in front.
+	SecureCookies bool
 }
 
 func (c Config) withDefaults() Config {

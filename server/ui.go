@@ -70,7 +70,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, sess sessi
 	if err := s.checkForm(w, r, sess); err != nil {
 		return err
 	}
-	clearSessionCookie(w, r)
+	s.clearSessionCookie(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }

@@ -148,15 +148,21 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, sess s
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: s.ui.seal(sess), Path: "/",
 		Expires: time.Unix(sess.Expires, 0), MaxAge: int(sess.Expires - s.cfg.Now().Unix()),
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
 }
 
-func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+func (s *Server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: s.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// secureCookies: over TLS the server sees, or always when the operator says
+// TLS ends in front of it (a load balancer), where r.TLS is nil.
+func (s *Server) secureCookies(r *http.Request) bool {
+	return r.TLS != nil || s.cfg.SecureCookies
 }
 
 // requireSession guards every UI page and form: without a live session a
@@ -169,7 +175,7 @@ func (s *Server) requireSession(h func(w http.ResponseWriter, r *http.Request, s
 			return err
 		}
 		if !ok {
-			clearSessionCookie(w, r)
+			s.clearSessionCookie(w, r)
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return nil
 		}

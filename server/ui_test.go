@@ -255,3 +255,12 @@ func TestUIGreysOutRerunAndSaysWhy(t *testing.T) {
 		t.Fatal("a view-only page offers Stop")
 	}
 }
+
+// Behind a proxy that ends TLS the server sees plain HTTP; the operator's
+// SecureCookies still marks the session cookie Secure.
+func TestUISecureCookiesBehindAProxy(t *testing.T) {
+	h := newHarness(t, server.Config{SecureCookies: true})
+	if c := h.login(h.user("alice")); !c.Secure || !c.HttpOnly {
+		t.Fatalf("cookie flags with SecureCookies over plain HTTP: %+v", c)
+	}
+}

@@ -29,6 +29,7 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.DurationFlag{Name: "max-wait", Value: 60 * time.Second, EnvVars: []string{"ARGUS_MAX_WAIT"}, Usage: "longest hold of a jobs long-poll"},
 			&cli.DurationFlag{Name: "heartbeat-flush", Value: time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_FLUSH"}, Usage: "write buffered heartbeats in one transaction this often (0 writes each heartbeat at once)"},
 			&cli.StringFlag{Name: "session-key", EnvVars: []string{"ARGUS_SESSION_KEY"}, Usage: "secret (32+ characters) signing web UI sessions; replicas must share it (default: random, sessions end on restart)"},
+			&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ARGUS_SECURE_COOKIES"}, Usage: "mark web session cookies Secure even over plain HTTP (TLS ends at a proxy in front)"},
 			&cli.DurationFlag{Name: "session-ttl", Value: 12 * time.Hour, EnvVars: []string{"ARGUS_SESSION_TTL"}, Usage: "how long a web UI sign-in lasts"},
 			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
 		},
@@ -80,6 +81,7 @@ func serve(c *cli.Context) error {
 		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
 		SessionKey:     []byte(sessionKey),
 		SessionTTL:     c.Duration("session-ttl"),
+		SecureCookies:  c.Bool("secure-cookies"),
 		Logger:         &log,
 	}, st, waker)
 	log.Info().Str("addr", ln.Addr().String()).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")

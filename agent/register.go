@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -58,6 +60,11 @@ func Register(ctx context.Context, cfg Config, replace bool) (token.Cache, error
 	}
 	if errors.Is(err, client.ErrUnauthorized) {
 		return token.Cache{}, errors.New("the server rejected ARGUS_TOKEN: check it, or ask for a new one")
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var badCert *tls.CertificateVerificationError
+	if errors.As(err, &unknownCA) || errors.As(err, &badCert) {
+		return token.Cache{}, fmt.Errorf("%w: if the server uses a private CA, pass its bundle with --ca-cert FILE", err)
 	}
 	if err != nil {
 		return token.Cache{}, err

@@ -17,17 +17,17 @@ func NewLogger(l zerolog.Logger) retryablehttp.LeveledLogger {
 
 type zlog struct{ l zerolog.Logger }
 
-// Error is logged as a warning: retryablehttp reports each failed attempt,
-// most of which are retried; the final verdict is the error returned to the
-// caller, who decides whether it is one. An attempt ended because the
-// caller's context ended (a daemon shutting down, a long-poll given up) is
-// no failure at all and is logged at debug.
+// Error is logged at debug: retryablehttp reports each failed attempt,
+// most of which are retried, and the final verdict is the error returned
+// to the caller, who reports it once (a CLI's one line, a daemon loop's
+// warning). An attempt ended because the caller's context ended is no
+// failure at all.
 func (z zlog) Error(msg string, kv ...any) {
+	ev := z.l.Debug()
 	if canceled(kv) {
-		z.l.Debug().Fields(kv).Msg(msg)
-		return
+		ev = ev.Bool("canceled", true)
 	}
-	z.l.Warn().Fields(kv).Msg(msg)
+	ev.Fields(kv).Msg(msg)
 }
 
 func canceled(kv []any) bool {

@@ -229,6 +229,8 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 		{"postgres bad port", []string{"user", "create", "--db", "postgresql://u:secret@127.0.0.1:nope/test", "bob"}, "invalid port"},
 		{"revoke unknown", []string{"token", "revoke", "--db", filepath.Join(dir, "c.db"), "tok_nope"}, "no such token"},
 		{"flag after the argument", []string{"user", "create", "bob", "--db", filepath.Join(dir, "e.db")}, "flags go before"},
+		{"tls cert without key", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "g.db"), "--tls-cert", "/nonexistent.pem"}, "--tls-key"},
+		{"unreadable tls cert", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "h.db"), "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "load TLS certificate"},
 		{"short session key", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "f.db"), "--session-key", "short"}, "session-key"},
 		{"user create without name", []string{"user", "create", "--db", filepath.Join(dir, "d.db")}, "NAME"},
 	}

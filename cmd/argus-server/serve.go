@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,8 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.DurationFlag{Name: "online-window", Value: 30 * time.Second, EnvVars: []string{"ARGUS_ONLINE_WINDOW"}, Usage: "an agent is online if it heartbeated within this window"},
 			&cli.DurationFlag{Name: "max-wait", Value: 60 * time.Second, EnvVars: []string{"ARGUS_MAX_WAIT"}, Usage: "longest hold of a jobs long-poll"},
 			&cli.DurationFlag{Name: "heartbeat-flush", Value: time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_FLUSH"}, Usage: "write buffered heartbeats in one transaction this often (0 writes each heartbeat at once)"},
+			&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"ARGUS_TLS_CERT"}, Usage: "PEM certificate (chain) to serve HTTPS with; needs --tls-key"},
+			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"ARGUS_TLS_KEY"}, Usage: "PEM private key of --tls-cert"},
 			&cli.StringFlag{Name: "session-key", EnvVars: []string{"ARGUS_SESSION_KEY"}, Usage: "secret (32+ characters) signing web UI sessions; replicas must share it (default: random, sessions end on restart)"},
 			&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ARGUS_SECURE_COOKIES"}, Usage: "mark web session cookies Secure even over plain HTTP (TLS ends at a proxy in front)"},
 			&cli.DurationFlag{Name: "session-ttl", Value: 12 * time.Hour, EnvVars: []string{"ARGUS_SESSION_TTL"}, Usage: "how long a web UI sign-in lasts"},
@@ -55,10 +58,17 @@ func serve(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	tlsConfig, err := loadTLS(c.String("tls-cert"), c.String("tls-key"))
+	if err != nil {
+		return err
+	}
 	addr := c.String("addr")
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return listenError(addr, err)
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
 	}
 	st, err := openStore(ctx, c.String("db"))
 	if err != nil {
@@ -84,7 +94,7 @@ func serve(c *cli.Context) error {
 		SecureCookies:  c.Bool("secure-cookies"),
 		Logger:         &log,
 	}, st, waker)
-	log.Info().Str("addr", ln.Addr().String()).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
+	log.Info().Str("addr", ln.Addr().String()).Bool("tls", tlsConfig != nil).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
 	err = srv.Serve(ctx, ln)
 	log.Info().Msg("argus-server stopped")
 	return err
@@ -117,4 +127,20 @@ func flushEvery(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// loadTLS reads the certificate and key for HTTPS, or returns nil for
+// plain HTTP (behind a TLS proxy, or on loopback).
+func loadTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s and key %s: %v", certFile, keyFile, err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
 }

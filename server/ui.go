@@ -70,6 +70,11 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, sess sessi
 	if err := s.checkForm(w, r, sess); err != nil {
 		return err
 	}
+	// Deleting the cookie is not enough: a copy of it (another browser,
+	// a proxy log) must stop working too.
+	if err := s.store.EndSessions(r.Context(), sess.UserID, s.cfg.Now()); err != nil {
+		return err
+	}
 	s.clearSessionCookie(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil

@@ -32,6 +32,7 @@ type session struct {
 	UserID    string `json:"u"`
 	Expires   int64  `json:"e"` // unix seconds
 	Nonce     string `json:"n"` // per login: CSRF tokens differ between logins
+	Issued    int64  `json:"i"` // unix microseconds; sign-out ends sessions issued before it
 }
 
 // mac is HMAC-SHA256 under the UI key with a purpose label, so a session
@@ -99,6 +100,7 @@ func (s *Server) login(ctx context.Context, raw string) (session, error) {
 	return session{
 		TokenHash: hash, UserID: t.UserID,
 		Expires: s.cfg.Now().Add(s.cfg.SessionTTL).Unix(), Nonce: b64.EncodeToString(nonce),
+		Issued: s.cfg.Now().UnixMicro(),
 	}, nil
 }
 
@@ -137,6 +139,15 @@ func (s *Server) currentSession(r *http.Request) (sess session, p principal, ok 
 	}
 	if err != nil {
 		return sess, p, false, err
+	}
+	// A sign-out (anywhere) ends every session of the user issued before
+	// it: a copied cookie dies with the one signed out.
+	u, err := s.store.UserByID(r.Context(), sess.UserID)
+	if err != nil {
+		return sess, p, false, err
+	}
+	if !u.SessionsBefore.IsZero() && sess.Issued <= u.SessionsBefore.UnixMicro() {
+		return sess, p, false, nil
 	}
 	return sess, principal{TokenID: t.ID, Kind: token.User, UserID: t.UserID}, true, nil
 }

@@ -135,6 +135,14 @@ func TestUIPagesNeedASessionAndSendSecurityHeaders(t *testing.T) {
 	if r.code != http.StatusSeeOther || r.location != "/login" || len(r.cookies) != 1 || r.cookies[0].MaxAge >= 0 {
 		t.Fatalf("logout: %d %s %+v", r.code, r.location, r.cookies)
 	}
+	// A copy of the signed-out cookie (another browser, a proxy log) is
+	// dead too; a new sign-in works.
+	if r := h.ui(uiReq{method: "GET", path: "/", cookie: c}); r.code != http.StatusSeeOther || r.location != "/login" {
+		t.Fatalf("the signed-out cookie still opens /: %d %s", r.code, r.location)
+	}
+	if again := h.login(alice); h.ui(uiReq{method: "GET", path: "/", cookie: again}).code != http.StatusOK {
+		t.Fatal("signing in again after a sign-out failed")
+	}
 }
 
 func TestUIRefusesCrossSiteAndTokenlessForms(t *testing.T) {

@@ -36,6 +36,10 @@ type Store interface {
 	CreateUser(ctx context.Context, u User) error // ErrExists on a taken name
 	UserByName(ctx context.Context, name string) (User, error)
 	UserByID(ctx context.Context, id string) (User, error)
+	// EndSessions ends every web session of the user signed in before at
+	// (sign-out); the cut-off never moves backwards. ErrNotFound for an
+	// unknown user.
+	EndSessions(ctx context.Context, userID string, at time.Time) error
 
 	CreateToken(ctx context.Context, t Token) error
 	TokenByHash(ctx context.Context, hash string) (Token, error)
@@ -122,6 +126,8 @@ type User struct {
 	ID        string
 	Name      string
 	CreatedAt time.Time
+	// SessionsBefore: web sessions signed in before it are over (zero: none).
+	SessionsBefore time.Time
 }
 
 // Token is a stored token: its hash, never the token itself. A user token

@@ -21,6 +21,7 @@ func Migrations() []Migration {
 	return []Migration{
 		{Version: 1, Stmts: schemaV1},
 		{Version: 2, Stmts: schemaV2},
+		{Version: 3, Stmts: schemaV3},
 	}
 }
 
@@ -213,4 +214,10 @@ func applyMigration(ctx context.Context, db *sql.DB, d Dialect, m Migration) (bo
 		return false, err
 	}
 	return true, tx.Commit()
+}
+
+// schemaV3 lets a user end every browser session signed before a time
+// (web UI sign-out): sessions live in signed cookies, not in a table.
+var schemaV3 = []string{
+	`ALTER TABLE users ADD COLUMN sessions_before {{int64}}`,
 }

@@ -11,16 +11,29 @@ import (
 	"github.com/argus-exec/argus/token"
 )
 
-const userCols = `id, name, created_at`
+const userCols = `id, name, created_at, sessions_before`
 
 func scanUser(r row) (store.User, error) {
 	var u store.User
 	var created int64
-	if err := r.Scan(&u.ID, &u.Name, &created); err != nil {
+	var before sql.NullInt64
+	if err := r.Scan(&u.ID, &u.Name, &created, &before); err != nil {
 		return store.User{}, err
 	}
 	u.CreatedAt = goTime(created)
+	u.SessionsBefore = goTimeOrZero(before)
 	return u, nil
+}
+
+// EndSessions moves the user's session cut-off to at, never backwards.
+func (s *Store) EndSessions(ctx context.Context, userID string, at time.Time) error {
+	res, err := s.pool().exec(ctx, `UPDATE users SET sessions_before =
+		CASE WHEN sessions_before IS NULL OR sessions_before < ? THEN ? ELSE sessions_before END
+		WHERE id = ?`, dbTime(at), dbTime(at), userID)
+	if err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	return affected(res, "user", userID)
 }
 
 // CreateUser stores u; a taken name (or id) is store.ErrExists.

@@ -223,3 +223,17 @@ func testClose(t *testing.T, f *fixture) {
 		t.Error("UserByName after Close succeeded")
 	}
 }
+
+func testEndSessions(t *testing.T, f *fixture) {
+	f.must(f.s.CreateUser(f.ctx, store.User{ID: "u-alice", Name: "alice", CreatedAt: t0}))
+	if u, err := f.s.UserByID(f.ctx, "u-alice"); err != nil || !u.SessionsBefore.IsZero() {
+		t.Fatalf("a new user's session cut-off = %v, %v; want none", u.SessionsBefore, err)
+	}
+	later := t0.Add(time.Hour)
+	f.must(f.s.EndSessions(f.ctx, "u-alice", later))
+	f.must(f.s.EndSessions(f.ctx, "u-alice", t0)) // never backwards
+	u, err := f.s.UserByName(f.ctx, "alice")
+	f.must(err)
+	sameTime(t, "SessionsBefore", u.SessionsBefore, later)
+	wantErr(t, "EndSessions of an unknown user", f.s.EndSessions(f.ctx, "u-nobody", later), store.ErrNotFound)
+}

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, f *fixture)
 	}{
 		{"Users", testUsers},
+		{"EndSessions", testEndSessions},
 		{"Tokens", testTokens},
 		{"RevokeToken", testRevokeToken},
 		{"RegisterAgent", testRegisterAgent},

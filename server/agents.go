@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -11,9 +10,6 @@ import (
 	"github.com/argus-exec/argus/server/store"
 	"github.com/argus-exec/argus/token"
 )
-
-// labelPattern keeps labels safe to use in file and unit names on the host.
-var labelPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
@@ -24,8 +20,12 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	if req.Hostname == "" || len(req.Hostname) > 255 {
 		return errorf(http.StatusBadRequest, "hostname is required (at most 255 characters)")
 	}
-	if req.Label != "" && !labelPattern.MatchString(req.Label) {
-		return errorf(http.StatusBadRequest, "label must be 1-64 of A-Z a-z 0-9 . _ - and start with a letter or digit")
+	// The agent names its token file and service after the label: the
+	// server holds it to the same rule (token.ValidLabel).
+	if req.Label != "" {
+		if err := token.ValidLabel(req.Label); err != nil {
+			return errorf(http.StatusBadRequest, "%v", err)
+		}
 	}
 	tok, err := token.New(token.Agent)
 	if err != nil {

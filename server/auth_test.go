@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/api"
 )
 
 func TestAuthRejectsBadTokensAndChangesNothing(t *testing.T) {
@@ -85,4 +87,15 @@ func flip(c byte) string {
 		return "b"
 	}
 	return "a"
+}
+
+func TestRegisterRefusesALabelThatIsNoFileName(t *testing.T) {
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	before := h.snapshot()
+	for _, label := range []string{"../etc", ".hidden", "a/b", strings.Repeat("x", 65)} {
+		h.expect(400, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "h", Label: label})
+	}
+	h.unchanged(before, "registrations with bad labels")
+	h.agent(alice, "h", "gpu-1.a_b", false)
 }

@@ -10,26 +10,45 @@ import (
 	"strings"
 )
 
-// startTime is the process's start time in clock ticks since boot, field
-// 22 of /proc/PID/stat. A PID the kernel hands to a new process gets a new
-// start time, which is how a recorded PID is told from a reused one.
-func startTime(pid int) (uint64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// procStat is what the agent needs from /proc/PID/stat.
+type procStat struct {
+	state      byte   // field 3: 'Z' for a zombie
+	pgrp       int    // field 5: the process group
+	startTicks uint64 // field 22: start time in clock ticks since boot
+}
+
+// readProcStat reads /proc/PID/stat once. The start time is how a recorded
+// PID is told from a reused one: a new process gets a new start time.
+func readProcStat(pid int) (procStat, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return procStat{}, err
 	}
 	// comm (field 2) may hold spaces and parentheses: fields are counted
-	// from the last ')'.
+	// from the last ')', where field 3 starts.
 	end := bytes.LastIndexByte(data, ')')
 	if end < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+		return procStat{}, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
 	}
 	fields := strings.Fields(string(data[end+1:]))
-	const startField = 22 - 3 // fields after comm start at 3
-	if len(fields) <= startField {
-		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	if len(fields) <= 22-3 || len(fields[0]) != 1 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: too few fields", pid)
 	}
-	return strconv.ParseUint(fields[startField], 10, 64)
+	pgrp, err := strconv.Atoi(fields[5-3])
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	start, err := strconv.ParseUint(fields[22-3], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return procStat{state: fields[0][0], pgrp: pgrp, startTicks: start}, nil
+}
+
+// startTime is the process's start time in clock ticks since boot.
+func startTime(pid int) (uint64, error) {
+	st, err := readProcStat(pid)
+	return st.startTicks, err
 }
 
 // processesOfRun lists live processes whose environment carries
@@ -53,12 +72,8 @@ func processesOfRun(runID string) []int {
 // zombie reports whether pid has exited but not been reaped: it holds no
 // resources and must not count as alive.
 func zombie(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	end := bytes.LastIndexByte(data, ')')
-	return end < 0 || len(data) < end+3 || data[end+2] == 'Z'
+	st, err := readProcStat(pid)
+	return err != nil || st.state == 'Z'
 }
 
 // groupAlive reports whether a live (not zombie) process is left in the
@@ -69,38 +84,18 @@ func groupAlive(pgid int) bool {
 		return false
 	}
 	for _, pid := range allPIDs() {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if err != nil {
-			continue
-		}
-		state, group, ok := statStateGroup(data)
-		if ok && group == pgid && state != 'Z' {
+		if st, err := readProcStat(pid); err == nil && st.pgrp == pgid && st.state != 'Z' {
 			return true
 		}
 	}
 	return false
 }
 
-// statStateGroup reads the state (field 3) and process group (field 5)
-// from a /proc/PID/stat line.
-func statStateGroup(data []byte) (byte, int, bool) {
-	end := bytes.LastIndexByte(data, ')')
-	if end < 0 {
-		return 0, 0, false
-	}
-	fields := strings.Fields(string(data[end+1:]))
-	if len(fields) < 3 || len(fields[0]) != 1 {
-		return 0, 0, false
-	}
-	group, err := strconv.Atoi(fields[2])
-	return fields[0][0], group, err == nil
-}
-
 // sameProcess reports whether pid is still the process that started at
-// ticks, and alive.
+// ticks, and alive: one read of its stat.
 func sameProcess(pid int, ticks uint64) bool {
-	t, err := startTime(pid)
-	return err == nil && t == ticks && !zombie(pid)
+	st, err := readProcStat(pid)
+	return err == nil && st.startTicks == ticks && st.state != 'Z'
 }
 
 // stillRunning is sameProcess: on Linux identity is cheap to check.
@@ -109,10 +104,8 @@ func stillRunning(pid int, ticks uint64) bool { return sameProcess(pid, ticks) }
 // groupLeader picks, among a run's processes, the one leading its group.
 func groupLeader(pids []int) int {
 	for _, pid := range pids {
-		if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			if _, group, ok := statStateGroup(data); ok && group == pid {
-				return pid
-			}
+		if st, err := readProcStat(pid); err == nil && st.pgrp == pid {
+			return pid
 		}
 	}
 	if len(pids) > 0 {

@@ -3,10 +3,11 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
+
+	"github.com/argus-exec/argus/token"
 )
 
 // privateDir makes sure dir exists, is a real directory (not a symlink)
@@ -29,20 +30,7 @@ func privateDir(dir string) error {
 	case st.Mode().Perm()&0o077 != 0:
 		return fmt.Errorf("%s is open to other users (mode %04o): run chmod 700 %s", dir, st.Mode().Perm(), dir)
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes a directory's entries (a rename, a new file) durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return err
-	}
-	return nil
+	return token.SyncDir(dir)
 }
 
 // openLog opens a run's log for appending, never through a symlink.

@@ -19,8 +19,6 @@ func privateDir(dir string) error {
 	return nil
 }
 
-func syncDir(dir string) error { return nil }
-
 func openLog(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }

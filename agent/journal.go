@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
 )
 
 // Record is what the agent knows about one command, kept on disk so a
@@ -196,7 +197,7 @@ func (j *journal) write(r Record, newEntry bool) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(j.dir, r.CmdID+".json"), data, newEntry)
+	return token.WriteFile(filepath.Join(j.dir, r.CmdID+".json"), data, newEntry)
 }
 
 // prune forgets records the server has fully heard about, once old, with
@@ -217,37 +218,4 @@ func (j *journal) prune(olderThan time.Duration) {
 			}
 		}
 	}
-}
-
-// writeAtomic replaces path with data so that a crash leaves the old or the
-// new file, never a mix; with syncEntry the rename itself survives a power
-// loss.
-func writeAtomic(path string, data []byte, syncEntry bool) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if !syncEntry {
-		return nil
-	}
-	return syncDir(filepath.Dir(path))
 }

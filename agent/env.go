@@ -39,7 +39,7 @@ func runEnv(recorded map[string]string, runID, batchID string, props map[string]
 	env[envRunID], env[envBatchID] = runID, batchID
 	out := make([]string, 0, len(env))
 	for k, v := range env {
-		if strings.EqualFold(k, "ARGUS_TOKEN") || token.Looks(v) || strings.ContainsRune(k, '=') || k == "" {
+		if token.InEnv(k, v) || strings.ContainsRune(k, '=') || k == "" {
 			continue
 		}
 		out = append(out, k+"="+v)

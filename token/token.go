@@ -98,6 +98,14 @@ func Looks(s string) bool {
 	return strings.Contains(s, string(User)) || strings.Contains(s, string(Agent))
 }
 
+// InEnv reports whether an environment variable carries an Argus token:
+// ARGUS_TOKEN itself (any case: Windows names are case-insensitive), or a
+// value holding one. Nothing the agent or the CLI starts may see such a
+// variable.
+func InEnv(name, value string) bool {
+	return strings.EqualFold(name, "ARGUS_TOKEN") || Looks(value)
+}
+
 // Hash is what the server stores in place of a token. Tokens carry far more
 // entropy than a password, so a plain SHA-256 is enough: nothing can be
 // brute-forced back, and lookups by hash stay fast.

@@ -419,3 +419,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestInEnv(t *testing.T) {
+	tok, err := New(User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, value string
+		want        bool
+	}{
+		{"ARGUS_TOKEN", "anything", true},
+		{"argus_token", "", true},
+		{"DB_URL", "https://x:" + tok + "@h", true},
+		{"PATH", "/usr/bin", false},
+	} {
+		if got := InEnv(c.name, c.value); got != c.want {
+			t.Errorf("InEnv(%q, %q) = %v, want %v", c.name, c.value, got, c.want)
+		}
+	}
+}

@@ -109,8 +109,7 @@ func childEnv(environ []string) []string {
 	out := make([]string, 0, len(environ))
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		// Windows treats variable names case-insensitively.
-		if strings.EqualFold(name, envToken) || token.Looks(value) {
+		if token.InEnv(name, value) {
 			continue
 		}
 		out = append(out, kv)

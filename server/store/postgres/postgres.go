@@ -70,12 +70,7 @@ func open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s, err := sqlstore.New(ctx, db, Dialect())
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return sqlstore.New(ctx, db, Dialect())
 }
 
 // ParseConfig parses dsn for pgx, with errors that never hold the password.

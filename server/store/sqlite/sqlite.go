@@ -73,16 +73,7 @@ func open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		// Every connection to ":memory:" is a database of its own.
 		db.SetMaxOpenConns(1)
 	}
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	s, err := sqlstore.New(ctx, db, Dialect())
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return sqlstore.New(ctx, db, Dialect())
 }
 
 func dsn(path string) string { return path + "?" + connParams }

@@ -35,10 +35,16 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// New migrates db to the current schema and returns a Store that owns db:
-// Close closes it.
+// New checks that db answers, migrates it to the current schema and
+// returns a Store that owns db: Close closes it, and so does New when it
+// fails, so engines need no clean-up of their own.
 func New(ctx context.Context, db *sql.DB, d Dialect) (*Store, error) {
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if _, err := Migrate(ctx, db, d, Migrations()); err != nil {
+		db.Close()
 		return nil, fmt.Errorf("migrate %s schema: %w", d.Name, err)
 	}
 	return &Store{db: db, d: d}, nil

@@ -143,6 +143,22 @@ func withUsage(cmd *cli.Command) *cli.Command {
 }
 
 // needArgs checks a subcommand's positional arguments.
+// withClient is the Action of a command that takes exactly the named
+// arguments and talks to the server: it checks the arguments, builds the
+// client, and hands both to act.
+func withClient(names []string, act func(c *cli.Context, cl *client.Client) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := needArgs(c, names...); err != nil {
+			return err
+		}
+		cl, err := newClient(c)
+		if err != nil {
+			return err
+		}
+		return act(c, cl)
+	}
+}
+
 func needArgs(c *cli.Context, names ...string) error {
 	if c.NArg() == len(names) {
 		return nil

@@ -2,26 +2,21 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/client"
 )
 
 func batchesCommand() *cli.Command {
 	return withUsage(&cli.Command{
 		Name:  "batches",
 		Usage: "list recorded batches you can see",
-		Action: func(c *cli.Context) error {
-			if err := needArgs(c); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
+		Action: withClient(nil, func(c *cli.Context, cl *client.Client) error {
 			l, err := cl.Batches(c.Context)
 			if err != nil {
 				return err
 			}
 			return newPrinter(c).batches(l)
-		},
+		}),
 	})
 }
 
@@ -29,20 +24,13 @@ func agentsCommand() *cli.Command {
 	return withUsage(&cli.Command{
 		Name:  "agents",
 		Usage: "list your agents and whether they are online",
-		Action: func(c *cli.Context) error {
-			if err := needArgs(c); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
+		Action: withClient(nil, func(c *cli.Context, cl *client.Client) error {
 			l, err := cl.Agents(c.Context)
 			if err != nil {
 				return err
 			}
 			return newPrinter(c).agents(l)
-		},
+		}),
 	})
 }
 
@@ -51,19 +39,12 @@ func shareCommand() *cli.Command {
 		Name:      "share",
 		Usage:     "let another user rerun and stop a project's batches",
 		ArgsUsage: "PROJECT USER",
-		Action: func(c *cli.Context) error {
-			if err := needArgs(c, "PROJECT", "USER"); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
+		Action: withClient([]string{"PROJECT", "USER"}, func(c *cli.Context, cl *client.Client) error {
 			pr, err := cl.Share(c.Context, c.Args().Get(0), c.Args().Get(1))
 			if err != nil {
 				return err
 			}
 			return newPrinter(c).project(pr)
-		},
+		}),
 	})
 }

@@ -23,18 +23,11 @@ func rerunCommand() *cli.Command {
 			&cli.StringFlag{Name: "agent", Usage: "agent id, when several agents serve the host"},
 			&cli.DurationFlag{Name: "poll-interval", Value: 500 * time.Millisecond, Hidden: true},
 		},
-		Action: rerunAction,
+		Action: withClient([]string{"BATCH"}, rerunAction),
 	})
 }
 
-func rerunAction(c *cli.Context) error {
-	if err := needArgs(c, "BATCH"); err != nil {
-		return err
-	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
+func rerunAction(c *cli.Context, cl *client.Client) error {
 	q, err := cl.Rerun(c.Context, c.Args().First(), api.RerunRequest{AgentID: c.String("agent")})
 	if err != nil {
 		return err
@@ -85,22 +78,21 @@ func stopCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "grace", Usage: "grace period before SIGKILL, e.g. 30s; 0 means the agent's own"},
 		},
-		Action: stopAction,
+		Action: func(c *cli.Context) error {
+			// Flag errors come before any talk of URLs and tokens.
+			if err := needArgs(c, "RUN"); err != nil {
+				return err
+			}
+			if c.Duration("grace") < 0 {
+				return errors.New("--grace must not be negative")
+			}
+			return withClient([]string{"RUN"}, stopAction)(c)
+		},
 	})
 }
 
-func stopAction(c *cli.Context) error {
-	if err := needArgs(c, "RUN"); err != nil {
-		return err
-	}
+func stopAction(c *cli.Context, cl *client.Client) error {
 	grace := c.Duration("grace")
-	if grace < 0 {
-		return errors.New("--grace must not be negative")
-	}
-	cl, err := newClient(c)
-	if err != nil {
-		return err
-	}
 	var req api.StopRequest
 	if grace > 0 {
 		req.GracePeriod = grace.String()
@@ -120,20 +112,13 @@ func statusCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "tail", Value: 20, Usage: "output lines to show (0: all the server kept)"},
 		},
-		Action: func(c *cli.Context) error {
-			if err := needArgs(c, "RUN"); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
+		Action: withClient([]string{"RUN"}, func(c *cli.Context, cl *client.Client) error {
 			run, err := cl.Run(c.Context, c.Args().First())
 			if err != nil {
 				return err
 			}
 			return newPrinter(c).run(run, c.Int("tail"))
-		},
+		}),
 	})
 }
 
@@ -141,19 +126,12 @@ func runsCommand() *cli.Command {
 	return withUsage(&cli.Command{
 		Name:  "runs",
 		Usage: "list runs you can see",
-		Action: func(c *cli.Context) error {
-			if err := needArgs(c); err != nil {
-				return err
-			}
-			cl, err := newClient(c)
-			if err != nil {
-				return err
-			}
+		Action: withClient(nil, func(c *cli.Context, cl *client.Client) error {
 			l, err := cl.Runs(c.Context)
 			if err != nil {
 				return err
 			}
 			return newPrinter(c).runs(l)
-		},
+		}),
 	})
 }

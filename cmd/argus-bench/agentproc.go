@@ -77,6 +77,23 @@ type agentProc struct {
 	proc *proc
 }
 
+// openStack is the start of every agent benchmark: the machine and its load
+// go to the report, then the stack is started and the agent's command line
+// reported.
+func openStack(ctx context.Context, cfg stackConfig, stdout, stderr io.Writer) (*stack, error) {
+	if cfg.ReadyWithin <= 0 {
+		return nil, errors.New("--ready-timeout must be positive")
+	}
+	readMachine().print(stdout)
+	fmt.Fprintf(stdout, "load average at start: %s\n", loadAvg())
+	s, err := startStack(ctx, cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "agent: %s (pid %d)\n", s.Agent.agentLine(), s.Agent.PID)
+	return s, nil
+}
+
 // startStack builds what it must, starts the server, registers and starts
 // the agent, and returns once the agent is online and holding a long-poll,
 // so the first measured command does not race the agent's start-up. On

@@ -61,8 +61,6 @@ func (cfg dispatchConfig) validate() error {
 		return errors.New("--warmup must not be negative")
 	case cfg.PollEvery < 0:
 		return errors.New("--poll-every must not be negative")
-	case cfg.Stack.ReadyWithin <= 0:
-		return errors.New("--ready-timeout must be positive")
 	}
 	return nil
 }
@@ -90,14 +88,11 @@ func runDispatch(ctx context.Context, cfg dispatchConfig, stdout, stderr io.Writ
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	readMachine().print(stdout)
-	fmt.Fprintf(stdout, "load average at start: %s\n", loadAvg())
-	s, err := startStack(ctx, cfg.Stack, stderr)
+	s, err := openStack(ctx, cfg.Stack, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	fmt.Fprintf(stdout, "agent: %s\n", s.Agent.agentLine())
 
 	batch, err := s.recordBatch(ctx, "dispatch-true", api.CommandLine{Argv: []string{"true"}})
 	if err != nil {

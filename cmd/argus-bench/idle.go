@@ -57,8 +57,6 @@ func (cfg idleConfig) validate() error {
 		return errors.New("--duration must be positive")
 	case cfg.Sample <= 0:
 		return errors.New("--sample must be positive")
-	case cfg.Stack.ReadyWithin <= 0:
-		return errors.New("--ready-timeout must be positive")
 	}
 	return nil
 }
@@ -88,15 +86,12 @@ func runIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer) erro
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	readMachine().print(stdout)
-	fmt.Fprintf(stdout, "load average at start: %s\n", loadAvg())
-	s, err := startStack(ctx, cfg.Stack, stderr)
+	s, err := openStack(ctx, cfg.Stack, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	pid := s.Agent.PID
-	fmt.Fprintf(stdout, "agent: %s (pid %d)\n", s.Agent.agentLine(), pid)
 
 	fmt.Fprintf(stderr, "settling %s, then watching the agent for %s…\n", cfg.Settle, cfg.Duration)
 	if !sleepCtx(ctx, cfg.Settle) {

@@ -55,8 +55,6 @@ func (cfg stopConfig) validate() error {
 		return errors.New("--procs must be at least 1")
 	case cfg.Repeats < 1:
 		return errors.New("--repeats must be at least 1")
-	case cfg.Stack.ReadyWithin <= 0:
-		return errors.New("--ready-timeout must be positive")
 	}
 	return nil
 }
@@ -79,14 +77,11 @@ func runStop(ctx context.Context, cfg stopConfig, stdout, stderr io.Writer) erro
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	readMachine().print(stdout)
-	fmt.Fprintf(stdout, "load average at start: %s\n", loadAvg())
-	s, err := startStack(ctx, cfg.Stack, stderr)
+	s, err := openStack(ctx, cfg.Stack, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	fmt.Fprintf(stdout, "agent: %s\n", s.Agent.agentLine())
 
 	// `wait` keeps the shell (the group leader) alive; the sleeps inherit
 	// the ignored SIGTERM, so only the SIGKILL after the grace period ends

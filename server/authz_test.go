@@ -66,10 +66,7 @@ func TestProjectOwnerMayViewButNotControlARecipientsBatch(t *testing.T) {
 	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
 	bobBatch := h.batch(bob, "mnist", "bob-laptop")
 	bobAgent, bobTok := h.agent(bob, "bob-laptop", "", true)
-	var q api.Queued
-	h.expect(202, "POST", "/api/batches/"+bobBatch+"/rerun", bob, nil).json(t, &q)
-	h.jobs(bobAgent, bobTok)
-	h.expect(200, "POST", "/api/agents/"+bobAgent+"/jobs/"+q.CmdID+"/ack", bobTok, api.AckRequest{PID: 5})
+	q := h.started(bob, bobBatch, bobAgent, bobTok, 5)
 
 	h.expect(200, "GET", "/api/batches/"+bobBatch, alice, nil)
 	h.expect(200, "GET", "/api/runs/"+q.RunID, alice, nil)
@@ -102,10 +99,7 @@ func TestReregisterKeepsTheAgentAndRevokesItsOldToken(t *testing.T) {
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
 	agentID, oldTok := h.agent(alice, "gpu-01", "", true)
-	var q api.Queued
-	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
-	h.jobs(agentID, oldTok)
-	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", oldTok, api.AckRequest{PID: 9})
+	q := h.started(alice, id, agentID, oldTok, 9)
 
 	bobAgent, _ := h.agent(bob, "gpu-01", "", false)
 	before := h.snapshot()

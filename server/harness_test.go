@@ -319,3 +319,14 @@ func (h *harness) doWithHeader(method, path, auth string) int {
 }
 
 func hashOf(tok string) string { return token.Hash(tok) }
+
+// started reruns a batch and plays its agent up to acking the PID: the
+// run is running. It returns the rerun's ids.
+func (h *harness) started(userTok, batchID, agentID, agentTok string, pid int) api.Queued {
+	h.t.Helper()
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+batchID+"/rerun", userTok, nil).json(h.t, &q)
+	h.jobs(agentID, agentTok)
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", agentTok, api.AckRequest{PID: pid})
+	return q
+}

@@ -188,10 +188,8 @@ func TestFailedStopLeavesTheRunRunningAndStoppableAgain(t *testing.T) {
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
-	var q, sq api.Queued
-	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
-	h.jobs(agentID, tok)
-	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 11})
+	q := h.started(alice, id, agentID, tok, 11)
+	var sq api.Queued
 	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil).json(t, &sq)
 	cmds := h.jobs(agentID, tok)
 	if len(cmds) != 1 || cmds[0].Stop == nil || cmds[0].Stop.StartedAt == nil {
@@ -210,10 +208,7 @@ func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
-	var q api.Queued
-	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
-	h.jobs(agentID, tok)
-	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 12})
+	q := h.started(alice, id, agentID, tok, 12)
 	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil)
 	code := 0
 	h.expect(200, "POST", "/api/agents/"+agentID+"/runs/"+q.RunID+"/exit", tok, api.ExitReport{ExitCode: &code})
@@ -231,10 +226,7 @@ func TestOversizedAgentBodiesAre413AndChangeNothing(t *testing.T) {
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
-	var q api.Queued
-	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
-	h.jobs(agentID, tok)
-	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 3})
+	q := h.started(alice, id, agentID, tok, 3)
 	before := h.snapshot()
 	code := 1
 	h.expect(413, "POST", "/api/agents/"+agentID+"/runs/"+q.RunID+"/exit", tok,

@@ -258,36 +258,12 @@ func TestSIGTERMAnswersHeldLongPolls(t *testing.T) {
 	var reg api.RegisterResponse
 	s.call(t, "POST", "/api/agents/register", strings.TrimSpace(out), api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
 
-	type answer struct {
-		code int
-		body string
-		err  error
-	}
-	held := make(chan answer, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", s.url+"/api/agents/"+reg.AgentID+"/jobs?wait=60s", nil)
-		req.Header.Set("Authorization", "Bearer "+reg.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			held <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		data, _ := io.ReadAll(resp.Body)
-		held <- answer{code: resp.StatusCode, body: string(data)}
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(metrics(t, s), "argus_jobs_polls_held 1") {
-		if time.Now().After(deadline) {
-			t.Fatal("the long-poll never showed as held in /metrics")
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	held := s.holdPoll(t, reg.AgentID, reg.Token, "60s")
 	start := time.Now()
 	s.stop(t)
 	select {
 	case a := <-held:
-		if a.err != nil || a.code != 200 || !strings.Contains(a.body, `"commands":[]`) {
+		if a.err != nil || a.code != 200 || a.jobs.Commands == nil || len(a.jobs.Commands) != 0 {
 			t.Fatalf("held poll at SIGTERM: %+v", a)
 		}
 		if d := time.Since(start); d > 5*time.Second {
@@ -310,3 +286,43 @@ func metrics(t *testing.T, s *serving) string {
 }
 
 const testSessionKey = "test-session-key-0123456789abcdefghijklmnop"
+
+// polled is a long-poll's answer and when it came.
+type polled struct {
+	at   time.Time
+	code int
+	jobs api.JobList
+	err  error
+}
+
+// holdPoll starts GET …/jobs?wait= on s and returns once the server reports
+// the poll held (argus_jobs_polls_held), so what the test does next happens
+// to a poll that is really waiting.
+func (s *serving) holdPoll(t *testing.T, agentID, tok, wait string) <-chan polled {
+	t.Helper()
+	held := make(chan polled, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", s.url+"/api/agents/"+agentID+"/jobs?wait="+wait, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- polled{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		ans := polled{at: time.Now(), code: resp.StatusCode, err: err}
+		if err == nil {
+			ans.err = json.Unmarshal(data, &ans.jobs)
+		}
+		held <- ans
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(metrics(t, s), "argus_jobs_polls_held 1") {
+		if time.Now().After(deadline) {
+			t.Fatal("the long-poll never showed as held in /metrics")
+		}
+		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+	return held
+}

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -36,36 +35,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
 	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
 
-	type answer struct {
-		at   time.Time
-		code int
-		jobs api.JobList
-		err  error
-	}
-	held := make(chan answer, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", a.url+"/api/agents/"+reg.AgentID+"/jobs?wait=30s", nil)
-		req.Header.Set("Authorization", "Bearer "+reg.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			held <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(resp.Body)
-		ans := answer{at: time.Now(), code: resp.StatusCode, err: err}
-		if err == nil {
-			ans.err = json.Unmarshal(data, &ans.jobs)
-		}
-		held <- ans
-	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(metrics(t, a), "argus_jobs_polls_held 1") {
-		if time.Now().After(deadline) {
-			t.Fatal("the long-poll on A never showed as held in /metrics")
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	held := a.holdPoll(t, reg.AgentID, reg.Token, "30s")
 
 	var q api.Queued
 	b.call(t, "POST", "/api/batches/"+batch.ID+"/rerun", alice, nil, 202, &q)

@@ -53,12 +53,6 @@ func sameProcess(pid int, ticks uint64) bool {
 // stillRunning is sameProcess: identity is as cheap to check as on Linux.
 func stillRunning(pid int, ticks uint64) bool { return sameProcess(pid, ticks) }
 
-// zombie reports whether pid has exited but not been reaped (or is gone).
-func zombie(pid int) bool {
-	k, err := kinfo(pid)
-	return err != nil || k.Proc.P_stat == sZOMB
-}
-
 // groupAlive reports whether a live (not zombie) process is left in the
 // group. Should the process table be unreadable, the group counts as
 // alive: anyInGroup already saw it, and a stop then waits for its grace

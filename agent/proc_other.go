@@ -16,8 +16,6 @@ func startTime(pid int) (uint64, error) { return 0, errNoProcInfo }
 
 func processesOfRun(runID string) []int { return nil }
 
-func zombie(pid int) bool { return false }
-
 func groupAlive(pgid int) bool { return anyInGroup(pgid) }
 
 // sameProcess cannot tell a reused PID here, so it never vouches for one:

@@ -1,9 +1,6 @@
 package client
 
 import (
-	"context"
-	"errors"
-
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/rs/zerolog"
 )
@@ -18,26 +15,10 @@ func NewLogger(l zerolog.Logger) retryablehttp.LeveledLogger {
 type zlog struct{ l zerolog.Logger }
 
 // Error is logged at debug: retryablehttp reports each failed attempt,
-// most of which are retried, and the final verdict is the error returned
-// to the caller, who reports it once (a CLI's one line, a daemon loop's
-// warning). An attempt ended because the caller's context ended is no
-// failure at all.
-func (z zlog) Error(msg string, kv ...any) {
-	ev := z.l.Debug()
-	if canceled(kv) {
-		ev = ev.Bool("canceled", true)
-	}
-	ev.Fields(kv).Msg(msg)
-}
-
-func canceled(kv []any) bool {
-	for _, v := range kv {
-		if err, ok := v.(error); ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			return true
-		}
-	}
-	return false
-}
+// most of which are retried, or were only cut short by the caller's
+// context; the final verdict is the error returned to the caller, who
+// reports it once (a CLI's one line, a daemon loop's warning).
+func (z zlog) Error(msg string, kv ...any) { z.l.Debug().Fields(kv).Msg(msg) }
 func (z zlog) Warn(msg string, kv ...any)  { z.l.Warn().Fields(kv).Msg(msg) }
 func (z zlog) Info(msg string, kv ...any)  { z.l.Info().Fields(kv).Msg(msg) }
 func (z zlog) Debug(msg string, kv ...any) { z.l.Debug().Fields(kv).Msg(msg) }

@@ -156,7 +156,7 @@ func action(c *cli.Context, acts actions) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := stopOnSignal(c.Context)
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	if oneShot {
@@ -207,18 +207,4 @@ func rootBefore(load cli.BeforeFunc) cli.BeforeFunc {
 		}
 		return nil
 	}
-}
-
-// stopOnSignal ends ctx on SIGINT or SIGTERM. It cancels with a plain
-// context.Canceled rather than signal.NotifyContext's signal cause, so the
-// requests it cuts short read as canceled (logged at debug), not as
-// failures.
-func stopOnSignal(parent context.Context) (context.Context, func()) {
-	sigCtx, stopSignals := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithCancel(parent)
-	go func() {
-		<-sigCtx.Done()
-		cancel()
-	}()
-	return ctx, func() { stopSignals(); cancel() }
 }

@@ -83,7 +83,7 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 type statusWriter struct {
 	http.ResponseWriter
 	code     int
-	jsonOnly bool // rewrite non-JSON error answers
+	req      *http.Request // ServeMux sets req.Pattern before any handler runs
 	dropBody bool
 }
 
@@ -92,7 +92,9 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.code = code
-	if w.jsonOnly && code >= 400 && w.Header().Get("Content-Type") != "application/json" {
+	// No pattern matched: the answer is ServeMux's own plain-text 404 or
+	// 405, rewritten as JSON like every other error.
+	if w.req.Pattern == "" && code >= 400 && w.Header().Get("Content-Type") != "application/json" {
 		w.dropBody = true
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Del("X-Content-Type-Options")
@@ -122,8 +124,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) observe(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, pattern := mux.Handler(r)
-		sw := &statusWriter{ResponseWriter: w, jsonOnly: pattern == ""}
+		sw := &statusWriter{ResponseWriter: w, req: r}
 		mux.ServeHTTP(sw, r)
 		if sw.code == 0 {
 			sw.code = http.StatusOK

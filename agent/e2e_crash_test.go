@@ -3,7 +3,6 @@
 package agent_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,7 +49,7 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 	waitFor(t, 10*time.Second, "the run to end", func() bool { return !alive(ending.PID) })
 
 	e.startAgent(home)
-	r := e.waitRun(ending.ID, "the unwatched exit reported", 20*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	r := e.waitEnded(ending.ID, 20*time.Second)
 	if r.Status != api.RunExited || !r.ExitUnknown || r.ExitCode != nil {
 		t.Fatalf("run that ended while the agent was down = %+v, want exited with an unknown status", r)
 	}
@@ -58,9 +57,7 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 		t.Fatalf("run started %d times", n)
 	}
 	// Stop still works on the run the restarted agent re-attached to.
-	if _, err := e.user.Stop(context.Background(), long.ID, api.StopRequest{GracePeriod: "5s"}); err != nil {
-		t.Fatal(err)
-	}
+	e.stop(long.ID, "5s")
 	r = e.waitStopped(long.ID)
 	if r.StopOutcome != api.StopTerminated || alive(long.PID) {
 		t.Fatalf("re-attached run after stop = %+v (alive %v)", r, alive(long.PID))
@@ -100,7 +97,7 @@ func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = e.waitRun(runID, "run exited", 20*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	r = e.waitEnded(runID, 20*time.Second)
 	if r.Status != api.RunExited || !r.ExitUnknown {
 		t.Fatalf("re-attached run's end = %+v", r)
 	}
@@ -151,7 +148,7 @@ func TestServerOutageOf20sIsRiddenOut(t *testing.T) {
 		t.Fatalf("agent did not report the outage:\n%s", agent.out)
 	}
 	e.startServer()
-	r := e.waitRun(run.ID, "the exit reported after the outage", 40*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	r := e.waitEnded(run.ID, 40*time.Second)
 	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 4 {
 		t.Fatalf("run after the outage = %+v", r)
 	}

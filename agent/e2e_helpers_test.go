@@ -232,6 +232,20 @@ func (e *env) waitStatus(runID string, status api.RunStatus) api.Run {
 	return e.waitRun(runID, "run "+string(status), 20*time.Second, func(r api.Run) bool { return r.Status == status })
 }
 
+// stop asks the server to stop a run; grace "" means the agent's own.
+func (e *env) stop(runID, grace string) {
+	e.t.Helper()
+	if _, err := e.user.Stop(context.Background(), runID, api.StopRequest{GracePeriod: grace}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitEnded waits until a run has ended, whatever its final status.
+func (e *env) waitEnded(runID string, within time.Duration) api.Run {
+	e.t.Helper()
+	return e.waitRun(runID, "the end of run "+runID, within, func(r api.Run) bool { return r.Status.Ended() })
+}
+
 // waitStopped waits until a run is stopped and its stop acked: the exit
 // report and the stop's ack arrive in either order.
 func (e *env) waitStopped(runID string) api.Run {

@@ -40,9 +40,7 @@ func TestRunsSurviveAnAgentRestartAndStopStillEndsTheTree(t *testing.T) {
 	if r, err := e.user.Run(context.Background(), run.ID); err != nil || r.Status != api.RunRunning {
 		t.Fatalf("run after the agent restart = %+v, %v", r, err)
 	}
-	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "5s"}); err != nil {
-		t.Fatal(err)
-	}
+	e.stop(run.ID, "5s")
 	r := e.waitStopped(run.ID)
 	if r.StopOutcome != api.StopTerminated {
 		t.Fatalf("stop after the restart = %+v", r)

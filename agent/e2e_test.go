@@ -65,9 +65,7 @@ func TestRerunStartsTheTreeInItsOwnGroupAndStopEndsIt(t *testing.T) {
 		}
 	}
 	// Clean stop: sh and sleep die of SIGTERM, no SIGKILL needed.
-	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "5s"}); err != nil {
-		t.Fatal(err)
-	}
+	e.stop(run.ID, "5s")
 	r := e.waitStopped(run.ID)
 	if r.Signal != "SIGTERM" || r.StopOutcome != api.StopTerminated {
 		t.Fatalf("stopped run = %+v, want SIGTERM and terminated", r)
@@ -155,9 +153,7 @@ func TestStopSweepsProcessesThatLeftTheGroup(t *testing.T) {
 		g, err := syscall.Getpgid(escaped)
 		return err == nil && g == escaped
 	})
-	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "5s"}); err != nil {
-		t.Fatal(err)
-	}
+	e.stop(run.ID, "5s")
 	r := e.waitStopped(run.ID)
 	if alive(escaped) || r.StopOutcome != api.StopKilled {
 		t.Fatalf("after the stop: escapee alive %v, run %+v (want killed: the sweep had to kill)", alive(escaped), r)
@@ -168,7 +164,7 @@ func TestExitCodeAndOutputTailAreReported(t *testing.T) {
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
 	id, _ := e.batch("echo line one; echo line two >&2; exit 3")
-	r := e.waitRun(e.rerun(id), "run exited", 20*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	r := e.waitEnded(e.rerun(id), 20*time.Second)
 	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 3 ||
 		!strings.Contains(r.OutputTail, "line one\n") || !strings.Contains(r.OutputTail, "line two\n") {
 		t.Fatalf("run = %+v", r)
@@ -247,7 +243,7 @@ func TestAChildHoldingStdoutDoesNotHoldTheExit(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	r := e.waitRun(runID, "the exit of the leader", 10*time.Second, func(r api.Run) bool { return r.Status.Ended() })
+	r := e.waitEnded(runID, 10*time.Second)
 	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 0 || !strings.Contains(r.OutputTail, "bye") {
 		t.Fatalf("run = %+v", r)
 	}

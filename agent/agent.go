@@ -41,6 +41,7 @@ type Config struct {
 	Properties         map[string]string // sent at registration; ARGUS_PROP_<KEY> in runs
 	HeartbeatInterval  time.Duration     // default 10s
 	PollWait           time.Duration     // long-poll hold asked of the server; default 30s
+	MaxBackoff         time.Duration     // longest retry wait while the server is unreachable; default 30s
 	Logger             zerolog.Logger
 	Version            string
 }

@@ -144,7 +144,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			wait = nextBackoff(wait)
+			wait = nextBackoff(wait, d.cfg.MaxBackoff)
 			d.log.Warn().Err(err).Dur("retry_in", wait).Msg("polling for commands failed")
 			if !sleepCtx(ctx, wait) {
 				return
@@ -187,10 +187,11 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command) {
 	}()
 }
 
-// nextBackoff doubles from 1s to a 30s cap, with the top half jittered so
-// a fleet that lost its server does not return in lockstep.
-func nextBackoff(prev time.Duration) time.Duration {
-	d := min(max(2*prev, time.Second), 30*time.Second)
+// nextBackoff doubles from 1s (or the cap, when lower) to the cap, with
+// the top half jittered so a fleet that lost its server does not return in
+// lockstep.
+func nextBackoff(prev, ceiling time.Duration) time.Duration {
+	d := min(max(2*prev, time.Second), ceiling)
 	return d/2 + rand.N(d/2+1)
 }
 

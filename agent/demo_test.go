@@ -12,21 +12,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/argus-exec/argus/internal/testenv"
 )
 
 // TestDemoScriptRunsTheWholeLoop keeps the README's first command honest:
 // ./demo on a fresh state directory brings up a server and an agent, and a
 // rerun of its sample batch runs through the agent.
 func TestDemoScriptRunsTheWholeLoop(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	t.Parallel()
 	dir := t.TempDir()
 	demo := exec.Command("../demo")
-	demo.Env = append(os.Environ(), "ARGUS_ADDR="+addr, "ARGUS_DEMO_DIR="+dir, "ARGUS_TOKEN=", "ARGUS_URL=")
+	// Any free port: the demo reads back the one the server got.
+	demo.Env = testenv.ChildEnv([]string{"ARGUS_ADDR=127.0.0.1:0", "ARGUS_DEMO_DIR=" + dir})
 	demo.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := demo.StdoutPipe()
 	if err != nil {
@@ -47,8 +45,9 @@ func TestDemoScriptRunsTheWholeLoop(t *testing.T) {
 		close(lines)
 	}()
 	var seen []string
-	var batch string
+	var batch, addr string
 	rerunLine := regexp.MustCompile(`argus rerun (bat_\S+) --wait\s+# runs 'count'`)
+	serverLine := regexp.MustCompile(`server on http://(127\.0\.0\.1:\d+),`)
 	deadline := time.After(3 * time.Minute)
 	for batch == "" {
 		select {
@@ -60,16 +59,22 @@ func TestDemoScriptRunsTheWholeLoop(t *testing.T) {
 			if m := rerunLine.FindStringSubmatch(l); m != nil {
 				batch = m[1]
 			}
+			if m := serverLine.FindStringSubmatch(l); m != nil {
+				addr = m[1]
+			}
 		case <-deadline:
 			t.Fatalf("demo did not come up:\n%s", strings.Join(seen, "\n"))
 		}
+	}
+	if addr == "" {
+		t.Fatalf("demo did not say where its server listens:\n%s", strings.Join(seen, "\n"))
 	}
 	tok, err := os.ReadFile(dir + "/token")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rerun := exec.Command(dir+"/bin/argus", "rerun", batch, "--wait")
-	rerun.Env = append(os.Environ(), "ARGUS_URL=http://"+addr, "ARGUS_TOKEN="+strings.TrimSpace(string(tok)))
+	rerun.Env = testenv.ChildEnv([]string{"ARGUS_URL=http://" + addr, "ARGUS_TOKEN=" + strings.TrimSpace(string(tok))})
 	res, err := rerun.CombinedOutput()
 	if err != nil || !regexp.MustCompile(`status:\s+(running|exited)`).Match(res) {
 		t.Fatalf("rerun of the demo batch: %v\n%s", err, res)

@@ -3,6 +3,7 @@
 package agent_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -27,6 +29,7 @@ func countStarts(t *testing.T, cwd string) int {
 }
 
 func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	agent := e.startAgent(home)
@@ -35,10 +38,10 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 	long := e.waitStatus(e.rerun(longID), api.RunRunning)
 	ending := e.waitStatus(e.rerun(endingID), api.RunRunning)
 
-	if err := agent.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := agent.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	agent.exitCode(t, 5*time.Second)
+	e.exit(agent, 5*time.Second)
 	if !alive(long.PID) || !alive(ending.PID) {
 		t.Fatal("a run died with the agent")
 	}
@@ -65,12 +68,13 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 }
 
 func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	crashing := e.startAgent(home, "ARGUS_AGENT_FAULT=after-spawn")
 	id, cwd := e.batch(waitForFile)
 	runID := e.rerun(id)
-	if code := crashing.exitCode(t, 10*time.Second); code != 70 {
+	if code := e.exit(crashing, 10*time.Second); code != 70 {
 		t.Fatalf("fault-injected agent exit %d, want 70", code)
 	}
 	waitFor(t, 5*time.Second, "the spawned run", func() bool { return len(leadersOfRun(t, runID)) == 1 })
@@ -104,12 +108,13 @@ func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
 }
 
 func TestCrashAfterJournalingNeverStartsTheCommand(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	crashing := e.startAgent(home, "ARGUS_AGENT_FAULT=after-journal")
 	id, cwd := e.batch(waitForFile)
 	runID := e.rerun(id)
-	if code := crashing.exitCode(t, 10*time.Second); code != 70 {
+	if code := e.exit(crashing, 10*time.Second); code != 70 {
 		t.Fatalf("fault-injected agent exit %d, want 70", code)
 	}
 	e.startAgent(home)
@@ -122,32 +127,43 @@ func TestCrashAfterJournalingNeverStartsTheCommand(t *testing.T) {
 	}
 }
 
-func TestServerOutageOf20sIsRiddenOut(t *testing.T) {
+// TestServerOutageIsRiddenOut: the server goes away long enough for the
+// agent's retries to reach their cap several times (a 1s cap here, through
+// the hidden --max-backoff, instead of waiting out the 30s default); the
+// agent keeps running, keeps its run's exit in the outbox, and delivers it
+// when the server is back.
+func TestServerOutageIsRiddenOut(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
-	agent := e.startAgent(e.agentHome(""))
+	home := e.agentHome("")
+	agent := e.StartAgent(e.server, testenv.AgentSpec{Home: home, Args: []string{
+		"--heartbeat-interval", "1s", "--poll-wait", "5s", "--max-backoff", "1s", "--log-format", "json",
+	}}, e.ids[home], e.user).Proc
 	id, cwd := e.batch(waitForFile)
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
 
-	if err := e.server.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := e.server.Proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	e.server.exitCode(t, 15*time.Second)
+	e.exit(e.server.Proc, 15*time.Second)
 	// The run ends during the outage; its report waits in the outbox.
 	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	outage := time.Now().Add(20 * time.Second)
-	for time.Now().Before(outage) {
-		select {
-		case <-agent.done:
-			t.Fatalf("agent exited during the outage:\n%s", agent.out)
-		case <-time.After(100 * time.Millisecond):
+	var waits []time.Duration
+	waitFor(t, 30*time.Second, "four failed polls, the last ones at the cap", func() bool {
+		if err := agent.Exited(); err != nil {
+			t.Fatalf("agent exited during the outage: %v\n%s", err, agent.Output())
+		}
+		waits = retryWaits(t, agent.Output(), "polling for commands failed")
+		return len(waits) >= 4
+	})
+	for _, w := range waits {
+		if w > time.Second {
+			t.Fatalf("retry waits %v: one is over the 1s cap", waits)
 		}
 	}
-	if !strings.Contains(agent.out.String(), "polling for commands failed") {
-		t.Fatalf("agent did not report the outage:\n%s", agent.out)
-	}
-	e.startServer()
+	e.RestartServer(e.server)
 	r := e.waitEnded(run.ID, 40*time.Second)
 	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 4 {
 		t.Fatalf("run after the outage = %+v", r)
@@ -156,4 +172,20 @@ func TestServerOutageOf20sIsRiddenOut(t *testing.T) {
 	if again.ExitCode == nil || *again.ExitCode != 4 || countStarts(t, cwd) != 2 {
 		t.Fatalf("rerun after the outage = %+v, %d starts (want 2: one per run)", again, countStarts(t, cwd))
 	}
+}
+
+// retryWaits is the retry_in of every JSON log line with msg.
+func retryWaits(t *testing.T, log, msg string) []time.Duration {
+	t.Helper()
+	var out []time.Duration
+	for _, line := range strings.Split(log, "\n") {
+		var l struct {
+			Message string
+			RetryIn float64 `json:"retry_in"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Message == msg {
+			out = append(out, time.Duration(l.RetryIn*float64(time.Millisecond)))
+		}
+	}
+	return out
 }

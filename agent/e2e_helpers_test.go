@@ -3,192 +3,83 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 )
 
-// bins holds the three binaries, built once for the package's tests.
-var bins struct{ server, agent, cli string }
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "argus-agent-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins.server = filepath.Join(dir, "argus-server")
-	bins.agent = filepath.Join(dir, "argus-agent")
-	bins.cli = filepath.Join(dir, "argus")
-	for out, pkg := range map[string]string{bins.server: "../cmd/argus-server", bins.agent: "../cmd/argus-agent", bins.cli: "../cmd/argus"} {
-		// faultinject arms the crash points the crash tests use.
-		build := exec.Command("go", "build", "-tags", "faultinject", "-o", out, pkg)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// syncBuffer collects a subprocess's output while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// proc is a running subprocess.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
-}
-
-func startProc(t *testing.T, env []string, name string, args ...string) *proc {
-	t.Helper()
-	p := &proc{cmd: exec.Command(name, args...), out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(name), p.out)
-		}
-	})
-	return p
-}
-
-// exitCode waits for the process to end and returns its exit code.
-func (p *proc) exitCode(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(within):
-		t.Fatalf("process still running after %v:\n%s", within, p.out)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// env is one server, one user and a temp world for agents.
+// env is one server, one user and a temp world for agents, on binaries
+// built with the fault hooks (faultinject) the crash tests arm.
 type env struct {
+	*testenv.Env
 	t      *testing.T
-	addr   string
-	db     string
-	url    string
-	token  string
+	server *testenv.Server
+	token  string // alice's em_live_
 	user   *client.Client
-	server *proc
-	dir    string
+	ids    map[string]string // agent home → agent id
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dir := t.TempDir()
-	e := &env{t: t, db: filepath.Join(dir, "argus.db"), dir: dir}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.addr = ln.Addr().String()
-	ln.Close()
-	e.url = "http://" + e.addr
-	out, err := exec.Command(bins.server, "user", "create", "--db", e.db, "alice").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.token = strings.TrimSpace(string(out))
-	e.startServer()
-	if e.user, err = client.New(e.url, e.token, client.Options{RetryMax: -1}); err != nil {
-		t.Fatal(err)
-	}
+	e := &env{Env: testenv.New(t, "faultinject"), t: t, ids: map[string]string{}}
+	e.server = e.StartServer(testenv.ServerSpec{Args: []string{"--lease", "2s"}})
+	e.token = e.CreateUser(e.server, "alice")
+	e.user = e.Client(e.server, e.token, client.Options{RetryMax: -1})
 	return e
-}
-
-// startServer starts argus-server on the env's fixed address.
-func (e *env) startServer() {
-	e.t.Helper()
-	e.server = startProc(e.t, nil, bins.server, "serve", "--addr", e.addr, "--db", e.db, "--lease", "2s", "--log-format", "json")
-	waitFor(e.t, 10*time.Second, "server healthy", func() bool {
-		resp, err := http.Get(e.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	})
 }
 
 // agentHome registers an agent in a new home and returns the home.
 func (e *env) agentHome(label string) string {
 	e.t.Helper()
-	home := filepath.Join(e.dir, "home-"+label)
-	args := []string{"--register", "--home", home}
-	if label != "" {
-		args = append(args, "--label", label)
-	}
-	cmd := exec.Command(bins.agent, args...)
-	cmd.Env = append(os.Environ(), "ARGUS_URL="+e.url, "ARGUS_TOKEN="+e.token)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("register: %v\n%s", err, out)
-	}
+	home, id := e.AgentHome(e.server, e.token, label)
+	e.ids[home] = id
 	return home
 }
 
-// startAgent runs argus-agent in the foreground with a short heartbeat.
-func (e *env) startAgent(home string, extraEnv ...string) *proc {
+// startAgent runs argus-agent in the foreground with a short heartbeat and
+// returns once it is ready (testenv's readiness: this process online and
+// polling).
+func (e *env) startAgent(home string, extraEnv ...string) *testenv.Proc {
 	e.t.Helper()
-	p := startProc(e.t, append([]string{"ARGUS_TOKEN="}, extraEnv...), bins.agent,
-		"--home", home, "--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s",
-		"--property", "team=vision", "--log-format", "json", "--log-level", "debug")
-	waitFor(e.t, 10*time.Second, "agent online", func() bool {
-		agents, err := e.user.Agents(context.Background())
-		if err != nil {
-			return false
-		}
-		for _, a := range agents.Agents {
-			if a.Online {
-				return true
-			}
-		}
-		return false
-	})
-	return p
+	a := e.StartAgent(e.server, testenv.AgentSpec{
+		Home: home, Env: extraEnv,
+		Args: []string{"--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s",
+			"--property", "team=vision", "--log-format", "json", "--log-level", "debug"},
+	}, e.ids[home], e.user)
+	return a.Proc
+}
+
+// exit waits for p to exit and returns its code.
+func (e *env) exit(p *testenv.Proc, within time.Duration) int {
+	e.t.Helper()
+	return e.WaitExit(p, within)
+}
+
+// revoke revokes a token through argus-server token revoke, reading it
+// from stdin so it stays out of argv.
+func (e *env) revoke(tok string) {
+	e.t.Helper()
+	r, err := e.server.Admin(context.Background(), tok+"\n", "token", "revoke", "-")
+	if err != nil || r.Code != 0 {
+		e.t.Fatalf("revoke: %v %s", err, r)
+	}
 }
 
 // batch records a shell script as a batch run in a fresh cwd.
 func (e *env) batch(script string) (id, cwd string) {
 	e.t.Helper()
-	cwd, err := os.MkdirTemp(e.dir, "cwd-")
+	cwd, err := os.MkdirTemp(e.Dir, "cwd-")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -217,7 +108,7 @@ func (e *env) rerun(batchID string) string {
 func (e *env) waitRun(runID, what string, within time.Duration, ok func(api.Run) bool) api.Run {
 	e.t.Helper()
 	var last api.Run
-	waitFor(e.t, within, what, func() bool {
+	e.WaitFor(within, what, func() bool {
 		r, err := e.user.Run(context.Background(), runID)
 		if err == nil {
 			last = *r
@@ -255,27 +146,15 @@ func (e *env) waitStopped(runID string) api.Run {
 	})
 }
 
-// waitFor polls cond every 20ms until it holds or the deadline passes.
+// waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	testenv.WaitFor(t, within, what, cond)
 }
 
-// alive reports whether pid exists and is not a zombie.
-func alive(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	end := bytes.LastIndexByte(data, ')')
-	return end > 0 && len(data) > end+2 && data[end+2] != 'Z'
-}
+func alive(pid int) bool { return testenv.Alive(pid) }
+
+func pidsOfRun(runID string) []int { return testenv.RunPIDs(runID) }
 
 // pgidOf reads a process's group.
 func pgidOf(t *testing.T, pid int) int {
@@ -285,23 +164,6 @@ func pgidOf(t *testing.T, pid int) int {
 		t.Fatalf("getpgid %d: %v", pid, err)
 	}
 	return g
-}
-
-// pidsOfRun lists live processes whose environment names the run.
-func pidsOfRun(runID string) []int {
-	var out []int
-	paths, _ := filepath.Glob("/proc/[0-9]*/environ")
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(data, []byte("ARGUS_RUN_ID="+runID+"\x00")) {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if alive(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 // readPID waits for a script to write a PID file and returns the PID.

@@ -17,6 +17,7 @@ import (
 // again. The run and its whole tree must live through it, and the new
 // agent must still be able to stop the tree.
 func TestRunsSurviveAnAgentRestartAndStopStillEndsTheTree(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	first := e.startAgent(home)
@@ -24,10 +25,10 @@ func TestRunsSurviveAnAgentRestartAndStopStillEndsTheTree(t *testing.T) {
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
 	tree := []int{run.PID, readPID(t, filepath.Join(cwd, "child.pid")), readPID(t, filepath.Join(cwd, "grandchild.pid"))}
 
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := first.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := first.exitCode(t, 5*time.Second); code != 0 {
+	if code := e.exit(first, 5*time.Second); code != 0 {
 		t.Fatalf("agent exit code after SIGTERM: %d", code)
 	}
 	for _, pid := range tree {

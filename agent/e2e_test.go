@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
@@ -24,6 +24,7 @@ sh -c 'sleep 300 & echo $! > grandchild.pid; wait' &
 echo started; wait`
 
 func TestRegisterCachesAPrivateAgentToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	path := token.CachePath(home, "")
@@ -41,13 +42,14 @@ func TestRegisterCachesAPrivateAgentToken(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, nil, bins.agent, "--home", home)
-	if code := p.exitCode(t, 10*time.Second); code != 1 || !strings.Contains(p.out.String(), "chmod 600") {
-		t.Fatalf("agent with a 0644 token file: exit %d, output %q", code, p.out)
+	p := e.Start(testenv.Spec{Argv: []string{e.Bin(testenv.AgentBin), "--home", home}})
+	if code := e.exit(p, 10*time.Second); code != 1 || !strings.Contains(p.Output(), "chmod 600") {
+		t.Fatalf("agent with a 0644 token file: exit %d, output %q", code, p.Output())
 	}
 }
 
 func TestRerunStartsTheTreeInItsOwnGroupAndStopEndsIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	agent := e.startAgent(e.agentHome(""))
 	id, cwd := e.batch(treeScript)
@@ -56,7 +58,7 @@ func TestRerunStartsTheTreeInItsOwnGroupAndStopEndsIt(t *testing.T) {
 	if pgidOf(t, run.PID) != run.PID {
 		t.Fatalf("run pgid %d != its pid %d", pgidOf(t, run.PID), run.PID)
 	}
-	if pgidOf(t, run.PID) == pgidOf(t, agent.cmd.Process.Pid) {
+	if pgidOf(t, run.PID) == pgidOf(t, agent.PID()) {
 		t.Fatal("run shares the agent's process group")
 	}
 	for _, pid := range []int{run.PID, child, grandchild} {
@@ -119,6 +121,7 @@ func stopStubborn(t *testing.T, e *env, req api.StopRequest) (time.Duration, api
 }
 
 func TestStopKillsATreeThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
 	grace := time.Second
@@ -132,6 +135,7 @@ func TestStopKillsATreeThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
 }
 
 func TestStopUsesTheAgentsGracePeriodByDefault(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome("")) // --grace-period 2s
 	elapsed, r := stopStubborn(t, e, api.StopRequest{})
@@ -144,6 +148,7 @@ func TestStopUsesTheAgentsGracePeriodByDefault(t *testing.T) {
 }
 
 func TestStopSweepsProcessesThatLeftTheGroup(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
 	id, cwd := e.batch("setsid sleep 300 & echo $! > escaped.pid; exec sleep 300")
@@ -161,6 +166,7 @@ func TestStopSweepsProcessesThatLeftTheGroup(t *testing.T) {
 }
 
 func TestExitCodeAndOutputTailAreReported(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
 	id, _ := e.batch("echo line one; echo line two >&2; exit 3")
@@ -172,6 +178,7 @@ func TestExitCodeAndOutputTailAreReported(t *testing.T) {
 }
 
 func TestRunEnvironmentHoldsNoToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
 	id, cwd := e.batch("env > env.txt")
@@ -194,6 +201,7 @@ func TestRunEnvironmentHoldsNoToken(t *testing.T) {
 }
 
 func TestRevokedTokenEndsTheAgentWithItsExitCode(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	agent := e.startAgent(home)
@@ -201,16 +209,12 @@ func TestRevokedTokenEndsTheAgentWithItsExitCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoke := exec.Command(bins.server, "token", "revoke", "--db", e.db, "-")
-	revoke.Stdin = strings.NewReader(c.Token)
-	if out, err := revoke.CombinedOutput(); err != nil {
-		t.Fatalf("revoke: %v %s", err, out)
-	}
-	if code := agent.exitCode(t, 15*time.Second); code != 78 {
+	e.revoke(c.Token)
+	if code := e.exit(agent, 15*time.Second); code != 78 {
 		t.Fatalf("agent exit code %d, want 78", code)
 	}
-	if !strings.Contains(agent.out.String(), "token rejected: run argus-agent --reregister") {
-		t.Fatalf("agent output lacks the token-rejected line:\n%s", agent.out)
+	if !strings.Contains(agent.Output(), "token rejected: run argus-agent --reregister") {
+		t.Fatalf("agent output lacks the token-rejected line:\n%s", agent.Output())
 	}
 }
 
@@ -234,6 +238,7 @@ func journalRecords(t *testing.T, home string) []map[string]any {
 }
 
 func TestAChildHoldingStdoutDoesNotHoldTheExit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
 	id, _ := e.batch("sleep 300 & echo bye; exit 0") // the sleep keeps the output open
@@ -250,16 +255,17 @@ func TestAChildHoldingStdoutDoesNotHoldTheExit(t *testing.T) {
 }
 
 func TestSIGTERMStopsTheAgentPromptlyAndLeavesRuns(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	agent := e.startAgent(e.agentHome(""))
 	id, _ := e.batch("exec sleep 300")
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
 	t.Cleanup(func() { syscall.Kill(run.PID, syscall.SIGKILL) })
 	start := time.Now()
-	if err := agent.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := agent.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := agent.exitCode(t, 5*time.Second); code != 0 {
+	if code := e.exit(agent, 5*time.Second); code != 0 {
 		t.Fatalf("agent exit code after SIGTERM: %d", code)
 	}
 	if d := time.Since(start); d > 3*time.Second {
@@ -271,11 +277,12 @@ func TestSIGTERMStopsTheAgentPromptlyAndLeavesRuns(t *testing.T) {
 }
 
 func TestASecondAgentOnTheSameIdentityIsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	home := e.agentHome("")
 	e.startAgent(home)
-	second := startProc(t, []string{"ARGUS_TOKEN="}, bins.agent, "--home", home)
-	if code := second.exitCode(t, 10*time.Second); code != 1 || !strings.Contains(second.out.String(), "already running") {
-		t.Fatalf("second agent: exit %d, output %q", code, second.out)
+	second := e.Start(testenv.Spec{Argv: []string{e.Bin(testenv.AgentBin), "--home", home}, Env: []string{"ARGUS_TOKEN="}})
+	if code := e.exit(second, 10*time.Second); code != 1 || !strings.Contains(second.Output(), "already running") {
+		t.Fatalf("second agent: exit %d, output %q", code, second.Output())
 	}
 }

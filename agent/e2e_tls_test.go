@@ -13,13 +13,13 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -60,58 +60,43 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // silent downgrade, no implied skip), and with it registers, polls and
 // runs a rerun.
 func TestAgentOverHTTPSWithAPrivateCA(t *testing.T) {
-	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
-	db := filepath.Join(dir, "argus.db")
-	out, err := exec.Command(bins.server, "user", "create", "--db", db, "alice").Output()
-	if err != nil {
-		t.Fatal(err)
+	t.Parallel()
+	e := testenv.New(t, "faultinject")
+	cert, key := selfSigned(t, e.Dir)
+	server := e.StartServer(testenv.ServerSpec{Args: []string{"--tls-cert", cert, "--tls-key", key}, CACertFile: cert})
+	if !strings.HasPrefix(server.URL, "https://") {
+		t.Fatalf("server with --tls-cert serves %s", server.URL)
 	}
-	userTok := strings.TrimSpace(string(out))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	url := "https://" + addr
-	startProc(t, nil, bins.server, "serve", "--addr", addr, "--db", db, "--tls-cert", cert, "--tls-key", key)
-	user, err := client.New(url, userTok, client.Options{CACertFile: cert, RetryMax: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 10*time.Second, "the HTTPS server", func() bool {
-		_, err := user.Agents(context.Background())
-		return err == nil
-	})
+	userTok := e.CreateUser(server, "alice")
+	user := e.Client(server, userTok, client.Options{RetryMax: -1})
 
-	home := filepath.Join(dir, "home")
-	register := func(extra ...string) (string, error) {
-		cmd := exec.Command(bins.agent, append([]string{"--register", "--home", home}, extra...)...)
-		cmd.Env = append(os.Environ(), "ARGUS_URL="+url, "ARGUS_TOKEN="+userTok)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
+	home := filepath.Join(e.Dir, "home")
+	register := func(extra ...string) testenv.Result {
+		return e.Run(testenv.RunSpec{
+			Argv: append([]string{e.Bin(testenv.AgentBin), "--register", "--home", home}, extra...),
+			Env:  []string{"ARGUS_URL=" + server.URL, "ARGUS_TOKEN=" + userTok},
+		})
 	}
-	if out, err := register(); err == nil || !strings.Contains(out, "certificate") || strings.Count(strings.TrimSpace(out), "\n") != 0 {
-		t.Fatalf("registering against an unknown CA: %v, output %q (want one line about the certificate)", err, out)
+	if r := register(); r.Code == 0 || !strings.Contains(r.Stderr, "certificate") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Fatalf("registering against an unknown CA: %s (want one line about the certificate)", r)
 	}
-	if out, err := register("--ca-cert", cert); err != nil {
-		t.Fatalf("registering with --ca-cert: %v\n%s", err, out)
+	r := register("--ca-cert", cert)
+	if r.Code != 0 {
+		t.Fatalf("registering with --ca-cert: %s", r)
 	}
-	startProc(t, []string{"ARGUS_TOKEN="}, bins.agent, "--home", home, "--ca-cert", cert, "--heartbeat-interval", "1s")
+	e.StartAgent(server, testenv.AgentSpec{Home: home, Args: []string{"--ca-cert", cert, "--heartbeat-interval", "1s"}},
+		strings.TrimSpace(r.Stdout), user)
 	host, _ := os.Hostname()
-	cwd := t.TempDir()
 	b, err := user.CreateBatch(context.Background(), api.CreateBatchRequest{Project: "tls",
-		EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Argv: []string{"/bin/sh", "-c", "exit 5"}}, Cwd: cwd, Host: host,
+		EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Argv: []string{"/bin/sh", "-c", "exit 5"}}, Cwd: t.TempDir(), Host: host,
 			Env: map[string]string{"PATH": "/usr/bin:/bin"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var q *api.Queued
-	waitFor(t, 10*time.Second, "a rerun to be accepted (agent online over HTTPS)", func() bool {
-		q, err = user.Rerun(context.Background(), b.ID, api.RerunRequest{})
-		return err == nil
-	})
+	q, err := user.Rerun(context.Background(), b.ID, api.RerunRequest{})
+	if err != nil {
+		t.Fatalf("rerun with the agent ready over HTTPS: %v", err)
+	}
 	waitFor(t, 20*time.Second, "the run's exit over HTTPS", func() bool {
 		r, err := user.Run(context.Background(), q.RunID)
 		return err == nil && r.Status == api.RunExited && r.ExitCode != nil && *r.ExitCode == 5

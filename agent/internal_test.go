@@ -108,7 +108,7 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	var d time.Duration
 	seen := map[time.Duration]bool{}
 	for i := 0; i < 50; i++ {
-		d = nextBackoff(d)
+		d = nextBackoff(d, 30*time.Second)
 		if d < 500*time.Millisecond || d > 30*time.Second {
 			t.Fatalf("backoff %v outside [0.5s, 30s]", d)
 		}

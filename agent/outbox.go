@@ -34,7 +34,7 @@ func (d *daemon) outboxLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		wait = nextBackoff(wait)
+		wait = nextBackoff(wait, d.cfg.MaxBackoff)
 		retry.Reset(wait)
 	}
 }

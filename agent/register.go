@@ -94,6 +94,9 @@ func (c Config) withDefaults() Config {
 	if c.PollWait <= 0 {
 		c.PollWait = 30 * time.Second
 	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
 	if c.Version == "" {
 		c.Version = "dev"
 	}

@@ -158,7 +158,7 @@ func settingsFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 		}
 	}
 	durations := map[string]time.Duration{}
-	for _, name := range []string{flagGrace, flagHeartbeat, flagPollWait} {
+	for _, name := range []string{flagGrace, flagHeartbeat, flagPollWait, flagMaxBackoff} {
 		d := c.Duration(name)
 		if d <= 0 {
 			return cfg, fmt.Errorf("--%s %s: must be more than 0", name, d)
@@ -206,6 +206,7 @@ func settingsFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 		Properties:         props,
 		HeartbeatInterval:  durations[flagHeartbeat],
 		PollWait:           durations[flagPollWait],
+		MaxBackoff:         durations[flagMaxBackoff],
 		Version:            version,
 	}, nil
 }

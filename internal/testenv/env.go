@@ -1,0 +1,220 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/client"
+)
+
+// builder is the test process's Builder, set up by Main.
+var builder *Builder
+
+// Main runs a package's tests (call it from TestMain) with a build
+// directory that is removed when they end.
+func Main(m *testing.M) {
+	dir, err := os.MkdirTemp("", "argus-testenv-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builder = NewBuilder(dir)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Bin returns cmd/<name> built with tags, once per test process.
+func Bin(t testing.TB, name string, tags ...string) string {
+	t.Helper()
+	if builder == nil {
+		t.Fatal("testenv: call testenv.Main(m) from the package's TestMain")
+	}
+	path, err := builder.Build(context.Background(), name, tags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// Env is one test's world: a temp dir and the binaries built with Tags.
+// Every method fails the test on error; whatever it starts is killed in
+// Cleanup, and its output shown when the test failed.
+type Env struct {
+	T    testing.TB
+	Dir  string
+	Tags []string // build tags of the binaries, e.g. faultinject
+}
+
+// New makes an Env in a fresh temp dir.
+func New(t testing.TB, tags ...string) *Env {
+	return &Env{T: t, Dir: t.TempDir(), Tags: tags}
+}
+
+// Bin is the binary name built with the Env's tags.
+func (e *Env) Bin(name string) string {
+	e.T.Helper()
+	return Bin(e.T, name, e.Tags...)
+}
+
+// StartServer starts argus-server (Bin and Dir default to the Env's) and
+// waits until it is ready.
+func (e *Env) StartServer(spec ServerSpec) *Server {
+	e.T.Helper()
+	if spec.Bin == "" {
+		spec.Bin = e.Bin(ServerBin)
+	}
+	if spec.Dir == "" {
+		spec.Dir = e.Dir
+	}
+	s, err := StartServer(context.Background(), spec)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.cleanup(s.Proc)
+	return s
+}
+
+// RestartServer starts s again after it exited, on the same address.
+func (e *Env) RestartServer(s *Server) {
+	e.T.Helper()
+	if err := s.Restart(context.Background()); err != nil {
+		e.T.Fatal(err)
+	}
+	e.cleanup(s.Proc)
+}
+
+// CreateUser makes a user on s's database and returns their em_live_ token.
+func (e *Env) CreateUser(s *Server, name string) string {
+	e.T.Helper()
+	tok, err := s.CreateUser(context.Background(), name)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return tok
+}
+
+// Client is a Go client of s with tok; opts.RetryMax -1 means no retries,
+// so a failed call shows as one.
+func (e *Env) Client(s *Server, tok string, opts client.Options) *client.Client {
+	e.T.Helper()
+	if opts.CACertFile == "" {
+		opts.CACertFile = s.spec.CACertFile
+	}
+	c, err := client.New(s.URL, tok, opts)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return c
+}
+
+// AgentHome registers an agent in a new home under the Env's dir, named
+// after label ("" is the default identity), and returns home and id.
+func (e *Env) AgentHome(s *Server, userToken, label string, extra ...string) (home, id string) {
+	e.T.Helper()
+	home = filepath.Join(e.Dir, "home-"+label)
+	if label != "" {
+		extra = append(extra, "--label", label)
+	}
+	id, err := s.Register(e.ctx(), e.Bin(AgentBin), home, userToken, extra...)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return home, id
+}
+
+// StartAgent starts a registered agent and waits until it is ready.
+func (e *Env) StartAgent(s *Server, spec AgentSpec, id string, user *client.Client) *Agent {
+	e.T.Helper()
+	if spec.Bin == "" {
+		spec.Bin = e.Bin(AgentBin)
+	}
+	a, err := s.StartAgent(context.Background(), spec, id, user)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.cleanup(a.Proc)
+	return a
+}
+
+// Start starts a child process and kills it in Cleanup.
+func (e *Env) Start(spec Spec) *Proc {
+	e.T.Helper()
+	if spec.Log == nil && spec.LogPath == "" {
+		f, err := os.CreateTemp(e.Dir, "proc-*.log")
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		f.Close()
+		spec.LogPath = f.Name()
+	}
+	p, err := Start(spec)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.cleanup(p)
+	return p
+}
+
+// Run runs a command to completion within a minute.
+func (e *Env) Run(spec RunSpec) Result {
+	e.T.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := Run(ctx, spec)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return r
+}
+
+// WaitExit waits for p to exit and returns its exit code.
+func (e *Env) WaitExit(p *Proc, within time.Duration) int {
+	e.T.Helper()
+	code, err := p.Wait(within)
+	if err != nil {
+		e.T.Fatalf("%v:\n%s", err, p.Output())
+	}
+	return code
+}
+
+// WaitFor polls cond until it holds, failing the test after within.
+func (e *Env) WaitFor(within time.Duration, what string, cond func() bool) {
+	e.T.Helper()
+	WaitFor(e.T, within, what, cond)
+}
+
+// WaitFor polls cond every PollInterval until it holds, failing the test
+// after within.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	err := Poll(context.Background(), within, func() error {
+		if cond() {
+			return nil
+		}
+		return fmt.Errorf("not yet")
+	})
+	if err != nil {
+		t.Fatalf("timed out after %v waiting for %s", within, what)
+	}
+}
+
+func (e *Env) ctx() context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	e.T.Cleanup(cancel)
+	return ctx
+}
+
+// cleanup kills p when the test ends and shows its output if it failed.
+func (e *Env) cleanup(p *Proc) {
+	e.T.Cleanup(func() {
+		p.Kill()
+		if e.T.Failed() {
+			e.T.Logf("%s (pid %d) output:\n%s", p.Name, p.PID(), p.Output())
+		}
+	})
+}

@@ -2,120 +2,65 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
 
-var serverBin string
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "argus-server-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	serverBin = filepath.Join(dir, "argus-server")
-	build := exec.Command("go", "build", "-o", serverBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build argus-server:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// cli runs the binary to completion and returns stdout, stderr, exit code.
+// cli runs argus-server to completion and returns stdout, stderr, exit code.
 func cli(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.Command(serverBin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), errb.String(), code
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	r := testenv.New(t).Run(testenv.RunSpec{Argv: append([]string{testenv.Bin(t, testenv.ServerBin)}, args...)})
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // serving is a running argus-server process.
 type serving struct {
-	cmd    *exec.Cmd
-	url    string
-	stderr *bytes.Buffer
-	done   chan error
+	*testenv.Server
+	env *testenv.Env
 }
 
+// startServer starts argus-server serve on db, on a port of its own
+// choosing, with the session key every server of a test shares (as
+// replicas must).
 func startServer(t *testing.T, db string) *serving {
 	t.Helper()
-	addr := freeAddr(t)
-	s := &serving{url: "http://" + addr, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(serverBin, "serve", "--addr", addr, "--db", db, "--log-format", "json")
-	// One session key for every server a test starts, as replicas share it.
-	s.cmd.Env = append(os.Environ(), "ARGUS_SESSION_KEY="+testSessionKey)
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(s.url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never became healthy: %v\n%s", err, s.stderr)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	e := testenv.New(t)
+	s := e.StartServer(testenv.ServerSpec{DB: db, Env: []string{"ARGUS_SESSION_KEY=" + testSessionKey}})
+	return &serving{Server: s, env: e}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (s *serving) stop(t *testing.T) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := s.Proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-s.done:
-		s.done <- err // for Cleanup
-		if err != nil {
-			t.Fatalf("server exited with %v after SIGTERM:\n%s", err, s.stderr)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("server did not exit within 15s of SIGTERM")
+	if code := s.env.WaitExit(s.Proc, 15*time.Second); code != 0 {
+		t.Fatalf("server exited with %d after SIGTERM:\n%s", code, s.Proc.Output())
+	}
+}
+
+// revoke revokes tok with argus-server token revoke, reading it from stdin.
+func (s *serving) revoke(t *testing.T, tok string) {
+	t.Helper()
+	r, err := s.Admin(context.Background(), tok+"\n", "token", "revoke", "-")
+	if err != nil || r.Code != 0 {
+		t.Fatalf("revoke: %v %s", err, r)
 	}
 }
 
@@ -126,7 +71,7 @@ func (s *serving) call(t *testing.T, method, path, tok string, body any, want in
 		data, _ := json.Marshal(body)
 		rd = bytes.NewReader(data)
 	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
+	req, _ := http.NewRequest(method, s.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -145,6 +90,7 @@ func (s *serving) call(t *testing.T, method, path, tok string, body any, want in
 }
 
 func TestUserCreatePrintsOnlyTheToken(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "argus.db")
 	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
 	if code != 0 {
@@ -161,6 +107,7 @@ func TestUserCreatePrintsOnlyTheToken(t *testing.T) {
 }
 
 func TestServeRestartKeepsEverything(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "argus.db")
 	out, _, _ := cli(t, "user", "create", "--db", db, "alice")
 	alice := strings.TrimSpace(out)
@@ -196,19 +143,16 @@ func TestServeRestartKeepsEverything(t *testing.T) {
 
 	// Revoking through the CLI while the server runs takes effect at once;
 	// "-" reads the token from stdin, out of argv.
-	revoke := exec.Command(serverBin, "token", "revoke", "--db", db, "-")
-	revoke.Stdin = strings.NewReader(reg.Token + "\n")
-	if out, err := revoke.CombinedOutput(); err != nil {
-		t.Fatalf("revoke: %v %s", err, out)
-	}
+	s.revoke(t, reg.Token)
 	s.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	s.stop(t)
-	if strings.Contains(s.stderr.String(), alice) || strings.Contains(s.stderr.String(), reg.Token) {
+	if log := s.Proc.Output(); strings.Contains(log, alice) || strings.Contains(log, reg.Token) {
 		t.Fatal("server log holds a token")
 	}
 }
 
 func TestServeErrorsAreOneLine(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -221,17 +165,17 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 		want string
 	}{
 		{"busy port", []string{"serve", "--addr", busy.Addr().String(), "--db", filepath.Join(dir, "a.db")}, "already in use"},
-		{"database under a file", []string{"serve", "--addr", freeAddr(t), "--db", "/etc/hostname/argus.db"}, "argus.db"},
+		{"database under a file", []string{"serve", "--addr", "127.0.0.1:0", "--db", "/etc/hostname/argus.db"}, "argus.db"},
 		{"unknown flag", []string{"serve", "--bogus"}, "bogus"},
-		{"bad log level", []string{"serve", "--log-level", "loud", "--addr", freeAddr(t), "--db", filepath.Join(dir, "b.db")}, "log-level"},
-		{"postgres unreachable", []string{"serve", "--addr", freeAddr(t), "--db", "postgres://u:secret@127.0.0.1:1/test", "--session-key", testSessionKey}, "open database postgres://u:xxxxx@127.0.0.1:1/test"},
-		{"postgres without a session key", []string{"serve", "--addr", freeAddr(t), "--db", "postgres://u:secret@127.0.0.1:1/test"}, "--session-key"},
+		{"bad log level", []string{"serve", "--log-level", "loud", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "b.db")}, "log-level"},
+		{"postgres unreachable", []string{"serve", "--addr", "127.0.0.1:0", "--db", "postgres://u:secret@127.0.0.1:1/test", "--session-key", testSessionKey}, "open database postgres://u:xxxxx@127.0.0.1:1/test"},
+		{"postgres without a session key", []string{"serve", "--addr", "127.0.0.1:0", "--db", "postgres://u:secret@127.0.0.1:1/test"}, "--session-key"},
 		{"postgres bad port", []string{"user", "create", "--db", "postgresql://u:secret@127.0.0.1:nope/test", "bob"}, "invalid port"},
 		{"revoke unknown", []string{"token", "revoke", "--db", filepath.Join(dir, "c.db"), "tok_nope"}, "no such token"},
 		{"flag after the argument", []string{"user", "create", "bob", "--db", filepath.Join(dir, "e.db")}, "flags go before"},
-		{"tls cert without key", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "g.db"), "--tls-cert", "/nonexistent.pem"}, "--tls-key"},
-		{"unreadable tls cert", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "h.db"), "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "load TLS certificate"},
-		{"short session key", []string{"serve", "--addr", freeAddr(t), "--db", filepath.Join(dir, "f.db"), "--session-key", "short"}, "session-key"},
+		{"tls cert without key", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "g.db"), "--tls-cert", "/nonexistent.pem"}, "--tls-key"},
+		{"unreadable tls cert", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "h.db"), "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "load TLS certificate"},
+		{"short session key", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "f.db"), "--session-key", "short"}, "session-key"},
 		{"user create without name", []string{"user", "create", "--db", filepath.Join(dir, "d.db")}, "NAME"},
 	}
 	for _, c := range cases {
@@ -252,6 +196,7 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 }
 
 func TestSIGTERMAnswersHeldLongPolls(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "argus.db")
 	out, _, _ := cli(t, "user", "create", "--db", db, "alice")
 	s := startServer(t, db)
@@ -276,7 +221,7 @@ func TestSIGTERMAnswersHeldLongPolls(t *testing.T) {
 
 func metrics(t *testing.T, s *serving) string {
 	t.Helper()
-	resp, err := http.Get(s.url + "/metrics")
+	resp, err := http.Get(s.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +247,7 @@ func (s *serving) holdPoll(t *testing.T, agentID, tok, wait string) <-chan polle
 	t.Helper()
 	held := make(chan polled, 1)
 	go func() {
-		req, _ := http.NewRequest("GET", s.url+"/api/agents/"+agentID+"/jobs?wait="+wait, nil)
+		req, _ := http.NewRequest("GET", s.URL+"/api/agents/"+agentID+"/jobs?wait="+wait, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 // soon as B queues a command (LISTEN/NOTIFY), and every route must see
 // what the other replica wrote.
 func TestReplicasOnPostgres(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Schema(t)
 	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
 	if code != 0 {
@@ -69,11 +69,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	}
 
 	// Revocation through the CLI reaches both replicas.
-	revoke := exec.Command(serverBin, "token", "revoke", "--db", db, "-")
-	revoke.Stdin = strings.NewReader(reg.Token + "\n")
-	if out, err := revoke.CombinedOutput(); err != nil {
-		t.Fatalf("revoke on PostgreSQL: %v %s", err, out)
-	}
+	a.revoke(t, reg.Token)
 	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	b.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	a.stop(t)
@@ -84,6 +80,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 // session signed in on one replica is honoured by the other, as it must
 // be behind a load balancer without stickiness.
 func TestWebSessionsSpanReplicas(t *testing.T) {
+	t.Parallel()
 	db := pgtest.Schema(t)
 	out, _, code := cli(t, "user", "create", "--db", db, "alice")
 	if code != 0 {
@@ -91,9 +88,9 @@ func TestWebSessionsSpanReplicas(t *testing.T) {
 	}
 	a, b := startServer(t, db), startServer(t, db)
 	form := url.Values{"token": {strings.TrimSpace(out)}}
-	req, _ := http.NewRequest("POST", a.url+"/login", strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest("POST", a.URL+"/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", a.url)
+	req.Header.Set("Origin", a.URL)
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noRedirect.Do(req)
 	if err != nil {
@@ -109,7 +106,7 @@ func TestWebSessionsSpanReplicas(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || session == nil {
 		t.Fatalf("login on A: %d, cookie %v", resp.StatusCode, session)
 	}
-	home, _ := http.NewRequest("GET", b.url+"/", nil)
+	home, _ := http.NewRequest("GET", b.URL+"/", nil)
 	home.AddCookie(session)
 	resp, err = noRedirect.Do(home)
 	if err != nil {

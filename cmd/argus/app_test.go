@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
@@ -27,21 +28,17 @@ func TestMain(m *testing.M) {
 	for _, k := range []string{"ARGUS_URL", "ARGUS_TOKEN", "ARGUS_CA_CERT"} {
 		os.Unsetenv(k)
 	}
-	os.Exit(m.Run())
+	testenv.Main(m)
 }
 
-type result struct {
-	code           int
-	stdout, stderr string
-}
-
-func runCLI(t *testing.T, args ...string) result {
+// runCLI runs the CLI in this process.
+func runCLI(t *testing.T, args ...string) testenv.Result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	app := newApp(&out, &errb)
 	app.Reader = strings.NewReader("")
 	code := runApp(context.Background(), app, append([]string{"argus"}, args...))
-	return result{code, out.String(), errb.String()}
+	return testenv.Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
 }
 
 // fakeServer records requests and answers from a route table.
@@ -106,16 +103,16 @@ func envTok(t *testing.T) string {
 
 // assertOneLineError checks the CLI failed with exit 1 and one "argus: "
 // line on stderr.
-func assertOneLineError(t *testing.T, r result, want string) {
+func assertOneLineError(t *testing.T, r testenv.Result, want string) {
 	t.Helper()
-	if r.code != 1 {
-		t.Fatalf("exit code = %d, want 1 (stderr %q)", r.code, r.stderr)
+	if r.Code != 1 {
+		t.Fatalf("exit code = %d, want 1 (stderr %q)", r.Code, r.Stderr)
 	}
-	if !strings.HasPrefix(r.stderr, "argus: ") || strings.Count(r.stderr, "\n") != 1 {
-		t.Fatalf("stderr = %q, want one line starting with \"argus: \"", r.stderr)
+	if !strings.HasPrefix(r.Stderr, "argus: ") || strings.Count(r.Stderr, "\n") != 1 {
+		t.Fatalf("stderr = %q, want one line starting with \"argus: \"", r.Stderr)
 	}
-	if !strings.Contains(r.stderr, want) {
-		t.Fatalf("stderr = %q, want it to contain %q", r.stderr, want)
+	if !strings.Contains(r.Stderr, want) {
+		t.Fatalf("stderr = %q, want it to contain %q", r.Stderr, want)
 	}
 }
 
@@ -128,7 +125,7 @@ func TestMissingConfigNamesTheEnvVar(t *testing.T) {
 	t.Setenv("ARGUS_TOKEN", agentTok)
 	r := runCLI(t, "--url", "http://127.0.0.1:1", "runs")
 	assertOneLineError(t, r, "needs your user token")
-	if strings.Contains(r.stderr, agentTok) {
+	if strings.Contains(r.Stderr, agentTok) {
 		t.Fatal("token printed")
 	}
 }
@@ -139,7 +136,7 @@ func TestEnvVarsAreRead(t *testing.T) {
 	})
 	t.Setenv("ARGUS_URL", srv.URL)
 	t.Setenv("ARGUS_TOKEN", userTok(t))
-	if r := runCLI(t, "runs"); r.code != 0 || !strings.HasPrefix(r.stdout, "RUN") {
+	if r := runCLI(t, "runs"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "RUN") {
 		t.Fatalf("runs via env = %+v", r)
 	}
 }
@@ -150,30 +147,30 @@ func TestTokenFlagWarnsAndIsHidden(t *testing.T) {
 	})
 	tok := userTok(t)
 	r := runCLI(t, "--url", srv.URL, "--token", tok, "runs")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "RUN") {
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "RUN") {
 		t.Fatalf("runs with --token = %+v", r)
 	}
-	if r.stderr != tokenFlagWarning+"\n" {
-		t.Fatalf("stderr = %q, want the one-line --token warning", r.stderr)
+	if r.Stderr != tokenFlagWarning+"\n" {
+		t.Fatalf("stderr = %q, want the one-line --token warning", r.Stderr)
 	}
-	if !strings.HasPrefix(tokenFlagWarning, "argus: warning: --token is visible") || strings.Contains(r.stderr, tok) {
-		t.Fatalf("warning = %q", r.stderr)
+	if !strings.HasPrefix(tokenFlagWarning, "argus: warning: --token is visible") || strings.Contains(r.Stderr, tok) {
+		t.Fatalf("warning = %q", r.Stderr)
 	}
 	// The flag wins over the environment, and still warns.
 	t.Setenv("ARGUS_TOKEN", "em_live_short")
-	if r := runCLI(t, "--url", srv.URL, "runs", "--token", tok); r.code != 0 || r.stderr != tokenFlagWarning+"\n" {
+	if r := runCLI(t, "--url", srv.URL, "runs", "--token", tok); r.Code != 0 || r.Stderr != tokenFlagWarning+"\n" {
 		t.Fatalf("--token with ARGUS_TOKEN set = %+v", r)
 	}
 
 	// From the environment: no warning.
 	envTok(t)
-	if r := runCLI(t, "--url", srv.URL, "runs"); r.code != 0 || r.stderr != "" {
+	if r := runCLI(t, "--url", srv.URL, "runs"); r.Code != 0 || r.Stderr != "" {
 		t.Fatalf("runs with ARGUS_TOKEN = %+v, want no warning", r)
 	}
 
 	help := runCLI(t, "--help")
-	if help.code != 0 || strings.Contains(help.stdout, "--token") || !strings.Contains(help.stdout, "--url") {
-		t.Fatalf("--help should hide --token:\n%s", help.stdout)
+	if help.Code != 0 || strings.Contains(help.Stdout, "--token") || !strings.Contains(help.Stdout, "--url") {
+		t.Fatalf("--help should hide --token:\n%s", help.Stdout)
 	}
 }
 
@@ -184,7 +181,7 @@ func TestUnauthorizedSaysCheckToken(t *testing.T) {
 	tok := envTok(t)
 	r := runCLI(t, "--url", srv.URL, "agents")
 	assertOneLineError(t, r, "token rejected: check ARGUS_TOKEN")
-	if strings.Contains(r.stderr+r.stdout, tok) {
+	if strings.Contains(r.Stderr+r.Stdout, tok) {
 		t.Fatal("token printed")
 	}
 }
@@ -233,15 +230,15 @@ func TestFlagsAfterArgumentsAndJSON(t *testing.T) {
 	})
 	envTok(t)
 	r := runCLI(t, "--url", srv.URL, "stop", "r1", "--grace", "10s", "--json")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("stop: %+v", r)
 	}
 	if got := srv.requests("POST /api/runs/r1/stop"); len(got) != 1 || !strings.Contains(got[0], `"grace_period":"10s"`) {
 		t.Fatalf("stop bodies = %q", got)
 	}
 	var q api.Queued
-	if err := json.Unmarshal([]byte(r.stdout), &q); err != nil || q.CmdID != "c9" {
-		t.Fatalf("--json output %q: %v", r.stdout, err)
+	if err := json.Unmarshal([]byte(r.Stdout), &q); err != nil || q.CmdID != "c9" {
+		t.Fatalf("--json output %q: %v", r.Stdout, err)
 	}
 }
 
@@ -263,12 +260,12 @@ func TestRerunWaitPollsUntilStarted(t *testing.T) {
 	})
 	envTok(t)
 	r := runCLI(t, "--url", srv.URL, "rerun", "b1", "--wait", "--poll-interval", "5ms")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("rerun --wait: %+v", r)
 	}
 	for _, want := range []string{"r1", "c1", "running", "4242"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Fatalf("stdout lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Fatalf("stdout lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	if len(srv.requests("GET /api/runs/r1")) != 3 {
@@ -320,7 +317,7 @@ func TestShareAndLists(t *testing.T) {
 		"agents":           "gpu-01",
 	} {
 		r := runCLI(t, append(base, strings.Fields(args)...)...)
-		if r.code != 0 || !strings.Contains(r.stdout, want) {
+		if r.Code != 0 || !strings.Contains(r.Stdout, want) {
 			t.Errorf("%s: %+v, want stdout containing %q", args, r, want)
 		}
 	}

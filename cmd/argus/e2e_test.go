@@ -25,6 +25,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("records `sh -c`; the CLI's Windows behaviour is covered by unit tests")
 	}
+	t.Parallel()
 	e := newE2E(t)
 	alice, bob, carol := e.createUser(t, "alice"), e.createUser(t, "bob"), e.createUser(t, "carol")
 	e.serve(t)
@@ -56,16 +57,16 @@ func TestCLIEndToEnd(t *testing.T) {
 		env := e.userEnv(alice,
 			"MY_SECRET_TOKEN=xyz", "AWS_SECRET_ACCESS_KEY=abc",
 			"SOME_URL=https://u:"+alice+"@x", "PLAIN_VAR=ok")
-		r := runBin(t, e.argusBin, env, work,
+		r := e.argus(t, env, work,
 			"record", "--project", "mnist", "--name", "t1", "--", "sh", "-c", "echo hi; exit 3")
-		if r.code != 3 || r.stdout != "hi\n" {
+		if r.Code != 3 || r.Stdout != "hi\n" {
 			t.Fatalf("record: want exit 3 and stdout \"hi\\n\", got %s", r)
 		}
-		m := regexp.MustCompile(`(?m)^argus: recorded batch (\S+)$`).FindStringSubmatch(r.stderr)
+		m := regexp.MustCompile(`(?m)^argus: recorded batch (\S+)$`).FindStringSubmatch(r.Stderr)
 		if m == nil {
 			t.Fatalf("record did not say which batch it recorded: %s", r)
 		}
-		if strings.Contains(r.stdout+r.stderr, alice) {
+		if strings.Contains(r.Stdout+r.Stderr, alice) {
 			t.Fatal("record printed the user's token")
 		}
 
@@ -91,7 +92,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		// secret-named ones, the one whose value holds a token, and
 		// ARGUS_TOKEN must all be gone; nothing else may be dropped.
 		wantEnv := map[string]string{
-			"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME"), "ARGUS_URL": e.url, "PLAIN_VAR": "ok",
+			"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME"), "ARGUS_URL": e.server.URL, "PLAIN_VAR": "ok",
 		}
 		if !reflect.DeepEqual(snap.Env, wantEnv) {
 			t.Fatalf("recorded env = %q\nwant %q", snap.Env, wantEnv)
@@ -103,11 +104,11 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 
 		// The CLI's own listing shows the same record.
-		r = e.argus(t, aliceEnv, "batches", "--json")
+		r = e.argus(t, aliceEnv, "", "batches", "--json")
 		wantOK(t, "batches --json", r)
 		var list api.BatchList
-		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
-			t.Fatalf("batches --json: %v\n%s", err, r.stdout)
+		if err := json.Unmarshal([]byte(r.Stdout), &list); err != nil {
+			t.Fatalf("batches --json: %v\n%s", err, r.Stdout)
 		}
 		if len(list.Batches) != 1 || list.Batches[0].ID != batch.ID ||
 			!reflect.DeepEqual(list.Batches[0].EnvSnapshot, snap) {
@@ -116,7 +117,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	})
 
 	step("rerun without an agent is 409 and queues nothing", func(t *testing.T) {
-		r := e.argus(t, aliceEnv, "rerun", batch.ID)
+		r := e.argus(t, aliceEnv, "", "rerun", batch.ID)
 		wantFail(t, "rerun with no agent", r, "409", "no agent", host)
 		runs, err := aliceCl.Runs(ctx)
 		if err != nil {
@@ -129,16 +130,16 @@ func TestCLIEndToEnd(t *testing.T) {
 
 	step("rerun reaches the agent with the recorded command", func(t *testing.T) {
 		agent = registerAgent(t, aliceCl, host)
-		r := e.argus(t, aliceEnv, "agents")
+		r := e.argus(t, aliceEnv, "", "agents")
 		wantOK(t, "agents", r)
-		if !hasRow(r.stdout, agent.id, host, "online") {
-			t.Fatalf("agents does not show %s on %s online:\n%s", agent.id, host, r.stdout)
+		if !hasRow(r.Stdout, agent.id, host, "online") {
+			t.Fatalf("agents does not show %s on %s online:\n%s", agent.id, host, r.Stdout)
 		}
 
 		// As a real agent does, the ack says when the process started, so
 		// that a later stop can tell it from one reusing its PID.
 		got := agent.serveOne(func(api.Command) api.AckRequest { return api.AckRequest{PID: pid, StartedAt: &pidStarted} })
-		r = e.argus(t, aliceEnv, "rerun", batch.ID, "--wait", "--timeout", "20s")
+		r = e.argus(t, aliceEnv, "", "rerun", batch.ID, "--wait", "--timeout", "20s")
 		wantOK(t, "rerun --wait", r)
 		g := await(t, got)
 		cmd := g.cmd
@@ -151,29 +152,29 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 		runID = cmd.RunID
 		for _, row := range [][]string{{runID, cmd.ID}, {"run:", runID}, {"status:", "running"}, {"pid:", strconv.Itoa(pid)}, {"agent:", agent.id}} {
-			if !hasRow(r.stdout, row...) {
-				t.Fatalf("rerun --wait output lacks %q:\n%s", row, r.stdout)
+			if !hasRow(r.Stdout, row...) {
+				t.Fatalf("rerun --wait output lacks %q:\n%s", row, r.Stdout)
 			}
 		}
 	})
 
 	step("status and stop", func(t *testing.T) {
-		r := e.argus(t, aliceEnv, "status", runID, "--json")
+		r := e.argus(t, aliceEnv, "", "status", runID, "--json")
 		wantOK(t, "status --json", r)
 		var run api.Run
-		if err := json.Unmarshal([]byte(r.stdout), &run); err != nil {
-			t.Fatalf("status --json: %v\n%s", err, r.stdout)
+		if err := json.Unmarshal([]byte(r.Stdout), &run); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, r.Stdout)
 		}
 		if run.ID != runID || run.Status != api.RunRunning || run.PID != pid || run.AgentID != agent.id {
 			t.Fatalf("status --json = %+v, want running with pid %d", run, pid)
 		}
 
 		got := agent.serveOne(func(api.Command) api.AckRequest { return api.AckRequest{Outcome: api.StopTerminated} })
-		r = e.argus(t, aliceEnv, "stop", runID, "--grace", "3s")
+		r = e.argus(t, aliceEnv, "", "stop", runID, "--grace", "3s")
 		wantOK(t, "stop --grace 3s", r)
 		g := await(t, got)
-		if !hasRow(r.stdout, runID, g.cmd.ID) {
-			t.Fatalf("stop did not print the run and the queued command %s:\n%s", g.cmd.ID, r.stdout)
+		if !hasRow(r.Stdout, runID, g.cmd.ID) {
+			t.Fatalf("stop did not print the run and the queued command %s:\n%s", g.cmd.ID, r.Stdout)
 		}
 		if g.cmd.Kind != api.KindStop || g.cmd.RunID != runID || g.cmd.Rerun != nil || g.cmd.Stop == nil ||
 			g.cmd.Stop.PID != pid || g.cmd.Stop.GracePeriodMS != 3000 ||
@@ -199,64 +200,67 @@ func TestCLIEndToEnd(t *testing.T) {
 			t.Fatalf("exit report answered %+v", ended)
 		}
 
-		r = e.argus(t, aliceEnv, "status", runID)
+		r = e.argus(t, aliceEnv, "", "status", runID)
 		wantOK(t, "status", r)
 		for _, row := range [][]string{{"status:", "stopped"}, {"exit:", "SIGTERM"}, {"stop:", "terminated"}, {"pid:", strconv.Itoa(pid)}} {
-			if !hasRow(r.stdout, row...) {
-				t.Fatalf("status output lacks %q:\n%s", row, r.stdout)
+			if !hasRow(r.Stdout, row...) {
+				t.Fatalf("status output lacks %q:\n%s", row, r.Stdout)
 			}
 		}
-		if !strings.HasSuffix(r.stdout, "\noutput:\nline1\nline2\n") {
-			t.Fatalf("status does not end with the output tail:\n%s", r.stdout)
+		if !strings.HasSuffix(r.Stdout, "\noutput:\nline1\nline2\n") {
+			t.Fatalf("status does not end with the output tail:\n%s", r.Stdout)
 		}
 
-		r = e.argus(t, aliceEnv, "stop", runID)
+		r = e.argus(t, aliceEnv, "", "stop", runID)
 		wantFail(t, "stop of a stopped run", r, "409", "not running")
 	})
 
 	step("share", func(t *testing.T) {
-		r := e.argus(t, bobEnv, "batches")
+		r := e.argus(t, bobEnv, "", "batches")
 		wantOK(t, "bob batches before the share", r)
-		if strings.Contains(r.stdout, batch.ID) {
-			t.Fatalf("bob sees alice's batch before it was shared:\n%s", r.stdout)
+		if strings.Contains(r.Stdout, batch.ID) {
+			t.Fatalf("bob sees alice's batch before it was shared:\n%s", r.Stdout)
 		}
-		wantFail(t, "bob status before the share", e.argus(t, bobEnv, "status", runID), "403")
+		wantFail(t, "bob status before the share", e.argus(t, bobEnv, "", "status", runID), "403")
 
-		r = e.argus(t, aliceEnv, "share", "mnist", "bob")
+		r = e.argus(t, aliceEnv, "", "share", "mnist", "bob")
 		wantOK(t, "alice shares mnist", r)
-		if !strings.Contains(r.stdout, "mnist") || !strings.Contains(r.stdout, "bob") {
-			t.Fatalf("share output: %s", r.stdout)
+		if !strings.Contains(r.Stdout, "mnist") || !strings.Contains(r.Stdout, "bob") {
+			t.Fatalf("share output: %s", r.Stdout)
 		}
-		r = e.argus(t, bobEnv, "batches")
+		r = e.argus(t, bobEnv, "", "batches")
 		wantOK(t, "bob batches after the share", r)
-		if !hasRow(r.stdout, batch.ID, "mnist", "t1", "alice", host) {
-			t.Fatalf("bob does not see alice's shared batch:\n%s", r.stdout)
+		if !hasRow(r.Stdout, batch.ID, "mnist", "t1", "alice", host) {
+			t.Fatalf("bob does not see alice's shared batch:\n%s", r.Stdout)
 		}
-		r = e.argus(t, bobEnv, "status", runID)
+		r = e.argus(t, bobEnv, "", "status", runID)
 		wantOK(t, "bob status after the share", r)
-		if !hasRow(r.stdout, "status:", "stopped") {
-			t.Fatalf("bob's status:\n%s", r.stdout)
+		if !hasRow(r.Stdout, "status:", "stopped") {
+			t.Fatalf("bob's status:\n%s", r.Stdout)
 		}
 
-		r = e.argus(t, bobEnv, "share", "mnist", "alice")
+		r = e.argus(t, bobEnv, "", "share", "mnist", "alice")
 		wantFail(t, "bob shares alice's project", r, "403", "owner")
-		wantFail(t, "carol status of a project not shared with her", e.argus(t, carolEnv, "status", runID), "403")
+		wantFail(t, "carol status of a project not shared with her", e.argus(t, carolEnv, "", "status", runID), "403")
 	})
 
 	step("revoked token and missing URL", func(t *testing.T) {
-		wantOK(t, "carol runs before revoke", e.argus(t, carolEnv, "runs"))
-		rv := e.serverCLI(t, "token", "revoke", "--db", e.db, carol)
+		wantOK(t, "carol runs before revoke", e.argus(t, carolEnv, "", "runs"))
+		rv, err := e.server.Admin(context.Background(), "", "token", "revoke", carol)
+		if err != nil {
+			t.Fatal(err)
+		}
 		wantOK(t, "token revoke", rv)
-		r := e.argus(t, carolEnv, "runs")
+		r := e.argus(t, carolEnv, "", "runs")
 		wantFail(t, "runs with a revoked token", r, "token rejected")
-		if strings.Contains(r.stderr, carol) {
-			t.Fatalf("the error quotes the token: %q", r.stderr)
+		if strings.Contains(r.Stderr, carol) {
+			t.Fatalf("the error quotes the token: %q", r.Stderr)
 		}
 		// The others are unaffected.
-		wantOK(t, "alice runs after carol's revoke", e.argus(t, aliceEnv, "runs"))
+		wantOK(t, "alice runs after carol's revoke", e.argus(t, aliceEnv, "", "runs"))
 
 		noURL := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "ARGUS_TOKEN=" + alice}
-		wantFail(t, "runs without ARGUS_URL", e.argus(t, noURL, "runs"), "ARGUS_URL")
+		wantFail(t, "runs without ARGUS_URL", e.argus(t, noURL, "", "runs"), "ARGUS_URL")
 	})
 }
 

@@ -30,14 +30,14 @@ func TestRecordRecordsThenPassesExitCode(t *testing.T) {
 	tok := envTok(t)
 
 	r := runCLI(t, "--url", srv.URL, "record", "--project", "vision", "--", os.Args[0], "--lr", "3e-4")
-	if r.code != 7 {
-		t.Fatalf("exit code = %d, want the child's 7 (%+v)", r.code, r)
+	if r.Code != 7 {
+		t.Fatalf("exit code = %d, want the child's 7 (%+v)", r.Code, r)
 	}
-	if !strings.Contains(r.stdout, "hello from child") {
-		t.Fatalf("child's stdout not passed through: %q", r.stdout)
+	if !strings.Contains(r.Stdout, "hello from child") {
+		t.Fatalf("child's stdout not passed through: %q", r.Stdout)
 	}
-	if r.stderr != "argus: recorded batch b-42\n" {
-		t.Fatalf("stderr = %q", r.stderr)
+	if r.Stderr != "argus: recorded batch b-42\n" {
+		t.Fatalf("stderr = %q", r.Stderr)
 	}
 
 	bodies := srv.requests("POST /api/batches")
@@ -72,7 +72,7 @@ func TestRecordFailsFastWithoutRunning(t *testing.T) {
 	envTok(t)
 	r := runCLI(t, "--url", srv.URL, "record", "--", os.Args[0])
 	assertOneLineError(t, r, "record batch: POST /api/batches: 500")
-	if strings.Contains(r.stdout, "hello from child") {
+	if strings.Contains(r.Stdout, "hello from child") {
 		t.Fatal("the command ran although recording failed")
 	}
 }
@@ -95,8 +95,8 @@ func TestRecordSignalExitCode(t *testing.T) {
 	srv := recordServer(t, http.StatusCreated)
 	envTok(t)
 	r := runCLI(t, "--url", srv.URL, "record", "--", os.Args[0])
-	if r.code != 128+9 {
-		t.Fatalf("exit code = %d, want 137 for SIGKILL (%+v)", r.code, r)
+	if r.Code != 128+9 {
+		t.Fatalf("exit code = %d, want 137 for SIGKILL (%+v)", r.Code, r)
 	}
 }
 
@@ -111,16 +111,16 @@ func TestRecordChildDoesNotSeeTokens(t *testing.T) {
 	srv := recordServer(t, http.StatusCreated)
 
 	r := runCLI(t, "--url", srv.URL, "record", "--", os.Args[0])
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("record: %+v", r)
 	}
 	for _, want := range []string{"env: CUDA_VISIBLE_DEVICES=0,1", "env: ARGUS_URL_NOTE=kept", "env: ARGUS_CLI_HELPER=env"} {
-		if !strings.Contains(r.stdout, want+"\n") {
-			t.Fatalf("child's environment lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want+"\n") {
+			t.Fatalf("child's environment lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	for _, leak := range []string{"ARGUS_TOKEN", "WANDB_NOTES", "OLD_COPY", tok, agentLeak, "em_live_", "ag_live_"} {
-		if strings.Contains(r.stdout, leak) {
+		if strings.Contains(r.Stdout, leak) {
 			t.Fatalf("child's environment contains %q", leak)
 		}
 	}
@@ -142,7 +142,7 @@ func TestRecordNoRunRecordsWithoutRunning(t *testing.T) {
 	srv := recordServer(t, http.StatusCreated)
 	envTok(t)
 	r := runCLI(t, "--url", srv.URL, "record", "--no-run", "--", "/bin/sh", "-c", "touch "+marker)
-	if r.code != 0 || r.stdout != "b-42\n" || len(srv.requests("POST /api/batches")) != 1 {
+	if r.Code != 0 || r.Stdout != "b-42\n" || len(srv.requests("POST /api/batches")) != 1 {
 		t.Fatalf("record --no-run = %+v", r)
 	}
 	if _, err := os.Stat(marker); err == nil {

@@ -25,8 +25,9 @@ type Spec struct {
 	// variables (see ChildEnv).
 	Env []string
 	Dir string
-	// Log receives stdout and stderr. When nil they go to LogPath, a file
-	// (no copying goroutine, so a test may read it at any time).
+	// LogPath is a file that receives stdout and stderr (no copying
+	// goroutine, so a test may read it at any time); Log a writer that
+	// receives them too, e.g. a terminal.
 	Log     io.Writer
 	LogPath string
 	// Attr is set on the child, e.g. to put it in its own process group.
@@ -56,16 +57,20 @@ func Start(spec Spec) (*Proc, error) {
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Env, cmd.Dir, cmd.SysProcAttr = ChildEnv(spec.Env), spec.Dir, spec.Attr
 	var logFile *os.File
-	switch {
-	case spec.Log != nil:
-		cmd.Stdout, cmd.Stderr = spec.Log, spec.Log
-	case spec.LogPath != "":
+	if spec.LogPath != "" {
 		f, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, err
 		}
 		logFile = f
 		cmd.Stdout, cmd.Stderr = f, f
+	}
+	if spec.Log != nil {
+		var w io.Writer = spec.Log
+		if logFile != nil {
+			w = io.MultiWriter(logFile, spec.Log)
+		}
+		cmd.Stdout, cmd.Stderr = w, w
 	}
 	p.Started = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -157,10 +162,13 @@ func (r Result) String() string {
 
 // RunSpec is a command to run to completion.
 type RunSpec struct {
-	Argv  []string
-	Env   []string // added to the environment minus ARGUS_ variables
-	Dir   string
-	Stdin string
+	Argv []string
+	Env  []string // added to the environment minus ARGUS_ variables
+	// EnvOnly makes Env the whole environment, for a test that checks
+	// exactly what a CLI saw.
+	EnvOnly bool
+	Dir     string
+	Stdin   string
 }
 
 // Run runs a command to completion under ctx (which should carry a
@@ -171,6 +179,9 @@ func Run(ctx context.Context, spec RunSpec) (Result, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, spec.Argv[0], spec.Argv[1:]...)
 	cmd.Env, cmd.Dir = ChildEnv(spec.Env), spec.Dir
+	if spec.EnvOnly {
+		cmd.Env = spec.Env
+	}
 	cmd.Stdin = strings.NewReader(spec.Stdin)
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.WaitDelay = 5 * time.Second

@@ -30,7 +30,8 @@ type ServerSpec struct {
 	Addr string
 	Args []string // more serve flags
 	Env  []string
-	// Log receives the server's output instead of Dir/server.log.
+	// The server's output goes to a server-*.log file in Dir (each server
+	// its own, so replicas sharing a Dir keep theirs), and to Log if set.
 	Log         io.Writer
 	ReadyWithin time.Duration // default 15s
 	// CACertFile is the PEM CA the harness trusts for a server run with
@@ -45,8 +46,9 @@ type Server struct {
 	DB   string
 	Proc *Proc
 
-	spec ServerSpec
-	http *http.Client // plain: never retries, never follows redirects
+	spec    ServerSpec
+	logPath string
+	http    *http.Client // plain: never retries, never follows redirects
 
 	mu     sync.Mutex
 	agents []*Agent // started through StartAgent, for readiness
@@ -73,6 +75,12 @@ func StartServer(ctx context.Context, spec ServerSpec) (*Server, error) {
 		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+	f, err := os.CreateTemp(spec.Dir, "server-*.log")
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	s.logPath = f.Name()
 	return s, s.start(ctx)
 }
 
@@ -88,19 +96,18 @@ func (s *Server) Restart(ctx context.Context) error {
 
 func (s *Server) start(ctx context.Context) error {
 	argv := append([]string{s.spec.Bin, "serve", "--addr", s.spec.Addr, "--db", s.spec.DB, "--log-format", "json"}, s.spec.Args...)
-	logPath := filepath.Join(s.spec.Dir, "server.log")
 	// A restart appends to the same log: the listening line to read is the
 	// newest one, so note where this start's output begins.
 	var from int64
-	if st, err := os.Stat(logPath); err == nil {
+	if st, err := os.Stat(s.logPath); err == nil {
 		from = st.Size()
 	}
-	p, err := Start(Spec{Name: ServerBin, Argv: argv, Env: s.spec.Env, LogPath: logPath})
+	p, err := Start(Spec{Name: ServerBin, Argv: argv, Env: s.spec.Env, LogPath: s.logPath, Log: s.spec.Log})
 	if err != nil {
 		return err
 	}
 	s.Proc = p
-	if err := s.waitListening(ctx, logPath, from); err != nil {
+	if err := s.waitListening(ctx, s.logPath, from); err != nil {
 		p.Kill()
 		return fmt.Errorf("%w\n%s", err, p.Output())
 	}

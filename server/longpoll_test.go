@@ -58,7 +58,13 @@ func awaitParked(t *testing.T, w *watchedWaker) {
 	}
 }
 
-func TestLongPollAnswersWithinMillisecondsOfQueue(t *testing.T) {
+// wokenWithin bounds how long after a rerun a held poll may answer: far
+// below the 30s hold, so only the wake-up can have answered it, yet loose
+// enough for a loaded CI machine running suites in parallel. The latency
+// itself (milliseconds) is measured by argus-bench dispatch, not here.
+const wokenWithin = time.Second
+
+func TestLongPollIsAnsweredByTheWakeUp(t *testing.T) {
 	h, w := newWatchedHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -74,11 +80,11 @@ func TestLongPollAnswersWithinMillisecondsOfQueue(t *testing.T) {
 			if r.err != "" || r.code != 200 || len(r.cmds) != 1 || r.cmds[0].ID != q.CmdID {
 				t.Fatalf("poll answer = %+v", r)
 			}
-			if d := r.at.Sub(queued); d > 50*time.Millisecond {
-				t.Fatalf("held poll answered %v after the rerun was queued, want ≤ 50ms", d)
+			if d := r.at.Sub(queued); d > wokenWithin {
+				t.Fatalf("held poll answered %v after the rerun was queued, want ≤ %v", d, wokenWithin)
 			}
-		case <-time.After(50*time.Millisecond + time.Since(queued)):
-			t.Fatal("held poll did not answer within 50ms of the rerun being queued")
+		case <-time.After(wokenWithin + time.Since(queued)):
+			t.Fatalf("held poll did not answer within %v of the rerun being queued", wokenWithin)
 		}
 		drain(w.parked) // the woken poll subscribed once more before answering
 	}

@@ -102,8 +102,8 @@ func defaults(home string) agent.Config {
 		Home:              filepath.Join(home, ".argus-agent"),
 		GracePeriod:       10 * time.Second,
 		HeartbeatInterval: 10 * time.Second,
-		PollWait:          30 * time.Second,
-		Version:           version,
+		PollWait:          30 * time.Second, MaxBackoff: 30 * time.Second,
+		Version: version,
 	}
 }
 
@@ -143,7 +143,7 @@ func TestRegisterFlagsMapToConfig(t *testing.T) {
 		Home: filepath.Join(dir, "h"), GracePeriod: 3 * time.Second,
 		CACertFile: filepath.Join(dir, "ca.pem"), InsecureSkipVerify: true,
 		Properties:        map[string]string{"rack": "r12", "gpu": "a100=x", "empty": ""},
-		HeartbeatInterval: 2 * time.Second, PollWait: 45 * time.Second, Version: version,
+		HeartbeatInterval: 2 * time.Second, PollWait: 45 * time.Second, MaxBackoff: 30 * time.Second, Version: version,
 	})
 	if f.cfg.Logger.GetLevel() != zerolog.DebugLevel {
 		t.Errorf("log level %v, want debug", f.cfg.Logger.GetLevel())
@@ -184,7 +184,7 @@ func TestEnvironment(t *testing.T) {
 		Home: filepath.Join(home, "agent-home"), GracePeriod: 7 * time.Second,
 		CACertFile: "/etc/ca.pem", InsecureSkipVerify: true,
 		Properties:        map[string]string{"a": "1", "b": "2"},
-		HeartbeatInterval: 4 * time.Second, PollWait: 5 * time.Second, Version: version,
+		HeartbeatInterval: 4 * time.Second, PollWait: 5 * time.Second, MaxBackoff: 30 * time.Second, Version: version,
 	})
 	if f.cfg.Logger.GetLevel() != zerolog.WarnLevel {
 		t.Errorf("log level %v, want warn", f.cfg.Logger.GetLevel())

@@ -45,7 +45,7 @@ poll-wait: 50s
 		Home: "/srv/argus-agent", GracePeriod: 20 * time.Second,
 		CACertFile: "/etc/file-ca.pem", InsecureSkipVerify: true,
 		Properties:        map[string]string{"x": "1", "y": "2"},
-		HeartbeatInterval: 15 * time.Second, PollWait: 50 * time.Second, Version: version,
+		HeartbeatInterval: 15 * time.Second, PollWait: 50 * time.Second, MaxBackoff: 30 * time.Second, Version: version,
 	})
 
 	// Flags, then the environment, beat the file; ARGUS_AGENT_CONFIG names it.

@@ -47,11 +47,13 @@ func TestReplicasOnPostgres(t *testing.T) {
 		}
 		lag := ans.at.Sub(queued)
 		t.Logf("poll held on replica A answered %v after replica B's rerun response", lag)
-		if lag > 50*time.Millisecond {
-			t.Fatalf("poll on A answered %v after the rerun on B, want within 50ms", lag)
+		// Far below the 30s hold, so only NOTIFY can have answered it; the
+		// milliseconds are argus-bench's to measure, not a loaded CI run's.
+		if lag > time.Second {
+			t.Fatalf("poll on A answered %v after the rerun on B, want within 1s", lag)
 		}
-	case <-time.After(50 * time.Millisecond):
-		t.Fatal("poll held on A not answered within 50ms of the rerun on B")
+	case <-time.After(time.Second):
+		t.Fatal("poll held on A not answered within 1s of the rerun on B")
 	}
 
 	started := time.Now().UTC()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/internal/testenv"
 )
 
 // bareCommand is the baseline server: net/http and nothing else. It runs
@@ -70,29 +72,30 @@ func serveBare(ctx context.Context, addr string) error {
 // bareServer is a running bare-204 child.
 type bareServer struct {
 	URL  string
-	proc *proc
+	proc *testenv.Proc
 }
 
-// startBare re-executes this binary as bare-204 on a free loopback port.
+// startBare re-executes this binary as bare-204 on a loopback port the
+// kernel picks, and learns which from the kernel too: the baseline prints
+// nothing, like argus-server at warn, so both are started the same way.
 func startBare(ctx context.Context, logs io.Writer, readyWithin time.Duration) (*bareServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find this binary to start the baseline: %w", err)
 	}
-	addr, err := freeAddr()
+	p, err := testenv.Start(testenv.Spec{
+		Name: "bare-204", Argv: []string{self, "bare-204", "--addr", "127.0.0.1:0"},
+		Log: logs, Attr: childAttr(),
+	})
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc(ctx, "bare-204", logs, nil, self, "bare-204", "--addr", addr)
+	addr, err := testenv.WaitListening(ctx, p, "/healthz", readyWithin)
 	if err != nil {
-		return nil, err
-	}
-	b := &bareServer{URL: "http://" + addr, proc: p}
-	if err := waitReady(ctx, p, b.URL+"/healthz", readyWithin); err != nil {
 		p.Stop()
 		return nil, err
 	}
-	return b, nil
+	return &bareServer{URL: "http://" + addr, proc: p}, nil
 }
 
 // Stop ends the baseline and waits for it.

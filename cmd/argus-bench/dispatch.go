@@ -110,7 +110,7 @@ func runDispatch(ctx context.Context, cfg dispatchConfig, stdout, stderr io.Writ
 		}
 	}
 	// The server's own dispatch histogram, over the measured reruns only.
-	before, err := scrapeMetrics(ctx, s.server.URL)
+	before, err := s.server.Metrics(ctx)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func runDispatch(ctx context.Context, cfg dispatchConfig, stdout, stderr io.Writ
 			lost = append(lost, d.ExitLost)
 		}
 	}
-	after, err := scrapeMetrics(ctx, s.server.URL)
+	after, err := s.server.Metrics(ctx)
 	if err != nil {
 		return err
 	}

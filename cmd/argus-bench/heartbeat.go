@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/testenv"
+	"github.com/argus-exec/argus/server/api"
 )
 
 // heartbeatConfig is everything `argus-bench heartbeat` is told.
@@ -101,8 +105,8 @@ func runHeartbeat(ctx context.Context, cfg heartbeatConfig, stdout, stderr io.Wr
 
 	fmt.Fprintln(stderr, "starting argus-server and the bare baseline…")
 	argus, err := startArgus(ctx, argusConfig{
-		Bin: cfg.ServerBin, ServeArgs: cfg.ServeArgs, Dir: dir, ReadyWithin: cfg.ReadyWithin,
-		Logs: prefixWriter{prefix: "[argus-server] ", w: stderr},
+		Bin: cfg.ServerBin, Builder: testenv.NewBuilder(dir), ServeArgs: cfg.ServeArgs, Dir: dir,
+		ReadyWithin: cfg.ReadyWithin, Logs: prefixWriter{prefix: "[argus-server] ", w: stderr},
 	})
 	if err != nil {
 		return err
@@ -150,13 +154,26 @@ func runHeartbeat(ctx context.Context, cfg heartbeatConfig, stdout, stderr io.Wr
 // heartbeatTargets registers n agents and returns the heartbeat load for
 // the baseline and for argus-server: the same paths with the same headers
 // to both, so the only difference is what the server does with them.
+//
+// They are registered over the API, as argus-agent --register would, and
+// no agent runs: the load generator is every agent, and a thousand of them
+// are a thousand requests rather than a thousand processes.
 func heartbeatTargets(ctx context.Context, argus *argusServer, bareURL string, n int) (bare, subject target, err error) {
 	bare = target{Name: "bare", Method: http.MethodPost, Want: http.StatusNoContent}
 	subject = target{Name: "argus", Method: http.MethodPost, Want: http.StatusNoContent}
+	user, err := client.New(argus.URL, argus.UserToken, client.Options{RetryMax: -1, Version: "bench"})
+	if err != nil {
+		return bare, subject, err
+	}
 	for i := range n {
-		reg, err := argus.registerAgent(ctx, fmt.Sprintf("bench-host-%d", i))
+		reg, err := user.Register(ctx, api.RegisterRequest{
+			Hostname: fmt.Sprintf("bench-host-%d", i), OS: "linux", Arch: "amd64", Version: "bench",
+		})
 		if err != nil {
-			return bare, subject, err
+			return bare, subject, fmt.Errorf("register agent: %w", err)
+		}
+		if reg.AgentID == "" || reg.Token == "" {
+			return bare, subject, errors.New("register agent: answer has no agent_id or token")
 		}
 		path := "/api/agents/" + reg.AgentID + "/heartbeat"
 		header := http.Header{"Authorization": {"Bearer " + reg.Token}}

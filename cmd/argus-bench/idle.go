@@ -91,7 +91,7 @@ func runIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer s.Close()
-	pid := s.Agent.PID
+	pid := s.Agent.Proc.PID()
 
 	fmt.Fprintf(stderr, "settling %s, then watching the agent for %s…\n", cfg.Settle, cfg.Duration)
 	if !sleepCtx(ctx, cfg.Settle) {
@@ -121,7 +121,7 @@ wait:
 			maxRSS = max(maxRSS, r.RSSKB)
 		}
 		// An agent that died in the window must not read as a frugal one.
-		if err := s.Agent.proc.exited(); err != nil {
+		if err := s.Agent.Proc.Exited(); err != nil {
 			return err
 		}
 	}

@@ -9,11 +9,13 @@
 // BENCHMARKS.md records the method and the figures. Handler-level
 // benchmarks (no sockets) are `go test -bench` in package server.
 //
-// Each subcommand is one scenario built from the same parts: processes it
-// starts and always stops (procs.go), the argus-server fixture (argus.go),
-// the server-plus-agent fixture (agentproc.go), /proc readings (procfs.go),
-// the baseline (bare.go), the load generator (load.go) and the summaries
-// (report.go, stats.go).
+// Each subcommand is one scenario built from the same parts: the binaries
+// are built, started, made ready and stopped by internal/testenv, the
+// harness the end-to-end tests stand on; on it sit the argus-server
+// fixture (argus.go), the server-plus-agent fixture (stack.go), the
+// baseline (bare.go), the /proc readings the harness has no use for, CPU
+// time and memory (procfs.go), the load generator (load.go) and the
+// summaries (report.go, stats.go).
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -64,4 +67,23 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return fmt.Errorf("%v (see argus-bench --help)", err)
 		},
 	}
+}
+
+// prefixWriter labels a child's log lines so two servers' output can be
+// told apart on one terminal.
+type prefixWriter struct {
+	prefix string
+	w      io.Writer
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		if _, err := io.WriteString(p.w, p.prefix+line); err != nil {
+			return 0, err
+		}
+	}
+	return len(b), nil
 }

@@ -92,32 +92,6 @@ func statusNum(pid int, key string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, key)
 }
 
-// runPIDs lists the live (not zombie) processes whose environment carries
-// ARGUS_RUN_ID=runID: every process of a run, those that left its process
-// group included. This is how the agent itself finds them. /proc is read
-// once with ReadDir: filepath.Glob("/proc/[0-9]*/environ") would also open
-// and list every /proc/PID directory to match "environ".
-func runPIDs(runID string) []int {
-	needle := []byte("\x00ARGUS_RUN_ID=" + runID + "\x00")
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue // not a process
-		}
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-		// A leading NUL so the first variable matches like the others.
-		if err != nil || !bytes.Contains(append([]byte{0}, data...), needle) {
-			continue
-		}
-		if st, err := readStat(pid); err == nil && st.State != 'Z' {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // pidAt is one process as it was seen: a PID and its start time.
 type pidAt struct {
 	PID   int

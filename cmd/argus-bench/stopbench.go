@@ -121,7 +121,7 @@ func (s *stack) stopOnce(ctx context.Context, batchID string, cfg stopConfig) (s
 	if err != nil {
 		return r, err
 	}
-	cpu0, err := readStat(s.Agent.PID)
+	cpu0, err := readStat(s.Agent.Proc.PID())
 	if err != nil {
 		return r, err
 	}
@@ -170,7 +170,7 @@ func (s *stack) stopOnce(ctx context.Context, batchID string, cfg stopConfig) (s
 	r.Outcome, r.Signal = end.StopOutcome, end.Signal
 	// What waiting out the grace period costs the agent: a stop is mostly
 	// waiting, and should cost little more than a sleep.
-	cpu1, err := readStat(s.Agent.PID)
+	cpu1, err := readStat(s.Agent.Proc.PID())
 	if err != nil {
 		return r, err
 	}

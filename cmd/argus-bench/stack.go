@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -60,21 +61,14 @@ type stack struct {
 	Dir   string
 	Host  string // this host's name, which the agent registered with
 	User  *client.Client
-	Agent *agentProc
+	Agent *testenv.Agent
 
-	server *argusServer
-	keep   bool
-	stderr io.Writer
-	mu     sync.Mutex
-	runs   []string // run ids started, for the cleanup sweep
-}
-
-// agentProc is the running argus-agent.
-type agentProc struct {
-	ID   string // agent id printed by --register
-	PID  int
-	Argv []string
-	proc *proc
+	server  *argusServer
+	stopLog func() // ends the copy of the agent's log to stderr
+	keep    bool
+	stderr  io.Writer
+	mu      sync.Mutex
+	runs    []string // run ids started, for the cleanup sweep
 }
 
 // openStack is the start of every agent benchmark: the machine and its load
@@ -90,14 +84,15 @@ func openStack(ctx context.Context, cfg stackConfig, stdout, stderr io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "agent: %s (pid %d)\n", s.Agent.agentLine(), s.Agent.PID)
+	fmt.Fprintf(stdout, "agent: %s (pid %d)\n", agentLine(s.Agent.Proc.Cmd.Args), s.Agent.Proc.PID())
 	return s, nil
 }
 
 // startStack builds what it must, starts the server, registers and starts
-// the agent, and returns once the agent is online and holding a long-poll,
-// so the first measured command does not race the agent's start-up. On
-// error everything started is stopped again.
+// the agent, and returns once the agent is ready as testenv means it (this
+// process online on a fresh heartbeat, its long-poll held), so the first
+// measured command does not race the agent's start-up. On error
+// everything started is stopped again.
 func startStack(ctx context.Context, cfg stackConfig, stderr io.Writer) (_ *stack, err error) {
 	if runtime.GOOS != "linux" {
 		return nil, fmt.Errorf("this benchmark reads /proc and runs on Linux only, not %s", runtime.GOOS)
@@ -115,16 +110,17 @@ func startStack(ctx context.Context, cfg stackConfig, stderr io.Writer) (_ *stac
 	if s.Host, err = os.Hostname(); err != nil {
 		return nil, err
 	}
-	agentBin := cfg.AgentBin
-	if agentBin == "" {
+	builder := testenv.NewBuilder(dir)
+	if cfg.AgentBin == "" {
 		fmt.Fprintln(stderr, "building argus-agent…")
-		if agentBin, err = buildBinary(ctx, dir, "argus-agent", "--agent-bin"); err != nil {
-			return nil, err
-		}
+	}
+	agentBin, err := binary(ctx, builder, cfg.AgentBin, testenv.AgentBin, "--agent-bin")
+	if err != nil {
+		return nil, err
 	}
 	fmt.Fprintln(stderr, "starting argus-server…")
 	s.server, err = startArgus(ctx, argusConfig{
-		Bin: cfg.ServerBin, ServeArgs: cfg.ServeArgs, Dir: dir, ReadyWithin: cfg.ReadyWithin,
+		Bin: cfg.ServerBin, Builder: builder, ServeArgs: cfg.ServeArgs, Dir: dir, ReadyWithin: cfg.ReadyWithin,
 		Logs: prefixWriter{prefix: "[argus-server] ", w: stderr},
 	})
 	if err != nil {
@@ -136,7 +132,7 @@ func startStack(ctx context.Context, cfg stackConfig, stderr io.Writer) (_ *stac
 		return nil, err
 	}
 	fmt.Fprintln(stderr, "registering and starting argus-agent…")
-	if s.Agent, err = s.startAgent(ctx, agentBin, cfg, stderr); err != nil {
+	if err = s.startAgent(ctx, agentBin, cfg); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -145,66 +141,24 @@ func startStack(ctx context.Context, cfg stackConfig, stderr io.Writer) (_ *stac
 // startAgent registers an agent home the way an operator does
 // (argus-agent --register with ARGUS_URL and ARGUS_TOKEN) and runs the
 // agent in the foreground on it with its default intervals.
-func (s *stack) startAgent(ctx context.Context, bin string, cfg stackConfig, stderr io.Writer) (*agentProc, error) {
+func (s *stack) startAgent(ctx context.Context, bin string, cfg stackConfig) error {
 	home := filepath.Join(s.Dir, "agent-home")
-	id, err := outputEnv(ctx, []string{"ARGUS_URL=" + s.server.URL, "ARGUS_TOKEN=" + s.server.UserToken},
-		bin, "--register", "--home", home)
-	if err != nil {
-		return nil, fmt.Errorf("register argus-agent: %w", err)
-	}
-	// warn, as for the server: no line per run on the benchmark's stderr.
-	argv := append([]string{bin, "--home", home, "--log-format", "json", "--log-level", "warn"}, cfg.AgentArgs...)
-	p, err := startProc(ctx, "argus-agent", prefixWriter{prefix: "[argus-agent] ", w: stderr}, nil, argv...)
-	if err != nil {
-		return nil, err
-	}
-	a := &agentProc{ID: id, PID: p.cmd.Process.Pid, Argv: argv, proc: p}
-	if err := s.waitAgentReady(ctx, a, cfg.ReadyWithin); err != nil {
-		p.Stop()
-		return nil, err
-	}
-	return a, nil
-}
-
-// waitAgentReady polls until the server lists the agent online and holds
-// one of its long-polls (argus_jobs_polls_held on /metrics).
-func (s *stack) waitAgentReady(ctx context.Context, a *agentProc, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var last error
-	for {
-		if err := a.proc.exited(); err != nil {
-			return err
-		}
-		last = s.agentReady(ctx, a.ID)
-		if last == nil {
-			return nil
-		}
-		if !sleepCtx(ctx, 20*time.Millisecond) {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("argus-agent not ready within %s: %v", within, last)
-			}
-			return ctx.Err()
-		}
-	}
-}
-
-func (s *stack) agentReady(ctx context.Context, id string) error {
-	list, err := s.User.Agents(ctx)
+	id, err := s.server.Register(rctx, bin, home, s.server.UserToken)
 	if err != nil {
-		return err
+		return fmt.Errorf("register argus-agent: %w", err)
 	}
-	if !slices.ContainsFunc(list.Agents, func(a api.Agent) bool { return a.ID == id && a.Online }) {
-		return fmt.Errorf("agent %s not online yet", id)
-	}
-	m, err := scrapeMetrics(ctx, s.server.URL)
-	if err != nil {
-		return err
-	}
-	if m["argus_jobs_polls_held"] < 1 {
-		return errors.New("no long-poll held yet")
-	}
-	return nil
+	// The agent writes to a file (testenv's choice, so its output can be
+	// read back); it is copied to stderr as it grows, as the server's is.
+	logPath := filepath.Join(s.Dir, "agent.log")
+	s.stopLog = testenv.FollowLog(logPath, prefixWriter{prefix: "[argus-agent] ", w: s.stderr})
+	s.Agent, err = s.server.StartAgent(ctx, testenv.AgentSpec{
+		Bin: bin, Home: home, LogPath: logPath, ReadyWithin: cfg.ReadyWithin,
+		// warn, as for the server: no line per run on the benchmark's stderr.
+		Args: append([]string{"--log-format", "json", "--log-level", "warn"}, cfg.AgentArgs...),
+	}, id, s.User)
+	return err
 }
 
 // Close stops the agent and the server, kills whatever the benchmark's
@@ -212,7 +166,10 @@ func (s *stack) agentReady(ctx context.Context, id string) error {
 // processes otherwise), and removes the temp dir unless asked to keep it.
 func (s *stack) Close() {
 	if s.Agent != nil {
-		s.Agent.proc.Stop()
+		s.Agent.Proc.Stop()
+	}
+	if s.stopLog != nil {
+		s.stopLog()
 	}
 	if s.server != nil {
 		s.server.Stop()
@@ -289,7 +246,7 @@ func (s *stack) waitRun(ctx context.Context, runID, what string, interval, withi
 		if r.Status == api.RunFailed {
 			return nil, fmt.Errorf("run %s failed: %s", runID, r.Error)
 		}
-		if err := s.Agent.proc.exited(); err != nil {
+		if err := s.Agent.Proc.Exited(); err != nil {
 			return nil, err
 		}
 		if !sleepCtx(ctx, interval) {
@@ -298,10 +255,24 @@ func (s *stack) waitRun(ctx context.Context, runID, what string, interval, withi
 	}
 }
 
+// sleepCtx sleeps for d unless ctx ends first; false when it did. The
+// benchmark's own waits poll at their own pace (1 ms while a figure is
+// being taken), not at testenv.Poll's.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // agentLine describes the agent's command line for the report, with the
 // temp paths shortened.
-func (a *agentProc) agentLine() string {
-	argv := slices.Clone(a.Argv)
+func agentLine(args []string) string {
+	argv := slices.Clone(args)
 	for i := range argv {
 		if filepath.IsAbs(argv[i]) {
 			argv[i] = "<tmp>/" + filepath.Base(argv[i])

@@ -50,10 +50,9 @@ func startArgus(ctx context.Context, cfg argusConfig) (*argusServer, error) {
 	// warn keeps the access log (one info line per request) off: writing
 	// it to a terminal would measure the terminal, not the server. Set
 	// through the environment, which every version of the CLI reads
-	// whether the flag is global or belongs to serve. It also hides the
-	// line naming the address, hence the quiet start, which asks the
-	// kernel where the server listens.
-	s, err := testenv.StartQuietServer(ctx, testenv.ServerSpec{
+	// whether the flag is global or belongs to serve. The line naming the
+	// address the server got is written at any level.
+	s, err := testenv.StartServer(ctx, testenv.ServerSpec{
 		Bin: bin, Dir: cfg.Dir, DB: db, Args: cfg.ServeArgs,
 		Env: []string{"ARGUS_LOG_LEVEL=warn"}, Log: cfg.Logs, ReadyWithin: cfg.ReadyWithin,
 	})

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,14 +29,14 @@ func bareCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Required: true, Usage: "host:port to listen on"},
 		},
-		Action: func(c *cli.Context) error { return serveBare(c.Context, c.String("addr")) },
+		Action: func(c *cli.Context) error { return serveBare(c.Context, c.App.Writer, c.String("addr")) },
 	}
 }
 
-// serveBare answers POST /api/agents/{id}/heartbeat with 204 and GET
+// serveBare logs where it listens on w, then answers POST /api/agents/{id}/heartbeat with 204 and GET
 // /healthz with 200 until ctx ends. The http.Server timeouts match
 // argus-server's so connection handling is the same on both sides.
-func serveBare(ctx context.Context, addr string) error {
+func serveBare(ctx context.Context, w io.Writer, addr string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/agents/{agent_id}/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
@@ -46,6 +48,11 @@ func serveBare(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
+	line, err := json.Marshal(map[string]string{"message": listeningMsg, "addr": ln.Addr().String()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s\n", line)
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -75,25 +82,31 @@ type bareServer struct {
 	proc *testenv.Proc
 }
 
+// listeningMsg is the log line bare-204 names its address in, shaped as
+// argus-server's so both are found the same way.
+const listeningMsg = "bare-204 listening"
+
 // startBare re-executes this binary as bare-204 on a loopback port the
-// kernel picks, and learns which from the kernel too: the baseline prints
-// nothing, like argus-server at warn, so both are started the same way.
-func startBare(ctx context.Context, logs io.Writer, readyWithin time.Duration) (*bareServer, error) {
+// kernel picks, and reads which from the line it logs, as for argus-server.
+func startBare(ctx context.Context, dir string, logs io.Writer, readyWithin time.Duration) (*bareServer, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find this binary to start the baseline: %w", err)
 	}
+	logPath := filepath.Join(dir, "bare-204.log")
 	p, err := testenv.Start(testenv.Spec{
 		Name: "bare-204", Argv: []string{self, "bare-204", "--addr", "127.0.0.1:0"},
-		Log: logs, Attr: childAttr(),
+		LogPath: logPath, Log: logs, Attr: childAttr(),
 	})
 	if err != nil {
 		return nil, err
 	}
-	addr, err := testenv.WaitListening(ctx, p, "/healthz", readyWithin)
+	wctx, cancel := context.WithTimeout(ctx, readyWithin)
+	defer cancel()
+	addr, _, err := testenv.AddrFromLog(wctx, p, logPath, 0, listeningMsg)
 	if err != nil {
 		p.Stop()
-		return nil, err
+		return nil, fmt.Errorf("bare-204 not ready: %w", err)
 	}
 	return &bareServer{URL: "http://" + addr, proc: p}, nil
 }

@@ -112,7 +112,7 @@ func runHeartbeat(ctx context.Context, cfg heartbeatConfig, stdout, stderr io.Wr
 		return err
 	}
 	defer argus.Stop()
-	bare, err := startBare(ctx, prefixWriter{prefix: "[bare-204] ", w: stderr}, cfg.ReadyWithin)
+	bare, err := startBare(ctx, dir, prefixWriter{prefix: "[bare-204] ", w: stderr}, cfg.ReadyWithin)
 	if err != nil {
 		return err
 	}

@@ -63,12 +63,11 @@ type stack struct {
 	User  *client.Client
 	Agent *testenv.Agent
 
-	server  *argusServer
-	stopLog func() // ends the copy of the agent's log to stderr
-	keep    bool
-	stderr  io.Writer
-	mu      sync.Mutex
-	runs    []string // run ids started, for the cleanup sweep
+	server *argusServer
+	keep   bool
+	stderr io.Writer
+	mu     sync.Mutex
+	runs   []string // run ids started, for the cleanup sweep
 }
 
 // openStack is the start of every agent benchmark: the machine and its load
@@ -149,12 +148,11 @@ func (s *stack) startAgent(ctx context.Context, bin string, cfg stackConfig) err
 	if err != nil {
 		return fmt.Errorf("register argus-agent: %w", err)
 	}
-	// The agent writes to a file (testenv's choice, so its output can be
-	// read back); it is copied to stderr as it grows, as the server's is.
-	logPath := filepath.Join(s.Dir, "agent.log")
-	s.stopLog = testenv.FollowLog(logPath, prefixWriter{prefix: "[argus-agent] ", w: s.stderr})
+	// The agent's output goes to agent.log in the temp dir and, as the
+	// server's does, to stderr.
 	s.Agent, err = s.server.StartAgent(ctx, testenv.AgentSpec{
-		Bin: bin, Home: home, LogPath: logPath, ReadyWithin: cfg.ReadyWithin,
+		Bin: bin, Home: home, ReadyWithin: cfg.ReadyWithin,
+		LogPath: filepath.Join(s.Dir, "agent.log"), Log: prefixWriter{prefix: "[argus-agent] ", w: s.stderr},
 		// warn, as for the server: no line per run on the benchmark's stderr.
 		Args: append([]string{"--log-format", "json", "--log-level", "warn"}, cfg.AgentArgs...),
 	}, id, s.User)
@@ -167,9 +165,6 @@ func (s *stack) startAgent(ctx context.Context, bin string, cfg stackConfig) err
 func (s *stack) Close() {
 	if s.Agent != nil {
 		s.Agent.Proc.Stop()
-	}
-	if s.stopLog != nil {
-		s.stopLog()
 	}
 	if s.server != nil {
 		s.server.Stop()

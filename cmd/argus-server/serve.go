@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/server"
@@ -94,7 +95,10 @@ func serve(c *cli.Context) error {
 		SecureCookies:  c.Bool("secure-cookies"),
 		Logger:         &log,
 	}, st, waker)
-	log.Info().Str("addr", ln.Addr().String()).Bool("tls", tlsConfig != nil).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
+	// Written whatever --log-level says: supervisors, scripts and tests
+	// read from it the address the server got (with --addr host:0).
+	startLog := log.Level(min(log.GetLevel(), zerolog.InfoLevel))
+	startLog.Info().Str("addr", ln.Addr().String()).Bool("tls", tlsConfig != nil).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
 	err = srv.Serve(ctx, ln)
 	log.Info().Msg("argus-server stopped")
 	return err

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,8 +22,10 @@ type AgentSpec struct {
 	// more variables (ARGUS_AGENT_FAULT=…).
 	Args []string
 	Env  []string
-	// LogPath receives the agent's output; default Home/../agent-<n>.log.
+	// LogPath receives the agent's output (default agent-<home>.log beside
+	// Home), and Log a copy of it, e.g. a terminal.
 	LogPath     string
+	Log         io.Writer
 	ReadyWithin time.Duration // default 15s
 }
 
@@ -68,7 +71,7 @@ func (s *Server) StartAgent(ctx context.Context, spec AgentSpec, id string, user
 		argv = append(argv, "--label", spec.Label)
 	}
 	// An empty ARGUS_TOKEN: the daemon runs on its cached ag_live_ token.
-	p, err := Start(Spec{Name: AgentBin, Argv: argv, Env: append([]string{"ARGUS_TOKEN="}, spec.Env...), LogPath: spec.LogPath})
+	p, err := Start(Spec{Name: AgentBin, Argv: argv, Env: append([]string{"ARGUS_TOKEN="}, spec.Env...), LogPath: spec.LogPath, Log: spec.Log})
 	if err != nil {
 		return nil, err
 	}

@@ -119,28 +119,40 @@ func (s *Server) start(ctx context.Context) error {
 func (s *Server) waitListening(ctx context.Context, logPath string, from int64) error {
 	ctx, cancel := context.WithTimeout(ctx, s.spec.ReadyWithin)
 	defer cancel()
+	addr, useTLS, err := AddrFromLog(ctx, s.Proc, logPath, from, "argus-server listening")
+	if err != nil {
+		return err
+	}
+	s.Addr, s.URL = addr, "http://"+addr
+	if useTLS {
+		s.URL = "https://" + addr
+	}
 	return poll(ctx, func() error {
 		if err := s.Proc.Exited(); err != nil {
 			return permanent(err)
-		}
-		if s.URL == "" || s.Addr == "" || s.spec.Addr != s.Addr {
-			addr, useTLS, err := listeningLine(logPath, from)
-			if err != nil {
-				return err
-			}
-			s.Addr, s.URL = addr, "http://"+addr
-			if useTLS {
-				s.URL = "https://" + addr
-			}
-			s.spec.Addr = addr
 		}
 		return s.healthy(ctx)
 	})
 }
 
-// listeningLine finds the "argus-server listening" JSON line written after
-// offset from, and the address and TLS it names.
-func listeningLine(logPath string, from int64) (addr string, tls bool, err error) {
+// AddrFromLog waits until the JSON log at logPath, from offset from on,
+// holds a line whose message is msg with the "addr" (and "tls") it
+// listens on: how a child started on port 0 says which port it got. It
+// gives up at once when p exits first.
+func AddrFromLog(ctx context.Context, p *Proc, logPath string, from int64, msg string) (addr string, tls bool, err error) {
+	err = poll(ctx, func() error {
+		if err := p.Exited(); err != nil {
+			return permanent(err)
+		}
+		addr, tls, err = listeningLine(logPath, from, msg)
+		return err
+	})
+	return addr, tls, err
+}
+
+// listeningLine finds the first JSON line after offset from whose message
+// is msg, and the address and TLS it names.
+func listeningLine(logPath string, from int64, msg string) (addr string, tls bool, err error) {
 	f, err := os.Open(logPath)
 	if err != nil {
 		return "", false, err
@@ -155,11 +167,11 @@ func listeningLine(logPath string, from int64) (addr string, tls bool, err error
 			Message, Addr string
 			TLS           bool
 		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "argus-server listening" && line.Addr != "" {
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == msg && line.Addr != "" {
 			return line.Addr, line.TLS, nil
 		}
 	}
-	return "", false, errors.New("argus-server has not logged its address yet")
+	return "", false, fmt.Errorf("%s has no %q line yet", filepath.Base(logPath), msg)
 }
 
 func (s *Server) healthy(ctx context.Context) error {

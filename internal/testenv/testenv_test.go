@@ -28,15 +28,15 @@ func TestListeningLineIsReadAfterTheOffset(t *testing.T) {
 	if err := os.WriteFile(path, []byte(first+second), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, tls, err := listeningLine(path, 0)
+	addr, tls, err := listeningLine(path, 0, "argus-server listening")
 	if err != nil || addr != "127.0.0.1:1111" || tls {
 		t.Fatalf("from 0: %q %v %v", addr, tls, err)
 	}
-	addr, tls, err = listeningLine(path, int64(len(first)))
+	addr, tls, err = listeningLine(path, int64(len(first)), "argus-server listening")
 	if err != nil || addr != "127.0.0.1:2222" || !tls {
 		t.Fatalf("after a restart: %q %v %v", addr, tls, err)
 	}
-	if _, _, err := listeningLine(path, int64(len(first+second))); err == nil {
+	if _, _, err := listeningLine(path, int64(len(first+second)), "argus-server listening"); err == nil {
 		t.Fatal("found a listening line past the end")
 	}
 }

@@ -78,6 +78,14 @@ type Options struct {
 	// Version goes into the User-Agent as "argus-client/<version>";
 	// empty means "dev".
 	Version string
+
+	// Transport, when set, sends every attempt instead of the client's own
+	// transport (a clone of http.DefaultTransport with the TLS rules
+	// above), so tests can put a checking or recording layer in between.
+	// CACertFile and InsecureSkipVerify configure that own transport, so
+	// New refuses them together with Transport. Retries, redirect rules
+	// and deadlines still apply.
+	Transport http.RoundTripper
 }
 
 // Client calls argus-server. It is safe for concurrent use.

@@ -23,6 +23,12 @@ const maxRedirects = 10
 // no Timeout on purpose: deadlines are per call (a long-poll needs far more
 // than an ordinary call), carried by the request's context.
 func newHTTPClient(baseScheme string, opts Options) (*http.Client, error) {
+	if opts.Transport != nil {
+		if opts.CACertFile != "" || opts.InsecureSkipVerify {
+			return nil, errors.New("client options: Transport cannot be combined with CACertFile or InsecureSkipVerify")
+		}
+		return &http.Client{Transport: opts.Transport, CheckRedirect: refuseDowngrade(baseScheme)}, nil
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = http.ProxyFromEnvironment
 	tlsCfg := &tls.Config{

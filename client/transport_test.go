@@ -110,3 +110,36 @@ func TestLoggerAdapterLogsRetries(t *testing.T) {
 		t.Fatal("token leaked into the log")
 	}
 }
+
+// countingTransport counts the attempts it sends on.
+type countingTransport struct{ n atomic.Int32 }
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestOptionsTransportSendsEveryAttempt(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	tr := &countingTransport{}
+	opts := fastOpts()
+	opts.Transport = tr
+	if err := newTestClient(t, srv.URL, userToken(t), opts).Heartbeat(context.Background(), "a1"); err != nil {
+		t.Fatalf("Heartbeat: %v", err)
+	}
+	if got := tr.n.Load(); got != 2 {
+		t.Fatalf("Transport sent %d attempts, want 2 (one retry)", got)
+	}
+	opts.InsecureSkipVerify = true
+	if _, err := New(srv.URL, "", opts); err == nil || !strings.Contains(err.Error(), "Transport") {
+		t.Fatalf("New with Transport and InsecureSkipVerify: %v, want an error", err)
+	}
+}

@@ -91,8 +91,9 @@ const (
 	// view: the batch's owner, its project's owner, or a recipient.
 	view access = iota
 	// control (rerun, stop): the batch's owner or a recipient of its
-	// project. A project's owner does not thereby get
-	// to launch processes on the host of a recipient who recorded into it.
+	// project, as server/api/openapi.yaml words it. A project's owner does
+	// not thereby get to launch processes on the host of a recipient who
+	// recorded into it.
 	control
 )
 

@@ -57,8 +57,9 @@ func TestRunsOfUnsharedBatchesAreHidden(t *testing.T) {
 }
 
 // A project's owner sees batches a recipient recorded into it, but may not
-// launch or stop them on the recipient's host: the rule (see server/auth.go)
-// gives that to the batch's owner and the project's recipients only.
+// launch or stop them on the recipient's host: the API document
+// (server/api/openapi.yaml) gives that to the batch's owner and the
+// project's recipients only.
 func TestProjectOwnerMayViewButNotControlARecipientsBatch(t *testing.T) {
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/apispec"
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
 )
 
 func newClient(t *testing.T, h *harness, tok string) *client.Client {
 	t.Helper()
-	c, err := client.New(h.url, tok, client.Options{RetryMax: -1, Timeout: 10 * time.Second})
+	c, err := client.New(h.url, tok, client.Options{RetryMax: -1, Timeout: 10 * time.Second, Transport: apispec.Wrap(t, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

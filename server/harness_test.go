@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/internal/apispec"
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
@@ -24,8 +25,12 @@ import (
 )
 
 // harness is a real server on a loopback port over a real SQLite file.
+// Every request it sends goes through client, which checks the request
+// and its answer against server/api/openapi.yaml (internal/apispec) and
+// fails the test that made the harness on any mismatch.
 type harness struct {
 	t      *testing.T
+	client *http.Client
 	url    string
 	dbPath string
 	store  store.Store
@@ -59,7 +64,7 @@ func newHarnessWithWaker(t *testing.T, cfg server.Config, w server.Waker) *harne
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln) }()
-	h := &harness{t: t, url: "http://" + ln.Addr().String(), dbPath: dbPath, store: st, srv: srv, users: map[string]string{}, toks: map[string]string{}}
+	h := &harness{t: t, client: apispec.Client(t, nil), url: "http://" + ln.Addr().String(), dbPath: dbPath, store: st, srv: srv, users: map[string]string{}, toks: map[string]string{}}
 	var once sync.Once
 	h.stop = func() { // stops serving; the store stays open until cleanup
 		once.Do(func() {
@@ -137,7 +142,7 @@ func (h *harness) do(method, path, tok string, body any) response {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -287,7 +292,7 @@ func (h *harness) doNoFatal(method, path, tok string) pollResult {
 		return pollResult{err: err.Error()}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		return pollResult{err: err.Error(), at: time.Now()}
 	}
@@ -310,7 +315,7 @@ func (h *harness) doWithHeader(method, path, auth string) int {
 		h.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", auth)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

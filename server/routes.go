@@ -4,9 +4,14 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/argus-exec/argus/server/api"
 )
 
-// routes is the whole URL space; paths and methods are fixed by SPEC.md.
+// routes is the whole URL space. The JSON routes, their methods, bodies and
+// status codes are fixed by the OpenAPI document server/api/openapi.yaml
+// (served below at GET /api/openapi.yaml); the tests check every route here
+// against it, so a route added here must be added there too.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	agent := func(h handlerFunc) http.HandlerFunc { return s.wrap(s.requireAgent(h)) }
@@ -27,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/runs/{run_id}/stop", user(s.handleStop))
 	mux.HandleFunc("GET /api/agents", user(s.handleListAgents))
 	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))
+	mux.HandleFunc("GET /api/openapi.yaml", s.wrap(s.handleOpenAPI))
 
 	s.uiRoutes(mux) // web UI: ui.go
 
@@ -42,4 +48,12 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
+}
+
+// handleOpenAPI serves the API's own description, unauthenticated: it holds
+// no secret, and a client should be able to read it before it has a token.
+func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, err := w.Write(api.OpenAPI)
+	return err
 }

@@ -28,7 +28,8 @@ func cli(t *testing.T, args ...string) (string, string, int) {
 	return r.Stdout, r.Stderr, r.Code
 }
 
-// serving is a running argus-server process.
+// serving is a running argus-server process. Every API exchange a test
+// has with it is checked against the API document (testenv.HTTPClient).
 type serving struct {
 	*testenv.Server
 	env *testenv.Env
@@ -73,7 +74,10 @@ func (s *serving) call(t *testing.T, method, path, tok string, body any, want in
 	}
 	req, _ := http.NewRequest(method, s.URL+path, rd)
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.env.HTTPClient(s.Server).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +225,7 @@ func TestSIGTERMAnswersHeldLongPolls(t *testing.T) {
 
 func metrics(t *testing.T, s *serving) string {
 	t.Helper()
-	resp, err := http.Get(s.URL + "/metrics")
+	resp, err := s.env.HTTPClient(s.Server).Get(s.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +253,7 @@ func (s *serving) holdPoll(t *testing.T, agentID, tok, wait string) <-chan polle
 	go func() {
 		req, _ := http.NewRequest("GET", s.URL+"/api/agents/"+agentID+"/jobs?wait="+wait, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := s.env.HTTPClient(s.Server).Do(req)
 		if err != nil {
 			held <- polled{err: err}
 			return

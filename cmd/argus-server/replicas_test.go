@@ -93,7 +93,7 @@ func TestWebSessionsSpanReplicas(t *testing.T) {
 	req, _ := http.NewRequest("POST", a.URL+"/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", a.URL)
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noRedirect := a.env.HTTPClient(a.Server) // follows no redirect
 	resp, err := noRedirect.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -3,12 +3,14 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/apispec"
 )
 
 // builder is the test process's Builder, set up by Main.
@@ -99,17 +101,26 @@ func (e *Env) CreateUser(s *Server, name string) string {
 }
 
 // Client is a Go client of s with tok; opts.RetryMax -1 means no retries,
-// so a failed call shows as one.
+// so a failed call shows as one. Every request it makes and every answer
+// it gets are checked against the API document (internal/apispec).
 func (e *Env) Client(s *Server, tok string, opts client.Options) *client.Client {
 	e.T.Helper()
-	if opts.CACertFile == "" {
-		opts.CACertFile = s.spec.CACertFile
-	}
+	opts.Transport = e.HTTPClient(s).Transport
 	c, err := client.New(s.URL, tok, opts)
 	if err != nil {
 		e.T.Fatal(err)
 	}
 	return c
+}
+
+// HTTPClient is a plain HTTP client for s (trusting its CA, if any) whose
+// API exchanges are checked against the API document; it does not follow
+// redirects, so a test sees them.
+func (e *Env) HTTPClient(s *Server) *http.Client {
+	return apispec.Client(e.T, &http.Client{
+		Transport:     s.transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	})
 }
 
 // AgentHome registers an agent in a new home under the Env's dir, named

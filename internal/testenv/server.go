@@ -46,9 +46,10 @@ type Server struct {
 	DB   string
 	Proc *Proc
 
-	spec    ServerSpec
-	logPath string
-	http    *http.Client // plain: never retries, never follows redirects
+	spec      ServerSpec
+	logPath   string
+	transport http.RoundTripper // trusts spec.CACertFile
+	http      *http.Client      // plain: never retries, never follows redirects
 
 	mu     sync.Mutex
 	agents []*Agent // started through StartAgent, for readiness
@@ -70,7 +71,7 @@ func StartServer(ctx context.Context, spec ServerSpec) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{DB: spec.DB, spec: spec, http: &http.Client{
+	s := &Server{DB: spec.DB, spec: spec, transport: transport, http: &http.Client{
 		Timeout:       5 * time.Second,
 		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

@@ -21,11 +21,6 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ExitTokenRejected is the exit code of an agent whose token the server
-// rejects (revoked or unknown). A service manager is told not to restart
-// on it: restarting cannot help until someone runs --reregister.
-const ExitTokenRejected = 78
-
 // ErrTokenRejected ends Run when the server answers 401.
 var ErrTokenRejected = errors.New("token rejected: run argus-agent --reregister")
 

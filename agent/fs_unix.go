@@ -33,11 +33,6 @@ func privateDir(dir string) error {
 	return atomicfile.SyncDir(dir)
 }
 
-// openLog opens a run's log for appending, never through a symlink.
-func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
-}
-
 // lockState holds an exclusive lock on the identity's state directory for
 // the agent's lifetime: two agents on one journal could each start a
 // redelivered command.

@@ -7,14 +7,15 @@ import (
 	"syscall"
 )
 
+// EnvCaseInsensitive reports whether environment variable names ignore
+// case on this platform. Not on Unix: PATH and Path are two variables.
+const EnvCaseInsensitive = false
+
 // How a run's command is found and started on Unix (Windows differs in
 // each; see exec_windows.go).
-const (
-	// pathSeparators: a command name holding one is a path, not looked up.
-	pathSeparators = "/"
-	// EnvCaseInsensitive: environment keys are case-sensitive.
-	EnvCaseInsensitive = false
-)
+
+// pathSeparators: a command name holding one is a path, not looked up.
+const pathSeparators = "/"
 
 // exeCandidates is the file itself: Unix needs no extension to run it.
 func exeCandidates(path string, env []string) []string { return []string{path} }

@@ -4,13 +4,14 @@ package proc
 
 import "os"
 
+// EnvCaseInsensitive reports whether environment variable names ignore
+// case on this platform. On Windows they do: Path and PATH are one.
+const EnvCaseInsensitive = true
+
 // How a run's command is found and started on Windows (see exec_unix.go).
-const (
-	// pathSeparators: C:x, C:\x and ./x are all paths, as os/exec sees it.
-	pathSeparators = `:\/`
-	// EnvCaseInsensitive: Windows environment keys are case-insensitive (Path, PATH).
-	EnvCaseInsensitive = true
-)
+
+// pathSeparators: C:x, C:\x and ./x are all paths, as os/exec sees it.
+const pathSeparators = `:\/`
 
 // exeCandidates adds the recorded PATHEXT extensions to a bare name:
 // "python" is python.exe, as it was when the command was recorded.

@@ -25,7 +25,8 @@
 // since the epoch from sysctl; Windows: the creation FILETIME), and a
 // recorded PID is only signalled while the process holding it has the
 // recorded start time, or while it is still the agent's unreaped child
-// (Ref.Child), whose PID the kernel cannot hand out again.
+// (Ref.Child), whose PID the kernel cannot hand out again. On Windows the
+// run's job, found by its name, needs no PID at all.
 //
 // Stopping (Stop): SIGTERM to the run's process group, up to the grace
 // period for it to end, then SIGKILL to the group, then a sweep that
@@ -67,9 +68,9 @@ import (
 // process group, or when an agent restarted and no longer knows them.
 const EnvRunID = "ARGUS_RUN_ID"
 
-// Process identifies a run's leader: its PID, its process group (the
-// leader's PID, since the run was made a group leader), and its start
-// time, which tells it from a later process given the same PID.
+// Process identifies a run's leader: its PID, its process group (its own
+// PID, since Start made it a group leader), and its start time, which
+// tells it from a later process given the same PID.
 type Process struct {
 	PID       int
 	Group     int

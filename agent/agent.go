@@ -1,17 +1,21 @@
-// Package agent is the argus-agent daemon: registration and the cached
-// ag_live_ token, the heartbeat and long-poll loops, starting recorded
-// commands in their own process group, stopping them (SIGTERM to the
-// group, grace period, SIGKILL), reporting PIDs, exits and output tails,
-// and the on-disk journal that makes each command run at most once and
-// lets a restarted agent pick up where it left off.
+// Package agent is the argus-agent daemon: registering with the server and
+// caching the agent's own ag_live_ token (register.go), the heartbeat and
+// long-poll loops (daemon.go), starting a recorded command as a run with
+// the recorded environment minus tokens (runs.go, env.go), stopping a run
+// (stop.go), the on-disk journal that makes each command run at most once
+// and remembers what the server has not yet been told (journal.go),
+// picking up runs after a restart (recover.go), and delivering acks and
+// exit reports until the server has them (outbox.go). The state directory
+// is private to the agent's user and locked against a second agent on it
+// (fs_*.go).
 //
-// The CLI (flags, config file, exit codes) is cmd/argus-agent; the HTTP
-// calls are package client. Platform process control is in proc_*.go
-// (Linux /proc, macOS sysctl, Windows job objects in job_windows.go and
-// CTRL_BREAK in ctrlbreak_windows.go), with the decisions behind it kept
-// free of build tags (procargs2.go, winproc.go) so they are tested on any
-// platform.
-// Service installation is not here yet.
+// How processes are started, identified and stopped on each platform
+// (process groups, start times, Windows job objects) is agent/internal/proc;
+// this package decides when, and journals and reports what happened.
+// Not here: the CLI, its flags, config file, exit codes and service
+// installation (cmd/argus-agent, with the unit files in package systemd),
+// the HTTP calls (package client), and the token format and cache file
+// (package token).
 package agent
 
 import (
@@ -20,11 +24,6 @@ import (
 
 	"github.com/rs/zerolog"
 )
-
-// ExitTokenRejected is the exit code of an agent whose token the server
-// rejects (revoked or unknown). A service manager is told not to restart
-// on it: restarting cannot help until someone runs --reregister.
-const ExitTokenRejected = 78
 
 // ErrTokenRejected ends Run when the server answers 401.
 var ErrTokenRejected = errors.New("token rejected: run argus-agent --reregister")

@@ -5,12 +5,13 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/argus-exec/argus/agent/internal/proc"
 	"github.com/argus-exec/argus/token"
 )
 
-// Variables every run gets from the agent.
+// Variables every run gets from the agent, besides proc.EnvRunID (the tag
+// by which a run's processes are found).
 const (
-	envRunID   = "ARGUS_RUN_ID"
 	envBatchID = "ARGUS_BATCH_ID"
 	envProp    = "ARGUS_PROP_"
 )
@@ -27,7 +28,7 @@ func runEnv(recorded map[string]string, runID, batchID string, props map[string]
 		env[k] = v
 	}
 	for _, k := range []string{"PATH", "HOME"} {
-		if !hasKey(env, k, envFold) {
+		if !hasKey(env, k, proc.EnvCaseInsensitive) {
 			if v, ok := os.LookupEnv(k); ok {
 				env[k] = v
 			}
@@ -36,7 +37,7 @@ func runEnv(recorded map[string]string, runID, batchID string, props map[string]
 	for k, v := range props {
 		env[envProp+propKeyUnsafe.ReplaceAllString(strings.ToUpper(k), "_")] = v
 	}
-	env[envRunID], env[envBatchID] = runID, batchID
+	env[proc.EnvRunID], env[envBatchID] = runID, batchID
 	out := make([]string, 0, len(env))
 	for k, v := range env {
 		if token.InEnv(k, v) || strings.ContainsRune(k, '=') || k == "" {
@@ -47,21 +48,8 @@ func runEnv(recorded map[string]string, runID, batchID string, props map[string]
 	return out
 }
 
-// lookupEnv finds key in a KEY=value list; the last entry wins, as it does
-// for exec. fold matches keys regardless of case, as Windows does (Path
-// and PATH are one variable there).
-func lookupEnv(env []string, key string, fold bool) (string, bool) {
-	val, found := "", false
-	for _, kv := range env {
-		k, v, ok := strings.Cut(kv, "=")
-		if ok && (k == key || fold && strings.EqualFold(k, key)) {
-			val, found = v, true
-		}
-	}
-	return val, found
-}
-
-// hasKey reports whether m holds key, regardless of case when fold is set.
+// hasKey reports whether m holds key, regardless of case when fold is set
+// (Windows, where Path and PATH are one variable).
 func hasKey(m map[string]string, key string, fold bool) bool {
 	if _, ok := m[key]; ok || !fold {
 		return ok

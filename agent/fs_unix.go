@@ -7,7 +7,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/argus-exec/argus/token"
+	"github.com/argus-exec/argus/internal/atomicfile"
 )
 
 // privateDir makes sure dir exists, is a real directory (not a symlink)
@@ -30,12 +30,7 @@ func privateDir(dir string) error {
 	case st.Mode().Perm()&0o077 != 0:
 		return fmt.Errorf("%s is open to other users (mode %04o): run chmod 700 %s", dir, st.Mode().Perm(), dir)
 	}
-	return token.SyncDir(dir)
-}
-
-// openLog opens a run's log for appending, never through a symlink.
-func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	return atomicfile.SyncDir(dir)
 }
 
 // lockState holds an exclusive lock on the identity's state directory for

@@ -19,10 +19,6 @@ func privateDir(dir string) error {
 	return nil
 }
 
-func openLog(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-}
-
 // lockState holds an exclusive lock on the identity's state directory for
 // the agent's lifetime: two agents on one journal could each start a
 // redelivered command. Windows releases the lock when the process exits.

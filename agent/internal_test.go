@@ -1,17 +1,11 @@
 package agent
 
 import (
-	"context"
 	"fmt"
-	"os/exec"
-	"sync"
-	"syscall"
-
-	"github.com/rs/zerolog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,26 +34,6 @@ func TestRunEnvDropsTokensAndAddsIDsAndProperties(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("run env %s = %q, want %q", k, got[k], v)
 		}
-	}
-}
-
-func TestLookPathUsesTheRecordedPATH(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("exec bits mean nothing on Windows")
-	}
-	dir := t.TempDir()
-	tool := filepath.Join(dir, "train")
-	if err := os.WriteFile(tool, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if p, err := lookPath("train", []string{"PATH=/nonexistent:" + dir}); err != nil || p != tool {
-		t.Fatalf("lookPath = %q, %v", p, err)
-	}
-	if _, err := lookPath("train", []string{"PATH=/usr/bin"}); err == nil || !strings.Contains(err.Error(), "recorded PATH") {
-		t.Fatalf("lookPath outside the recorded PATH: %v", err)
-	}
-	if p, _ := lookPath("./x.sh", nil); p != "./x.sh" {
-		t.Fatalf("a path with a slash is kept as is: %q", p)
 	}
 }
 
@@ -149,36 +123,11 @@ func TestJournalConcurrentUpdatesLoseNothing(t *testing.T) {
 	}
 }
 
-// A recorded PID that now belongs to another process (other start time)
-// is never signalled: the stop answers already_gone and the process lives.
-func TestStopNeverSignalsAReusedPID(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("start times are read from /proc")
-	}
-	other := exec.Command("sleep", "60")
-	if err := other.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
-	ticks, err := startTime(other.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := openJournal(filepath.Join(t.TempDir(), "journal"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := other.Process.Pid
-	if err := j.create(Record{CmdID: "cmd_r", Kind: api.KindRerun, RunID: "run_old", State: stateRunning,
-		PID: pid, PGID: pid, StartTicks: ticks - 1}); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{journal: j, children: map[string]bool{}, log: zerolog.Nop()}
-	outcome, err := d.stopRun(context.Background(), "run_old", time.Second)
-	if err != nil || outcome != api.StopAlreadyGone {
-		t.Fatalf("stop of a reused PID = %q, %v", outcome, err)
-	}
-	if err := other.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatalf("the process that reused the PID was signalled: %v", err)
+// hasKey folds only when asked: Windows keys (Path, PATH) are one, Unix
+// keys are not.
+func TestHasKeyFoldsOnlyWhenAsked(t *testing.T) {
+	m := map[string]string{"Path": `C:\w`}
+	if hasKey(m, "PATH", false) || !hasKey(m, "PATH", true) || !hasKey(m, "Path", false) {
+		t.Fatal("hasKey folds wrongly")
 	}
 }

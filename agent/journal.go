@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/argus-exec/argus/internal/atomicfile"
 	"github.com/argus-exec/argus/server/api"
-	"github.com/argus-exec/argus/token"
 )
 
 // Record is what the agent knows about one command, kept on disk so a
@@ -197,7 +197,7 @@ func (j *journal) write(r Record, newEntry bool) error {
 	if err != nil {
 		return err
 	}
-	return token.WriteFile(filepath.Join(j.dir, r.CmdID+".json"), data, newEntry)
+	return atomicfile.WriteFile(filepath.Join(j.dir, r.CmdID+".json"), data, newEntry)
 }
 
 // prune forgets records the server has fully heard about, once old, with

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/argus-exec/argus/agent/internal/proc"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -36,8 +37,8 @@ func (d *daemon) recover(ctx context.Context) {
 // adopt it. If none does, it is not started now either — the run fails —
 // since it might have started and ended, and a command runs at most once.
 func (d *daemon) settleStarting(ctx context.Context, rec Record) {
-	pid := groupLeader(processesOfRun(rec.RunID))
-	if pid == 0 {
+	p, found := proc.FindLeader(rec.RunID)
+	if !found {
 		d.log.Warn().Str("run_id", rec.RunID).Msg("agent stopped while starting this run; not starting it again")
 		d.record(rec.CmdID, func(r *Record) {
 			r.State = stateFailed
@@ -45,12 +46,10 @@ func (d *daemon) settleStarting(ctx context.Context, rec Record) {
 		})
 		return
 	}
-	ticks, _ := startTime(pid)
-	pgid := groupOf(pid)
 	now := time.Now().UTC()
 	rec, err := d.journal.update(rec.CmdID, func(r *Record) {
-		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, pid, pgid, ticks, now
-		r.Ack = &api.AckRequest{PID: pid, StartedAt: &now}
+		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now
+		r.Ack = &api.AckRequest{PID: p.PID, StartedAt: &now}
 	})
 	if err != nil {
 		d.log.Error().Err(err).Msg("journal write failed")
@@ -61,7 +60,8 @@ func (d *daemon) settleStarting(ctx context.Context, rec Record) {
 
 // reattach watches a run started by an earlier agent until it ends.
 func (d *daemon) reattach(ctx context.Context, rec Record) {
-	if !stillRunning(rec.PID, rec.StartTicks) {
+	leader := proc.Process{PID: rec.PID, Group: rec.PGID, StartTime: rec.StartTicks}
+	if !leader.Running() {
 		d.finish(rec.CmdID, deadRunExit(rec))
 		return
 	}
@@ -69,7 +69,7 @@ func (d *daemon) reattach(ctx context.Context, rec Record) {
 	go func() {
 		tick := time.NewTicker(watchEvery)
 		defer tick.Stop()
-		for stillRunning(rec.PID, rec.StartTicks) {
+		for leader.Running() {
 			select {
 			case <-ctx.Done():
 				return

@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/argus-exec/argus/agent/internal/proc"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -34,30 +33,30 @@ func (d *daemon) rerun(c api.Command) {
 		return
 	}
 	fault("after-journal")
-	cmd, err := d.start(c, rec.LogPath)
+	child, err := d.start(c, rec.LogPath)
 	if err != nil {
 		log.Warn().Err(err).Msg("run could not start")
 		d.record(c.ID, func(r *Record) { r.State = stateFailed; r.Ack = &api.AckRequest{Error: err.Error()} })
 		return
 	}
-	pid := cmd.Process.Pid
-	ticks, _ := startTime(pid)
+	p := child.Process
 	now := time.Now().UTC()
 	d.mu.Lock()
 	d.children[c.RunID] = true
 	d.mu.Unlock()
 	d.record(c.ID, func(r *Record) {
-		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, pid, pid, ticks, now
-		r.Ack = &api.AckRequest{PID: pid, StartedAt: &now}
+		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now
+		r.Ack = &api.AckRequest{PID: p.PID, StartedAt: &now}
 	})
-	log.Info().Int("pid", pid).Msg("run started")
+	log.Info().Int("pid", p.PID).Msg("run started")
 	fault("after-spawn")
-	go d.waitChild(cmd, c.ID, c.RunID)
+	go d.waitChild(child, c.ID, c.RunID)
 }
 
-// start launches the command in a new session, in the recorded cwd, with
-// the recorded environment (minus tokens), output to the run's log file.
-func (d *daemon) start(c api.Command, logPath string) (*exec.Cmd, error) {
+// start launches the command (proc.Start: its own process group, and on
+// Windows its own job), in the recorded cwd, with the recorded environment
+// (minus tokens), output to the run's log file.
+func (d *daemon) start(c api.Command, logPath string) (*proc.Child, error) {
 	spec := c.Rerun
 	if spec == nil || spec.Command.IsZero() {
 		return nil, errors.New("the command carries nothing to run")
@@ -65,70 +64,19 @@ func (d *daemon) start(c api.Command, logPath string) (*exec.Cmd, error) {
 	if st, err := os.Stat(spec.Cwd); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("working directory %q does not exist on this host", spec.Cwd)
 	}
-	env := runEnv(spec.Env, c.RunID, c.BatchID, d.cfg.Properties)
-	argv, cmdLine := spec.Command.Argv, ""
-	if len(argv) == 0 {
-		argv, cmdLine = shellCommand(spec.Command.Shell, env)
-	}
-	path, err := lookPath(argv[0], env)
-	if err != nil {
-		return nil, err
-	}
-	out, err := openLog(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("open run log: %w", err)
-	}
-	defer out.Close() // the child holds its own descriptor
-	cmd := &exec.Cmd{Path: path, Args: argv, Dir: spec.Cwd, Env: env, Stdout: out, Stderr: out}
-	// Output goes to a file, not a pipe, so no copy goroutine can hang
-	// Wait; WaitDelay bounds it anyway should that ever change.
-	cmd.WaitDelay = 5 * time.Second
-	if err := prepareRun(cmd, cmdLine); err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	if err := afterStart(cmd, c.RunID); err != nil {
-		// A run that Stop could not end as a whole is not left running.
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil, err
-	}
-	return cmd, nil
-}
-
-// lookPath resolves a bare command name against the run's own PATH, not
-// the agent's: the recorded environment is what the command ran with.
-// (Windows also tries the recorded PATHEXT extensions; see exec_*.go.)
-func lookPath(name string, env []string) (string, error) {
-	if strings.ContainsAny(name, pathSeparators) {
-		return name, nil
-	}
-	pathVar, _ := lookupEnv(env, "PATH", envFold)
-	for _, dir := range filepath.SplitList(pathVar) {
-		if dir == "" {
-			dir = "."
-		}
-		for _, p := range exeCandidates(filepath.Join(dir, name), env) {
-			if st, err := os.Stat(p); err == nil && !st.IsDir() && isExecutable(st) {
-				return p, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("%s: command not found in the recorded PATH", name)
+	return proc.Start(proc.Command{
+		RunID: c.RunID, Argv: spec.Command.Argv, Shell: spec.Command.Shell, Dir: spec.Cwd,
+		Env: runEnv(spec.Env, c.RunID, c.BatchID, d.cfg.Properties), LogPath: logPath,
+	})
 }
 
 // waitChild reaps a run this agent started and records how it ended.
-func (d *daemon) waitChild(cmd *exec.Cmd, cmdID, runID string) {
-	_ = cmd.Wait() // the exit status is in ProcessState
+func (d *daemon) waitChild(child *proc.Child, cmdID, runID string) {
+	code, signal := child.Wait()
 	d.mu.Lock()
 	delete(d.children, runID)
 	d.mu.Unlock()
-	exit := api.ExitReport{EndedAt: time.Now().UTC()}
-	if cmd.ProcessState != nil {
-		exit.ExitCode, exit.Signal = exitOf(cmd.ProcessState)
-	}
+	exit := api.ExitReport{EndedAt: time.Now().UTC(), ExitCode: code, Signal: signal}
 	if exit.ExitCode == nil && exit.Signal == "" {
 		exit.Unknown = true
 	}

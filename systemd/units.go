@@ -28,9 +28,15 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
-
-	"github.com/argus-exec/argus/agent"
 )
+
+// ExitTokenRejected is the exit status of an argus-agent whose token the
+// server rejects (revoked or unknown), and the one the systemd units name
+// in RestartPreventExitStatus: restarting cannot help until someone runs
+// --reregister. It lives here, with the unit files that give the number
+// its meaning; the agent's CLI exits with it (package agent only reports
+// agent.ErrTokenRejected and never picks an exit status).
+const ExitTokenRejected = 78
 
 //go:embed argus-agent.service argus-agent@.service argus-agent.plist
 var files embed.FS
@@ -101,7 +107,7 @@ func Render(p UnitParams) (string, error) {
 	var b strings.Builder
 	err = templates.ExecuteTemplate(&b, name, map[string]any{
 		"Exec": exec, "Args": args, "User": p.User, "RunAs": p.RunAs,
-		"TokenRejected": agent.ExitTokenRejected,
+		"TokenRejected": ExitTokenRejected,
 	})
 	return b.String(), err
 }

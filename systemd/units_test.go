@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/argus-exec/argus/agent"
 )
 
 // unit is a parsed unit file: section → key → values in file order.
@@ -82,8 +80,8 @@ func checkCommon(t *testing.T, u unit) {
 	for _, k := range []string{"Environment", "EnvironmentFile", "PassEnvironment", "SetCredential", "LoadCredential"} {
 		u.want(t, "Service", k, "")
 	}
-	if agent.ExitTokenRejected != 78 {
-		t.Errorf("agent.ExitTokenRejected is %d; this test expects 78", agent.ExitTokenRejected)
+	if ExitTokenRejected != 78 {
+		t.Errorf("ExitTokenRejected is %d; this test expects 78", ExitTokenRejected)
 	}
 }
 

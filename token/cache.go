@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/argus-exec/argus/internal/atomicfile"
 )
 
 // Cache is what the agent keeps on disk after registering: its identity and
@@ -74,7 +76,7 @@ func SaveCache(path string, c Cache) error {
 	if err != nil {
 		return err
 	}
-	return WriteFile(path, append(data, '\n'), true)
+	return atomicfile.WriteFile(path, append(data, '\n'), true)
 }
 
 // LoadCache reads the token file at path. It refuses a file that anyone but

@@ -162,61 +162,6 @@ func TestCacheLabelsAreSeparate(t *testing.T) {
 	assertOnly(t, home, "token-gpu1.json", "token.json")
 }
 
-func TestSaveCacheOverwriteIsAtomic(t *testing.T) {
-	home := filepath.Join(t.TempDir(), ".argus-agent")
-	path := CachePath(home, "")
-	first, second := sampleCache(t), sampleCache(t)
-	second.AgentID = "agt_second"
-	if err := SaveCache(path, first); err != nil {
-		t.Fatalf("first SaveCache: %v", err)
-	}
-	before, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := SaveCache(path, second); err != nil {
-		t.Fatalf("second SaveCache: %v", err)
-	}
-	after, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Replaced by rename, not rewritten in place: a reader holding the old
-	// file never sees a half-written one.
-	if os.SameFile(before, after) {
-		t.Error("overwrite rewrote the file in place instead of renaming a new one over it")
-	}
-	got, err := LoadCache(path)
-	if err != nil {
-		t.Fatalf("LoadCache: %v", err)
-	}
-	assertSameCache(t, got, second)
-	assertOnly(t, home, "token.json")
-	if runtime.GOOS != "windows" {
-		if m := perm(t, path); m != 0o600 {
-			t.Errorf("overwritten file mode = %04o, want 0600", m)
-		}
-	}
-}
-
-// TestSaveCacheFailedRenameLeavesNoTemp makes the final rename fail (the target
-// is a non-empty directory) and checks the temp file is cleaned up.
-func TestSaveCacheFailedRenameLeavesNoTemp(t *testing.T) {
-	home := filepath.Join(t.TempDir(), ".argus-agent")
-	path := CachePath(home, "")
-	if err := os.MkdirAll(filepath.Join(path, "blocker"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	err := SaveCache(path, sampleCache(t))
-	if err == nil {
-		t.Fatal("SaveCache over a directory succeeded")
-	}
-	if !strings.Contains(err.Error(), path) {
-		t.Errorf("error %q does not name %s", err, path)
-	}
-	assertOnly(t, home, "token.json")
-}
-
 func TestValidLabel(t *testing.T) {
 	for _, ok := range []string{"a", "Z", "7", "gpu1", "gpu-01", "night.shift", "a_b", "0.9-rc_1", strings.Repeat("x", 64)} {
 		if err := ValidLabel(ok); err != nil {

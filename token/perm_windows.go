@@ -7,6 +7,3 @@ import "io/fs"
 // checkPrivate is a no-op on Windows: files under the user's profile are
 // protected by the profile's ACL, and Unix mode bits mean nothing there.
 func checkPrivate(path string, st fs.FileInfo) error { return nil }
-
-// SyncDir is a no-op on Windows, where a directory cannot be fsynced.
-func SyncDir(dir string) error { return nil }

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/systemd"
 	"github.com/argus-exec/argus/token"
 )
 
@@ -274,7 +275,7 @@ func TestTokenRejected(t *testing.T) {
 			t.Setenv("ARGUS_TOKEN", userToken(t))
 			f := &fake{err: fmt.Errorf("heartbeat: %w", agent.ErrTokenRejected)}
 			r := execute(f, args...)
-			if r.code != 78 || agent.ExitTokenRejected != 78 {
+			if r.code != 78 || systemd.ExitTokenRejected != 78 {
 				t.Errorf("exit %d, want 78", r.code)
 			}
 			if r.stderr != line || r.stdout != "" {
@@ -303,7 +304,7 @@ func TestAgentErrorsAreOneLine(t *testing.T) {
 func TestHelpDocumentsExitCodes(t *testing.T) {
 	cleanEnv(t)
 	r := execute(&fake{}, "--help")
-	for _, want := range []string{"Exit codes:", "0    clean stop", "1    error", fmt.Sprintf("%d   the server rejected", agent.ExitTokenRejected), "--reregister", "ARGUS_PROPERTIES"} {
+	for _, want := range []string{"Exit codes:", "0    clean stop", "1    error", fmt.Sprintf("%d   the server rejected", systemd.ExitTokenRejected), "--reregister", "ARGUS_PROPERTIES"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, r.stdout)
 		}

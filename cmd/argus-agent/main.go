@@ -43,7 +43,7 @@ func main() {
 }
 
 // run executes the CLI and turns any error into one line on stderr and an
-// exit code: agent.ExitTokenRejected when the server rejected the token,
+// exit code: systemd.ExitTokenRejected when the server rejected the token,
 // 1 for any other error, or the code an exitStatus carries ("service
 // status" exits 3 when the service is not running).
 func run(args []string, stdout, stderr io.Writer, acts actions) int {

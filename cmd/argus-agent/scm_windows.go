@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/systemd"
 )
 
 // runAgent runs the agent, under the service control manager when Windows
@@ -69,7 +70,7 @@ func (p *scmProgram) Start(s service.Service) error {
 			// if this account may not stop its own service, exit instead.
 			go func() {
 				if err := s.Stop(); err != nil {
-					os.Exit(agent.ExitTokenRejected)
+					os.Exit(systemd.ExitTokenRejected)
 				}
 			}()
 			return

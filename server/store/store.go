@@ -1,12 +1,25 @@
-// Package store defines what argus-server keeps and the one interface every
-// storage engine implements. The engines live in sub-packages (sqlite now,
-// postgres later); storetest holds the conformance suite that every engine
-// must pass. HTTP, authorisation and wake-ups are not here: they are in
-// server/.
+// Package store says what argus-server persists, once for every storage
+// engine: the Store interface, the records it keeps (users, tokens by
+// hash, agents, batches and their projects, runs, and commands with their
+// delivery state and leases), and the errors its methods return
+// (ErrNotFound, ErrExists, ErrConflict, ErrForbidden).
 //
 // State transitions that must be atomic (queue a rerun with its run, claim
-// commands under a lease, apply an ack to its run, record an exit) are store
-// methods, so each engine can make them one transaction.
+// commands under a lease, apply an ack to its run, record an exit and
+// settle the stops still queued for it) are store methods, so each engine
+// can make them one transaction. So are the visibility rules that must
+// hold inside a query or a transaction: which batches and runs a user may
+// see, and that a batch joins another user's project only from one of its
+// recipients.
+//
+// No engine lives here. server/store/sqlstore is the database/sql
+// implementation the SQL engines share; server/store/sqlite (embedded, one
+// file) and server/store/postgres (several replicas on one database) open
+// their databases; server/store/storetest is the conformance suite every
+// engine passes. HTTP, authentication and the rest of authorisation are in
+// server/, as are batching heartbeats before they reach the store
+// (beats.go) and waking held long-polls (the Waker; server/pgwake across
+// replicas).
 package store
 
 import (

@@ -1,13 +1,20 @@
 // Package storetest is the conformance suite every store.Store engine must
-// pass. It drives the engine through the store.Store interface only, so the
-// SQLite engine and any later one (PostgreSQL) run the very same checks:
+// pass. It drives an engine through the store.Store interface only, so the
+// SQLite engine (on a file and in memory) and the PostgreSQL engine (a
+// fresh schema per test, from postgres/pgtest) run the very same checks:
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 //	}
 //
-// The suite holds no engine code and no HTTP code; engine-specific checks
-// (files, reopening, migrations) belong in the engine's own tests.
+// Run is all it exports. The checks cover users, sessions and tokens,
+// agents and heartbeats, batches, projects and sharing, queuing reruns and
+// stops, claiming commands under leases (concurrently too), acks, exit
+// reports and output tails, metrics counts, Ping and Close.
+//
+// The suite holds no engine code and no HTTP code. Engine-specific checks
+// (opening files or connections, reopening, migrations and upgrades,
+// claims across replicas) belong in the engine's own tests.
 package storetest
 
 import (

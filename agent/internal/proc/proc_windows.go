@@ -1,6 +1,6 @@
 //go:build windows
 
-package agent
+package proc
 
 import (
 	"os/exec"
@@ -15,7 +15,7 @@ import (
 // its own (job_windows.go). Stop sends CTRL_BREAK_EVENT to the run's
 // process group (ctrlbreak_windows.go), waits the grace period, then
 // terminates the job: the whole tree. A PID is told from a reused one by
-// its process creation time, kept as StartTicks.
+// its process creation time, kept as Process.StartTime.
 
 // The constants in winproc.go are Windows' own: a mismatch fails to compile
 // (each index is out of range unless the two are equal).
@@ -154,7 +154,7 @@ func exitOf(ps interface{ Sys() any }) (code *int, signal string) {
 // run's processes whatever became of the leader; without a job (a run an
 // agent could not finish starting), the leader alone while it provably is
 // the run.
-func runTarget(ref procRef) (*target, error) {
+func runTarget(ref Ref) (*target, error) {
 	t := &target{
 		signal: func(s syscall.Signal) { signalRun(ref, s) },
 		alive:  func() bool { return runAlive(ref) },
@@ -165,32 +165,32 @@ func runTarget(ref procRef) (*target, error) {
 	return t, nil
 }
 
-func runAlive(ref procRef) bool {
+func runAlive(ref Ref) bool {
 	if alive, ok := runJobActive(ref.RunID); ok {
 		return alive
 	}
-	return sameProcess(ref.PID, ref.StartTicks)
+	return sameProcess(ref.Leader.PID, ref.Leader.StartTime)
 }
 
 // signalRun: SIGTERM is a CTRL_BREAK to the leader's process group, sent
 // while a handle to the leader holds its PID; SIGKILL terminates the job.
-func signalRun(ref procRef, s syscall.Signal) {
+func signalRun(ref Ref, s syscall.Signal) {
 	if s == sigKILL {
 		if terminateRunJob(ref.RunID) {
 			return
 		}
-		if h, ok := openSame(ref.PID, ref.StartTicks, windows.PROCESS_TERMINATE); ok {
+		if h, ok := openSame(ref.Leader.PID, ref.Leader.StartTime, windows.PROCESS_TERMINATE); ok {
 			_ = windows.TerminateProcess(h, jobKillExitCode)
 			windows.CloseHandle(h)
 		}
 		return
 	}
-	h, same := openSame(ref.PID, ref.StartTicks, 0)
+	h, same := openSame(ref.Leader.PID, ref.Leader.StartTime, 0)
 	if same {
 		defer windows.CloseHandle(h)
 	}
 	// An unreaped child's PID is held by the agent's own handle to it.
-	if group, ok := ctrlBreakGroup(ref.PID, same || ref.Child); ok {
+	if group, ok := ctrlBreakGroup(ref.Leader.PID, same || ref.Child); ok {
 		_ = sendCtrlBreak(group)
 	}
 }

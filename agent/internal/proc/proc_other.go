@@ -1,6 +1,6 @@
 //go:build unix && !linux && !darwin
 
-package agent
+package proc
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package agent
+package proc
 
 import (
 	"encoding/binary"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package agent
+package proc
 
 import (
 	"bytes"
@@ -55,7 +55,7 @@ func startTime(pid int) (uint64, error) {
 // ARGUS_RUN_ID=runID: every process of a run, including those that left
 // its process group.
 func processesOfRun(runID string) []int {
-	needle := []byte("\x00" + envRunID + "=" + runID + "\x00")
+	needle := []byte("\x00" + EnvRunID + "=" + runID + "\x00")
 	var pids []int
 	for _, pid := range allPIDs() {
 		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")

@@ -1,4 +1,15 @@
-package token
+// Package atomicfile writes small private files so that a crash or a power
+// cut leaves either the old content or the new, never a mix: WriteFile
+// (temp file in the same directory, fsync, rename over the target,
+// optionally a directory fsync) and SyncDir. Files are readable by their
+// owner only (0600).
+//
+// The agent's token cache (package token) and its journal (package agent)
+// write through it. What a file holds, where it lives and who may read it
+// back (the token cache's permission checks, the journal's directory
+// rules) belong to those callers, not here. The package is internal: it is
+// a helper of this module, not an API.
+package atomicfile
 
 import (
 	"fmt"
@@ -10,8 +21,8 @@ import (
 // the data goes to a temp file in the same directory, is fsynced and is
 // renamed over path, so a crash leaves the old file or the new one, never
 // a mix. With durableName the directory is fsynced too, so that the rename
-// itself survives a power cut. The token cache and the agent's journal
-// both write through it.
+// itself survives a power cut; without it the rename is left to the file
+// system, which saves an fsync where losing the rename is harmless.
 func WriteFile(path string, data []byte, durableName bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {

@@ -1,4 +1,4 @@
-package agent
+package proc
 
 import (
 	"bytes"
@@ -88,7 +88,7 @@ func envHas(env []string, entry string) bool {
 }
 
 // darwinTicks turns a kinfo_proc start time (struct timeval: when the
-// process was forked) into the uint64 the journal keeps as StartTicks:
+// process was forked) into the uint64 kept as Process.StartTime:
 // microseconds since the epoch, unique per process on one PID.
 func darwinTicks(sec int64, usec int32) uint64 {
 	return uint64(sec)*1_000_000 + uint64(usec)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package agent
+package proc
 
 import (
 	"errors"
@@ -26,14 +26,14 @@ func afterStart(cmd *exec.Cmd, runID string) error { return nil }
 // unreaped child, or a matching start time): a recorded PID the kernel
 // has handed to someone else is never signalled. Otherwise only processes
 // that carry the run's ARGUS_RUN_ID.
-func runTarget(ref procRef) (*target, error) {
-	if ref.Child || sameProcess(ref.PID, ref.StartTicks) {
+func runTarget(ref Ref) (*target, error) {
+	if ref.Child || sameProcess(ref.Leader.PID, ref.Leader.StartTime) {
 		return &target{
-			signal: func(s syscall.Signal) { _ = signalGroup(ref.PGID, s) },
-			alive:  groupWatch(ref.PGID),
+			signal: func(s syscall.Signal) { _ = signalGroup(ref.Leader.Group, s) },
+			alive:  groupWatch(ref.Leader.Group),
 		}, nil
 	}
-	if stillRunning(ref.PID, ref.StartTicks) {
+	if stillRunning(ref.Leader.PID, ref.Leader.StartTime) {
 		return nil, errors.New("cannot verify that the recorded PID is still this run on this platform; not signalling it")
 	}
 	if len(processesOfRun(ref.RunID)) == 0 {

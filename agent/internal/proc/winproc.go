@@ -1,8 +1,10 @@
-package agent
+package proc
 
 import (
+	"fmt"
 	"math"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -36,13 +38,22 @@ const (
 )
 
 // jobName names a run's job object. A restarted agent opens the job by
-// this name to watch or stop a run an earlier agent started. Local\ is
-// the session's namespace, which any user may create names in (Global\
-// needs a privilege); the agent and its runs share a session, whether it
-// runs as a service or in a terminal.
+// this name to watch or stop a run an earlier agent started, so the name
+// must never change between agent versions: a run ID of plain characters
+// is used as is, any other is hex-encoded (as the agent names run logs).
+// Local\ is the session's namespace, which any user may create names in
+// (Global\ needs a privilege); the agent and its runs share a session,
+// whether it runs as a service or in a terminal.
 func jobName(runID string) string {
-	return `Local\argus-run-` + safeName(runID)
+	id := runID
+	if !plainRunID.MatchString(id) {
+		id = fmt.Sprintf("run-%x", runID)
+	}
+	return `Local\argus-run-` + id
 }
+
+// plainRunID is a run ID usable in an object name as it is.
+var plainRunID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
 
 // runCreationFlags is how a run is created. A new process group, so that
 // CTRL_BREAK reaches the run and nothing else; its own windowless console
@@ -85,7 +96,7 @@ func parseBreakTarget(v string) (uint32, bool) {
 }
 
 // filetimeTicks is a FILETIME (100 ns intervals since 1601) as one
-// uint64: a process's creation time, kept as StartTicks.
+// uint64: a process's creation time, kept as Process.StartTime.
 func filetimeTicks(low, high uint32) uint64 {
 	return uint64(high)<<32 | uint64(low)
 }

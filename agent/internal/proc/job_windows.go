@@ -1,6 +1,6 @@
 //go:build windows
 
-package agent
+package proc
 
 import (
 	"errors"
@@ -51,7 +51,7 @@ var jobHandles = struct {
 // afterStart puts a just-started run in a new job object of its own.
 // Between Start and here the run runs outside the job; a process it
 // spawned in that window (microseconds, before its own code has run) is
-// not in the job. runs.go kills a run that could not be put in a job.
+// not in the job. Start kills a run that could not be put in a job.
 func afterStart(cmd *exec.Cmd, runID string) error {
 	name, err := windows.UTF16PtrFromString(jobName(runID))
 	if err != nil {

@@ -1,4 +1,4 @@
-package agent
+package proc
 
 import (
 	"math"
@@ -139,25 +139,5 @@ func TestWindowsExeCandidates(t *testing.T) {
 		if got := windowsExeCandidates(c.path, c.pathExt); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("windowsExeCandidates(%q, %q) = %q, want %q", c.path, c.pathExt, got, c.want)
 		}
-	}
-}
-
-func TestLookupEnvLastWinsAndFoldsOnlyWhenAsked(t *testing.T) {
-	env := []string{"PATH=/a", "Path=C:\\w", "PATH=/b=c", "X"}
-	if v, ok := lookupEnv(env, "PATH", false); !ok || v != "/b=c" {
-		t.Fatalf("exact PATH = %q, %v", v, ok)
-	}
-	if v, ok := lookupEnv([]string{"Path=C:\\w"}, "PATH", false); ok {
-		t.Fatalf("case-sensitive lookup found %q", v)
-	}
-	if v, ok := lookupEnv([]string{"PATH=/a", "Path=C:\\w"}, "PATH", true); !ok || v != `C:\w` {
-		t.Fatalf("folded PATH = %q, %v", v, ok)
-	}
-	if _, ok := lookupEnv(env, "X", false); ok {
-		t.Fatal("an entry without = has no value")
-	}
-	m := map[string]string{"Path": `C:\w`}
-	if hasKey(m, "PATH", false) || !hasKey(m, "PATH", true) || !hasKey(m, "Path", false) {
-		t.Fatal("hasKey folds wrongly")
 	}
 }

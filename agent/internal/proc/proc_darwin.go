@@ -1,6 +1,6 @@
 //go:build darwin
 
-package agent
+package proc
 
 import (
 	"errors"
@@ -82,7 +82,7 @@ func processesOfRun(runID string) []int {
 	if err != nil {
 		return nil
 	}
-	entry := envRunID + "=" + runID
+	entry := EnvRunID + "=" + runID
 	self, euid := os.Getpid(), os.Geteuid()
 	var pids []int
 	for i := range procs {

@@ -47,6 +47,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func TestRetriesOn503ThenSucceeds(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) < 3 {
@@ -71,6 +72,7 @@ func TestRetriesOn503ThenSucceeds(t *testing.T) {
 }
 
 func TestRetriesExhaustedReportsLastStatus(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -93,6 +95,7 @@ func TestRetriesExhaustedReportsLastStatus(t *testing.T) {
 }
 
 func TestNoRetryOn4xxAndSentinels(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		code int
 		want error
@@ -132,6 +135,7 @@ func TestNoRetryOn4xxAndSentinels(t *testing.T) {
 }
 
 func TestAPIErrorIsOneLine(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusConflict, api.Error{Error: "no agent online\nfor host gpu-01"})
 	}))
@@ -150,6 +154,7 @@ func TestAPIErrorIsOneLine(t *testing.T) {
 }
 
 func TestUnsafeCallsNotRetriedAfterServerSawThem(t *testing.T) {
+	t.Parallel()
 	for _, code := range []int{http.StatusInternalServerError, http.StatusBadGateway} {
 		var hits atomic.Int32
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +174,7 @@ func TestUnsafeCallsNotRetriedAfterServerSawThem(t *testing.T) {
 }
 
 func TestUnsafeCallRetriedOn429(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
@@ -191,6 +197,7 @@ func TestUnsafeCallRetriedOn429(t *testing.T) {
 }
 
 func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	var first, second atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +225,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 }
 
 func TestRetryAfterCappedByMaxWait(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
@@ -238,6 +246,7 @@ func TestRetryAfterCappedByMaxWait(t *testing.T) {
 }
 
 func TestNetworkErrorRetried(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {
@@ -262,6 +271,7 @@ func TestNetworkErrorRetried(t *testing.T) {
 }
 
 func TestLongPollOutlivesOrdinaryTimeout(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/api/agents/a1/jobs" || r.URL.Query().Get("wait") != "1s" {
 			writeJSON(w, http.StatusBadRequest, api.Error{Error: "bad request " + r.URL.String()})
@@ -291,6 +301,7 @@ func TestLongPollOutlivesOrdinaryTimeout(t *testing.T) {
 }
 
 func TestOrdinaryCallTimesOut(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	}))
@@ -309,6 +320,7 @@ func TestOrdinaryCallTimesOut(t *testing.T) {
 }
 
 func TestRequestShape(t *testing.T) {
+	t.Parallel()
 	tok := userToken(t)
 	type seen struct{ method, path, auth, ua, ctype, body string }
 	got := make(chan seen, 1)
@@ -337,6 +349,7 @@ func TestRequestShape(t *testing.T) {
 }
 
 func TestWithTokenSwitchesBearer(t *testing.T) {
+	t.Parallel()
 	auths := make(chan string, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select { // never block: an unexpected extra request must fail the test, not hang it
@@ -367,6 +380,7 @@ func TestWithTokenSwitchesBearer(t *testing.T) {
 }
 
 func TestTokenNeverInErrors(t *testing.T) {
+	t.Parallel()
 	tok := userToken(t)
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, api.Error{Error: "bad token " + r.Header.Get("Authorization")})
@@ -407,6 +421,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 }
 
 func TestNewRejectsBadBaseURL(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{"ftp://example.com", "example.com:8420", "", "https://", "http://h/?x=1"} {
 		if _, err := New(u, "", Options{}); err == nil {
 			t.Errorf("New(%q) succeeded, want error", u)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestSafeEnv(t *testing.T) {
+	t.Parallel()
 	in := []string{
 		"PATH=/usr/bin:/bin",
 		"HOME=/home/alice",

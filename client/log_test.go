@@ -12,6 +12,7 @@ import (
 )
 
 func TestCanceledAttemptsAreNotWarnings(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	l := NewLogger(zerolog.New(&buf).Level(zerolog.InfoLevel))
 	l.Error("request failed", "error", fmt.Errorf("Get x: %w", context.Canceled), "url", "http://h/x")

@@ -38,6 +38,7 @@ func countConns(srv *httptest.Server) *atomic.Int32 {
 }
 
 func TestCACertFileTrustsServer(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -52,6 +53,7 @@ func TestCACertFileTrustsServer(t *testing.T) {
 }
 
 func TestUnknownCANotRetried(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -70,6 +72,7 @@ func TestUnknownCANotRetried(t *testing.T) {
 }
 
 func TestInsecureSkipVerifyIsExplicit(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -83,6 +86,7 @@ func TestInsecureSkipVerifyIsExplicit(t *testing.T) {
 }
 
 func TestHTTPSToHTTPRedirectRefused(t *testing.T) {
+	t.Parallel()
 	var plainHits atomic.Int32
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		plainHits.Add(1)
@@ -115,6 +119,7 @@ func TestHTTPSToHTTPRedirectRefused(t *testing.T) {
 }
 
 func TestCACertFileErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.pem")
 	if err := os.WriteFile(empty, []byte("not a certificate\n"), 0o600); err != nil {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	cases := []struct {
 		in   string
@@ -38,6 +39,7 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	t.Parallel()
 	lo, hi := 100*time.Millisecond, time.Second
 	for attempt, want := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
 		want *= time.Millisecond
@@ -54,6 +56,7 @@ func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
 }
 
 func TestBackoffUsesRetryAfterCapped(t *testing.T) {
+	t.Parallel()
 	resp := &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"2"}}}
 	if d := backoff(time.Millisecond, 10*time.Second, 0, resp); d != 2*time.Second {
 		t.Fatalf("backoff = %v, want Retry-After 2s", d)
@@ -68,6 +71,7 @@ func TestBackoffUsesRetryAfterCapped(t *testing.T) {
 }
 
 func TestRetryPolicyUnsafeDialOnly(t *testing.T) {
+	t.Parallel()
 	dialErr := net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
 	readErr := net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
 	unsafe := context.WithValue(context.Background(), unsafeCallKey{}, true)
@@ -86,6 +90,7 @@ func TestRetryPolicyUnsafeDialOnly(t *testing.T) {
 }
 
 func TestLoggerAdapterLogsRetries(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +125,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func TestOptionsTransportSendsEveryAttempt(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hits.Add(1) == 1 {

@@ -10,6 +10,7 @@ import (
 )
 
 func TestAuthRejectsBadTokensAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	revoked := h.user("mallory")
@@ -52,6 +53,7 @@ func TestAuthRejectsBadTokensAndChangesNothing(t *testing.T) {
 }
 
 func TestRevokedAgentTokenGets401(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
@@ -65,6 +67,7 @@ func TestRevokedAgentTokenGets401(t *testing.T) {
 }
 
 func TestRevokeByID(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	h.expect(200, "GET", "/api/batches", alice, nil)
@@ -90,6 +93,7 @@ func flip(c byte) string {
 }
 
 func TestRegisterRefusesALabelThatIsNoFileName(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	before := h.snapshot()

@@ -12,6 +12,7 @@ import (
 // agent, never on the recipient's own agent, even when the recipient names
 // it.
 func TestRecipientRerunGoesOnlyToTheOwnersAgent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -35,6 +36,7 @@ func TestRecipientRerunGoesOnlyToTheOwnersAgent(t *testing.T) {
 }
 
 func TestRunsOfUnsharedBatchesAreHidden(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -61,6 +63,7 @@ func TestRunsOfUnsharedBatchesAreHidden(t *testing.T) {
 // (server/api/openapi.yaml) gives that to the batch's owner and the
 // project's recipients only.
 func TestProjectOwnerMayViewButNotControlARecipientsBatch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	h.batch(alice, "mnist", "gpu-01")
@@ -78,6 +81,7 @@ func TestProjectOwnerMayViewButNotControlARecipientsBatch(t *testing.T) {
 }
 
 func TestRevokedAgentIsOfflineAndNeverChosen(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -96,6 +100,7 @@ func TestRevokedAgentIsOfflineAndNeverChosen(t *testing.T) {
 }
 
 func TestReregisterKeepsTheAgentAndRevokesItsOldToken(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -124,6 +129,7 @@ func TestReregisterKeepsTheAgentAndRevokesItsOldToken(t *testing.T) {
 }
 
 func TestStrictUserBodiesLenientAgentBodiesAndBearerCase(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	before := h.snapshot()

@@ -9,6 +9,7 @@ import (
 )
 
 func TestBatchesRecordListGet(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -40,6 +41,7 @@ func TestBatchesRecordListGet(t *testing.T) {
 }
 
 func TestBatchErrorsChangeNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{MaxBodyBytes: 4096})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -76,6 +78,7 @@ func TestBatchErrorsChangeNothing(t *testing.T) {
 }
 
 func TestShareProject(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	h.user("carol")

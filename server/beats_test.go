@@ -23,6 +23,7 @@ func (c *fakeClock) Add(d time.Duration) {
 }
 
 func TestHeartbeatsAreWrittenBehindButComingOnlineIsImmediate(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	// A flush interval far beyond the test, so only explicit flushes write.
 	h := newHarness(t, server.Config{Now: clock.Now, OnlineWindow: 30 * time.Second, HeartbeatFlush: time.Hour})
@@ -63,6 +64,7 @@ func TestHeartbeatsAreWrittenBehindButComingOnlineIsImmediate(t *testing.T) {
 }
 
 func TestShutdownFlushesBufferedHeartbeats(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	h := newHarness(t, server.Config{Now: clock.Now, HeartbeatFlush: time.Hour})
 	alice := h.user("alice")

@@ -25,6 +25,7 @@ func newClient(t *testing.T, h *harness, tok string) *client.Client {
 // TestClientDrivesEveryRoute walks the whole user and agent flow through
 // the client package against the real server.
 func TestClientDrivesEveryRoute(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	ctx := context.Background()
 	alice := newClient(t, h, h.user("alice"))
@@ -106,6 +107,7 @@ func TestClientDrivesEveryRoute(t *testing.T) {
 // TestClientTypedErrors proves each error class reaches callers as a
 // sentinel they can test with errors.Is, and that none changed the store.
 func TestClientTypedErrors(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{MaxBodyBytes: 2048})
 	ctx := context.Background()
 	aliceTok := h.user("alice")

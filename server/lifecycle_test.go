@@ -24,6 +24,7 @@ func (h *harness) run(id, tok string) api.Run {
 }
 
 func TestRerunNeedsAnOnlineAgentOfTheOwnerOnTheOriginHost(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -50,6 +51,7 @@ func TestRerunNeedsAnOnlineAgentOfTheOwnerOnTheOriginHost(t *testing.T) {
 }
 
 func TestRerunStopExitLifecycle(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -122,6 +124,7 @@ func TestRerunStopExitLifecycle(t *testing.T) {
 }
 
 func TestExitAndAckAreIdempotent(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -169,6 +172,7 @@ func TestExitAndAckAreIdempotent(t *testing.T) {
 }
 
 func TestFailedStartMarksRunFailed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -184,6 +188,7 @@ func TestFailedStartMarksRunFailed(t *testing.T) {
 }
 
 func TestFailedStopLeavesTheRunRunningAndStoppableAgain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -204,6 +209,7 @@ func TestFailedStopLeavesTheRunRunningAndStoppableAgain(t *testing.T) {
 }
 
 func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -222,6 +228,7 @@ func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
 }
 
 func TestOversizedAgentBodiesAre413AndChangeNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{MaxBodyBytes: 8 << 10})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")

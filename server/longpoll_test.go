@@ -65,6 +65,7 @@ func awaitParked(t *testing.T, w *watchedWaker) {
 const wokenWithin = time.Second
 
 func TestLongPollIsAnsweredByTheWakeUp(t *testing.T) {
+	t.Parallel()
 	h, w := newWatchedHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -91,6 +92,7 @@ func TestLongPollIsAnsweredByTheWakeUp(t *testing.T) {
 }
 
 func TestLongPollHoldExpiresWithEmptyList(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
@@ -106,6 +108,7 @@ func TestLongPollHoldExpiresWithEmptyList(t *testing.T) {
 }
 
 func TestLeaseExpiryRedeliversAndAckStaysIdempotent(t *testing.T) {
+	t.Parallel()
 	lease := 400 * time.Millisecond
 	h := newHarness(t, server.Config{Lease: lease})
 	alice := h.user("alice")
@@ -145,6 +148,7 @@ func TestLeaseExpiryRedeliversAndAckStaysIdempotent(t *testing.T) {
 }
 
 func TestShutdownAnswersHeldPolls(t *testing.T) {
+	t.Parallel()
 	h, w := newWatchedHarness(t, server.Config{})
 	alice := h.user("alice")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
@@ -187,6 +191,7 @@ func (deafWaker) Subscribe(context.Context, string) (<-chan struct{}, func(), er
 // With no wake-ups (a lost database listener) a held poll still gets its
 // command, by re-checking the store, instead of failing.
 func TestLongPollWithoutWakeUpsStillDelivers(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWithWaker(t, server.Config{}, deafWaker{server.NewLocalWaker()})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")

@@ -70,6 +70,7 @@ func registeredRoutes(t *testing.T) []string {
 // each operation of the document is registered. Web UI patterns are left
 // out of both by apispec.Described.
 func TestEveryRouteIsDocumented(t *testing.T) {
+	t.Parallel()
 	var code []string
 	ui := 0
 	for _, p := range registeredRoutes(t) {
@@ -112,6 +113,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 // harness's checking client also holds each answer (mostly 401s) to the
 // document.
 func TestEveryDocumentedRouteAnswers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	routes, err := apispec.Routes()
 	if err != nil {
@@ -129,6 +131,7 @@ func TestEveryDocumentedRouteAnswers(t *testing.T) {
 
 // TestOpenAPIDocumentIsServed fetches the document without a token.
 func TestOpenAPIDocumentIsServed(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	r := h.expect(200, "GET", "/api/openapi.yaml", "", nil)
 	if ct := r.header.Get("Content-Type"); ct != "application/yaml" {

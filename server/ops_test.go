@@ -31,6 +31,7 @@ func (b *lockedBuffer) String() string {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -61,6 +62,7 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
+	t.Parallel()
 	var buf lockedBuffer
 	log := zerolog.New(&buf)
 	h := newHarness(t, server.Config{Logger: &log})
@@ -85,6 +87,7 @@ func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
 }
 
 func TestMethodNotAllowedAndUnknownRoutesAnswerJSON(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	h.expect(405, "PUT", "/api/runs/run_x/stop", alice, nil)

@@ -74,6 +74,7 @@ func textHas(sel, want string) chromedp.Action[chromedp.Void] {
 }
 
 func TestUIInARealBrowser(t *testing.T) {
+	t.Parallel()
 	ctx := browser(t)
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")

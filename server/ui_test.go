@@ -13,6 +13,7 @@ import (
 )
 
 func TestUILoginRefusesBadRevokedAndAgentTokens(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	revoked := h.user("carol")
@@ -51,6 +52,7 @@ func TestUILoginRefusesBadRevokedAndAgentTokens(t *testing.T) {
 }
 
 func TestUISessionCookie(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	c := h.login(alice)
@@ -96,6 +98,7 @@ func TestUISessionCookie(t *testing.T) {
 }
 
 func TestUIPagesNeedASessionAndSendSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -146,6 +149,7 @@ func TestUIPagesNeedASessionAndSendSecurityHeaders(t *testing.T) {
 }
 
 func TestUIRefusesCrossSiteAndTokenlessForms(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -186,6 +190,7 @@ func TestUIRefusesCrossSiteAndTokenlessForms(t *testing.T) {
 }
 
 func TestUIRerunAndStopThroughForms(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -238,6 +243,7 @@ func TestUIRerunAndStopThroughForms(t *testing.T) {
 }
 
 func TestUIGreysOutRerunAndSaysWhy(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{})
 	alice, bob := h.user("alice"), h.user("bob")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -267,6 +273,7 @@ func TestUIGreysOutRerunAndSaysWhy(t *testing.T) {
 // Behind a proxy that ends TLS the server sees plain HTTP; the operator's
 // SecureCookies still marks the session cookie Secure.
 func TestUISecureCookiesBehindAProxy(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, server.Config{SecureCookies: true})
 	if c := h.login(h.user("alice")); !c.Secure || !c.HttpOnly {
 		t.Fatalf("cookie flags with SecureCookies over plain HTTP: %+v", c)

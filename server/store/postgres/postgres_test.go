@@ -117,6 +117,7 @@ func TestConcurrentMigrations(t *testing.T) {
 }
 
 func TestOpenErrorsHidePassword(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, dsn := range []string{
@@ -138,6 +139,7 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"postgres://u:pw@h/db":            "postgres://u:xxxxx@h/db",
 		"postgres://u@h/db?password=pw":   "postgres://u@h/db?password=xxxxx",
@@ -177,6 +179,7 @@ func must(t *testing.T, err error) {
 }
 
 func TestCleanScrubsAPasswordWithASlash(t *testing.T) {
+	t.Parallel()
 	dsn := "postgres://u:s3cr/et@h/db"
 	err := Clean(errors.New("cannot parse `"+dsn+"`: invalid port"), dsn)
 	if strings.Contains(err.Error(), "s3cr/et") {

@@ -30,16 +30,19 @@ func openFile(t testing.TB, path string) store.Store {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return openFile(t, filepath.Join(t.TempDir(), "argus.db"))
 	})
 }
 
 func TestConformanceInMemory(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return openFile(t, Memory) })
 }
 
 func TestOpenCreatesFileWithPragmas(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "new.db")
 	s := openFile(t, path)
 	if _, err := os.Stat(path); err != nil {
@@ -60,6 +63,7 @@ func TestOpenCreatesFileWithPragmas(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "notes.txt")
 	if err := os.WriteFile(garbage, []byte(strings.Repeat("not a database\n", 100)), 0o600); err != nil {
@@ -86,6 +90,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpenReadOnlyDirectory(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		// Root ignores mode bits, so prove the check as an unprivileged user.
 		runAsNobody(t, "TestOpenReadOnlyDirectory")
@@ -104,6 +109,7 @@ func TestOpenReadOnlyDirectory(t *testing.T) {
 // TestReopenKeepsEverything closes a database with one of every record in
 // it and checks that reopening finds them all and applies no migration.
 func TestReopenKeepsEverything(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "argus.db")
 	at := time.Date(2025, 3, 4, 5, 6, 7, 8_000_000, time.UTC)
@@ -213,6 +219,7 @@ func appliedMigrations(t *testing.T, path string) map[int]int64 {
 // run applies just the new versions: re-running v1, a plain CREATE TABLE,
 // would fail.
 func TestMigrateAppliesOnlyNew(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db, err := sql.Open("sqlite", dsn(filepath.Join(t.TempDir(), "m.db")))
 	if err != nil {
@@ -257,6 +264,7 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 // migration must apply, agents must read with Revoked, and the revoked
 // check must be an index search rather than a scan of every token.
 func TestUpgradeFromV1(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
 	db, err := sql.Open("sqlite", dsn(path))
@@ -402,6 +410,7 @@ func runAsNobody(t *testing.T, test string) {
 
 // A database migrated by a newer argus-server is refused, not misread.
 func TestOpenRefusesANewerSchema(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "argus.db")
 	s, err := Open(context.Background(), path)
 	if err != nil {

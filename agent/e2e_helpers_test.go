@@ -48,13 +48,19 @@ func (e *env) agentHome(label string) string {
 }
 
 // startAgent runs argus-agent in the foreground with a short heartbeat and
-// returns once it is ready (testenv's readiness: this process online and
-// polling).
+// a 2s grace period, and returns once it is ready (testenv's readiness:
+// this process online and polling).
 func (e *env) startAgent(home string, extraEnv ...string) *testenv.Proc {
+	e.t.Helper()
+	return e.startAgentGrace(home, "2s", extraEnv...)
+}
+
+// startAgentGrace is startAgent with the agent's --grace-period.
+func (e *env) startAgentGrace(home, grace string, extraEnv ...string) *testenv.Proc {
 	e.t.Helper()
 	a := e.StartAgent(e.server, testenv.AgentSpec{
 		Home: home, Env: extraEnv,
-		Args: []string{"--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s",
+		Args: []string{"--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", grace,
 			"--property", "team=vision", "--log-format", "json", "--log-level", "debug"},
 	}, e.ids[home], e.user)
 	return a.Proc

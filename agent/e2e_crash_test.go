@@ -127,14 +127,14 @@ func TestCrashAfterJournalingNeverStartsTheCommand(t *testing.T) {
 	}
 }
 
-// TestServerOutageIsRiddenOut: the server goes away long enough for the
-// agent's retries to reach their cap several times (a 1s cap here, through
-// the hidden --max-backoff, instead of waiting out the 30s default); the
-// agent keeps running, keeps its run's exit in the outbox, and delivers it
-// when the server is back.
+// TestServerOutageIsRiddenOut: the server goes away for several of the
+// agent's capped retries (a 1s cap here, through the hidden --max-backoff,
+// instead of the 30s default the same proof took 20s to reach); the agent
+// keeps running, keeps its run's exit in the outbox, and delivers it when
+// the server is back behind the same URL.
 func TestServerOutageIsRiddenOut(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnvSpec(t, testenv.ServerSpec{Restartable: true}) // one URL across the restart
 	home := e.agentHome("")
 	agent := e.StartAgent(e.server, testenv.AgentSpec{Home: home, Args: []string{
 		"--heartbeat-interval", "1s", "--poll-wait", "5s", "--max-backoff", "1s", "--log-format", "json",
@@ -151,17 +151,24 @@ func TestServerOutageIsRiddenOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var waits []time.Duration
-	waitFor(t, 30*time.Second, "four failed polls, the last ones at the cap", func() bool {
+	waitFor(t, 30*time.Second, "four failed polls", func() bool {
 		if err := agent.Exited(); err != nil {
 			t.Fatalf("agent exited during the outage: %v\n%s", err, agent.Output())
 		}
 		waits = retryWaits(t, agent.Output(), "polling for commands failed")
 		return len(waits) >= 4
 	})
+	// Jittered in the top half of the cap, never over it; together longer
+	// than the server's 2s lease, so the outage outlasted a delivery.
+	var total time.Duration
 	for _, w := range waits {
-		if w > time.Second {
-			t.Fatalf("retry waits %v: one is over the 1s cap", waits)
+		if w < 500*time.Millisecond || w > time.Second {
+			t.Fatalf("retry waits %v: one is outside [0.5s, 1s] for a 1s cap", waits)
 		}
+		total += w
+	}
+	if total < 2*time.Second {
+		t.Fatalf("retry waits %v add up to %v, want at least 2s of outage", waits, total)
 	}
 	e.RestartServer(e.server)
 	r := e.waitEnded(run.ID, 40*time.Second)

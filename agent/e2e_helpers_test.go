@@ -32,8 +32,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvSpec(t, testenv.ServerSpec{})
+}
+
+// newEnvSpec is newEnv with a server of spec (its Args get --lease 2s).
+func newEnvSpec(t *testing.T, spec testenv.ServerSpec) *env {
+	t.Helper()
 	e := &env{Env: testenv.New(t, "faultinject"), t: t, ids: map[string]string{}}
-	e.server = e.StartServer(testenv.ServerSpec{Args: []string{"--lease", "2s"}})
+	spec.Args = append([]string{"--lease", "2s"}, spec.Args...)
+	e.server = e.StartServer(spec)
 	e.token = e.CreateUser(e.server, "alice")
 	e.user = e.Client(e.server, e.token, client.Options{RetryMax: -1})
 	return e
@@ -70,16 +77,6 @@ func (e *env) startAgentGrace(home, grace string, extraEnv ...string) *testenv.P
 func (e *env) exit(p *testenv.Proc, within time.Duration) int {
 	e.t.Helper()
 	return e.WaitExit(p, within)
-}
-
-// revoke revokes a token through argus-server token revoke, reading it
-// from stdin so it stays out of argv.
-func (e *env) revoke(tok string) {
-	e.t.Helper()
-	r, err := e.server.Admin(context.Background(), tok+"\n", "token", "revoke", "-")
-	if err != nil || r.Code != 0 {
-		e.t.Fatalf("revoke: %v %s", err, r)
-	}
 }
 
 // batch records a shell script as a batch run in a fresh cwd.

@@ -217,7 +217,7 @@ func TestRevokedTokenEndsTheAgentWithItsExitCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.revoke(c.Token)
+	e.Revoke(e.server, c.Token)
 	if code := e.exit(agent, 15*time.Second); code != 78 {
 		t.Fatalf("agent exit code %d, want 78", code)
 	}

@@ -91,6 +91,17 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	if len(seen) < 10 {
 		t.Fatalf("backoff barely varies: %v", seen)
 	}
+	// A lower cap (--max-backoff, for tests) holds from the first retry,
+	// below a second too.
+	for _, ceiling := range []time.Duration{time.Second, 200 * time.Millisecond} {
+		d = 0
+		for i := 0; i < 20; i++ {
+			d = nextBackoff(d, ceiling)
+			if d < ceiling/2 || d > ceiling {
+				t.Fatalf("backoff %v outside [%v, %v]", d, ceiling/2, ceiling)
+			}
+		}
+	}
 }
 
 // Two updates of one record at once (the outbox marking the ack sent while

@@ -59,10 +59,11 @@ func awaitParked(t *testing.T, w *watchedWaker) {
 }
 
 // wokenWithin bounds how long after a rerun a held poll may answer: far
-// below the 30s hold, so only the wake-up can have answered it, yet loose
-// enough for a loaded CI machine running suites in parallel. The latency
-// itself (milliseconds) is measured by argus-bench dispatch, not here.
-const wokenWithin = time.Second
+// below the 30s hold, so only the wake-up can have answered it, and still
+// "within milliseconds", yet with room for a loaded CI machine running the
+// suites in parallel (one answer took 51ms there). The latency itself is
+// measured by argus-bench dispatch (BENCHMARKS.md), not here.
+const wokenWithin = 250 * time.Millisecond
 
 func TestLongPollIsAnsweredByTheWakeUp(t *testing.T) {
 	t.Parallel()

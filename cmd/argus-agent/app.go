@@ -140,10 +140,11 @@ func agentFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagProperty, EnvVars: []string{"ARGUS_PROPERTIES"}, Usage: "`key=value` to send at registration and to give to every run as ARGUS_PROP_KEY; repeatable (comma-separated in ARGUS_PROPERTIES)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagHeartbeat, Value: 10 * time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_INTERVAL"}, Usage: "time between heartbeats"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagPollWait, Value: 30 * time.Second, EnvVars: []string{"ARGUS_POLL_WAIT"}, Usage: "how long each long-poll for jobs asks the server to hold"}),
-		// Hidden: tests shorten it to prove recovery from an outage in
-		// seconds; operators keep the default, which spares a server that
-		// comes back from a fleet retrying in lockstep.
-		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagMaxBackoff, Value: 30 * time.Second, EnvVars: []string{"ARGUS_MAX_BACKOFF"}, Hidden: true, Usage: "longest wait between retries while the server is unreachable"}),
+		// Hidden, and a flag only (no env var, no config key): tests shorten
+		// it to prove recovery from an outage in seconds; operators keep the
+		// default, which spares a server that comes back from a fleet
+		// retrying in lockstep.
+		&cli.DurationFlag{Name: flagMaxBackoff, Value: 30 * time.Second, Hidden: true, Usage: "longest wait between retries while the server is unreachable"},
 	}
 }
 

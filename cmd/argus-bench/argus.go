@@ -48,10 +48,10 @@ func startArgus(ctx context.Context, cfg argusConfig) (*argusServer, error) {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	// warn keeps the access log (one info line per request) off: writing
-	// it to a terminal would measure the terminal, not the server. Set
-	// through the environment, which every version of the CLI reads
-	// whether the flag is global or belongs to serve. The line naming the
-	// address the server got is written at any level.
+	// it to a terminal would measure the terminal, not the server. The
+	// line naming the port the server got on 127.0.0.1:0 is written at any
+	// level (by argus-server from this version on: an older --server-bin
+	// at warn never says where it listens).
 	s, err := testenv.StartServer(ctx, testenv.ServerSpec{
 		Bin: bin, Dir: cfg.Dir, DB: db, Args: cfg.ServeArgs,
 		Env: []string{"ARGUS_LOG_LEVEL=warn"}, Log: cfg.Logs, ReadyWithin: cfg.ReadyWithin,

@@ -96,7 +96,7 @@ func startBare(ctx context.Context, dir string, logs io.Writer, readyWithin time
 	logPath := filepath.Join(dir, "bare-204.log")
 	p, err := testenv.Start(testenv.Spec{
 		Name: "bare-204", Argv: []string{self, "bare-204", "--addr", "127.0.0.1:0"},
-		LogPath: logPath, Log: logs, Attr: childAttr(),
+		LogPath: logPath, Log: logs,
 	})
 	if err != nil {
 		return nil, err

@@ -19,13 +19,6 @@ func pause(d time.Duration) {
 	}
 }
 
-// childAttr makes the kernel kill the baseline server if this process
-// dies without stopping it (kill -9, a crash), so it is not left holding a
-// port.
-func childAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-}
-
 // runPIDs lists the live processes of a run (testenv.RunPIDs, which reads
 // /proc and so exists on Linux only).
 func runPIDs(runID string) []int { return testenv.RunPIDs(runID) }

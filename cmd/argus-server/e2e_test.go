@@ -56,15 +56,6 @@ func (s *serving) stop(t *testing.T) {
 	}
 }
 
-// revoke revokes tok with argus-server token revoke, reading it from stdin.
-func (s *serving) revoke(t *testing.T, tok string) {
-	t.Helper()
-	r, err := s.Admin(context.Background(), tok+"\n", "token", "revoke", "-")
-	if err != nil || r.Code != 0 {
-		t.Fatalf("revoke: %v %s", err, r)
-	}
-}
-
 func (s *serving) call(t *testing.T, method, path, tok string, body any, want int, out any) {
 	t.Helper()
 	var rd io.Reader
@@ -147,7 +138,7 @@ func TestServeRestartKeepsEverything(t *testing.T) {
 
 	// Revoking through the CLI while the server runs takes effect at once;
 	// "-" reads the token from stdin, out of argv.
-	s.revoke(t, reg.Token)
+	s.env.Revoke(s.Server, reg.Token)
 	s.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	s.stop(t)
 	if log := s.Proc.Output(); strings.Contains(log, alice) || strings.Contains(log, reg.Token) {
@@ -223,17 +214,6 @@ func TestSIGTERMAnswersHeldLongPolls(t *testing.T) {
 	}
 }
 
-func metrics(t *testing.T, s *serving) string {
-	t.Helper()
-	resp, err := s.env.HTTPClient(s.Server).Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return string(data)
-}
-
 const testSessionKey = "test-session-key-0123456789abcdefghijklmnop"
 
 // polled is a long-poll's answer and when it came.
@@ -266,12 +246,9 @@ func (s *serving) holdPoll(t *testing.T, agentID, tok, wait string) <-chan polle
 		}
 		held <- ans
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(metrics(t, s), "argus_jobs_polls_held 1") {
-		if time.Now().After(deadline) {
-			t.Fatal("the long-poll never showed as held in /metrics")
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	s.env.WaitFor(5*time.Second, "the long-poll to show as held in /metrics", func() bool {
+		n, err := s.PollsHeld(context.Background())
+		return err == nil && n == 1
+	})
 	return held
 }

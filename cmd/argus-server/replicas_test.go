@@ -47,13 +47,14 @@ func TestReplicasOnPostgres(t *testing.T) {
 		}
 		lag := ans.at.Sub(queued)
 		t.Logf("poll held on replica A answered %v after replica B's rerun response", lag)
-		// Far below the 30s hold, so only NOTIFY can have answered it; the
-		// milliseconds are argus-bench's to measure, not a loaded CI run's.
-		if lag > time.Second {
-			t.Fatalf("poll on A answered %v after the rerun on B, want within 1s", lag)
+		// Far below the 30s hold, so only NOTIFY can have answered it, with
+		// room for a loaded CI machine; the exact milliseconds are
+		// argus-bench's to measure.
+		if lag > 250*time.Millisecond {
+			t.Fatalf("poll on A answered %v after the rerun on B, want within 250ms", lag)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("poll held on A not answered within 1s of the rerun on B")
+	case <-time.After(250 * time.Millisecond):
+		t.Fatal("poll held on A not answered within 250ms of the rerun on B")
 	}
 
 	started := time.Now().UTC()
@@ -71,7 +72,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	}
 
 	// Revocation through the CLI reaches both replicas.
-	a.revoke(t, reg.Token)
+	a.env.Revoke(a.Server, reg.Token)
 	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	b.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 401, nil)
 	a.stop(t)

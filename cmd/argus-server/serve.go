@@ -95,9 +95,12 @@ func serve(c *cli.Context) error {
 		SecureCookies:  c.Bool("secure-cookies"),
 		Logger:         &log,
 	}, st, waker)
-	// Written whatever --log-level says: supervisors, scripts and tests
-	// read from it the address the server got (with --addr host:0).
-	startLog := log.Level(min(log.GetLevel(), zerolog.InfoLevel))
+	startLog := log
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		// The kernel picked the port: this line is the only place that
+		// says which, so it is written whatever --log-level says.
+		startLog = log.Level(min(log.GetLevel(), zerolog.InfoLevel))
+	}
 	startLog.Info().Str("addr", ln.Addr().String()).Bool("tls", tlsConfig != nil).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
 	err = srv.Serve(ctx, ln)
 	log.Info().Msg("argus-server stopped")

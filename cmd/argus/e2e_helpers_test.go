@@ -55,10 +55,17 @@ func (e *e2e) userEnv(tok string, extra ...string) []string {
 }
 
 // argus runs the argus binary with exactly env (no ARGUS_* from the
-// developer) in dir ("" for the test's own).
+// developer) in dir ("" for the test's own), failing t (a step's own
+// subtest) if it cannot run or hangs.
 func (e *e2e) argus(t *testing.T, env []string, dir string, args ...string) testenv.Result {
 	t.Helper()
-	return e.Run(testenv.RunSpec{Argv: append([]string{e.Bin(testenv.CLIBin)}, args...), Env: env, EnvOnly: true, Dir: dir})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := testenv.Run(ctx, testenv.RunSpec{Argv: append([]string{testenv.Bin(t, testenv.CLIBin)}, args...), Env: env, EnvOnly: true, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // client is a Go client for the user API (and agent registration).

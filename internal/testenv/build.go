@@ -26,28 +26,28 @@ type Builder struct {
 	root string // module root, found on first build
 
 	mu    sync.Mutex
-	built map[string]*buildOnce
+	built map[buildKey]*buildOnce
 }
 
+type buildKey struct{ name, tags string }
+
+// buildOnce is one binary: the first caller builds it while the others
+// wait. A failure is not kept, so a caller whose context ended does not
+// fail the ones after it.
 type buildOnce struct {
-	once sync.Once
+	mu   sync.Mutex
 	path string
-	err  error
 }
 
 // NewBuilder builds into dir, which the caller creates and removes.
 func NewBuilder(dir string) *Builder {
-	return &Builder{dir: dir, built: map[string]*buildOnce{}}
+	return &Builder{dir: dir, built: map[buildKey]*buildOnce{}}
 }
 
 // Build returns the path of cmd/<name> built with tags, building it on the
 // first call. Concurrent callers of the same binary wait for one build.
 func (b *Builder) Build(ctx context.Context, name string, tags ...string) (string, error) {
-	tags = slices.Sorted(slices.Values(tags))
-	key := name
-	if len(tags) > 0 {
-		key += "-" + strings.Join(tags, "-")
-	}
+	key := buildKey{name, strings.Join(slices.Sorted(slices.Values(tags)), ",")}
 	b.mu.Lock()
 	one, ok := b.built[key]
 	if !ok {
@@ -55,23 +55,34 @@ func (b *Builder) Build(ctx context.Context, name string, tags ...string) (strin
 		b.built[key] = one
 	}
 	b.mu.Unlock()
-	one.once.Do(func() { one.path, one.err = b.build(ctx, name, key, tags) })
-	return one.path, one.err
+	one.mu.Lock()
+	defer one.mu.Unlock()
+	if one.path != "" {
+		return one.path, nil
+	}
+	path, err := b.build(ctx, key)
+	if err != nil {
+		return "", err
+	}
+	one.path = path
+	return path, nil
 }
 
-func (b *Builder) build(ctx context.Context, name, key string, tags []string) (string, error) {
+// build runs go build for key into a folder of its tag set, so that no two
+// keys can share a file.
+func (b *Builder) build(ctx context.Context, key buildKey) (string, error) {
 	root, err := b.moduleRoot(ctx)
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(b.dir, key, name)
-	args := []string{"-C", root, "build", "-o", out}
-	if len(tags) > 0 {
-		args = append(args, "-tags", strings.Join(tags, ","))
+	folder := "tags-none"
+	if key.tags != "" {
+		folder = "tags-" + strings.ReplaceAll(key.tags, ",", "-")
 	}
-	cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/"+name)...)
+	out := filepath.Join(b.dir, folder, key.name)
+	cmd := exec.CommandContext(ctx, "go", "-C", root, "build", "-tags", key.tags, "-o", out, "./cmd/"+key.name)
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, msg)
+		return "", fmt.Errorf("go build ./cmd/%s: %v\n%s", key.name, err, msg)
 	}
 	return out, nil
 }

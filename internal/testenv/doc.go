@@ -12,12 +12,19 @@
 //     its id online with a heartbeat sent after this process started (not
 //     one left over from an earlier process of the same id), and the server
 //     holds at least as many long-polls as there are live agents started
-//     through this harness on it.
+//     through this harness on it. That last part is a count (the server
+//     has no per-agent poll gauge): a poll of another client on the same
+//     server, or of an agent killed a moment ago that the server has not
+//     yet seen go, can stand in for this agent's for a few milliseconds.
 //
-// The core (Builder, Start, Run, StartServer, Server.StartAgent) takes a
-// context and returns errors, so a benchmark binary can use it; the T
-// helpers (Main, New and the *Env methods) wrap it for tests, failing the
-// test on error and stopping everything in t.Cleanup.
+// A server a test restarts (ServerSpec.Restartable) sits behind a front
+// door the harness owns, so its URL never changes and no port is freed
+// and bound again.
+//
+// The core (Builder, Start, Run, StartServer, Server.StartAgent, …) returns
+// errors and, where it waits, takes a context, so a benchmark binary can
+// use it; the T helpers (Main, New and the *Env methods) wrap it for
+// tests, failing the test on error and killing everything in t.Cleanup.
 //
 // Not here: fakes of the server or the agent (unit tests keep their own),
 // assertions about product behaviour, and anything a shipped binary needs.

@@ -77,17 +77,31 @@ func (e *Env) StartServer(spec ServerSpec) *Server {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	e.T.Cleanup(func() {
+		if s.front != nil {
+			s.front.close()
+		}
+	})
 	e.cleanup(s.Proc)
 	return s
 }
 
-// RestartServer starts s again after it exited, on the same address.
+// RestartServer starts a Restartable s again after it exited, behind the
+// same URL.
 func (e *Env) RestartServer(s *Server) {
 	e.T.Helper()
 	if err := s.Restart(context.Background()); err != nil {
 		e.T.Fatal(err)
 	}
 	e.cleanup(s.Proc)
+}
+
+// Revoke revokes tok on s's database.
+func (e *Env) Revoke(s *Server, tok string) {
+	e.T.Helper()
+	if err := s.Revoke(context.Background(), tok); err != nil {
+		e.T.Fatal(err)
+	}
 }
 
 // CreateUser makes a user on s's database and returns their em_live_ token.
@@ -102,7 +116,10 @@ func (e *Env) CreateUser(s *Server, name string) string {
 
 // Client is a Go client of s with tok; opts.RetryMax -1 means no retries,
 // so a failed call shows as one. Every request it makes and every answer
-// it gets are checked against the API document (internal/apispec).
+// it gets are checked against the API document (internal/apispec). Its
+// transport trusts the server's CA (ServerSpec.CACertFile): opts must not
+// set CACertFile or InsecureSkipVerify, which client.New refuses next to
+// a transport of the caller's.
 func (e *Env) Client(s *Server, tok string, opts client.Options) *client.Client {
 	e.T.Helper()
 	opts.Transport = e.HTTPClient(s).Transport

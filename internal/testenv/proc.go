@@ -31,6 +31,8 @@ type Spec struct {
 	Log     io.Writer
 	LogPath string
 	// Attr is set on the child, e.g. to put it in its own process group.
+	// The default, on Linux, has the kernel kill the child when this
+	// process dies, so a killed test or benchmark leaves no server behind.
 	Attr *syscall.SysProcAttr
 }
 
@@ -40,6 +42,7 @@ type Proc struct {
 	Cmd     *exec.Cmd
 	Started time.Time // just before the process was started
 	logPath string
+	logFrom int64         // where this process's output begins in logPath
 	done    chan struct{} // closed once Wait has returned
 	err     error         // Wait's result, valid after done
 }
@@ -56,11 +59,21 @@ func Start(spec Spec) (*Proc, error) {
 	}
 	cmd := exec.Command(spec.Argv[0], spec.Argv[1:]...)
 	cmd.Env, cmd.Dir, cmd.SysProcAttr = ChildEnv(spec.Env), spec.Dir, spec.Attr
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = orphanAttr()
+	}
+	// A grandchild holding the output pipe must not hold up Wait (and so
+	// Stop and Kill) once the child itself has exited.
+	cmd.WaitDelay = 5 * time.Second
 	var logFile *os.File
 	if spec.LogPath != "" {
 		f, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, err
+		}
+		// A restart appends to the same file: Output shows this run's part.
+		if st, err := f.Stat(); err == nil {
+			p.logFrom = st.Size()
 		}
 		logFile = f
 		cmd.Stdout, cmd.Stderr = f, f
@@ -140,14 +153,18 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
-// Output is what the child has written so far to its log file ("" when
-// its output goes to a writer).
+// Output is what this child has written so far to its log file ("" when
+// its output goes only to a writer); an earlier process's output in the
+// same file is not part of it.
 func (p *Proc) Output() string {
 	if p.logPath == "" {
 		return ""
 	}
 	data, _ := os.ReadFile(p.logPath)
-	return string(data)
+	if p.logFrom > int64(len(data)) {
+		return ""
+	}
+	return string(data[p.logFrom:])
 }
 
 // Result is a command run to completion.

@@ -37,12 +37,16 @@ type ServerSpec struct {
 	// CACertFile is the PEM CA the harness trusts for a server run with
 	// --tls-cert (pass those in Args).
 	CACertFile string
+	// Restartable puts a front door the harness owns in front of the
+	// server (see frontDoor): URL stays the same across Restart, which
+	// starts the server on a new port behind it.
+	Restartable bool
 }
 
 // Server is a running argus-server.
 type Server struct {
-	URL  string // http(s)://host:port
-	Addr string // host:port it listens on
+	URL  string // http(s)://host:port clients use (the front door, if any)
+	Addr string // host:port the server process listens on
 	DB   string
 	Proc *Proc
 
@@ -50,6 +54,7 @@ type Server struct {
 	logPath   string
 	transport http.RoundTripper // trusts spec.CACertFile
 	http      *http.Client      // plain: never retries, never follows redirects
+	front     *frontDoor        // when Restartable
 
 	mu     sync.Mutex
 	agents []*Agent // started through StartAgent, for readiness
@@ -58,6 +63,9 @@ type Server struct {
 // StartServer starts argus-server serve and returns once it is ready: its
 // log names the address it listens on and /healthz answers 200 there.
 func StartServer(ctx context.Context, spec ServerSpec) (*Server, error) {
+	if spec.Dir == "" {
+		return nil, errors.New("testenv.StartServer: ServerSpec.Dir is required (the server's log and database go there)")
+	}
 	if spec.DB == "" {
 		spec.DB = filepath.Join(spec.Dir, "argus.db")
 	}
@@ -82,17 +90,38 @@ func StartServer(ctx context.Context, spec ServerSpec) (*Server, error) {
 	}
 	f.Close()
 	s.logPath = f.Name()
-	return s, s.start(ctx)
+	if spec.Restartable {
+		if s.front, err = openFrontDoor(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
-// Restart starts the server again after it exited, on the address it had,
-// so agents configured with its URL find it.
+// Restart starts a Restartable server again after it exited, on a new
+// port behind the same URL, so agents configured with that URL find it.
 func (s *Server) Restart(ctx context.Context) error {
+	if s.front == nil {
+		return errors.New("argus-server restart: start it with ServerSpec.Restartable, so that its URL outlives it")
+	}
 	if s.Proc.Exited() == nil {
 		return errors.New("argus-server restart: it is still running; stop it first")
 	}
-	s.spec.Addr = s.Addr
 	return s.start(ctx)
+}
+
+// Close kills the server if it still runs and closes its front door.
+func (s *Server) Close() {
+	if s.Proc != nil {
+		s.Proc.Kill()
+	}
+	if s.front != nil {
+		s.front.close()
+	}
 }
 
 func (s *Server) start(ctx context.Context) error {
@@ -124,7 +153,12 @@ func (s *Server) waitListening(ctx context.Context, logPath string, from int64) 
 	if err != nil {
 		return err
 	}
-	s.Addr, s.URL = addr, "http://"+addr
+	s.Addr = addr
+	if s.front != nil {
+		s.front.retarget(addr)
+		addr = s.front.addr()
+	}
+	s.URL = "http://" + addr
 	if useTLS {
 		s.URL = "https://" + addr
 	}
@@ -223,6 +257,16 @@ func (s *Server) Admin(ctx context.Context, stdin string, args ...string) (Resul
 	// Flags go before positional arguments: "user create --db X alice".
 	argv := append([]string{s.spec.Bin, args[0], args[1], "--db", s.DB}, args[2:]...)
 	return Run(ctx, RunSpec{Argv: argv, Stdin: stdin})
+}
+
+// Revoke revokes a token with argus-server token revoke, passing it on
+// stdin so that it stays out of argv.
+func (s *Server) Revoke(ctx context.Context, tok string) error {
+	r, err := s.Admin(ctx, tok+"\n", "token", "revoke", "-")
+	if err == nil && r.Code != 0 {
+		err = fmt.Errorf("token revoke: %s", r)
+	}
+	return err
 }
 
 // CreateUser makes a user with argus-server user create and returns the

@@ -63,20 +63,33 @@ func TestPollStopsAtOnceOnAPermanentError(t *testing.T) {
 }
 
 // The server is started on port 0 and found where it says it listens; a
-// restart comes back on that same address; a server that cannot start is
-// reported at once with its output, not after the ready timeout.
-func TestServerOnAnyPortRestartsOnItsAddress(t *testing.T) {
+// Restartable one comes back on a new port behind the same URL, and is
+// unreachable (a network error, not a hang) while it is down; a server
+// that cannot start is reported at once with its output, not after the
+// ready timeout.
+func TestServerOnAnyPortRestartsBehindItsURL(t *testing.T) {
 	t.Parallel()
 	e := New(t)
-	s := e.StartServer(ServerSpec{})
-	if !strings.HasPrefix(s.URL, "http://127.0.0.1:") || strings.HasSuffix(s.Addr, ":0") {
-		t.Fatalf("server at %q (%q)", s.URL, s.Addr)
+	plain := e.StartServer(ServerSpec{})
+	if plain.URL != "http://"+plain.Addr || strings.HasSuffix(plain.Addr, ":0") {
+		t.Fatalf("server at %q (%q)", plain.URL, plain.Addr)
 	}
-	addr := s.Addr
+	if err := plain.Restart(context.Background()); err == nil {
+		t.Fatal("a server started without Restartable restarted")
+	}
+
+	s := e.StartServer(ServerSpec{Restartable: true})
+	url, addr := s.URL, s.Addr
+	if url == "http://"+addr {
+		t.Fatalf("restartable server without a front door: %s", url)
+	}
 	s.Proc.Stop()
+	if _, err := s.PollsHeld(context.Background()); err == nil {
+		t.Fatal("a stopped server answered through its front door")
+	}
 	e.RestartServer(s)
-	if s.Addr != addr {
-		t.Fatalf("restarted on %s, want %s", s.Addr, addr)
+	if s.URL != url || s.Addr == addr {
+		t.Fatalf("restarted at %s behind %s, want a new port behind %s (was %s)", s.Addr, s.URL, url, addr)
 	}
 	if _, err := s.PollsHeld(context.Background()); err != nil {
 		t.Fatalf("restarted server: %v", err)

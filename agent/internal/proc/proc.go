@@ -108,10 +108,11 @@ type Ref struct {
 // Outcome is how a stop ended.
 type Outcome int
 
+// The zero Outcome is a stop that did not finish (its context ended).
 const (
 	// Gone: nothing of the run was left to signal (or nothing the agent
 	// could prove was the run).
-	Gone Outcome = iota
+	Gone Outcome = iota + 1
 	// Terminated: the run ended within the grace period.
 	Terminated
 	// Killed: the run was killed, or stragglers were.
@@ -141,7 +142,7 @@ func Stop(ctx context.Context, ref Ref, grace time.Duration, beforeKill func()) 
 		return sweep(ref.RunID, Terminated), nil
 	}
 	if ctx.Err() != nil {
-		return Gone, ctx.Err()
+		return 0, ctx.Err()
 	}
 	if beforeKill != nil {
 		beforeKill()

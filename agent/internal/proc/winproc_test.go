@@ -25,6 +25,11 @@ func TestJobNameIsOneLocalObjectPerRun(t *testing.T) {
 	if jobName("run_1") == jobName("run_2") || jobName(`a\b`) == jobName("a/b") {
 		t.Fatal("two runs share a job name")
 	}
+	// Pinned: a restarted (or upgraded) agent opens the jobs of runs an
+	// earlier agent started by these names, and run logs use the same rule.
+	if got := jobName(`a\b`); got != `Local\argus-run-run-615c62` {
+		t.Fatalf("jobName(a\\b) = %q: the encoding of odd run ids changed", got)
+	}
 }
 
 func TestRunCreationFlags(t *testing.T) {

@@ -1,10 +1,14 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,18 +20,36 @@ import (
 // builder is the test process's Builder, set up by Main.
 var builder *Builder
 
-// Main runs a package's tests (call it from TestMain) with a build
-// directory that is removed when they end.
+// Main runs a package's tests (call it from TestMain) with the binaries
+// built into this checkout's folder of the user's cache (see buildCache).
 func Main(m *testing.M) {
-	dir, err := os.MkdirTemp("", "argus-testenv-")
+	dir, err := buildCache()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)
 	}
 	builder = NewBuilder(dir)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
+}
+
+// buildCache is where tests keep the binaries they build, one folder per
+// checkout: go build leaves an up-to-date binary as it is instead of
+// linking it again, so the packages of one go test run, and later runs,
+// share the work (linking is most of a build once the go build cache is
+// warm). It is a cache, like go's own, and safe to delete; concurrent
+// builds of one binary replace it by rename, which a running copy survives.
+func buildCache() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %v", err)
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	sum := sha256.Sum256(bytes.TrimSpace(out))
+	dir := filepath.Join(base, "argus-testenv", hex.EncodeToString(sum[:6]))
+	return dir, os.MkdirAll(dir, 0o700)
 }
 
 // Bin returns cmd/<name> built with tags, once per test process.

@@ -49,6 +49,12 @@ func within(t *testing.T, ch <-chan struct{}, start time.Time, d time.Duration, 
 	return 0
 }
 
+// wakeWithin bounds a cross-replica wake-up: far below any long-poll
+// hold, so only NOTIFY can have done it, with room for a CI machine that
+// runs the static checks beside the tests; the milliseconds themselves are
+// logged here and measured by argus-bench.
+const wakeWithin = 250 * time.Millisecond
+
 func TestNotifyWakesOtherReplica(t *testing.T) {
 	t.Parallel()
 	ch := channel(t)
@@ -68,7 +74,7 @@ func TestNotifyWakesOtherReplica(t *testing.T) {
 	if err := b.Notify(t.Context(), "ag-1"); err != nil {
 		t.Fatal(err)
 	}
-	took := within(t, woken, start, 50*time.Millisecond, "subscriber on A after Notify on B")
+	took := within(t, woken, start, wakeWithin, "subscriber on A after Notify on B")
 	t.Logf("cross-replica wake latency: %v", took)
 	select {
 	case <-other:
@@ -135,7 +141,7 @@ func TestListenerLoss(t *testing.T) {
 	if err := b.Notify(t.Context(), "ag-1"); err != nil {
 		t.Fatal(err)
 	}
-	within(t, woken, start, 50*time.Millisecond, "subscriber on A after reconnect")
+	within(t, woken, start, wakeWithin, "subscriber on A after reconnect")
 }
 
 func TestOpenErrorHidesPassword(t *testing.T) {

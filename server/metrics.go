@@ -134,12 +134,30 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			route = "unmatched"
 		}
 		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Observe(elapsed.Seconds())
+		method := methodLabel(r.Method)
+		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(sw.code)).Observe(elapsed.Seconds())
 		ev := s.log.Info()
 		if sw.code >= 500 {
 			ev = s.log.Error()
 		}
-		ev.Str("method", r.Method).Str("route", route).Str("path", r.URL.Path).
+		ev.Str("method", method).Str("route", route).Str("path", r.URL.Path).
 			Int("status", sw.code).Dur("duration", elapsed).Str("remote", r.RemoteAddr).Msg("request")
 	})
+}
+
+// knownMethods are the methods a label or log line may name; any other
+// becomes "other". A client chooses the method string, so taking it as
+// is would let anyone, without a token, add label values (and /metrics
+// size) without bound.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+	http.MethodConnect: true, http.MethodTrace: true,
+}
+
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "other"
 }

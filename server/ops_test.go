@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +85,28 @@ func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Fatalf("access log holds %q:\n%s", secret, out)
 		}
+	}
+}
+
+// Method strings are the client's to choose: unknown ones are counted and
+// logged as "other", so requests without a token cannot grow /metrics.
+func TestUnknownMethodsDoNotGrowMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	h.do("GET", "/healthz", "", nil)
+	before := len(h.expect(200, "GET", "/metrics", "", nil).body)
+	for i := 0; i < 50; i++ {
+		method := fmt.Sprintf("X%d%s", i, strings.Repeat("Y", 500))
+		if r := h.do(method, "/api/batches", "", nil); r.code != http.StatusMethodNotAllowed {
+			t.Fatalf("%.10s… /api/batches = %d, want 405", method, r.code)
+		}
+	}
+	m := string(h.expect(200, "GET", "/metrics", "", nil).body)
+	if strings.Contains(m, "YYYY") || !strings.Contains(m, `method="other"`) {
+		t.Fatalf("/metrics names client-chosen methods or lacks method=\"other\":\n%.2000s", m)
+	}
+	if grown := len(m) - before; grown > 8<<10 {
+		t.Fatalf("/metrics grew by %d bytes after 50 requests with made-up methods", grown)
 	}
 }
 

@@ -90,10 +90,11 @@ type access int
 const (
 	// view: the batch's owner, its project's owner, or a recipient.
 	view access = iota
-	// control (rerun, stop): the batch's owner or a recipient of its
-	// project, as server/api/openapi.yaml words it. A project's owner does
-	// not thereby get to launch processes on the host of a recipient who
-	// recorded into it.
+	// control (rerun, stop): the batch's owner, or a recipient of its
+	// project who is not the project's owner. A project's owner never
+	// thereby gets to launch or stop processes on the host of a recipient
+	// who recorded into it, whatever the recipient list holds (sharing with
+	// oneself is refused, and a list from before that rule is not trusted).
 	control
 )
 
@@ -109,8 +110,8 @@ func (s *Server) mayUseBatch(ctx context.Context, userID string, b store.Batch, 
 	if err != nil {
 		return false, err
 	}
-	if p.OwnerID == userID && want == view {
-		return true, nil
+	if p.OwnerID == userID {
+		return want == view, nil
 	}
 	for _, id := range p.RecipientIDs {
 		if id == userID {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/argus-exec/argus/server"
@@ -149,5 +150,77 @@ func TestStrictUserBodiesLenientAgentBodiesAndBearerCase(t *testing.T) {
 	}
 	if got := h.doWithHeader("GET", "/api/runs/"+q.RunID, "Basic "+alice); got != 401 {
 		t.Fatalf("Basic scheme: %d", got)
+	}
+}
+
+// The control rule as a table: who may rerun and stop a batch that bob
+// recorded into alice's project p3 (shared with bob and carol), whether or
+// not the caller has an online agent of their own on bob's host. Only the
+// batch's owner and a recipient who is not the project's owner may; a rerun
+// always goes to bob's agent. Sharing with oneself is refused, and a
+// recipient list that names the project's owner anyway (data from before
+// that refusal) gives the owner no control either.
+func TestControlRuleTable(t *testing.T) {
+	t.Parallel()
+	const host = "bob-gpu"
+	callers := []struct {
+		name       string
+		mayControl bool
+	}{
+		{"bob", true},    // the batch's owner
+		{"carol", true},  // a recipient of p3
+		{"alice", false}, // p3's owner
+		{"dave", false},  // a stranger
+	}
+	for _, c := range callers {
+		for _, ownAgent := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/own-agent-on-host=%v", c.name, ownAgent), func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t, server.Config{})
+				toks := map[string]string{}
+				for _, u := range []string{"alice", "bob", "carol", "dave"} {
+					toks[u] = h.user(u)
+				}
+				h.batch(toks["alice"], "p3", "alice-gpu")
+				for _, r := range []string{"bob", "carol"} {
+					h.expect(200, "POST", "/api/projects/p3/recipients", toks["alice"], api.ShareRequest{User: r})
+				}
+				// What the hole needed: the owner sharing with herself.
+				before := h.snapshot()
+				h.expect(400, "POST", "/api/projects/p3/recipients", toks["alice"], api.ShareRequest{User: "alice"})
+				h.unchanged(before, "sharing a project with its owner")
+				if err := h.store.AddRecipient(context.Background(), "p3", h.users["alice"]); err != nil {
+					t.Fatal(err) // a self-share left by an older server
+				}
+
+				batch := h.batch(toks["bob"], "p3", host)
+				bobAgent, bobTok := h.agent(toks["bob"], host, "", true)
+				running := h.started(toks["bob"], batch, bobAgent, bobTok, 7)
+				callerAgent, callerTok := "", ""
+				if ownAgent && c.name != "bob" {
+					callerAgent, callerTok = h.agent(toks[c.name], host, "", true)
+				}
+
+				tok := toks[c.name]
+				if !c.mayControl {
+					before := h.snapshot()
+					h.expect(403, "POST", "/api/batches/"+batch+"/rerun", tok, nil)
+					h.expect(403, "POST", "/api/runs/"+running.RunID+"/stop", tok, nil)
+					h.unchanged(before, c.name+" controlling bob's batch")
+					return
+				}
+				var q api.Queued
+				h.expect(202, "POST", "/api/batches/"+batch+"/rerun", tok, nil).json(t, &q)
+				if got := h.jobs(bobAgent, bobTok); len(got) != 1 || got[0].ID != q.CmdID {
+					t.Fatalf("bob's agent got %+v, want the rerun %s", got, q.CmdID)
+				}
+				if callerAgent != "" {
+					if got := h.jobs(callerAgent, callerTok); len(got) != 0 {
+						t.Fatalf("%s's own agent got %+v: a rerun goes to the batch owner's agent only", c.name, got)
+					}
+				}
+				h.expect(202, "POST", "/api/runs/"+running.RunID+"/stop", tok, nil)
+			})
+		}
 	}
 }

@@ -149,6 +149,9 @@ func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if u.ID == proj.OwnerID {
+		return errorf(http.StatusBadRequest, "%s owns project %s: share it with someone else", req.User, name)
+	}
 	if err := s.store.AddRecipient(r.Context(), name, u.ID); err != nil {
 		return err
 	}

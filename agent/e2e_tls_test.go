@@ -67,6 +67,14 @@ func TestAgentOverHTTPSWithAPrivateCA(t *testing.T) {
 	if !strings.HasPrefix(server.URL, "https://") {
 		t.Fatalf("server with --tls-cert serves %s", server.URL)
 	}
+	resp, err := e.HTTPClient(server).Get(server.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Fatalf("an answer over TLS carries Strict-Transport-Security %q", hsts)
+	}
 	userTok := e.CreateUser(server, "alice")
 	user := e.Client(server, userTok, client.Options{RetryMax: -1})
 

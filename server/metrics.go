@@ -119,11 +119,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // observe times every request, labels it by route pattern (never by raw
-// path, which holds ids), and writes one access-log line. Headers are never
+// path, which holds ids), writes one access-log line, and adds HSTS to
+// answers over TLS. Headers are never
 // logged, so no token can reach the log.
 func (s *Server) observe(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if r.TLS != nil {
+			// Served over TLS (--tls-cert): browsers must not fall back to
+			// plain HTTP for a year. Over plain HTTP the header means
+			// nothing (RFC 6797), and a TLS proxy in front sets its own.
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		sw := &statusWriter{ResponseWriter: w, req: r}
 		mux.ServeHTTP(sw, r)
 		if sw.code == 0 {

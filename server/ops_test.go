@@ -90,6 +90,14 @@ func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
 
 // Method strings are the client's to choose: unknown ones are counted and
 // logged as "other", so requests without a token cannot grow /metrics.
+func TestNoHSTSOverPlainHTTP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	if v := h.expect(200, "GET", "/healthz", "", nil).header.Get("Strict-Transport-Security"); v != "" {
+		t.Fatalf("plain HTTP answer carries Strict-Transport-Security %q", v)
+	}
+}
+
 func TestUnknownMethodsDoNotGrowMetrics(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})

@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/token"
 )
 
 // projectPattern keeps project names usable in URL paths.
@@ -59,10 +61,41 @@ func validateBatch(req *api.CreateBatchRequest) error {
 			return errorf(http.StatusBadRequest, "env_snapshot.command must not contain NUL bytes")
 		}
 	}
+	if field := tokenField(req); field != "" {
+		// Recipients can read a batch: a live token recorded in it would
+		// hand them its owner's identity. The value is never echoed.
+		return errorf(http.StatusBadRequest, "%s holds an Argus token (em_live_/ag_live_): record the batch without it", field)
+	}
 	if req.Name == "" {
 		req.Name = req.Project
 	}
 	return nil
+}
+
+// tokenField names the first field of a batch that holds a well-formed
+// token, or "" when none does.
+func tokenField(req *api.CreateBatchRequest) string {
+	snap := req.EnvSnapshot
+	for i, a := range snap.Command.Argv {
+		if token.Holds(a) {
+			return fmt.Sprintf("env_snapshot.command[%d]", i)
+		}
+	}
+	for k, v := range snap.Env {
+		switch {
+		case token.Holds(k):
+			return "a variable name in env_snapshot.env" // the name is the token: not echoed
+		case token.Holds(v):
+			return fmt.Sprintf("env_snapshot.env[%s]", k)
+		}
+	}
+	for field, v := range map[string]string{"env_snapshot.command": snap.Command.Shell, "env_snapshot.cwd": snap.Cwd,
+		"env_snapshot.host": snap.Host, "name": req.Name, "project": req.Project} {
+		if token.Holds(v) {
+			return field
+		}
+	}
+	return ""
 }
 
 func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) error {

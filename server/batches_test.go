@@ -111,3 +111,42 @@ func TestShareProject(t *testing.T) {
 	h.batch(bob, "mnist", "gpu-01")
 	h.expect(403, "GET", "/api/batches/"+id, h.tokenFor("carol"), nil)
 }
+
+// A live token recorded in a batch would be readable by every recipient of
+// its project: the server refuses it wherever it sits, names the field,
+// never echoes the token, and stores nothing.
+func TestBatchHoldingATokenIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	_, agentTok := h.agent(alice, "gpu-01", "", false)
+	snap := func() api.EnvSnapshot {
+		return api.EnvSnapshot{Command: api.CommandLine{Argv: []string{"python", "train.py"}}, Cwd: "/srv", Host: "gpu-01",
+			Env: map[string]string{"PATH": "/usr/bin"}}
+	}
+	cases := map[string]func(*api.CreateBatchRequest){
+		"env value": func(r *api.CreateBatchRequest) { r.EnvSnapshot.Env["WANDB_URL"] = "https://x:" + alice + "@h" },
+		"env name":  func(r *api.CreateBatchRequest) { r.EnvSnapshot.Env[alice] = "1" },
+		"argv": func(r *api.CreateBatchRequest) {
+			r.EnvSnapshot.Command.Argv = append(r.EnvSnapshot.Command.Argv, "--token="+agentTok)
+		},
+		"shell line": func(r *api.CreateBatchRequest) {
+			r.EnvSnapshot.Command = api.CommandLine{Shell: "ARGUS_TOKEN=" + alice + " train"}
+		},
+		"cwd": func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/tmp/" + alice },
+	}
+	for name, spoil := range cases {
+		req := api.CreateBatchRequest{Project: "mnist", Name: "t", EnvSnapshot: snap()}
+		spoil(&req)
+		before := h.snapshot()
+		r := h.expect(400, "POST", "/api/batches", alice, req)
+		if body := string(r.body); !strings.Contains(body, "token") || strings.Contains(body, alice) || strings.Contains(body, agentTok) {
+			t.Errorf("%s: answer %s (want the field named, no token echoed)", name, body)
+		}
+		h.unchanged(before, "a batch holding a token in its "+name)
+	}
+	// Text that only mentions a prefix is not a token.
+	req := api.CreateBatchRequest{Project: "mnist", Name: "t", EnvSnapshot: snap()}
+	req.EnvSnapshot.Env["HELP"] = "tokens look like em_live_…"
+	h.expect(201, "POST", "/api/batches", alice, req)
+}

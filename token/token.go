@@ -99,6 +99,28 @@ func Looks(s string) bool {
 	return strings.Contains(s, string(User)) || strings.Contains(s, string(Agent))
 }
 
+// Holds reports whether s contains a well-formed token anywhere (a prefix,
+// the body and a matching checksum), as opposed to text that merely
+// mentions a prefix: the server refuses to record one.
+func Holds(s string) bool {
+	const n = len(User) + bodyLen + checksumLen
+	for _, k := range []Kind{User, Agent} {
+		for rest := s; ; {
+			i := strings.Index(rest, string(k))
+			if i < 0 {
+				break
+			}
+			if cand := rest[i:]; len(cand) >= n {
+				if _, err := Parse(cand[:n]); err == nil {
+					return true
+				}
+			}
+			rest = rest[i+len(k):]
+		}
+	}
+	return false
+}
+
 // InEnv reports whether an environment variable carries an Argus token:
 // ARGUS_TOKEN itself (any case: Windows names are case-insensitive), or a
 // value holding one. Nothing the agent or the CLI starts may see such a

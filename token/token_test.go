@@ -439,3 +439,25 @@ func TestInEnv(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsFindsOnlyWellFormedTokens(t *testing.T) {
+	user, err := New(User)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agent, err := New(Agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{user, agent, "https://u:" + user + "@x", "a " + agent, "em_live_" + user} {
+		if !Holds(s) {
+			t.Errorf("Holds(%q) = false", s)
+		}
+	}
+	bad := user[:len(user)-1] + string(alphabet[(strings.IndexByte(alphabet, user[len(user)-1])+1)%len(alphabet)])
+	for _, s := range []string{"", "em_live_", "set ARGUS_TOKEN=em_live_…", user[:len(user)-1], bad, "ag_live_em_live_"} {
+		if Holds(s) {
+			t.Errorf("Holds(%q) = true", s)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/token"
 )
 
 // metrics is the Prometheus side of a Server. Each Server has its own
@@ -147,7 +148,8 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 		if sw.code >= 500 {
 			ev = s.log.Error()
 		}
-		ev.Str("method", method).Str("route", route).Str("path", r.URL.Path).
+		// A token pasted where an id belongs must not reach the log.
+		ev.Str("method", method).Str("route", route).Str("path", token.Redact(r.URL.Path)).
 			Int("status", sw.code).Dur("duration", elapsed).Str("remote", r.RemoteAddr).Msg("request")
 	})
 }

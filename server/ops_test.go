@@ -76,8 +76,23 @@ func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
 	h.jobs(agentID, tok)
 	h.expect(401, "GET", "/api/batches", alice[:len(alice)-1]+flip(alice[len(alice)-1]), nil)
 	h.expect(400, "POST", "/api/batches", alice, `{"project": "`+alice+`"`)
+	// Tokens pasted where ids belong: the answer and the log mask them.
+	for _, path := range []string{"/api/runs/" + alice, "/api/batches/x" + tok, "/api/runs/" + tok + "/stop"} {
+		method := "GET"
+		if strings.HasSuffix(path, "/stop") {
+			method = "POST"
+		}
+		r := h.do(method, path, alice, nil)
+		if r.code != 404 && r.code != 403 || strings.Contains(string(r.body), alice[8:]) || strings.Contains(string(r.body), tok[8:]) {
+			t.Fatalf("%s %s with a token as id = %d %s", method, path[:20], r.code, r.body)
+		}
+	}
 
 	out := buf.String()
+	if !strings.Contains(out, "[redacted]") {
+		t.Fatalf("access log shows no masked path:\n%s", out)
+	}
+	out = strings.NewReplacer("em_live_[redacted]", "", "ag_live_[redacted]", "").Replace(out)
 	if !strings.Contains(out, `"route":"POST /api/batches/{id}/rerun"`) || !strings.Contains(out, `"status":202`) {
 		t.Fatalf("access log lacks the rerun line:\n%s", out)
 	}

@@ -50,10 +50,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		return // the client went away; nobody to answer
 	default:
-		s.log.Error().Err(err).Str("method", r.Method).Str("route", r.Pattern).Msg("request failed")
+		s.log.Error().Str("error", token.Redact(err.Error())).Str("method", methodLabel(r.Method)).Str("route", r.Pattern).Msg("request failed")
 		he = &httpError{http.StatusInternalServerError, "internal error"}
 	}
-	writeJSON(w, he.code, api.Error{Error: he.msg})
+	// Messages quote ids from the path; a token pasted as one is masked.
+	writeJSON(w, he.code, api.Error{Error: token.Redact(he.msg)})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

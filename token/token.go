@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/big"
+	"regexp"
 	"strings"
 )
 
@@ -119,6 +120,19 @@ func Holds(s string) bool {
 		}
 	}
 	return false
+}
+
+// tokenShape matches a user or agent token, or the start of one.
+var tokenShape = regexp.MustCompile(`(em_live_|ag_live_)[0-9A-Za-z]+`)
+
+// Redact masks every token-shaped substring of s, keeping its prefix so a
+// reader still sees which kind of token was there: for logs, error
+// messages and anything else that may quote what a user pasted.
+func Redact(s string) string {
+	if !strings.Contains(s, "_live_") {
+		return s
+	}
+	return tokenShape.ReplaceAllString(s, "${1}[redacted]")
 }
 
 // InEnv reports whether an environment variable carries an Argus token:

@@ -23,10 +23,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/token"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -78,14 +78,5 @@ func errorLine(err error) string {
 	return redact(strings.Join(fields, " "))
 }
 
-// tokenShape matches a user or agent token, or the start of one.
-var tokenShape = regexp.MustCompile(`(em_live_|ag_live_)[0-9A-Za-z]+`)
-
-// redact masks every token-shaped substring of s, keeping its prefix so the
-// reader still knows which kind of token was there.
-func redact(s string) string {
-	if !strings.Contains(s, "_live_") {
-		return s
-	}
-	return tokenShape.ReplaceAllString(s, "${1}[redacted]")
-}
+// redact masks every token-shaped substring of s (token.Redact).
+func redact(s string) string { return token.Redact(s) }

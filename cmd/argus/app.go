@@ -46,7 +46,7 @@ func runApp(ctx context.Context, app *cli.App, args []string) int {
 	if errors.As(err, &child) {
 		return child.code
 	}
-	fmt.Fprintln(app.ErrWriter, "argus: "+describe(err))
+	fmt.Fprintln(app.ErrWriter, "argus: "+token.Redact(describe(err)))
 	return 1
 }
 
@@ -150,6 +150,12 @@ func withClient(names []string, act func(c *cli.Context, cl *client.Client) erro
 	return func(c *cli.Context) error {
 		if err := needArgs(c, names...); err != nil {
 			return err
+		}
+		for i, arg := range c.Args().Slice() {
+			if token.Looks(arg) {
+				// Not sent: it would travel in a URL path, into access logs.
+				return fmt.Errorf("%s looks like a token, not an id: tokens go in ARGUS_TOKEN and nowhere else (if it is yours, revoke it: argus-server token revoke -)", names[i])
+			}
 		}
 		cl, err := newClient(c)
 		if err != nil {

@@ -219,6 +219,26 @@ func TestArgumentErrors(t *testing.T) {
 	}
 }
 
+// A token pasted where an id belongs (argus status $ARGUS_TOKEN) is
+// refused before anything is sent, and never echoed.
+func TestTokenAsAnIDIsRefusedUnsent(t *testing.T) {
+	tok := envTok(t)
+	fs := newFakeServer(t, map[string]http.HandlerFunc{})
+	t.Setenv("ARGUS_URL", fs.URL)
+	for _, args := range [][]string{{"status", tok}, {"stop", "x" + tok}, {"share", "mnist", tok}} {
+		r := runCLI(t, args...)
+		assertOneLineError(t, r, "looks like a token")
+		if strings.Contains(r.Stderr, tok[8:]) {
+			t.Fatalf("%v: the error echoes the token: %q", args[0], r.Stderr)
+		}
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if len(fs.bodies) != 0 {
+		t.Fatalf("requests reached the server: %v", fs.bodies)
+	}
+}
+
 func TestBadURLScheme(t *testing.T) {
 	envTok(t)
 	assertOneLineError(t, runCLI(t, "--url", "ftp://h", "runs"), "scheme must be http:// or https://")

@@ -348,6 +348,56 @@ func TestRequestShape(t *testing.T) {
 	}
 }
 
+func TestUnshare(t *testing.T) {
+	t.Parallel()
+	tok := userToken(t)
+	type seen struct{ method, path, auth, body string }
+	got := make(chan seen, 4)
+	code := make(chan int, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select { // never block: an unexpected extra request must fail the test, not hang it
+		case got <- seen{r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), string(b)}:
+		default:
+		}
+		switch c := <-code; c {
+		case http.StatusNoContent:
+			w.WriteHeader(c)
+		default:
+			writeJSON(w, c, api.Error{Error: "project p/q is not shared with bob"})
+		}
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, tok, fastOpts())
+
+	code <- http.StatusNoContent
+	if err := c.Unshare(context.Background(), "p/q", "bob"); err != nil {
+		t.Fatalf("Unshare: %v", err)
+	}
+	want := seen{"DELETE", "/api/projects/p%2Fq/recipients/bob", "Bearer " + tok, ""}
+	if s := <-got; s != want {
+		t.Fatalf("request = %+v\nwant      %+v", s, want)
+	}
+
+	code <- http.StatusNotFound
+	err := c.Unshare(context.Background(), "p/q", "bob")
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "not shared with bob") {
+		t.Fatalf("Unshare of a non-recipient = %v, want ErrNotFound with the server's message", err)
+	}
+	<-got
+
+	// Not retried once the server saw it: a repeat would answer 404.
+	code <- http.StatusBadGateway
+	code <- http.StatusNoContent
+	if err := c.Unshare(context.Background(), "p/q", "bob"); err == nil {
+		t.Fatal("Unshare answered 502: want an error, not a retry")
+	}
+	<-got
+	if n := len(got); n != 0 {
+		t.Fatalf("Unshare sent %d more requests after a 502, want none", n)
+	}
+}
+
 func TestWithTokenSwitchesBearer(t *testing.T) {
 	t.Parallel()
 	auths := make(chan string, 2)

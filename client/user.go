@@ -82,3 +82,13 @@ func (c *Client) Share(ctx context.Context, project, user string) (*api.Project,
 	})
 	return done(&out, err)
 }
+
+// Unshare removes user from project's recipients (204); they lose access
+// at once. Not retried once sent: a repeat would answer 404 for an unshare
+// that did go through.
+func (c *Client) Unshare(ctx context.Context, project, user string) error {
+	return c.do(ctx, call{
+		method: http.MethodDelete, path: joinPath("api", "projects", project, "recipients", user),
+		unsafe: true,
+	})
+}

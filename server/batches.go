@@ -200,6 +200,39 @@ func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleUnshare revokes a share: only the project's owner may, and the
+// former recipient loses access at once (every request checks the store).
+func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) error {
+	p, _ := principalFrom(r.Context())
+	name, userName := r.PathValue("project"), r.PathValue("user")
+	proj, err := s.store.Project(r.Context(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no project %s", name)
+	}
+	if err != nil {
+		return err
+	}
+	if proj.OwnerID != p.UserID {
+		return errorf(http.StatusForbidden, "only the owner of project %s can unshare it", name)
+	}
+	u, err := s.store.UserByName(r.Context(), userName)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "no user %s", userName)
+	}
+	if err != nil {
+		return err
+	}
+	err = s.store.RemoveRecipient(r.Context(), name, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "project %s is not shared with %s", name, userName)
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // userNames resolves user ids to names once per request.
 type nameCache struct {
 	ctx   context.Context

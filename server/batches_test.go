@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -149,4 +150,85 @@ func TestBatchHoldingATokenIsRefused(t *testing.T) {
 	req := api.CreateBatchRequest{Project: "mnist", Name: "t", EnvSnapshot: snap()}
 	req.EnvSnapshot.Env["HELP"] = "tokens look like em_live_…"
 	h.expect(201, "POST", "/api/batches", alice, req)
+}
+
+// errorOf is the message of a JSON error answer.
+func errorOf(t *testing.T, r response) string {
+	t.Helper()
+	var e api.Error
+	r.json(t, &e)
+	return e.Error
+}
+
+func TestUnshareProject(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice, bob := h.user("alice"), h.user("bob")
+	carol := h.user("carol")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
+	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
+	// While shared, bob may rerun (the run goes to alice's agent) and see it.
+	q := h.started(bob, id, agentID, agentTok, 7)
+	h.expect(200, "GET", "/api/batches/"+id, bob, nil)
+	h.expect(200, "GET", "/api/runs/"+q.RunID, bob, nil)
+
+	// Refusals change nothing.
+	before := h.snapshot()
+	h.expect(403, "DELETE", "/api/projects/mnist/recipients/bob", bob, nil)   // the recipient himself
+	h.expect(403, "DELETE", "/api/projects/mnist/recipients/bob", carol, nil) // a stranger
+	h.expect(401, "DELETE", "/api/projects/mnist/recipients/bob", "", nil)
+	h.expect(404, "DELETE", "/api/projects/nope/recipients/bob", alice, nil)
+	h.expect(404, "DELETE", "/api/projects/nope/recipients/bob", carol, nil)
+	h.expect(404, "DELETE", "/api/projects/mnist/recipients/nobody", alice, nil)
+	r := h.expect(404, "DELETE", "/api/projects/mnist/recipients/carol", alice, nil)
+	if msg := errorOf(t, r); !strings.Contains(msg, "not shared with carol") {
+		t.Errorf("unsharing with a non-recipient: error %q, want it to say the project is not shared with carol", msg)
+	}
+	h.unchanged(before, "refused unshares")
+
+	r = h.expect(204, "DELETE", "/api/projects/mnist/recipients/bob", alice, nil)
+	if len(r.body) != 0 {
+		t.Errorf("204 answer has a body: %q", r.body)
+	}
+	p, err := h.store.Project(context.Background(), "mnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.RecipientIDs) != 0 {
+		t.Fatalf("recipients after unshare = %v", p.RecipientIDs)
+	}
+
+	// Bob is a stranger again at once: no view, no rerun, no stop, and
+	// his refused requests queue nothing.
+	before = h.snapshot()
+	h.expect(403, "GET", "/api/batches/"+id, carol, nil) // what any stranger gets
+	h.expect(403, "GET", "/api/batches/"+id, bob, nil)
+	h.expect(403, "GET", "/api/runs/"+q.RunID, bob, nil)
+	var list api.BatchList
+	h.expect(200, "GET", "/api/batches", bob, nil).json(t, &list)
+	if len(list.Batches) != 0 {
+		t.Errorf("bob's batches after unshare = %+v", list.Batches)
+	}
+	var runs api.RunList
+	h.expect(200, "GET", "/api/runs", bob, nil).json(t, &runs)
+	if len(runs.Runs) != 0 {
+		t.Errorf("bob's runs after unshare = %+v", runs.Runs)
+	}
+	h.expect(403, "POST", "/api/batches/"+id+"/rerun", bob, nil)
+	h.expect(403, "POST", "/api/batches/"+id+"/rerun", bob, api.RerunRequest{AgentID: agentID})
+	h.expect(403, "POST", "/api/runs/"+q.RunID+"/stop", bob, nil)
+	h.unchanged(before, "the former recipient's requests")
+
+	// Unsharing again is a 404 that changes nothing.
+	r = h.expect(404, "DELETE", "/api/projects/mnist/recipients/bob", alice, nil)
+	if msg := errorOf(t, r); !strings.Contains(msg, "not shared with bob") {
+		t.Errorf("repeated unshare: error %q, want it to say the project is not shared with bob", msg)
+	}
+	h.unchanged(before, "a repeated unshare")
+
+	// The owner keeps full control, and may share again.
+	h.expect(200, "GET", "/api/batches/"+id, alice, nil)
+	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
+	h.expect(200, "GET", "/api/batches/"+id, bob, nil)
 }

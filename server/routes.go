@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/runs/{run_id}/stop", user(s.handleStop))
 	mux.HandleFunc("GET /api/agents", user(s.handleListAgents))
 	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))
+	mux.HandleFunc("DELETE /api/projects/{project}/recipients/{user}", user(s.handleUnshare))
 	mux.HandleFunc("GET /api/openapi.yaml", s.wrap(s.handleOpenAPI))
 
 	s.uiRoutes(mux) // web UI: ui.go

@@ -69,7 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			recordCommand(), rerunCommand(), stopCommand(), statusCommand(),
-			runsCommand(), batchesCommand(), agentsCommand(), shareCommand(),
+			runsCommand(), batchesCommand(), agentsCommand(), shareCommand(), unshareCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

@@ -204,6 +204,8 @@ func TestArgumentErrors(t *testing.T) {
 		{[]string{"stop", "r1", "r2"}, "usage: argus stop RUN"},
 		{[]string{"status"}, "usage: argus status RUN"},
 		{[]string{"share", "proj"}, "usage: argus share PROJECT USER"},
+		{[]string{"unshare", "proj"}, "usage: argus unshare PROJECT USER"},
+		{[]string{"unshare", "proj", "bob", "carol"}, "usage: argus unshare PROJECT USER"},
 		{[]string{"runs", "extra"}, "usage: argus runs"},
 		{[]string{"record"}, "usage: argus record"},
 		{[]string{"rerun", "--bogus", "b1"}, "flag provided but not defined: -bogus"},
@@ -344,6 +346,33 @@ func TestShareAndLists(t *testing.T) {
 	if got := srv.requests("POST /api/projects/vision/recipients"); len(got) != 1 || !strings.Contains(got[0], `"user":"bob"`) {
 		t.Fatalf("share body = %q", got)
 	}
+}
+
+func TestUnshare(t *testing.T) {
+	srv := newFakeServer(t, map[string]http.HandlerFunc{
+		"DELETE /api/projects/vision/recipients/bob": func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		},
+		"DELETE /api/projects/vision/recipients/carol": replyWith(http.StatusNotFound, api.Error{Error: "project vision is not shared with carol"}),
+		"DELETE /api/projects/audio/recipients/bob":    replyWith(http.StatusForbidden, api.Error{Error: "only the owner of project audio can unshare it"}),
+	})
+	envTok(t)
+	base := []string{"--url", srv.URL}
+
+	r := runCLI(t, append(base, "unshare", "vision", "bob")...)
+	if r.Code != 0 || r.Stdout != "project vision is no longer shared with bob\n" || r.Stderr != "" {
+		t.Fatalf("unshare: %+v", r)
+	}
+	if got := srv.requests("DELETE /api/projects/vision/recipients/bob"); len(got) != 1 || got[0] != "" {
+		t.Fatalf("unshare bodies = %q, want one empty body", got)
+	}
+	r = runCLI(t, append(base, "unshare", "vision", "bob", "--json")...)
+	if r.Code != 0 || r.Stdout != "" {
+		t.Fatalf("unshare --json: %+v, want exit 0 and no output", r)
+	}
+
+	assertOneLineError(t, runCLI(t, append(base, "unshare", "vision", "carol")...), "404 Not Found: project vision is not shared with carol")
+	assertOneLineError(t, runCLI(t, append(base, "unshare", "audio", "bob")...), "403 Forbidden: only the owner of project audio can unshare it")
 }
 
 func helperChild(mode string) int {

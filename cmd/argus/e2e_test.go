@@ -244,6 +244,29 @@ func TestCLIEndToEnd(t *testing.T) {
 		wantFail(t, "carol status of a project not shared with her", e.argus(t, carolEnv, "", "status", runID), "403")
 	})
 
+	step("unshare", func(t *testing.T) {
+		r := e.argus(t, bobEnv, "", "unshare", "mnist", "bob")
+		wantFail(t, "bob unshares alice's project", r, "403", "owner")
+
+		r = e.argus(t, aliceEnv, "", "unshare", "mnist", "bob")
+		wantOK(t, "alice unshares mnist", r)
+		if r.Stdout != "project mnist is no longer shared with bob\n" {
+			t.Fatalf("unshare output: %q", r.Stdout)
+		}
+		// Bob loses access at once.
+		wantFail(t, "bob status after the unshare", e.argus(t, bobEnv, "", "status", runID), "403")
+		r = e.argus(t, bobEnv, "", "batches")
+		wantOK(t, "bob batches after the unshare", r)
+		if strings.Contains(r.Stdout, batch.ID) {
+			t.Fatalf("bob still sees alice's batch after the unshare:\n%s", r.Stdout)
+		}
+
+		r = e.argus(t, aliceEnv, "", "unshare", "mnist", "bob")
+		wantFail(t, "a repeated unshare", r, "404", "not shared with bob")
+		wantFail(t, "unshare of an unknown project", e.argus(t, aliceEnv, "", "unshare", "nope", "bob"), "404", "no project nope")
+		wantFail(t, "unshare with an unknown user", e.argus(t, aliceEnv, "", "unshare", "mnist", "nobody"), "404", "no user nobody")
+	})
+
 	step("revoked token and missing URL", func(t *testing.T) {
 		wantOK(t, "carol runs before revoke", e.argus(t, carolEnv, "", "runs"))
 		rv, err := e.server.Admin(context.Background(), "", "token", "revoke", carol)

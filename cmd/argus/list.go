@@ -48,3 +48,18 @@ func shareCommand() *cli.Command {
 		}),
 	})
 }
+
+func unshareCommand() *cli.Command {
+	return withUsage(&cli.Command{
+		Name:      "unshare",
+		Usage:     "stop sharing a project with a user (with --json, prints nothing)",
+		ArgsUsage: "PROJECT USER",
+		Action: withClient([]string{"PROJECT", "USER"}, func(c *cli.Context, cl *client.Client) error {
+			project, user := c.Args().Get(0), c.Args().Get(1)
+			if err := cl.Unshare(c.Context, project, user); err != nil {
+				return err
+			}
+			return newPrinter(c).unshared(project, user)
+		}),
+	})
+}

@@ -109,6 +109,16 @@ func (p printer) project(pr *api.Project) error {
 	return err
 }
 
+// unshared confirms an unshare; the server answers it without a body, so
+// --json prints nothing and the exit code tells.
+func (p printer) unshared(project, user string) error {
+	if p.json {
+		return nil
+	}
+	_, err := fmt.Fprintf(p.w, "project %s is no longer shared with %s\n", cleanCell(project), cleanCell(user))
+	return err
+}
+
 // run shows one run in detail, then the last tailLines lines of its output
 // (all of it when tailLines <= 0).
 func (p printer) run(r *api.Run, tailLines int) error {

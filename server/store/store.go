@@ -89,6 +89,9 @@ type Store interface {
 	Project(ctx context.Context, name string) (Project, error)
 	// AddRecipient shares a project; adding a recipient twice is a no-op.
 	AddRecipient(ctx context.Context, project, userID string) error
+	// RemoveRecipient unshares a project: ErrNotFound when the project is
+	// unknown or userID is not one of its recipients.
+	RemoveRecipient(ctx context.Context, project, userID string) error
 
 	// QueueRerun stores a new queued run and its rerun command together.
 	QueueRerun(ctx context.Context, r Run, c Command) error

@@ -147,3 +147,35 @@ func (s *Store) AddRecipient(ctx context.Context, project, userID string) error 
 	}
 	return nil
 }
+
+// RemoveRecipient unshares project with userID. ErrNotFound when the
+// project does not exist or userID is not one of its recipients.
+func (s *Store) RemoveRecipient(ctx context.Context, project, userID string) error {
+	err := s.inTx(ctx, func(c conn) error {
+		var owner string
+		err := c.row(ctx, `SELECT owner_id FROM projects WHERE name = ?`+c.s.d.ForUpdate, project).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("project %q: %w", project, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		res, err := c.exec(ctx, `DELETE FROM project_recipients WHERE project = ? AND user_id = ?`,
+			project, userID)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("user %q is not a recipient of project %q: %w", userID, project, store.ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove recipient: %w", err)
+	}
+	return nil
+}

@@ -84,6 +84,50 @@ func testProjects(t *testing.T, f *fixture) {
 	sameIDs(t, "RecipientIDs", got, []string{bob.ID, carol.ID})
 }
 
+func testRemoveRecipient(t *testing.T, f *fixture) {
+	alice, bob, carol, dave := f.user("alice"), f.user("bob"), f.user("carol"), f.user("dave")
+	wantErr(t, "RemoveRecipient(unknown project)", f.s.RemoveRecipient(f.ctx, "vision", bob.ID), store.ErrNotFound)
+
+	f.batch(alice, "vision", "b-1", t0)
+	f.must(f.s.AddRecipient(f.ctx, "vision", bob.ID))
+	f.must(f.s.AddRecipient(f.ctx, "vision", carol.ID))
+	wantErr(t, "RemoveRecipient(not a recipient)", f.s.RemoveRecipient(f.ctx, "vision", dave.ID), store.ErrNotFound)
+	wantErr(t, "RemoveRecipient(the owner)", f.s.RemoveRecipient(f.ctx, "vision", alice.ID), store.ErrNotFound)
+	wantErr(t, "RemoveRecipient(unknown user)", f.s.RemoveRecipient(f.ctx, "vision", "no-such-user"), store.ErrNotFound)
+
+	f.must(f.s.RemoveRecipient(f.ctx, "vision", bob.ID))
+	wantErr(t, "RemoveRecipient twice", f.s.RemoveRecipient(f.ctx, "vision", bob.ID), store.ErrNotFound)
+
+	p, err := f.s.Project(f.ctx, "vision")
+	f.must(err)
+	if p.OwnerID != alice.ID {
+		t.Errorf("project owner after RemoveRecipient = %s, want %s", p.OwnerID, alice.ID)
+	}
+	sameIDs(t, "RecipientIDs", p.RecipientIDs, []string{carol.ID})
+
+	// The former recipient no longer sees the project's batches.
+	got, err := f.s.ListBatches(f.ctx, bob.ID)
+	f.must(err)
+	if len(got) != 0 {
+		t.Errorf("ListBatches(former recipient) = %d batches, want none", len(got))
+	}
+	got, err = f.s.ListBatches(f.ctx, carol.ID)
+	f.must(err)
+	if len(got) != 1 || got[0].ID != "b-1" {
+		t.Errorf("ListBatches(remaining recipient) = %+v, want b-1", got)
+	}
+
+	// Sharing again after unsharing works.
+	f.must(f.s.AddRecipient(f.ctx, "vision", bob.ID))
+	p, err = f.s.Project(f.ctx, "vision")
+	f.must(err)
+	got2 := slices.Clone(p.RecipientIDs)
+	slices.Sort(got2)
+	want := []string{bob.ID, carol.ID}
+	slices.Sort(want)
+	sameIDs(t, "RecipientIDs after resharing", got2, want)
+}
+
 func testListBatches(t *testing.T, f *fixture) {
 	alice, bob, carol, dave := f.user("alice"), f.user("bob"), f.user("carol"), f.user("dave")
 	f.batch(alice, "vision", "b-1", t0)

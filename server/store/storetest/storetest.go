@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateBatch", testCreateBatch},
 		{"CreateBatchForbidden", testCreateBatchForbidden},
 		{"Projects", testProjects},
+		{"RemoveRecipient", testRemoveRecipient},
 		{"ListBatches", testListBatches},
 		{"QueueRerun", testQueueRerun},
 		{"ListRuns", testListRuns},

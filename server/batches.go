@@ -22,6 +22,9 @@ func (s *Server) handleCreateBatch(w http.ResponseWriter, r *http.Request) error
 	if err := s.decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := s.ownDefaultProject(r.Context(), p.UserID, &req); err != nil {
+		return err
+	}
 	if err := validateBatch(&req); err != nil {
 		return err
 	}
@@ -40,10 +43,33 @@ func (s *Server) handleCreateBatch(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
-func validateBatch(req *api.CreateBatchRequest) error {
-	if req.Project == "" {
-		req.Project = "default"
+// defaultPrefix starts the name of each user's own default project,
+// default-<user>: one global "default" would belong to whoever recorded in
+// it first and refuse everyone else.
+const defaultPrefix = "default-"
+
+// ownDefaultProject turns an empty or "default" project into the caller's
+// own default-<name>, and refuses another user's default-… name.
+func (s *Server) ownDefaultProject(ctx context.Context, userID string, req *api.CreateBatchRequest) error {
+	if req.Project != "" && req.Project != "default" && !strings.HasPrefix(req.Project, defaultPrefix) {
+		return nil
 	}
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	own := defaultPrefix + u.Name
+	if req.Project == "" || req.Project == "default" {
+		req.Project = own
+		return nil
+	}
+	if req.Project != own {
+		return errorf(http.StatusBadRequest, "project names starting with %q are each user's default project; yours is %s (or leave the project out)", defaultPrefix, own)
+	}
+	return nil
+}
+
+func validateBatch(req *api.CreateBatchRequest) error {
 	if !projectPattern.MatchString(req.Project) {
 		return errorf(http.StatusBadRequest, "project must be 1-128 of A-Z a-z 0-9 . _ - and start with a letter or digit")
 	}

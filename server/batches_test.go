@@ -232,3 +232,34 @@ func TestUnshareProject(t *testing.T) {
 	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
 	h.expect(200, "GET", "/api/batches/"+id, bob, nil)
 }
+
+// Each user's default project is their own: recording without a project
+// (or into "default") files the batch under default-<user>, so the first
+// user to record does not lock everyone else out; another user's
+// default-… name is refused.
+func TestEachUserHasTheirOwnDefaultProject(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice, bob := h.user("alice"), h.user("bob")
+	body := func(project string) api.CreateBatchRequest {
+		return api.CreateBatchRequest{Project: project, EnvSnapshot: api.EnvSnapshot{
+			Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/srv", Host: "gpu-01"}}
+	}
+	for _, c := range []struct{ tok, project, want string }{
+		{alice, "", "default-alice"}, {bob, "", "default-bob"},
+		{alice, "default", "default-alice"}, {bob, "default", "default-bob"},
+		{bob, "default-bob", "default-bob"},
+	} {
+		var created api.Created
+		h.expect(201, "POST", "/api/batches", c.tok, body(c.project)).json(t, &created)
+		var b api.Batch
+		h.expect(200, "GET", "/api/batches/"+created.ID, c.tok, nil).json(t, &b)
+		if b.Project != c.want {
+			t.Fatalf("recorded into %q: project %q, want %q", c.project, b.Project, c.want)
+		}
+	}
+	before := h.snapshot()
+	h.expect(400, "POST", "/api/batches", bob, body("default-alice"))
+	h.expect(400, "POST", "/api/batches", bob, body("default-carol"))
+	h.unchanged(before, "recording into another user's default project")
+}

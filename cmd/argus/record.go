@@ -27,7 +27,7 @@ func recordCommand() *cli.Command {
 			"secret-looking), then runs the command with this terminal attached and exits\n" +
 			"with its exit code. Nothing runs if recording fails.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "project", Value: "default", Usage: "project the batch belongs to (default: your own, default-<your user name>)"},
+			&cli.StringFlag{Name: "project", Value: "default", DefaultText: "your own, default-<user name>", Usage: "project the batch belongs to"},
 			&cli.StringFlag{Name: "name", Usage: "batch name (default: the command's basename)"},
 			&cli.BoolFlag{Name: "no-run", Usage: "record only; start it later with argus rerun on an agent"},
 		},

@@ -14,7 +14,9 @@ import (
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
 	var req api.RegisterRequest
-	if err := s.decode(w, r, &req, false); err != nil {
+	// Sent by the agent binary (with a user's token): lenient like every
+	// agent body, so a newer agent can register with an older server.
+	if err := s.decodeBody(w, r, &req, false, false); err != nil {
 		return err
 	}
 	if req.Hostname == "" || len(req.Hostname) > 255 {

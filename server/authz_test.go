@@ -144,6 +144,8 @@ func TestStrictUserBodiesLenientAgentBodiesAndBearerCase(t *testing.T) {
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 	h.jobs(agentID, tok)
 	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, `{"pid": 5, "from_a_newer_agent": true}`)
+	// Registration is an agent body too, though sent with a user token.
+	h.expect(201, "POST", "/api/agents/register", alice, `{"hostname": "gpu-02", "gpu_count": 8}`)
 
 	if got := h.doWithHeader("GET", "/api/runs/"+q.RunID, "bearer "+alice); got != 200 {
 		t.Fatalf("lower-case bearer scheme: %d", got)

@@ -67,14 +67,21 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // decode reads a JSON body into v. An empty body is accepted when optional
 // is true (optional bodies such as a rerun's); an oversized one is 413.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
+	// A user's misspelt key is a mistake to report, not to ignore. Agents
+	// stay lenient so a newer agent can still talk to an older server.
+	p, ok := principalFrom(r.Context())
+	return s.decodeBody(w, r, v, optional, !ok || p.Kind != token.Agent)
+}
+
+// decodeBody is decode with the strictness given: strict refuses unknown
+// keys.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any, optional, strict bool) error {
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
-	// A user's misspelt key is a mistake to report, not to ignore. Agents
-	// stay lenient so a newer agent can still talk to an older server.
-	if p, ok := principalFrom(r.Context()); !ok || p.Kind != token.Agent {
+	if strict {
 		dec.DisallowUnknownFields()
 	}
 	err := dec.Decode(v)

@@ -255,6 +255,9 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "no run %s on this agent", r.PathValue("run_id"))
 	}
+	if errors.Is(err, store.ErrConflict) {
+		return errorf(http.StatusConflict, "run %s was never acked as started: ack its rerun first", r.PathValue("run_id"))
+	}
 	if err != nil {
 		return err
 	}

@@ -245,3 +245,31 @@ func TestOversizedAgentBodiesAre413AndChangeNothing(t *testing.T) {
 		t.Fatalf("run after a refused exit report = %+v", r)
 	}
 }
+
+// An exit report for a run the agent never acked as started is refused:
+// accepted, it would end a queued run that is then still delivered and
+// started after it "ended".
+func TestExitBeforeTheAckIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	code := 0
+	exit := "/api/agents/" + agentID + "/runs/" + q.RunID + "/exit"
+	before := h.snapshot()
+	h.expect(409, "POST", exit, tok, api.ExitReport{ExitCode: &code})
+	h.unchanged(before, "an exit report for a queued run")
+
+	if cmds := h.jobs(agentID, tok); len(cmds) != 1 || cmds[0].ID != q.CmdID {
+		t.Fatalf("the rerun after a refused exit report: %+v", cmds)
+	}
+	h.expect(409, "POST", exit, tok, api.ExitReport{ExitCode: &code}) // delivered, not yet acked
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 77})
+	h.expect(200, "POST", exit, tok, api.ExitReport{ExitCode: &code})
+	if r := h.run(q.RunID, alice); r.Status != api.RunExited || r.PID != 77 {
+		t.Fatalf("run after ack and exit = %+v", r)
+	}
+}

@@ -119,7 +119,8 @@ type Store interface {
 	// delivered) are acked as already_gone in the same transaction, so no
 	// agent is ever sent a stop for a process that has ended. Idempotent: a
 	// run that has ended keeps its first report. ErrNotFound for a run of
-	// another agent.
+	// another agent; ErrConflict, changing nothing, for a run still queued
+	// (its rerun never acked as started).
 	ReportExit(ctx context.Context, agentID, runID string, e api.ExitReport) (Run, error)
 	Run(ctx context.Context, id string) (Run, error)
 	Command(ctx context.Context, id string) (Command, error)

@@ -135,6 +135,11 @@ func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.Exi
 		if r.Status.Ended() {
 			return nil
 		}
+		if r.Status == api.RunQueued {
+			// Never acked as started: an exit now would end a run that
+			// may still be delivered and started after it "ended".
+			return fmt.Errorf("run %q was never acked as started: %w", runID, store.ErrConflict)
+		}
 		// A stop still queued never reached the agent: the run ended on
 		// its own, so it exited rather than stopped.
 		stopDelivered := r.Status == api.RunStopping

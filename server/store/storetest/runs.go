@@ -113,25 +113,30 @@ func testAckRerunError(t *testing.T, f *fixture) {
 	sameTimePtr(t, "failed run EndedAt", run.EndedAt, &at)
 }
 
-// testAckAfterExit covers an exit report that overtook the ack: the run
-// keeps its final status and still learns its PID.
+// testAckAfterExit covers an exit report that would overtake the ack: it
+// is refused, changing nothing (the agent sends a run's ack before its
+// exit, and retries the exit), and once the ack is in, the same report
+// ends the run, which keeps its PID.
 func testAckAfterExit(t *testing.T, f *fixture) {
 	a, _, b := f.setup()
 	r, c := f.rerun(b, a, "r-1", t0)
 	f.deliver(a, c.ID, t0.Add(time.Second))
 	ended := t0.Add(2 * time.Minute)
-	_, err := f.s.ReportExit(f.ctx, a.ID, r.ID, api.ExitReport{ExitCode: ptr(0), EndedAt: ended})
+	report := api.ExitReport{ExitCode: ptr(0), EndedAt: ended}
+	_, err := f.s.ReportExit(f.ctx, a.ID, r.ID, report)
+	wantErr(t, "ReportExit before the ack", err, store.ErrConflict)
+	_, _, err = f.s.AckCommand(f.ctx, a.ID, c.ID, api.AckRequest{PID: 555}, t0.Add(time.Minute))
 	f.must(err)
-	_, _, err = f.s.AckCommand(f.ctx, a.ID, c.ID, api.AckRequest{PID: 555}, t0.Add(3*time.Minute))
+	_, err = f.s.ReportExit(f.ctx, a.ID, r.ID, report)
 	f.must(err)
 
 	run := f.run(r.ID)
 	if run.Status != api.RunExited || run.PID != 555 || run.ExitCode == nil || *run.ExitCode != 0 {
-		t.Errorf("run acked after its exit = %+v, want exited (0) with pid 555", run)
+		t.Errorf("run acked, then exited = %+v, want exited (0) with pid 555", run)
 	}
 	sameTimePtr(t, "EndedAt", run.EndedAt, &ended)
 	if run.StartedAt == nil {
-		t.Error("StartedAt not set by the late ack")
+		t.Error("StartedAt not set by the ack")
 	}
 }
 
@@ -159,11 +164,23 @@ func testAckStop(t *testing.T, f *fixture) {
 
 func testReportExit(t *testing.T, f *fixture) {
 	a, other, b := f.setup()
-	r := f.running(b, a, "r-1", 4242)
 	ended := t0.Add(time.Hour)
 	report := api.ExitReport{ExitCode: ptr(3), EndedAt: ended, OutputTail: "loss=0.1\nTraceback\n"}
 
-	_, err := f.s.ReportExit(f.ctx, a.ID, "r-unknown", report)
+	// Before its rerun is acked, a run has not started: it cannot end.
+	queued, c := f.rerun(b, a, "r-queued", t0)
+	_, err := f.s.ReportExit(f.ctx, a.ID, queued.ID, report)
+	wantErr(t, "ReportExit(queued run)", err, store.ErrConflict)
+	f.deliver(a, c.ID, t0.Add(time.Second))
+	_, err = f.s.ReportExit(f.ctx, a.ID, queued.ID, report)
+	wantErr(t, "ReportExit(delivered, unacked run)", err, store.ErrConflict)
+	if run := f.run(queued.ID); run.Status != api.RunQueued || run.EndedAt != nil {
+		t.Errorf("queued run after an exit report: %+v", run)
+	}
+
+	r := f.running(b, a, "r-1", 4242)
+
+	_, err = f.s.ReportExit(f.ctx, a.ID, "r-unknown", report)
 	wantErr(t, "ReportExit(unknown run)", err, store.ErrNotFound)
 	_, err = f.s.ReportExit(f.ctx, other.ID, r.ID, report)
 	wantErr(t, "ReportExit by another agent", err, store.ErrNotFound)

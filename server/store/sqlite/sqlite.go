@@ -63,6 +63,11 @@ func open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	if err := checkPath(path); err != nil {
 		return nil, err
 	}
+	if path != Memory {
+		if err := privateFile(path); err != nil {
+			return nil, err
+		}
+	}
 	db, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		return nil, err
@@ -112,6 +117,9 @@ func checkPath(path string) error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := checkDirPrivate(dir, fi); err != nil {
+		return err
 	}
 	probe, err := os.CreateTemp(dir, ".argus-write-check-*")
 	if err != nil {

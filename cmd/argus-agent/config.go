@@ -281,7 +281,7 @@ func parseProperties(items []string) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(item, "=")
 		if !ok {
-			return nil, fmt.Errorf("--property %q: use key=value", redact(item))
+			return nil, fmt.Errorf("--property %q: use key=value", token.Redact(item))
 		}
 		if !propertyKey.MatchString(k) {
 			return nil, fmt.Errorf("--property key %q: use letters, digits and _, not starting with a digit (it becomes ARGUS_PROP_<KEY> in runs)", k)

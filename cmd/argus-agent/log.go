@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/argus-exec/argus/token"
 	"github.com/rs/zerolog"
 )
 
@@ -50,7 +51,7 @@ func (r redactWriter) Write(p []byte) (int, error) {
 	if !bytes.Contains(p, []byte("_live_")) {
 		return r.w.Write(p)
 	}
-	if _, err := io.WriteString(r.w, redact(string(p))); err != nil {
+	if _, err := io.WriteString(r.w, token.Redact(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil

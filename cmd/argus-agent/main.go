@@ -75,8 +75,5 @@ func errorLine(err error) string {
 	for i := range fields {
 		fields[i] = strings.TrimSpace(fields[i])
 	}
-	return redact(strings.Join(fields, " "))
+	return token.Redact(strings.Join(fields, " "))
 }
-
-// redact masks every token-shaped substring of s (token.Redact).
-func redact(s string) string { return token.Redact(s) }

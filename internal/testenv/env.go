@@ -170,7 +170,9 @@ func (e *Env) AgentHome(s *Server, userToken, label string, extra ...string) (ho
 	if label != "" {
 		extra = append(extra, "--label", label)
 	}
-	id, err := s.Register(e.ctx(), e.Bin(AgentBin), home, userToken, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := s.Register(ctx, e.Bin(AgentBin), home, userToken, extra...)
 	if err != nil {
 		e.T.Fatal(err)
 	}
@@ -251,12 +253,6 @@ func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 	if err != nil {
 		t.Fatalf("timed out after %v waiting for %s", within, what)
 	}
-}
-
-func (e *Env) ctx() context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	e.T.Cleanup(cancel)
-	return ctx
 }
 
 // cleanup kills p when the test ends and shows its output if it failed.

@@ -191,20 +191,7 @@ func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
 	if req.User == "" {
 		return errorf(http.StatusBadRequest, `user is required: {"user": "bob"}`)
 	}
-	proj, err := s.store.Project(r.Context(), name)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "no project %s", name)
-	}
-	if err != nil {
-		return err
-	}
-	if proj.OwnerID != p.UserID {
-		return errorf(http.StatusForbidden, "only the owner of project %s can share it", name)
-	}
-	u, err := s.store.UserByName(r.Context(), req.User)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "no user %s", req.User)
-	}
+	proj, u, err := s.ownProjectAndUser(r.Context(), p.UserID, name, req.User, "share")
 	if err != nil {
 		return err
 	}
@@ -231,20 +218,7 @@ func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
 	name, userName := r.PathValue("project"), r.PathValue("user")
-	proj, err := s.store.Project(r.Context(), name)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "no project %s", name)
-	}
-	if err != nil {
-		return err
-	}
-	if proj.OwnerID != p.UserID {
-		return errorf(http.StatusForbidden, "only the owner of project %s can unshare it", name)
-	}
-	u, err := s.store.UserByName(r.Context(), userName)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "no user %s", userName)
-	}
+	_, u, err := s.ownProjectAndUser(r.Context(), p.UserID, name, userName, "unshare")
 	if err != nil {
 		return err
 	}
@@ -257,6 +231,27 @@ func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// ownProjectAndUser is what sharing and unsharing both check first: the
+// project exists (404), the caller owns it (403, naming verb), and the
+// user named exists (404).
+func (s *Server) ownProjectAndUser(ctx context.Context, callerID, project, userName, verb string) (store.Project, store.User, error) {
+	proj, err := s.store.Project(ctx, project)
+	if errors.Is(err, store.ErrNotFound) {
+		return proj, store.User{}, errorf(http.StatusNotFound, "no project %s", project)
+	}
+	if err != nil {
+		return proj, store.User{}, err
+	}
+	if proj.OwnerID != callerID {
+		return proj, store.User{}, errorf(http.StatusForbidden, "only the owner of project %s can %s it", project, verb)
+	}
+	u, err := s.store.UserByName(ctx, userName)
+	if errors.Is(err, store.ErrNotFound) {
+		return proj, u, errorf(http.StatusNotFound, "no user %s", userName)
+	}
+	return proj, u, err
 }
 
 // userNames resolves user ids to names once per request.

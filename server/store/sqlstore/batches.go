@@ -125,19 +125,25 @@ func (s *Store) Project(ctx context.Context, name string) (store.Project, error)
 	return p, nil
 }
 
+// lockProject locks a project's row for the transaction, so its recipients
+// change one writer at a time; ErrNotFound for an unknown project.
+func lockProject(ctx context.Context, c conn, project string) error {
+	var owner string
+	err := c.row(ctx, `SELECT owner_id FROM projects WHERE name = ?`+c.s.d.ForUpdate, project).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("project %q: %w", project, store.ErrNotFound)
+	}
+	return err
+}
+
 // AddRecipient shares project with userID; sharing twice is a no-op.
 // ErrNotFound when the project (or the user) does not exist.
 func (s *Store) AddRecipient(ctx context.Context, project, userID string) error {
 	err := s.inTx(ctx, func(c conn) error {
-		var owner string
-		err := c.row(ctx, `SELECT owner_id FROM projects WHERE name = ?`+c.s.d.ForUpdate, project).Scan(&owner)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("project %q: %w", project, store.ErrNotFound)
-		}
-		if err != nil {
+		if err := lockProject(ctx, c, project); err != nil {
 			return err
 		}
-		_, err = c.exec(ctx, `INSERT INTO project_recipients (project, user_id, created_at)
+		_, err := c.exec(ctx, `INSERT INTO project_recipients (project, user_id, created_at)
 			VALUES (?, ?, ?) ON CONFLICT (project, user_id) DO NOTHING`,
 			project, userID, dbTime(time.Now()))
 		return err
@@ -152,12 +158,7 @@ func (s *Store) AddRecipient(ctx context.Context, project, userID string) error 
 // project does not exist or userID is not one of its recipients.
 func (s *Store) RemoveRecipient(ctx context.Context, project, userID string) error {
 	err := s.inTx(ctx, func(c conn) error {
-		var owner string
-		err := c.row(ctx, `SELECT owner_id FROM projects WHERE name = ?`+c.s.d.ForUpdate, project).Scan(&owner)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("project %q: %w", project, store.ErrNotFound)
-		}
-		if err != nil {
+		if err := lockProject(ctx, c, project); err != nil {
 			return err
 		}
 		res, err := c.exec(ctx, `DELETE FROM project_recipients WHERE project = ? AND user_id = ?`,

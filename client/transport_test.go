@@ -92,15 +92,7 @@ func TestRetryPolicyUnsafeDialOnly(t *testing.T) {
 func TestLoggerAdapterLogsRetries(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	srv := unavailableOnce(t)
 	opts := fastOpts()
 	opts.Logger = zerolog.New(&buf).Level(zerolog.DebugLevel)
 	tok := userToken(t)
@@ -116,6 +108,21 @@ func TestLoggerAdapterLogsRetries(t *testing.T) {
 	}
 }
 
+// unavailableOnce is a server that answers 503 to the first request and
+// 204 to every other: one retry's worth of trouble.
+func unavailableOnce(t *testing.T) *httptest.Server {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // countingTransport counts the attempts it sends on.
 type countingTransport struct{ n atomic.Int32 }
 
@@ -126,15 +133,7 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestOptionsTransportSendsEveryAttempt(t *testing.T) {
 	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer srv.Close()
+	srv := unavailableOnce(t)
 	tr := &countingTransport{}
 	opts := fastOpts()
 	opts.Transport = tr

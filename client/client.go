@@ -5,7 +5,7 @@
 //
 // What lives here is transport policy: retries with backoff and jitter, TLS
 // rules (no HTTPS→HTTP downgrade, custom CA bundle, explicit skip-verify),
-// per-call deadlines, typed errors, and SafeEnv, the filter that keeps
+// per-call deadlines, typed errors, and RecordEnv, the filter that keeps
 // secrets out of recorded environments. What does not: the wire types (they
 // are in server/api and used as they are), token caching (package token),
 // running processes (package agent) and anything printed for humans

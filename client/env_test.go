@@ -2,58 +2,137 @@ package client
 
 import (
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/argus-exec/argus/token"
 )
 
-func TestSafeEnv(t *testing.T) {
+// TestRecordEnvRule is the recording rule as a table: each variable alone,
+// recorded or left out, with and without --keep-env naming it.
+func TestRecordEnvRule(t *testing.T) {
 	t.Parallel()
-	in := []string{
-		"PATH=/usr/bin:/bin",
-		"HOME=/home/alice",
-		"CUDA_VISIBLE_DEVICES=0,1",
-		"ARGUS_TOKEN=em_live_abc",
-		"GITHUB_TOKEN=ghp_x",
-		"aws_secret_access_key=s",
-		"DB_PASSWORD=p",
-		"MYSQL_PWD_PASSWD=p",
-		"API_KEY=k",
-		"GOOGLE_APPLICATION_CREDENTIALS=/k.json",
-		"HTTP_AUTHORIZATION=Basic x",
-		"COOKIE_JAR=x",
-		"TMUX_SESSION=1",
-		"INNOCENT=prefix ag_live_leaked suffix",
-		"NOTES=em_live_",
-		"=C:=C:\\dir",
-		"NOEQUALS",
-		"EMPTY=",
-		"WITH_EQUALS=a=b",
-		"DATABASE_URL=postgres://user:pw@db.internal:5432/runs",
-		"SOME_URL=https://u:pass@x",
-		"EMPTY_PW_URL=https://u:@x",
-		"PIP_EXTRA_INDEX_URL=https://pypi.org/simple https://bot:s3cr3t@pypi.corp/simple",
-		"BROKER=amqp://guest:guest@rabbit//",
-		"MIRRORS=https://a.example,redis://:hunter2@cache:6379/0",
-		"DEPLOY_PEM=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----",
-		"SSL_RSA=-----BEGIN RSA PRIVATE KEY-----",
-		"PLAIN_URL=https://pypi.org/simple",
-		"USER_ONLY_URL=ssh://git@github.com/org/repo.git",
-		"MAILTO=alice@example.com",
-		"CERT=-----BEGIN CERTIFICATE-----",
-		"NOT_A_URL=http://[::1",
+	userTok, err := token.New(token.User)
+	if err != nil {
+		t.Fatal(err)
 	}
-	want := map[string]string{
-		"PATH":                 "/usr/bin:/bin",
-		"HOME":                 "/home/alice",
-		"CUDA_VISIBLE_DEVICES": "0,1",
-		"EMPTY":                "",
-		"WITH_EQUALS":          "a=b",
-		"PLAIN_URL":            "https://pypi.org/simple",
-		"USER_ONLY_URL":        "ssh://git@github.com/org/repo.git",
-		"MAILTO":               "alice@example.com",
-		"CERT":                 "-----BEGIN CERTIFICATE-----",
-		"NOT_A_URL":            "http://[::1",
+	agentTok, err := token.New(token.Agent)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := SafeEnv(in); !reflect.DeepEqual(got, want) {
-		t.Fatalf("SafeEnv =\n%v\nwant\n%v", got, want)
+	const (
+		kept    = "kept"
+		dropped = "dropped" // left out, but --keep-env brings it back
+		never   = "never"   // left out even with --keep-env
+	)
+	for _, tc := range []struct{ kv, want string }{
+		// Benign names the old substring rule dropped.
+		{"TOKENIZERS_PARALLELISM=false", kept},
+		{"TOKENIZERS_PARALLELISM=true", kept},
+		{"CUDA_VISIBLE_DEVICES=0,1", kept},
+		{"PYTHONHASHSEED=0", kept},
+		{"KEYBOARD_LAYOUT=us", kept},
+		{"SESSION_NAME=exp-12", kept},
+		{"TMUX_SESSION=1", kept},
+		{"MAX_TOKENS=4096", kept},
+		{"HF_HOME=/data/hf", kept},
+		{"WANDB_PROJECT=vision", kept},
+		{"COOKIE_JAR=x", kept},
+		{"GOOGLE_APPLICATION_CREDENTIALS=/etc/gcp/sa.json", kept},
+		{"AUTHOR=alice", kept},
+		{"PATH=/usr/bin:/bin", kept},
+		{"PWD=/home/alice", kept},
+		{"EMPTY=", kept},
+		{"WITH_EQUALS=a=b", kept},
+		{"NOTES=em_live_ is the user token prefix", kept},
+		// A credential's name with a switch or nothing for a value.
+		{"HF_HUB_DISABLE_IMPLICIT_TOKEN=1", kept},
+		{"DB_PASSWORD=", kept},
+		// Credential names.
+		{"ARGUS_TOKEN=not-even-a-token", never},
+		{"argus_token=x", never},
+		{"AWS_ACCESS_KEY_ID=AKIDEXAMPLE", dropped},
+		{"AWS_SECRET_ACCESS_KEY=abc", dropped},
+		{"aws_secret_access_key=abc", dropped},
+		{"AWS_SESSION_TOKEN=abc", dropped},
+		{"GITHUB_TOKEN=abc", dropped},
+		{"GH_TOKEN=abc", dropped},
+		{"HF_TOKEN=abc", dropped},
+		{"HUGGING_FACE_HUB_TOKEN=abc", dropped},
+		{"WANDB_API_KEY=abc", dropped},
+		{"OPENAI_API_KEY=abc", dropped},
+		{"ANTHROPIC_API_KEY=abc", dropped},
+		{"SENTRY_AUTH_TOKEN=abc", dropped},
+		{"PULUMI_ACCESS_TOKEN=abc", dropped},
+		{"DB_PASSWORD=hunter2", dropped},
+		{"PASSWORD=hunter2", dropped},
+		{"MYSQL_PWD=hunter2", dropped},
+		{"PGPASSWORD=hunter2", dropped},
+		{"AZURE_CLIENT_SECRET=abc", dropped},
+		{"MINIO_SECRET_KEY=abc", dropped},
+		{"DEPLOY_PRIVATE_KEY=abc", dropped},
+		{"GPG_PASSPHRASE=abc", dropped},
+		{"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1", dropped},
+		// Credential values, whatever the name.
+		{"NOTES=prefix " + agentTok + " suffix", never},
+		{"HARMLESS=" + userTok, never},
+		{"DATABASE_URL=postgres://user:pw@db.internal:5432/runs", dropped},
+		{"EMPTY_PW_URL=https://u:@x", dropped},
+		{"PIP_EXTRA_INDEX_URL=https://pypi.org/simple https://bot:s3cr3t@pypi.corp/simple", dropped},
+		{"MIRRORS=https://a.example,redis://:hunter2@cache:6379/0", dropped},
+		{"DEPLOY_PEM=-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n-----END OPENSSH PRIVATE KEY-----", dropped},
+		{"GIT_CRED=ghp_" + strings.Repeat("a1B2", 9), dropped},
+		{"HUB=hf_" + strings.Repeat("aBcDeFgHiJ", 3) + "kLmN", dropped},
+		{"ID=AKIAIOSFODNN7EXAMPLE", dropped},
+		{"LLM=sk-ant-api03-" + strings.Repeat("x9", 12), dropped},
+		{"SLACK=xoxb-1234567890-abcdef", dropped},
+		// Values that only resemble those.
+		{"PLAIN_URL=https://pypi.org/simple", kept},
+		{"USER_ONLY_URL=ssh://git@github.com/org/repo.git", kept},
+		{"MAILTO=alice@example.com", kept},
+		{"CERT=-----BEGIN CERTIFICATE-----", kept},
+		{"NOT_A_URL=http://[::1", kept},
+		{"HF_CACHE=/data/hf_cache/models", kept},
+		{"SHORT=ghp_abc", kept},
+		{"NAME=AKIAIOSFODNN7EXAMPLEXX", kept},
+	} {
+		name, value, _ := strings.Cut(tc.kv, "=")
+		plain := RecordEnv([]string{tc.kv}, nil)
+		withKeep := RecordEnv([]string{tc.kv}, []string{name})
+		_, inPlain := plain.Env[name]
+		got := kept
+		switch {
+		case inPlain:
+		case withKeep.Env[name] == value && len(withKeep.Refused) == 0:
+			got = dropped
+		case reflect.DeepEqual(withKeep.Refused, []string{name}):
+			got = never
+		default:
+			got = "inconsistent"
+		}
+		if got != tc.want {
+			t.Errorf("%q: %s, want %s (plain %+v, with --keep-env %+v)", tc.kv, got, tc.want, plain, withKeep)
+		}
+		wantDropped := []string{name}
+		if strings.EqualFold(name, "ARGUS_TOKEN") {
+			wantDropped = nil
+		}
+		if !inPlain && !reflect.DeepEqual(plain.Dropped, wantDropped) || len(withKeep.Dropped) != 0 {
+			t.Errorf("%q: Dropped = %q, and with --keep-env %q; want its name, then nothing", tc.kv, plain.Dropped, withKeep.Dropped)
+		}
+	}
+}
+
+func TestRecordEnvListsDroppedNamesSorted(t *testing.T) {
+	t.Parallel()
+	got := RecordEnv([]string{
+		"PATH=/bin", "ARGUS_TOKEN=x", "HF_TOKEN=a", "=C:=C:\\dir", "NOEQUALS", "AWS_SECRET_ACCESS_KEY=b", "CUDA_VISIBLE_DEVICES=0", "WANDB_API_KEY=c",
+	}, []string{"WANDB_API_KEY", "NOT_SET"})
+	want := RecordedEnv{
+		Env:     map[string]string{"PATH": "/bin", "CUDA_VISIBLE_DEVICES": "0", "WANDB_API_KEY": "c"},
+		Dropped: []string{"AWS_SECRET_ACCESS_KEY", "HF_TOKEN"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("RecordEnv = %+v\nwant %+v", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -23,13 +24,22 @@ func recordCommand() *cli.Command {
 		Name:      "record",
 		Usage:     "record a command as a batch, then run it here",
 		ArgsUsage: "-- CMD [ARGS...]",
-		Description: "Records the command, working directory, host and environment (minus anything\n" +
-			"secret-looking), then runs the command with this terminal attached and exits\n" +
-			"with its exit code. Nothing runs if recording fails.",
+		Description: "Records the command, working directory, host and environment, then runs the\n" +
+			"command with this terminal attached and exits with its exit code. Nothing runs\n" +
+			"if recording fails.\n\n" +
+			"Variables that look like credentials are not recorded, and their names are\n" +
+			"listed on stderr: credential names (ARGUS_TOKEN, AWS_SECRET_ACCESS_KEY,\n" +
+			"AWS_SESSION_TOKEN, PGPASSWORD, SSH_AUTH_SOCK…, and any name that is or ends in\n" +
+			"_TOKEN, _PASSWORD, _PASSWD, _PASSPHRASE, _SECRET, _SECRET_KEY, _API_KEY,\n" +
+			"_APIKEY, _ACCESS_KEY or _PRIVATE_KEY, unless the value is empty, 0, 1, true,\n" +
+			"false, yes or no), and values holding an Argus token, a private key, a URL\n" +
+			"with a password, or a GitHub, Hugging Face, AWS, Anthropic, OpenAI or Slack\n" +
+			"token. --keep-env NAME records one all the same; an Argus token never is.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Value: "default", DefaultText: "your own, default-<user name>", Usage: "project the batch belongs to"},
 			&cli.StringFlag{Name: "name", Usage: "batch name (default: the command's basename)"},
 			&cli.BoolFlag{Name: "no-run", Usage: "record only; start it later with argus rerun on an agent"},
+			&cli.StringSliceFlag{Name: "keep-env", Usage: "record the variable `NAME` even though it looks like a credential; repeatable"},
 		},
 		Action: recordAction,
 	})
@@ -50,7 +60,8 @@ func recordAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := snapshot(argv, c.String("project"), c.String("name"), os.Environ())
+	env := client.RecordEnv(os.Environ(), c.StringSlice("keep-env"))
+	req, err := snapshot(argv, c.String("project"), c.String("name"), env.Env)
 	if err != nil {
 		return err
 	}
@@ -59,6 +70,7 @@ func recordAction(c *cli.Context) error {
 		return fmt.Errorf("record batch: %w", err)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "argus: recorded batch %s\n", created.ID)
+	reportLeftOut(c.App.ErrWriter, env)
 	if c.Bool("no-run") {
 		fmt.Fprintln(c.App.Writer, created.ID)
 		return nil
@@ -76,8 +88,21 @@ func recordAction(c *cli.Context) error {
 	return nil
 }
 
+// reportLeftOut names, never with their values, the variables that were
+// not recorded, so that a rerun missing one is no mystery.
+func reportLeftOut(w io.Writer, env client.RecordedEnv) {
+	if len(env.Refused) > 0 {
+		fmt.Fprintf(w, "argus: --keep-env %s: an Argus token is never recorded (the server refuses it); pass it to the run another way\n",
+			strings.Join(env.Refused, ", "))
+	}
+	if len(env.Dropped) > 0 {
+		fmt.Fprintf(w, "argus: not recorded (look like credentials): %s; keep one with --keep-env NAME\n",
+			strings.Join(env.Dropped, ", "))
+	}
+}
+
 // snapshot describes the launch the way the server records it.
-func snapshot(argv []string, project, name string, environ []string) (api.CreateBatchRequest, error) {
+func snapshot(argv []string, project, name string, env map[string]string) (api.CreateBatchRequest, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return api.CreateBatchRequest{}, fmt.Errorf("working directory: %w", err)
@@ -96,7 +121,7 @@ func snapshot(argv []string, project, name string, environ []string) (api.Create
 			Command: api.CommandLine{Argv: argv},
 			Cwd:     cwd,
 			Host:    host,
-			Env:     client.SafeEnv(environ),
+			Env:     env,
 		},
 	}, nil
 }

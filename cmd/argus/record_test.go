@@ -36,8 +36,23 @@ func TestRecordRecordsThenPassesExitCode(t *testing.T) {
 	if !strings.Contains(r.Stdout, "hello from child") {
 		t.Fatalf("child's stdout not passed through: %q", r.Stdout)
 	}
-	if r.Stderr != "argus: recorded batch b-42\n" {
+	// The test's own environment may hold credentials too (a CI's
+	// GITHUB_TOKEN), so the line is checked for these names, not equality.
+	lines := strings.Split(r.Stderr, "\n")
+	if len(lines) != 3 || lines[0] != "argus: recorded batch b-42" || lines[2] != "" ||
+		!strings.HasPrefix(lines[1], "argus: not recorded (look like credentials): ") ||
+		!strings.HasSuffix(lines[1], "; keep one with --keep-env NAME") {
 		t.Fatalf("stderr = %q", r.Stderr)
+	}
+	for _, name := range []string{"HARMLESS_LOOKING", "MY_API_KEY"} {
+		if !strings.Contains(lines[1], " "+name) {
+			t.Fatalf("stderr does not name %s: %q", name, r.Stderr)
+		}
+	}
+	for _, s := range []string{"ARGUS_TOKEN", "hunter2", leak, tok, "CUDA_VISIBLE_DEVICES"} {
+		if strings.Contains(r.Stderr, s) {
+			t.Fatalf("stderr mentions %q: %q", s, r.Stderr)
+		}
 	}
 
 	bodies := srv.requests("POST /api/batches")
@@ -74,6 +89,35 @@ func TestRecordFailsFastWithoutRunning(t *testing.T) {
 	assertOneLineError(t, r, "record batch: POST /api/batches: 500")
 	if strings.Contains(r.Stdout, "hello from child") {
 		t.Fatal("the command ran although recording failed")
+	}
+}
+
+func TestRecordKeepEnv(t *testing.T) {
+	t.Setenv("ARGUS_CLI_HELPER", "exit:0")
+	t.Setenv("MY_API_KEY", "hunter2")
+	t.Setenv("OTHER_SECRET", "s3")
+	srv := recordServer(t, http.StatusCreated)
+	envTok(t)
+	r := runCLI(t, "--url", srv.URL, "record", "--keep-env", "MY_API_KEY", "--keep-env", "ARGUS_TOKEN", "--", os.Args[0])
+	if r.Code != 0 {
+		t.Fatalf("record: %+v", r)
+	}
+	var req api.CreateBatchRequest
+	if err := json.Unmarshal([]byte(srv.requests("POST /api/batches")[0]), &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.EnvSnapshot.Env["MY_API_KEY"] != "hunter2" {
+		t.Fatalf("--keep-env MY_API_KEY did not keep it: %v", req.EnvSnapshot.Env)
+	}
+	if _, ok := req.EnvSnapshot.Env["OTHER_SECRET"]; ok {
+		t.Fatal("OTHER_SECRET recorded without --keep-env")
+	}
+	if _, ok := req.EnvSnapshot.Env["ARGUS_TOKEN"]; ok {
+		t.Fatal("--keep-env ARGUS_TOKEN recorded the token")
+	}
+	want := "argus: --keep-env ARGUS_TOKEN: an Argus token is never recorded (the server refuses it); pass it to the run another way\n"
+	if !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, " OTHER_SECRET") || strings.Contains(r.Stderr, "MY_API_KEY") {
+		t.Fatalf("stderr = %q", r.Stderr)
 	}
 }
 

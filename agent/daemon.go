@@ -57,8 +57,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := privateDir(cfg.stateDir()); err != nil {
-		return err
+	// The state directory's parent too: whoever could write it could swap
+	// the journal, which decides what runs.
+	for _, dir := range []string{filepath.Dir(cfg.stateDir()), cfg.stateDir()} {
+		if err := privateDir(dir); err != nil {
+			return err
+		}
 	}
 	release, err := lockState(cfg.stateDir())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/argus-exec/argus/internal/atomicfile"
+	"github.com/argus-exec/argus/token"
 )
 
 // privateDir makes sure dir exists, is a real directory (not a symlink)
@@ -26,9 +27,9 @@ func privateDir(dir string) error {
 	case !st.IsDir():
 		return fmt.Errorf("%s is not a directory (a symlink?): remove it and restart", dir)
 	case sys != nil && int(sys.Uid) != os.Geteuid():
-		return fmt.Errorf("%s belongs to another user: use a --home of your own", dir)
+		return token.Unsafef("%s belongs to another user: use a --home of your own", dir)
 	case st.Mode().Perm()&0o077 != 0:
-		return fmt.Errorf("%s is open to other users (mode %04o): run chmod 700 %s", dir, st.Mode().Perm(), dir)
+		return token.Unsafef("%s is open to other users (mode %04o): run chmod 700 %s", dir, st.Mode().Perm(), dir)
 	}
 	return atomicfile.SyncDir(dir)
 }

@@ -28,13 +28,20 @@ func Register(ctx context.Context, cfg Config, replace bool) (token.Cache, error
 	if kind, err := token.Parse(cfg.UserToken); err != nil || kind != token.User {
 		return token.Cache{}, errors.New("registering needs a user token: set ARGUS_TOKEN to your em_live_… token")
 	}
+	// Before the server is asked: a registration that cannot be saved
+	// safely must not leave an agent behind on the server.
+	if err := token.CheckHome(cfg.Home, os.Geteuid()); err != nil {
+		return token.Cache{}, err
+	}
 	path := cfg.tokenPath()
 	old, err := token.LoadCache(path)
 	haveOld := err == nil
 	switch {
 	case err == nil && !replace:
 		return old, fmt.Errorf("already registered as agent %s (%s): use --reregister to replace the token", old.AgentID, path)
-	case err != nil && !errors.Is(err, token.ErrCacheMissing) && !replace:
+	case errors.Is(err, token.ErrUnsafe), err != nil && !errors.Is(err, token.ErrCacheMissing) && !replace:
+		// --reregister replaces a corrupt token file, not one that
+		// others can read or change: that needs its owner's attention.
 		return old, err
 	}
 	c, err := cfg.client(cfg.UserToken)

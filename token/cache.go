@@ -66,6 +66,11 @@ func SaveCache(path string, c Cache) error {
 		return fmt.Errorf("refusing to cache a %s token: only the agent's own %s token is cached", kind, Agent)
 	}
 	dir := filepath.Dir(path)
+	// Judged before the chmod below: tightening a directory that others
+	// could already write (or /tmp) would hide the problem, not fix it.
+	if err := CheckHome(dir, os.Geteuid()); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -79,13 +84,25 @@ func SaveCache(path string, c Cache) error {
 	return atomicfile.WriteFile(path, append(data, '\n'), true)
 }
 
-// LoadCache reads the token file at path. It refuses a file that anyone but
-// its owner can read or write, and says how to fix it, because a token that
-// leaked to another local user is as good as theirs. It also refuses a
-// symlink: whoever can point it elsewhere chooses which token the agent
-// uses, and the permission check would judge the link's target, not path.
+// LoadCache reads the token file at path for an agent running as this
+// process's user: LoadCacheOwnedBy(path, os.Geteuid()).
 func LoadCache(path string) (Cache, error) {
+	return LoadCacheOwnedBy(path, os.Geteuid())
+}
+
+// LoadCacheOwnedBy reads the token file at path on behalf of uid, the user
+// the agent runs as. It refuses, saying how to fix it, a home directory
+// that fails CheckHome, and a file that is not uid's or that anyone but its
+// owner can read or write: a token that leaked to another local user is as
+// good as theirs, and whoever can write the file picks the server the
+// agent obeys. It also refuses a symlink: whoever can point it elsewhere
+// chooses which token the agent uses, and the permission check would judge
+// the link's target, not path.
+func LoadCacheOwnedBy(path string, uid int) (Cache, error) {
 	var c Cache
+	if err := CheckHome(filepath.Dir(path), uid); err != nil {
+		return c, err
+	}
 	lst, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, fmt.Errorf("%w at %s: run argus-agent --register first", ErrCacheMissing, path)
@@ -113,7 +130,7 @@ func LoadCache(path string) (Cache, error) {
 	if !os.SameFile(lst, st) {
 		return c, fmt.Errorf("token file %s changed while it was being opened: try again", path)
 	}
-	if err := checkPrivate(path, st); err != nil {
+	if err := checkPrivate(path, st, uid); err != nil {
 		return c, err
 	}
 	data, err := io.ReadAll(f)

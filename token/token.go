@@ -1,6 +1,8 @@
 // Package token mints, checks and hashes Argus bearer tokens, and keeps the
 // agent's token cache on disk (cache.go: where it lives, who may read it;
-// the atomic 0600 write itself is internal/atomicfile's).
+// home.go and perm_*.go: refusing a home or token file that other users
+// could change, per platform; the atomic 0600 write itself is
+// internal/atomicfile's).
 //
 // A token reads <prefix><body><checksum>: the prefix names who holds it
 // (em_live_ for a user, ag_live_ for an agent), the body is 32 base62

@@ -43,6 +43,12 @@ func TestServiceRunsAsTokenOwner(t *testing.T) {
 	if err := os.Chown(token.CachePath(agentHome, ""), 65534, -1); err != nil {
 		t.Fatal(err)
 	}
+	// The service would run as nobody from a home root owns: whoever owns
+	// a home must be who runs the agent from it.
+	checkOneLine(t, executeService(&fakeControl{}, "print"), 78, agentHome+" is owned by uid 0, not you (uid 65534)")
+	if err := os.Chown(agentHome, 65534, -1); err != nil {
+		t.Fatal(err)
+	}
 	r = executeService(&fakeControl{}, "print")
 	if r.code != 0 || !strings.Contains(r.stdout, "\nUser="+other.Username+"\n") {
 		t.Errorf("token owned by %s: %+v", other.Username, r)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/argus-exec/argus/token"
 )
 
 // serviceAccount is the account a service runs as, "" for root. On Linux
@@ -46,6 +48,23 @@ func serviceAccount(goos, tokenPath string, userService bool, runAs string) (str
 		return "", nil
 	}
 	return owner, nil
+}
+
+// registrationOwner is the user a service's home and token file are judged
+// for: the installing user, or, when root installs (sudo), the owner of the
+// token file (or of the home, before registering), since the service will
+// run as that owner (serviceAccount). Root reads anyone's files, so it
+// must not take a file as safe merely because it can read it.
+func registrationOwner(home, tokenPath string) int {
+	if euid := os.Geteuid(); euid != 0 {
+		return euid
+	}
+	for _, p := range []string{tokenPath, home} {
+		if uid, err := token.FileOwner(p); err == nil {
+			return uid
+		}
+	}
+	return 0
 }
 
 // checkRootBinary refuses to install a service that runs as root from a

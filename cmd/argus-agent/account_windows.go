@@ -13,3 +13,7 @@ func serviceAccount(goos, tokenPath string, userService bool, runAs string) (str
 // checkRootBinary: Windows ACLs are not checked here; the README says to
 // install the binary under Program Files before installing the service.
 func checkRootBinary(exe string, runsAsRoot bool) error { return nil }
+
+// registrationOwner: there are no uids to judge files by on Windows (see
+// package token); -1 is never a file's owner.
+func registrationOwner(home, tokenPath string) int { return -1 }

@@ -64,9 +64,12 @@ Exit codes:
    0    clean stop (SIGINT or SIGTERM), or registration done
    1    error, explained in one line on stderr
    3    service status: the service is not running
-   78   the server rejected the agent's token (revoked or unknown); restarting
-        cannot help until someone runs argus-agent --reregister, so a service
-        manager should not restart on it`
+   78   the server rejected the agent's token (revoked or unknown), or the
+        --home directory, a directory above it or the token file could be
+        changed by other users (the message says how to fix it); restarting
+        cannot help until someone runs argus-agent --reregister or fixes the
+        permissions, so a service manager should not restart on it (under
+        launchd the agent exits 0 instead, as launchd cannot tell)`
 
 func newApp(stdout, stderr io.Writer, acts actions) *cli.App {
 	flags := agentFlags()

@@ -285,6 +285,23 @@ func TestTokenRejected(t *testing.T) {
 	}
 }
 
+// A home or token file others could change exits 78 too: restarting
+// cannot fix a file mode or owner.
+func TestUnsafeHomeExitsNoRestart(t *testing.T) {
+	const line = "argus-agent: /h is writable by other users (mode 0777): run chmod 700 /h\n"
+	for _, args := range [][]string{nil, {"--register"}, {"--reregister"}} {
+		t.Run(fmt.Sprint(args), func(t *testing.T) {
+			cleanEnv(t)
+			t.Setenv("ARGUS_URL", "http://h")
+			t.Setenv("ARGUS_TOKEN", userToken(t))
+			r := execute(&fake{err: token.Unsafef("/h is writable by other users (mode 0777): run chmod 700 /h")}, args...)
+			if r.code != 78 || r.stderr != line || r.stdout != "" {
+				t.Errorf("exit %d stderr %q stdout %q, want 78 and exactly %q", r.code, r.stderr, r.stdout, line)
+			}
+		})
+	}
+}
+
 func TestAgentErrorsAreOneLine(t *testing.T) {
 	cleanEnv(t)
 	checkOneLine(t, execute(&fake{err: errors.New("journal:\n  corrupt entry")}), 1, "argus-agent: journal: corrupt entry\n")

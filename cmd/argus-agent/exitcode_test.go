@@ -6,7 +6,7 @@ import (
 	"github.com/argus-exec/argus/systemd"
 )
 
-func TestTokenRejectedExitUnderLaunchdIsZero(t *testing.T) {
+func TestNoRestartExitUnderLaunchdIsZero(t *testing.T) {
 	cases := map[string]int{
 		"":                      systemd.ExitTokenRejected, // a terminal, systemd, Windows
 		"argus-agent":           0,                         // launchd job of the default agent
@@ -14,8 +14,8 @@ func TestTokenRejectedExitUnderLaunchdIsZero(t *testing.T) {
 		"com.apple.Terminal.42": systemd.ExitTokenRejected, // launched from a Terminal tab
 	}
 	for name, want := range cases {
-		if got := tokenRejectedExit(name); got != want {
-			t.Errorf("tokenRejectedExit(%q) = %d, want %d", name, got, want)
+		if got := noRestartExit(name); got != want {
+			t.Errorf("noRestartExit(%q) = %d, want %d", name, got, want)
 		}
 	}
 }

@@ -43,8 +43,9 @@ func main() {
 }
 
 // run executes the CLI and turns any error into one line on stderr and an
-// exit code: systemd.ExitTokenRejected when the server rejected the token,
-// 1 for any other error, or the code an exitStatus carries ("service
+// exit code: systemd.ExitTokenRejected when the server rejected the token
+// or the home or token file is open to other users (token.ErrUnsafe), 1 for
+// any other error, or the code an exitStatus carries ("service
 // status" exits 3 when the service is not running).
 func run(args []string, stdout, stderr io.Writer, acts actions) int {
 	err := newApp(stdout, stderr, acts).RunContext(context.Background(), args)
@@ -59,7 +60,10 @@ func run(args []string, stdout, stderr io.Writer, acts actions) int {
 		return status.code
 	case errors.Is(err, agent.ErrTokenRejected):
 		fmt.Fprintf(stderr, "argus-agent: %v\n", agent.ErrTokenRejected)
-		return tokenRejectedExit(os.Getenv("XPC_SERVICE_NAME"))
+		return noRestartExit(os.Getenv("XPC_SERVICE_NAME"))
+	case errors.Is(err, token.ErrUnsafe):
+		fmt.Fprintf(stderr, "argus-agent: %s\n", errorLine(err))
+		return noRestartExit(os.Getenv("XPC_SERVICE_NAME"))
 	default:
 		fmt.Fprintf(stderr, "argus-agent: %s\n", errorLine(err))
 		return exitError

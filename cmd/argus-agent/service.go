@@ -190,7 +190,7 @@ func (s *serviceContext) plan() (installPlan, error) {
 		return installPlan{}, err
 	}
 	tokenPath := token.CachePath(home, label)
-	cache, err := token.LoadCache(tokenPath)
+	cache, err := token.LoadCacheOwnedBy(tokenPath, registrationOwner(home, tokenPath))
 	if errors.Is(err, token.ErrCacheMissing) {
 		return installPlan{}, fmt.Errorf("the agent is not registered (no token at %s): run argus-agent --register%s first, then install the service", tokenPath, registerHint(home, label))
 	}

@@ -31,9 +31,10 @@ import (
 )
 
 // ExitTokenRejected is the exit status of an argus-agent whose token the
-// server rejects (revoked or unknown), and the one the systemd units name
-// in RestartPreventExitStatus: restarting cannot help until someone runs
-// --reregister. It lives here, with the unit files that give the number
+// server rejects (revoked or unknown), or whose home or token file other
+// users could change, and the one the systemd units name in
+// RestartPreventExitStatus: restarting cannot help until someone runs
+// --reregister or fixes the permissions (78 is EX_CONFIG in sysexits.h). It lives here, with the unit files that give the number
 // its meaning; the agent's CLI exits with it (package agent only reports
 // agent.ErrTokenRejected and never picks an exit status).
 const ExitTokenRejected = 78

@@ -50,7 +50,9 @@ func TestBatchFieldLimitsAndShapes(t *testing.T) {
 			r.EnvSnapshot.Command.Argv = strings.Fields(strings.Repeat("x ", api.MaxArgs+1))
 		}, "env_snapshot.command has more than 4096 elements"},
 		{"long arg", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Command.Argv[1] = long(api.MaxArg + 1) }, "env_snapshot.command[1] is longer than 131072 bytes"},
-		{"long shell", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Command = api.CommandLine{Shell: long(api.MaxShell + 1)} }, "env_snapshot.command is longer than 131072 bytes"},
+		{"long shell", func(r *api.CreateBatchRequest) {
+			r.EnvSnapshot.Command = api.CommandLine{Shell: long(api.MaxShell + 1)}
+		}, "env_snapshot.command is longer than 131072 bytes"},
 		{"many vars", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Env = envOf(api.MaxEnvVars + 1) }, "env_snapshot.env has more than 1024 entries"},
 		{"long var name", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Env[long(api.MaxEnvName+1)] = "1" }, "a name in env_snapshot.env is longer than 256 bytes"},
 		{"long var value", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Env["BIG"] = long(api.MaxEnvValue + 1) }, "env_snapshot.env[BIG] is longer than 32768 bytes"},
@@ -92,10 +94,12 @@ func TestBatchAtTheLimitsIsAccepted(t *testing.T) {
 	alice := h.user("alice")
 	long := func(n int) string { return strings.Repeat("a", n) }
 	cases := map[string]func(*api.CreateBatchRequest){
-		"name":        func(r *api.CreateBatchRequest) { r.Name = long(api.MaxBatchName) },
-		"host":        func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = long(api.MaxHost) },
-		"cwd":         func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/" + long(api.MaxCwd-1) },
-		"args":        func(r *api.CreateBatchRequest) { r.EnvSnapshot.Command.Argv = strings.Fields(strings.Repeat("x ", api.MaxArgs)) },
+		"name": func(r *api.CreateBatchRequest) { r.Name = long(api.MaxBatchName) },
+		"host": func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = long(api.MaxHost) },
+		"cwd":  func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/" + long(api.MaxCwd-1) },
+		"args": func(r *api.CreateBatchRequest) {
+			r.EnvSnapshot.Command.Argv = strings.Fields(strings.Repeat("x ", api.MaxArgs))
+		},
 		"arg":         func(r *api.CreateBatchRequest) { r.EnvSnapshot.Command.Argv[1] = long(api.MaxArg) },
 		"shell":       func(r *api.CreateBatchRequest) { r.EnvSnapshot.Command = api.CommandLine{Shell: long(api.MaxShell)} },
 		"vars":        func(r *api.CreateBatchRequest) { r.EnvSnapshot.Env = envOf(api.MaxEnvVars) },

@@ -19,8 +19,8 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decodeBody(w, r, &req, false, false); err != nil {
 		return err
 	}
-	if req.Hostname == "" || len(req.Hostname) > 255 {
-		return errorf(http.StatusBadRequest, "hostname is required (at most 255 characters)")
+	if err := checkRegister(req); err != nil {
+		return err
 	}
 	// The agent names its token file and service after the label: the
 	// server holds it to the same rule (token.ValidLabel).
@@ -194,6 +194,9 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decode(w, r, &req, false); err != nil {
 		return err
 	}
+	if err := checkAck(&req); err != nil {
+		return err
+	}
 	c, err := s.store.Command(r.Context(), cmdID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && c.AgentID != agentID) {
 		return errorf(http.StatusNotFound, "no command %s for this agent", cmdID)
@@ -247,6 +250,9 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.ExitCode == nil && req.Signal == "" && !req.Unknown {
 		return errorf(http.StatusBadRequest, "an exit report needs exit_code, signal, or unknown: true")
+	}
+	if err := checkExit(req); err != nil {
+		return err
 	}
 	if req.EndedAt.IsZero() {
 		req.EndedAt = s.cfg.Now().UTC()

@@ -82,10 +82,8 @@ func validateBatch(req *api.CreateBatchRequest) error {
 	case snap.Cwd == "":
 		return errorf(http.StatusBadRequest, "env_snapshot.cwd is required")
 	}
-	for _, a := range snap.Command.Argv {
-		if strings.IndexByte(a, 0) >= 0 {
-			return errorf(http.StatusBadRequest, "env_snapshot.command must not contain NUL bytes")
-		}
+	if err := checkBatchLimits(req); err != nil {
+		return err
 	}
 	if field := tokenField(req); field != "" {
 		// Recipients can read a batch: a live token recorded in it would
@@ -190,6 +188,9 @@ func (s *Server) handleShare(w http.ResponseWriter, r *http.Request) error {
 	}
 	if req.User == "" {
 		return errorf(http.StatusBadRequest, `user is required: {"user": "bob"}`)
+	}
+	if err := checkLine("user", req.User, api.MaxUserName); err != nil {
+		return err
 	}
 	proj, u, err := s.ownProjectAndUser(r.Context(), p.UserID, name, req.User, "share")
 	if err != nil {

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
@@ -74,33 +77,51 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, optional 
 }
 
 // decodeBody is decode with the strictness given: strict refuses unknown
-// keys.
+// keys. Every body must be declared JSON (415 otherwise), and in every
+// body a key given twice, or a field's name in another case, is 400
+// (checkKeys): encoding/json alone would quietly pick one reading.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any, optional, strict bool) error {
+	tooBig := errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
 	if r.ContentLength > s.cfg.MaxBodyBytes {
-		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
+		return tooBig
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooBig
+	case err != nil:
+		return errorf(http.StatusBadRequest, "reading the request body: %v", err)
+	case len(bytes.TrimSpace(data)) == 0 && optional:
+		return nil
+	case len(bytes.TrimSpace(data)) == 0:
+		return errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
+	}
+	if !isJSON(r.Header.Get("Content-Type")) {
+		return errorf(http.StatusUnsupportedMediaType, "request body must be JSON sent as Content-Type: application/json")
+	}
+	if err := checkKeys(data, reflect.TypeOf(v), strict); isKeyError(err) {
+		return errorf(http.StatusBadRequest, "%v", err)
+	} else if err != nil {
+		return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	if strict {
 		dec.DisallowUnknownFields()
 	}
-	err := dec.Decode(v)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
-	case errors.Is(err, io.EOF) && optional:
-		return nil
-	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
-	case err != nil:
+	if err := dec.Decode(v); err != nil {
 		return errorf(http.StatusBadRequest, "malformed JSON body: %v", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if errors.As(err, &tooBig) {
-			return errorf(http.StatusRequestEntityTooLarge, "request body over %d bytes", s.cfg.MaxBodyBytes)
-		}
 		return errorf(http.StatusBadRequest, "malformed JSON body: trailing data after the object")
 	}
 	return nil
+}
+
+// isJSON reports whether a Content-Type names JSON: application/json,
+// with parameters such as charset=utf-8 or not. A missing one is not:
+// every client of the API sends it.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }

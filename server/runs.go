@@ -22,6 +22,9 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 	if err := s.decode(w, r, &req, true); err != nil {
 		return err
 	}
+	if err := checkLine("agent_id", req.AgentID, api.MaxID); err != nil {
+		return err
+	}
 	q, err := s.queueRerun(r.Context(), b, req.AgentID)
 	if err != nil {
 		return err
@@ -147,6 +150,9 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	}
 	var req api.StopRequest
 	if err := s.decode(w, r, &req, true); err != nil {
+		return err
+	}
+	if err := checkLine("grace_period", req.GracePeriod, api.MaxGracePeriod); err != nil {
 		return err
 	}
 	var grace time.Duration

@@ -2,6 +2,8 @@
 // long-polled jobs, ack, heartbeat, exit reports), the user API (batches,
 // rerun, runs, stop, agents, project recipients), authentication and
 // authorisation, /healthz and /metrics, access logs and graceful shutdown.
+// Request bodies are decoded strictly (respond.go, strictjson.go: JSON
+// only, no ambiguous keys) and held to the field limits (limits.go).
 //
 // What is stored, and the atomic state transitions, live behind
 // store.Store (server/store); the wake-up of held long-polls lives behind

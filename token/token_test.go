@@ -367,6 +367,28 @@ func TestLooks(t *testing.T) {
 	}
 }
 
+// checkHoldsAndRedact holds Holds and Redact, which take any text, to
+// what the server and the logs rely on: a token Parse accepts is found
+// wherever it sits, and nothing Redact leaves still holds a token (or
+// changes when redacted again), while text without a prefix is left as is.
+func checkHoldsAndRedact(t *testing.T, s string, isToken bool) {
+	t.Helper()
+	if isToken && !Holds("x="+s+"\n") {
+		t.Fatalf("Holds misses the token %q inside text", s)
+	}
+	red := Redact(s)
+	switch {
+	case Holds(red):
+		t.Fatalf("Redact(%q) = %q still holds a token", s, red)
+	case Redact(red) != red:
+		t.Fatalf("Redact is not stable on %q: %q, then %q", s, red, Redact(red))
+	case !strings.Contains(s, "_live_") && red != s:
+		t.Fatalf("Redact(%q) = %q changed text without a token prefix", s, red)
+	}
+}
+
+// FuzzParse fuzzes Parse, and Holds and Redact on the same input; its
+// seed corpus is in testdata/fuzz/FuzzParse besides the seeds added here.
 func FuzzParse(f *testing.F) {
 	for i := 0; i < 4; i++ {
 		f.Add(mustNew(f, User))
@@ -384,6 +406,7 @@ func FuzzParse(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, s string) {
 		kind, err := Parse(s)
+		checkHoldsAndRedact(t, s, err == nil)
 		kind2, err2 := Parse(s)
 		if kind != kind2 || (err == nil) != (err2 == nil) {
 			t.Fatalf("Parse(%q) not deterministic: (%q, %v) then (%q, %v)", s, kind, err, kind2, err2)

@@ -1,7 +1,8 @@
 // Package api holds the JSON shapes that cross the wire between argus-server,
 // its agents and its users: request and response bodies, command payloads and
-// run states. It has no behaviour and no dependencies, so the server, the
-// client and the agent can all share it. Routes, status codes and the
+// run states, and the limits on each field (limits.go). It has no behaviour
+// and no dependencies, so the server, the client and the agent can all
+// share it. Routes, status codes and the
 // schema of each of these shapes are in openapi.yaml (embedded as OpenAPI),
 // which must change whenever a type here does; server/routes.go wires the
 // routes.

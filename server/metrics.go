@@ -133,7 +133,9 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		sw := &statusWriter{ResponseWriter: w, req: r}
-		mux.ServeHTTP(sw, r)
+		if !refuseTransferEncoding(sw, r) { // smuggling.go
+			mux.ServeHTTP(sw, r)
+		}
 		if sw.code == 0 {
 			sw.code = http.StatusOK
 		}

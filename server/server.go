@@ -1,7 +1,10 @@
 // Package server is argus-server's HTTP side: the agent API (register,
 // long-polled jobs, ack, heartbeat, exit reports), the user API (batches,
-// rerun, runs, stop, agents, project recipients), authentication and
-// authorisation, /healthz and /metrics, access logs and graceful shutdown.
+// rerun, runs, stop, agents, project recipients), authentication (with a
+// budget of failed attempts per client address, authlimit.go, and tokens'
+// last use written behind, lastused.go) and authorisation, refusal of
+// ambiguously framed requests (smuggling.go), /healthz and /metrics, access
+// logs and graceful shutdown.
 //
 // What is stored, and the atomic state transitions, live behind
 // store.Store (server/store); the wake-up of held long-polls lives behind

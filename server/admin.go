@@ -44,6 +44,34 @@ func MintUserToken(ctx context.Context, st store.Store, u store.User) (string, e
 	return tok, nil
 }
 
+// CreateToken mints one more em_live_ token for the existing user name.
+// It backs `argus-server token create`.
+func CreateToken(ctx context.Context, st store.Store, name string) (string, error) {
+	u, err := userNamed(ctx, st, name)
+	if err != nil {
+		return "", err
+	}
+	return MintUserToken(ctx, st, u)
+}
+
+// ListTokens returns the tokens of the user name (theirs and their
+// agents'), oldest first: ids and times, for `argus-server token list`.
+func ListTokens(ctx context.Context, st store.Store, name string) ([]store.Token, error) {
+	u, err := userNamed(ctx, st, name)
+	if err != nil {
+		return nil, err
+	}
+	return st.ListTokens(ctx, u.ID)
+}
+
+func userNamed(ctx context.Context, st store.Store, name string) (store.User, error) {
+	u, err := st.UserByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, fmt.Errorf("no such user %q: create it with argus-server user create", name)
+	}
+	return u, err
+}
+
 // RevokeToken revokes a token given either the token itself or its id.
 // The token is hashed first, so it is never stored or logged.
 func RevokeToken(ctx context.Context, st store.Store, tokenOrID string) (store.Token, error) {

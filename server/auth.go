@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/argus-exec/argus/server/store"
 	"github.com/argus-exec/argus/token"
@@ -27,35 +29,70 @@ func principalFrom(ctx context.Context) (principal, bool) {
 
 // authenticate resolves the bearer token. Shape and checksum are checked
 // before any lookup, so garbage never reaches the store; unknown and
-// revoked tokens get the same answer so neither can be probed.
-func (s *Server) authenticate(r *http.Request) (principal, error) {
+// revoked tokens get the same answer so neither can be probed. Every
+// failure counts against the client's address, and an address over its
+// budget is answered 429 before the lookup (authlimit.go says why a token
+// that worked recently is still let through).
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, error) {
+	addr, now := s.clientAddr(r), s.cfg.Now()
+	raw, kind, perr := bearerToken(r)
+	hash := ""
+	if perr == nil {
+		hash = token.Hash(raw)
+	}
+	settle, wait, admitted := s.authLimit.admit(addr, hash, now)
+	if !admitted {
+		return principal{}, s.throttled(w, "api", wait)
+	}
+	if perr != nil {
+		settle(authFailed)
+		return principal{}, perr
+	}
+	t, err := s.store.TokenByHash(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != kind)) {
+		settle(authFailed)
+		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
+	}
+	if err != nil {
+		settle(authUnsure)
+		return principal{}, err
+	}
+	settle(authGood)
+	s.touchToken(t.ID, now)
+	return principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}, nil
+}
+
+// bearerToken reads the Authorization header and checks the token's shape
+// and checksum (no lookup).
+func bearerToken(r *http.Request) (string, token.Kind, error) {
 	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return principal{}, errorf(http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
+		return "", "", errorf(http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
 	}
 	raw = strings.TrimSpace(raw)
 	kind, err := token.Parse(raw)
 	if errors.Is(err, token.ErrChecksum) {
-		return principal{}, errorf(http.StatusUnauthorized, "token checksum does not match: check for a typo or a truncated paste")
+		return "", "", errorf(http.StatusUnauthorized, "token checksum does not match: check for a typo or a truncated paste")
 	}
 	if err != nil {
-		return principal{}, errorf(http.StatusUnauthorized, "malformed token: expected em_live_… or ag_live_…")
+		return "", "", errorf(http.StatusUnauthorized, "malformed token: expected em_live_… or ag_live_…")
 	}
-	hash := token.Hash(raw)
-	t, err := s.store.TokenByHash(r.Context(), hash)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != kind)) {
-		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
-	}
-	if err != nil {
-		return principal{}, err
-	}
-	return principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}, nil
+	return raw, kind, nil
+}
+
+// throttled answers an address over its failed-authentication budget:
+// 429 with Retry-After in whole seconds, counted by where it was refused.
+func (s *Server) throttled(w http.ResponseWriter, via string, wait time.Duration) error {
+	secs := retryAfterSeconds(wait)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.metrics.authRefused.WithLabelValues(via).Inc()
+	return errorf(http.StatusTooManyRequests, "too many failed authentications from your address: retry in %d s", secs)
 }
 
 // requireUser admits em_live_ tokens only.
 func (s *Server) requireUser(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticate(r)
+		p, err := s.authenticate(w, r)
 		if err != nil {
 			return err
 		}
@@ -70,7 +107,7 @@ func (s *Server) requireUser(h handlerFunc) handlerFunc {
 // and nobody else: an agent reaches only its own routes.
 func (s *Server) requireAgent(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		p, err := s.authenticate(r)
+		p, err := s.authenticate(w, r)
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,9 @@ type metrics struct {
 	requests *prometheus.HistogramVec
 	dispatch *prometheus.HistogramVec
 	held     prometheus.Gauge
+	// authRefused counts attempts refused (429) because their address had
+	// spent its failed-authentication budget; via is "api" or "web".
+	authRefused *prometheus.CounterVec
 }
 
 func newMetrics(st store.Store, cfg Config) *metrics {
@@ -40,7 +43,14 @@ func newMetrics(st store.Store, cfg Config) *metrics {
 		Name: "argus_jobs_polls_held",
 		Help: "Jobs long-polls this replica is holding open right now: roughly, agents connected to it.",
 	})
-	m.registry.MustRegister(m.requests, m.dispatch, m.held, &storeCollector{st: st, cfg: cfg},
+	m.authRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "argus_auth_refused_total",
+		Help: "Authentication attempts refused (429) because the client address had too many failures.",
+	}, []string{"via"})
+	for _, via := range []string{"api", "web"} {
+		m.authRefused.WithLabelValues(via) // both series exist from the start, at 0
+	}
+	m.registry.MustRegister(m.requests, m.dispatch, m.held, m.authRefused, &storeCollector{st: st, cfg: cfg},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -133,7 +143,9 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		sw := &statusWriter{ResponseWriter: w, req: r}
-		mux.ServeHTTP(sw, r)
+		if !refuseTransferEncoding(sw, r) { // smuggling.go
+			mux.ServeHTTP(sw, r)
+		}
 		if sw.code == 0 {
 			sw.code = http.StatusOK
 		}

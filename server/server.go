@@ -1,9 +1,12 @@
 // Package server is argus-server's HTTP side: the agent API (register,
 // long-polled jobs, ack, heartbeat, exit reports), the user API (batches,
-// rerun, runs, stop, agents, project recipients), authentication and
-// authorisation, /healthz and /metrics, access logs and graceful shutdown.
-// Request bodies are decoded strictly (respond.go, strictjson.go: JSON
-// only, no ambiguous keys) and held to the field limits (limits.go).
+// rerun, runs, stop, agents, project recipients), authentication (with a
+// budget of failed attempts per client address, authlimit.go, and tokens'
+// last use written behind, lastused.go) and authorisation, refusal of
+// ambiguously framed requests (smuggling.go), /healthz and /metrics, access
+// logs and graceful shutdown. Request bodies are decoded strictly
+// (respond.go, strictjson.go: JSON only, no ambiguous keys) and held to the
+// field limits (limits.go).
 //
 // What is stored, and the atomic state transitions, live behind
 // store.Store (server/store); the wake-up of held long-polls lives behind
@@ -18,6 +21,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -58,6 +62,17 @@ type Config struct {
 	// SecureCookies marks session cookies Secure even when requests reach
 	// the server over plain HTTP: for TLS that ends at a proxy in front.
 	SecureCookies bool
+	// AuthFailBurst and AuthFailRate budget failed authentications (bad
+	// bearer tokens, refused web sign-ins) per client address: a bucket of
+	// AuthFailBurst attempts refilled at AuthFailRate per second; past it,
+	// attempts get 429 with Retry-After and no token lookup (authlimit.go).
+	// Defaults 20 and 1; a negative AuthFailBurst turns the limit off.
+	AuthFailBurst int
+	AuthFailRate  float64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client; without them every request counts against its peer
+	// address (behind a proxy, all clients share the proxy's budget).
+	TrustedProxies []netip.Prefix
 }
 
 func (c Config) withDefaults() Config {
@@ -89,6 +104,12 @@ func (c Config) withDefaults() Config {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 12 * time.Hour
 	}
+	if c.AuthFailBurst == 0 {
+		c.AuthFailBurst = 20
+	}
+	if c.AuthFailRate <= 0 {
+		c.AuthFailRate = 1
+	}
 	return c
 }
 
@@ -102,6 +123,9 @@ type Server struct {
 	handler http.Handler
 	beats   *heartbeats
 	ui      *webUI // ui.go: session key and parsed templates
+
+	authLimit *authLimiter // failed-authentication budgets (authlimit.go)
+	lastUsed  *lastUsed    // tokens' last-used times, written behind (lastused.go)
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once
@@ -124,6 +148,8 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	s.beats = newHeartbeats(st, s.log, cfg.OnlineWindow/2, cfg.HeartbeatFlush)
 	s.metrics = newMetrics(st, cfg)
 	s.ui = newWebUI(cfg.SessionKey)
+	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
+	s.lastUsed = newLastUsed(st, s.log)
 	s.handler = s.routes()
 	return s
 }
@@ -140,6 +166,10 @@ func (s *Server) BeginShutdown() {
 // FlushHeartbeats writes buffered heartbeats now. Serve flushes on its own;
 // this is for callers that use Handler without Serve, and for tests.
 func (s *Server) FlushHeartbeats(ctx context.Context) error { return s.beats.flush(ctx) }
+
+// FlushTokenUse writes buffered token last-used times now (lastused.go),
+// like FlushHeartbeats.
+func (s *Server) FlushTokenUse(ctx context.Context) error { return s.lastUsed.flush(ctx) }
 
 // Serve answers requests on ln until ctx is done, then shuts down
 // gracefully: held long-polls are answered, in-flight requests finish
@@ -159,8 +189,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	beatsCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
 	beatsDone := make(chan struct{})
 	go func() { s.beats.run(beatsCtx); close(beatsDone) }()
-	// Requests finish first, then the last buffered heartbeats are flushed.
-	defer func() { stopBeats(); <-beatsDone }()
+	usedDone := make(chan struct{})
+	go func() { s.lastUsed.run(beatsCtx, lastUsedFlush); close(usedDone) }()
+	// Requests finish first, then the last buffered heartbeats and token
+	// uses are flushed.
+	defer func() { stopBeats(); <-beatsDone; <-usedDone }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

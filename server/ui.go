@@ -46,7 +46,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	if !sameOrigin(r) {
 		return errorf(http.StatusForbidden, "refused: the sign-in form was not sent from a page of this server")
 	}
-	sess, err := s.login(r.Context(), r.PostFormValue("token"))
+	sess, err := s.login(w, r, r.PostFormValue("token"))
+	var he *httpError
+	if errors.As(err, &he) && he.code == http.StatusTooManyRequests { // Retry-After is set
+		return s.render(w, he.code, "login.html", page{Title: "Sign in", Flash: &flash{Msg: he.msg, Error: true}})
+	}
 	if err != nil && !isStoreFailure(err) {
 		return s.render(w, http.StatusUnauthorized, "login.html",
 			page{Title: "Sign in", Flash: &flash{Msg: err.Error(), Error: true}})

@@ -76,32 +76,57 @@ func (u *webUI) open(value string, now time.Time) (session, bool) {
 }
 
 // login checks a pasted token exactly as the API's authenticate does
-// (shape and checksum first, then the store, revoked and unknown alike)
-// and admits em_live_ tokens only. It returns the new session.
-func (s *Server) login(ctx context.Context, raw string) (session, error) {
+// (shape and checksum first, then the store, revoked and unknown alike),
+// under the same failed-attempt budget of the client's address, and
+// admits em_live_ tokens only. It returns the new session.
+func (s *Server) login(w http.ResponseWriter, r *http.Request, raw string) (session, error) {
+	addr, now := s.clientAddr(r), s.cfg.Now()
 	raw = strings.TrimSpace(raw)
-	kind, err := token.Parse(raw)
-	if errors.Is(err, token.ErrChecksum) {
-		return session{}, loginError("that token's checksum does not match: check for a typo or a truncated paste")
+	kind, perr := token.Parse(raw)
+	hash := ""
+	if perr == nil {
+		hash = token.Hash(raw)
 	}
-	if err != nil {
-		return session{}, loginError("that is not a token: paste your em_live_… token")
+	settle, wait, admitted := s.authLimit.admit(addr, hash, now)
+	if !admitted {
+		return session{}, s.throttled(w, "web", wait)
 	}
-	if kind != token.User {
-		return session{}, loginError("that is an agent (ag_live_) token: sign in with your own em_live_… token")
+	t, err := s.checkLogin(r.Context(), kind, perr, hash)
+	var refused loginError
+	switch {
+	case errors.As(err, &refused):
+		settle(authFailed)
+	case err != nil:
+		settle(authUnsure)
+	default:
+		settle(authGood)
 	}
-	hash := token.Hash(raw)
-	t, err := s.userToken(ctx, hash)
 	if err != nil {
 		return session{}, err
 	}
+	s.touchToken(t.ID, now)
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
 	return session{
 		TokenHash: hash, UserID: t.UserID,
-		Expires: s.cfg.Now().Add(s.cfg.SessionTTL).Unix(), Nonce: b64.EncodeToString(nonce),
-		Issued: s.cfg.Now().UnixMicro(),
+		Expires: now.Add(s.cfg.SessionTTL).Unix(), Nonce: b64.EncodeToString(nonce),
+		Issued: now.UnixMicro(),
 	}, nil
+}
+
+// checkLogin turns a parse result and the stored token into a sign-in
+// answer: a loginError for the person at the keyboard, or a store error.
+func (s *Server) checkLogin(ctx context.Context, kind token.Kind, perr error, hash string) (store.Token, error) {
+	if errors.Is(perr, token.ErrChecksum) {
+		return store.Token{}, loginError("that token's checksum does not match: check for a typo or a truncated paste")
+	}
+	if perr != nil {
+		return store.Token{}, loginError("that is not a token: paste your em_live_… token")
+	}
+	if kind != token.User {
+		return store.Token{}, loginError("that is an agent (ag_live_) token: sign in with your own em_live_… token")
+	}
+	return s.userToken(ctx, hash)
 }
 
 // loginError is a refused sign-in, worded for the person at the keyboard.
@@ -140,6 +165,7 @@ func (s *Server) currentSession(r *http.Request) (sess session, p principal, ok 
 	if err != nil {
 		return sess, p, false, err
 	}
+	s.touchToken(t.ID, s.cfg.Now())
 	// A sign-out (anywhere) ends every session of the user issued before
 	// it: a copied cookie dies with the one signed out.
 	u, err := s.store.UserByID(r.Context(), sess.UserID)

@@ -46,7 +46,7 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 	return &cli.Command{
 		Name:  "token",
 		Usage: "manage tokens",
-		Subcommands: []*cli.Command{{
+		Subcommands: []*cli.Command{tokenCreateCommand(dbFlag), tokenListCommand(dbFlag), {
 			Name:      "revoke",
 			Usage:     "revoke a user or agent token, given the token itself, its tok_… id, or - to read it from stdin",
 			ArgsUsage: "TOKEN|ID|-",

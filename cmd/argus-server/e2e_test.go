@@ -172,6 +172,8 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 		{"unreadable tls cert", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "h.db"), "--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"}, "load TLS certificate"},
 		{"short session key", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "f.db"), "--session-key", "short"}, "session-key"},
 		{"user create without name", []string{"user", "create", "--db", filepath.Join(dir, "d.db")}, "NAME"},
+		{"bad trusted proxy", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "i.db"), "--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
+		{"zero auth-fail rate", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "j.db"), "--auth-fail-rate", "0"}, "--auth-fail-rate"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,6 +1,6 @@
 // Command argus-server runs the Argus API (serve) and administers its
-// database (user create, token revoke). The HTTP side is package server;
-// storage engines are under server/store.
+// database (user create; token create, list and revoke). The HTTP side is
+// package server; storage engines are under server/store.
 package main
 
 import (

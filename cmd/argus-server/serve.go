@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,6 +37,9 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.StringFlag{Name: "session-key", EnvVars: []string{"ARGUS_SESSION_KEY"}, Usage: "secret (32+ characters) signing web UI sessions; replicas must share it (default: random, sessions end on restart)"},
 			&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ARGUS_SECURE_COOKIES"}, Usage: "mark web session cookies Secure even over plain HTTP (TLS ends at a proxy in front)"},
 			&cli.DurationFlag{Name: "session-ttl", Value: 12 * time.Hour, EnvVars: []string{"ARGUS_SESSION_TTL"}, Usage: "how long a web UI sign-in lasts"},
+			&cli.IntFlag{Name: "auth-fail-burst", Value: 20, EnvVars: []string{"ARGUS_AUTH_FAIL_BURST"}, Usage: "failed authentications a client address may make at once before it gets 429 (0: no limit)"},
+			&cli.Float64Flag{Name: "auth-fail-rate", Value: 1, EnvVars: []string{"ARGUS_AUTH_FAIL_RATE"}, Usage: "failed authentications per second an address regains once over --auth-fail-burst"},
+			&cli.StringSliceFlag{Name: "trusted-proxy", EnvVars: []string{"ARGUS_TRUSTED_PROXIES"}, Usage: "CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the peer address counts)"},
 			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
 		},
 		Action: serve,
@@ -55,6 +60,10 @@ func serve(c *cli.Context) error {
 	}
 	if c.Duration("session-ttl") <= 0 {
 		return errors.New("--session-ttl must be positive, such as 12h")
+	}
+	limits, err := authLimits(c)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -93,6 +102,9 @@ func serve(c *cli.Context) error {
 		SessionKey:     []byte(sessionKey),
 		SessionTTL:     c.Duration("session-ttl"),
 		SecureCookies:  c.Bool("secure-cookies"),
+		AuthFailBurst:  limits.AuthFailBurst,
+		AuthFailRate:   limits.AuthFailRate,
+		TrustedProxies: limits.TrustedProxies,
 		Logger:         &log,
 	}, st, waker)
 	startLog := log
@@ -150,4 +162,33 @@ func loadTLS(certFile, keyFile string) (*tls.Config, error) {
 		return nil, fmt.Errorf("load TLS certificate %s and key %s: %v", certFile, keyFile, err)
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// authLimits reads the failed-authentication budget flags into the
+// server.Config fields they set. --auth-fail-burst 0 turns the limit off
+// (negative in server.Config, where 0 means the default).
+func authLimits(c *cli.Context) (server.Config, error) {
+	var cfg server.Config
+	cfg.AuthFailBurst = c.Int("auth-fail-burst")
+	switch {
+	case cfg.AuthFailBurst < 0:
+		return cfg, errors.New("--auth-fail-burst must be 0 (no limit) or more")
+	case cfg.AuthFailBurst == 0:
+		cfg.AuthFailBurst = -1
+	}
+	if cfg.AuthFailRate = c.Float64("auth-fail-rate"); cfg.AuthFailRate <= 0 {
+		return cfg, errors.New("--auth-fail-rate must be positive, such as 1 (per second)")
+	}
+	for _, v := range c.StringSlice("trusted-proxy") {
+		p, err := netip.ParsePrefix(strings.TrimSpace(v))
+		if err != nil {
+			ip, ierr := netip.ParseAddr(strings.TrimSpace(v))
+			if ierr != nil {
+				return cfg, fmt.Errorf("--trusted-proxy %q: give a CIDR such as 10.0.0.0/8 or an address", v)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
+	}
+	return cfg, nil
 }

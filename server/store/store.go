@@ -59,6 +59,13 @@ type Store interface {
 	// RevokeToken revokes by token id or by token hash. Revoking a revoked
 	// token is not an error and keeps the first revocation time.
 	RevokeToken(ctx context.Context, idOrHash string, at time.Time) (Token, error)
+	// TouchTokens records when tokens were last used, in one transaction:
+	// a time older than the stored one leaves it as it is (replicas and
+	// write-behind may write out of order); unknown ids are skipped.
+	TouchTokens(ctx context.Context, used map[string]time.Time) error
+	// ListTokens returns every token of the user (theirs and their
+	// agents'), revoked ones too, oldest first.
+	ListTokens(ctx context.Context, userID string) ([]Token, error)
 
 	// RegisterAgent stores the agent and its token in one transaction.
 	RegisterAgent(ctx context.Context, a Agent, t Token) error
@@ -158,6 +165,9 @@ type Token struct {
 	AgentID   string
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// LastUsedAt is when the token last authenticated a request (nil:
+	// never), to the minute: see TouchTokens and server/lastused.go.
+	LastUsedAt *time.Time
 }
 
 // Agent is one registered daemon on one host. LastHeartbeat is zero until

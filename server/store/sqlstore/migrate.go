@@ -22,6 +22,7 @@ func Migrations() []Migration {
 		{Version: 1, Stmts: schemaV1},
 		{Version: 2, Stmts: schemaV2},
 		{Version: 3, Stmts: schemaV3},
+		{Version: 4, Stmts: schemaV4},
 	}
 }
 
@@ -220,4 +221,11 @@ func applyMigration(ctx context.Context, db *sql.DB, d Dialect, m Migration) (bo
 // (web UI sign-out): sessions live in signed cookies, not in a table.
 var schemaV3 = []string{
 	`ALTER TABLE users ADD COLUMN sessions_before {{int64}}`,
+}
+
+// schemaV4 records when each token was last used (argus-server token
+// list), and indexes tokens by user for that list.
+var schemaV4 = []string{
+	`ALTER TABLE tokens ADD COLUMN last_used_at {{int64}}`,
+	`CREATE INDEX tokens_user ON tokens(user_id, created_at)`,
 }

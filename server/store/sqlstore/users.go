@@ -59,20 +59,21 @@ func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	return u, notFound(err, "user", id)
 }
 
-const tokenCols = `id, hash, kind, user_id, COALESCE(agent_id, ''), created_at, revoked_at`
+const tokenCols = `id, hash, kind, user_id, COALESCE(agent_id, ''), created_at, revoked_at, last_used_at`
 
 func scanToken(r row) (store.Token, error) {
 	var t store.Token
 	var kind string
 	var created int64
-	var revoked sql.NullInt64
-	err := r.Scan(&t.ID, &t.Hash, &kind, &t.UserID, &t.AgentID, &created, &revoked)
+	var revoked, used sql.NullInt64
+	err := r.Scan(&t.ID, &t.Hash, &kind, &t.UserID, &t.AgentID, &created, &revoked, &used)
 	if err != nil {
 		return store.Token{}, err
 	}
 	t.Kind = token.Kind(kind)
 	t.CreatedAt = goTime(created)
 	t.RevokedAt = goTimePtr(revoked)
+	t.LastUsedAt = goTimePtr(used)
 	return t, nil
 }
 

@@ -7,10 +7,11 @@
 //		storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 //	}
 //
-// Run is all it exports. The checks cover users, sessions and tokens,
-// agents and heartbeats, batches, projects and sharing, queuing reruns and
-// stops, claiming commands under leases (concurrently too), acks, exit
-// reports and output tails, metrics counts, Ping and Close.
+// Run is all it exports. The checks cover users, sessions and tokens (with
+// their last use and the list per user), agents and heartbeats, batches,
+// projects and sharing, queuing reruns and stops, claiming commands under
+// leases (concurrently too), acks, exit reports and output tails, metrics
+// counts, Ping and Close.
 //
 // The suite holds no engine code and no HTTP code. Engine-specific checks
 // (opening files or connections, reopening, migrations and upgrades,
@@ -42,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EndSessions", testEndSessions},
 		{"Tokens", testTokens},
 		{"RevokeToken", testRevokeToken},
+		{"TouchTokens", testTouchTokens},
+		{"ListTokens", testListTokens},
 		{"RegisterAgent", testRegisterAgent},
 		{"ListAgents", testListAgents},
 		{"Heartbeat", testHeartbeat},

@@ -1,0 +1,82 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// An attacker with very many addresses cannot grow the limiter without
+// bound: past maxAuthAddrs, new addresses share one overflow bucket, and
+// addresses whose bucket has refilled are swept.
+func TestAuthLimiterBounded(t *testing.T) {
+	l := newAuthLimiter(1, 2)
+	now := time.Unix(1_700_000_000, 0)
+	fail := func(addr string, at time.Time) bool {
+		settle, _, ok := l.admit(addr, "", at)
+		if ok {
+			settle(authFailed)
+		}
+		return ok
+	}
+	for i := range maxAuthAddrs + 2 {
+		fail(fmt.Sprintf("a%d", i), now)
+	}
+	if len(l.addrs) != maxAuthAddrs {
+		t.Fatalf("%d addresses tracked, want the cap %d", len(l.addrs), maxAuthAddrs)
+	}
+	// The two that did not fit spent the shared overflow bucket (burst 2),
+	// so one more new address is refused, and not tracked.
+	if fail("new", now) {
+		t.Fatal("a new address past the cap was not counted in the spent overflow bucket")
+	}
+	if _, ok := l.addrs["new"]; ok || len(l.addrs) != maxAuthAddrs {
+		t.Fatal("a new address was tracked past the cap")
+	}
+	// Two seconds later every bucket is full again; the next new address
+	// sweeps them all.
+	if !fail("newer", now.Add(2*time.Second)) || len(l.addrs) != 1 {
+		t.Fatalf("%d addresses after the sweep, want 1 (newer)", len(l.addrs))
+	}
+
+	for i := range maxGoodTokens + 10 {
+		l.succeeded(fmt.Sprintf("h%d", i), now)
+	}
+	if len(l.good) > maxGoodTokens {
+		t.Fatalf("%d good hashes kept, want at most %d", len(l.good), maxGoodTokens)
+	}
+}
+
+// Concurrent guesses hold their unit of budget while they are checked:
+// with a burst of 3, only 3 of many simultaneous attempts are admitted.
+func TestAuthLimiterConcurrentAttempts(t *testing.T) {
+	l := newAuthLimiter(1, 3)
+	now := time.Unix(1_700_000_000, 0)
+	var settles []func(outcome)
+	for range 10 {
+		if settle, _, ok := l.admit("a", "", now); ok {
+			settles = append(settles, settle)
+		}
+	}
+	if len(settles) != 3 {
+		t.Fatalf("%d attempts admitted at once, want 3", len(settles))
+	}
+	settles[0](authGood) // a good token gives its unit back
+	if _, _, ok := l.admit("a", "", now); !ok {
+		t.Fatal("the unit a good token released was not given back")
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	for remote, want := range map[string]string{
+		"192.0.2.7:5555":                 "192.0.2.7",
+		"[::ffff:192.0.2.7]:5555":        "192.0.2.7",
+		"[2001:db8:1:2:3:4:5:6]:443":     "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1%eth0]:80": "2001:db8:1:2::/64",
+		"garbage":                        "unknown",
+	} {
+		if got := addrKey(peerIP(remote)); got != want {
+			t.Errorf("addrKey(peerIP(%q)) = %q, want %q", remote, got, want)
+		}
+	}
+}

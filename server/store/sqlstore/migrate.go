@@ -22,6 +22,10 @@ func Migrations() []Migration {
 		{Version: 1, Stmts: schemaV1},
 		{Version: 2, Stmts: schemaV2},
 		{Version: 3, Stmts: schemaV3},
+		// Versions need not be consecutive: each is applied once when
+		// missing, whatever its neighbours, and only the highest one is
+		// compared with the database's.
+		{Version: 5, Stmts: schemaV5},
 	}
 }
 
@@ -220,4 +224,25 @@ func applyMigration(ctx context.Context, db *sql.DB, d Dialect, m Migration) (bo
 // (web UI sign-out): sessions live in signed cookies, not in a table.
 var schemaV3 = []string{
 	`ALTER TABLE users ADD COLUMN sessions_before {{int64}}`,
+}
+
+// schemaV5 indexes every paged list (page.go) by its filter columns and
+// then its order, (created_at, id), so a page is a range read of one index
+// in order. The user's agents; runs by batch, agent and status, and all
+// runs through runs_created (V1); batches by owner and by project, which
+// the planner may combine for a user who sees few batches, and all of them
+// through batches_created (V1). The indexes they extend are dropped: each
+// is a prefix of its successor, which answers the same lookups.
+var schemaV5 = []string{
+	`CREATE INDEX agents_user_created ON agents(user_id, created_at, id)`,
+	`DROP INDEX agents_user`,
+	`CREATE INDEX runs_batch_created ON runs(batch_id, created_at, id)`,
+	`DROP INDEX runs_batch`,
+	`CREATE INDEX runs_agent_created ON runs(agent_id, created_at, id)`,
+	`DROP INDEX runs_agent`,
+	`CREATE INDEX runs_status_created ON runs(status, created_at, id)`,
+	`CREATE INDEX batches_owner_created ON batches(owner_id, created_at, id)`,
+	`DROP INDEX batches_owner`,
+	`CREATE INDEX batches_project_created ON batches(project, created_at, id)`,
+	`DROP INDEX batches_project`,
 }

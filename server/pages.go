@@ -24,9 +24,11 @@ import (
 const (
 	defaultPageLimit = 100
 	maxPageLimit     = 1000
-	// maxFilterLen bounds a filter value: ids and project names are far
-	// shorter, and a megabyte of "?project=" need not reach the database.
+	// maxFilterLen bounds a filter value and a cursor's id: ids and project
+	// names are far shorter, and a megabyte of "?project=" need not reach
+	// the database. A cursor, base64 of an id and a time, gets maxCursorLen.
 	maxFilterLen = 256
+	maxCursorLen = 512
 )
 
 // listKind tags a cursor with the list it came from, so a batches cursor
@@ -82,7 +84,7 @@ func printable(s string) bool {
 // parsePage reads ?limit and ?cursor; a bad one is 400 naming it.
 func parsePage(q url.Values, kind listKind) (store.Page, error) {
 	p := store.Page{Limit: defaultPageLimit}
-	limit, err := single(q, "limit")
+	limit, err := single(q, "limit", maxFilterLen)
 	if err != nil {
 		return p, err
 	}
@@ -93,7 +95,7 @@ func parsePage(q url.Values, kind listKind) (store.Page, error) {
 		}
 		p.Limit = n
 	}
-	cursor, err := single(q, "cursor")
+	cursor, err := single(q, "cursor", maxCursorLen)
 	if err != nil {
 		return p, err
 	}
@@ -107,17 +109,21 @@ func parsePage(q url.Values, kind listKind) (store.Page, error) {
 	return p, nil
 }
 
-// single is a query parameter given at most once ("" when absent): two
-// values would leave the caller guessing which one counted.
-func single(q url.Values, name string) (string, error) {
-	vs := q[name]
+// single is a query parameter given at most once, not empty and at most
+// maxLen bytes long; "" when absent. Two values would leave the caller
+// guessing which one counted, and an empty one is a mistake rather than a
+// way to say "no filter" (leave the parameter out for that).
+func single(q url.Values, name string, maxLen int) (string, error) {
+	vs, ok := q[name]
 	switch {
+	case !ok:
+		return "", nil
 	case len(vs) > 1:
 		return "", errorf(http.StatusBadRequest, "%s is given more than once", name)
-	case len(vs) == 0:
-		return "", nil
-	case len(vs[0]) > maxFilterLen:
-		return "", errorf(http.StatusBadRequest, "%s is longer than %d bytes", name, maxFilterLen)
+	case vs[0] == "":
+		return "", errorf(http.StatusBadRequest, "%s is empty: leave it out instead", name)
+	case len(vs[0]) > maxLen:
+		return "", errorf(http.StatusBadRequest, "%s is longer than %d bytes", name, maxLen)
 	}
 	return vs[0], nil
 }
@@ -129,13 +135,13 @@ var runStatuses = []api.RunStatus{api.RunQueued, api.RunRunning, api.RunExited, 
 func parseRunFilter(q url.Values) (store.RunFilter, error) {
 	var f store.RunFilter
 	for name, dst := range map[string]*string{"batch": &f.BatchID, "project": &f.Project, "agent": &f.AgentID} {
-		v, err := single(q, name)
+		v, err := single(q, name, maxFilterLen)
 		if err != nil {
 			return f, err
 		}
 		*dst = v
 	}
-	status, err := single(q, "status")
+	status, err := single(q, "status", maxFilterLen)
 	if err != nil {
 		return f, err
 	}

@@ -147,7 +147,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session
 		return err
 	}
 	hostPage := store.Page{Limit: batchPage.Limit}
-	hostCursor, err := single(q, "hosts_cursor")
+	hostCursor, err := single(q, "hosts_cursor", maxCursorLen)
 	if err != nil {
 		return err
 	}

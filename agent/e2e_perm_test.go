@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 )
@@ -65,7 +66,7 @@ func TestOpenHomeRefusedEndToEnd(t *testing.T) {
 
 func (e *env) listAgents() []api.Agent {
 	e.t.Helper()
-	list, err := e.user.Agents(context.Background())
+	list, err := e.user.Agents(context.Background(), client.ListOptions{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

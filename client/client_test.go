@@ -59,7 +59,7 @@ func TestRetriesOn503ThenSucceeds(t *testing.T) {
 	defer srv.Close()
 
 	c := newTestClient(t, srv.URL, userToken(t), fastOpts())
-	runs, err := c.Runs(context.Background())
+	runs, err := c.Runs(context.Background(), RunsOptions{})
 	if err != nil {
 		t.Fatalf("Runs: %v", err)
 	}
@@ -81,7 +81,7 @@ func TestRetriesExhaustedReportsLastStatus(t *testing.T) {
 	defer srv.Close()
 
 	c := newTestClient(t, srv.URL, userToken(t), fastOpts())
-	_, err := c.Agents(context.Background())
+	_, err := c.Agents(context.Background(), ListOptions{})
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusBadGateway {
 		t.Fatalf("err = %v, want APIError 502", err)
@@ -447,7 +447,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 	opts.Timeout = 200 * time.Millisecond
 	var errs []error
 	for _, u := range []string{echo.URL, hang.URL, gone.URL} {
-		_, err := newTestClient(t, u, tok, opts).Batches(context.Background())
+		_, err := newTestClient(t, u, tok, opts).Batches(context.Background(), ListOptions{})
 		errs = append(errs, err)
 	}
 	_, err := New("ftp://example.com", tok, opts)

@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/argus-exec/argus/server/api"
 )
@@ -15,10 +17,41 @@ func (c *Client) CreateBatch(ctx context.Context, req api.CreateBatchRequest) (*
 	return done(&out, err)
 }
 
-// Batches lists the batches the caller may see.
-func (c *Client) Batches(ctx context.Context) (*api.BatchList, error) {
+// ListOptions picks one page of a list. The zero value is the first page
+// of the server's default size (100).
+type ListOptions struct {
+	// Limit is the page size, 1 to 1000; 0 leaves it to the server.
+	Limit int
+	// Cursor is the previous page's NextCursor; "" for the first page.
+	Cursor string
+}
+
+func (o ListOptions) query() url.Values {
+	q := url.Values{}
+	if o.Limit != 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Cursor != "" {
+		q.Set("cursor", o.Cursor)
+	}
+	return q
+}
+
+// RunsOptions is a page of runs and the filters to narrow them by; empty
+// filters match every run, and set ones must all match.
+type RunsOptions struct {
+	ListOptions
+	Status  api.RunStatus
+	Batch   string // batch id
+	Project string // project name
+	Agent   string // agent id
+}
+
+// Batches lists one page of the batches the caller may see, newest first;
+// NextCursor in the answer asks for the next page.
+func (c *Client) Batches(ctx context.Context, opts ListOptions) (*api.BatchList, error) {
 	var out api.BatchList
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/batches", out: &out})
+	err := c.do(ctx, call{method: http.MethodGet, path: "/api/batches", query: opts.query(), out: &out})
 	return done(&out, err)
 }
 
@@ -41,10 +74,17 @@ func (c *Client) Rerun(ctx context.Context, batchID string, req api.RerunRequest
 	return done(&out, err)
 }
 
-// Runs lists the runs the caller may see.
-func (c *Client) Runs(ctx context.Context) (*api.RunList, error) {
+// Runs lists one page of the runs the caller may see, newest first,
+// narrowed by the options' filters; NextCursor asks for the next page.
+func (c *Client) Runs(ctx context.Context, opts RunsOptions) (*api.RunList, error) {
+	q := opts.query()
+	for name, v := range map[string]string{"status": string(opts.Status), "batch": opts.Batch, "project": opts.Project, "agent": opts.Agent} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
 	var out api.RunList
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/runs", out: &out})
+	err := c.do(ctx, call{method: http.MethodGet, path: "/api/runs", query: q, out: &out})
 	return done(&out, err)
 }
 
@@ -66,10 +106,11 @@ func (c *Client) Stop(ctx context.Context, runID string, req api.StopRequest) (*
 	return done(&out, err)
 }
 
-// Agents lists the caller's agents with their online state.
-func (c *Client) Agents(ctx context.Context) (*api.AgentList, error) {
+// Agents lists one page of the caller's agents with their online state,
+// newest registration first; NextCursor asks for the next page.
+func (c *Client) Agents(ctx context.Context, opts ListOptions) (*api.AgentList, error) {
 	var out api.AgentList
-	err := c.do(ctx, call{method: http.MethodGet, path: "/api/agents", out: &out})
+	err := c.do(ctx, call{method: http.MethodGet, path: "/api/agents", query: opts.query(), out: &out})
 	return done(&out, err)
 }
 

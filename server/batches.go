@@ -122,21 +122,6 @@ func tokenField(req *api.CreateBatchRequest) string {
 	return ""
 }
 
-func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) error {
-	p, _ := principalFrom(r.Context())
-	batches, err := s.store.ListBatches(r.Context(), p.UserID)
-	if err != nil {
-		return err
-	}
-	names := s.userNames(r.Context())
-	out := api.BatchList{Batches: make([]api.Batch, 0, len(batches))}
-	for _, b := range batches {
-		out.Batches = append(out.Batches, toAPIBatch(b, names.of(b.OwnerID)))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
 // visibleBatch loads a batch the caller may use as wanted: 404 when it
 // does not exist, 403 when it belongs to someone who has not shared it.
 func (s *Server) visibleBatch(ctx context.Context, id string, want access) (store.Batch, error) {

@@ -44,7 +44,7 @@ func TestClientDrivesEveryRoute(t *testing.T) {
 	if err := agent.Heartbeat(ctx, reg.AgentID); err != nil {
 		t.Fatal(err)
 	}
-	agents, err := alice.Agents(ctx)
+	agents, err := alice.Agents(ctx, client.ListOptions{})
 	if err != nil || len(agents.Agents) != 1 || !agents.Agents[0].Online {
 		t.Fatalf("agents: %+v %v", agents, err)
 	}
@@ -94,7 +94,7 @@ func TestClientDrivesEveryRoute(t *testing.T) {
 	if err != nil || run.Status != api.RunStopped || run.PID != 321 || run.StopOutcome != api.StopTerminated {
 		t.Fatalf("run: %+v %v", run, err)
 	}
-	runs, err := bob.Runs(ctx)
+	runs, err := bob.Runs(ctx, client.RunsOptions{})
 	if err != nil || len(runs.Runs) != 1 {
 		t.Fatalf("bob's runs: %+v %v", runs, err)
 	}
@@ -126,7 +126,7 @@ func TestClientTypedErrors(t *testing.T) {
 		call func() error
 		want error
 	}{
-		{"revoked", func() error { _, err := revoked.Batches(ctx); return err }, client.ErrUnauthorized},
+		{"revoked", func() error { _, err := revoked.Batches(ctx, client.ListOptions{}); return err }, client.ErrUnauthorized},
 		{"not the owner", func() error { _, err := bob.Rerun(ctx, id, api.RerunRequest{}); return err }, client.ErrForbidden},
 		{"unknown batch", func() error { _, err := alice.Batch(ctx, "bat_unknown"); return err }, client.ErrNotFound},
 		{"no agent online", func() error { _, err := alice.Rerun(ctx, id, api.RerunRequest{}); return err }, client.ErrConflict},

@@ -63,7 +63,7 @@ func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID string) 
 // origin host, the most recently heard from if there are several, or the
 // one asked for.
 func (s *Server) pickAgent(ctx context.Context, b store.Batch, want string) (store.Agent, error) {
-	agents, err := s.store.ListAgents(ctx, b.OwnerID)
+	agents, err := s.allAgents(ctx, b.OwnerID)
 	if err != nil {
 		return store.Agent{}, err
 	}
@@ -129,20 +129,6 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
-	p, _ := principalFrom(r.Context())
-	runs, err := s.store.ListRunsForUser(r.Context(), p.UserID, 500)
-	if err != nil {
-		return err
-	}
-	out := api.RunList{Runs: make([]api.Run, 0, len(runs))}
-	for _, run := range runs {
-		out.Runs = append(out.Runs, toAPIRun(run))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
-}
-
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), control)
 	if err != nil {
@@ -195,18 +181,4 @@ func (s *Server) queueStop(ctx context.Context, run store.Run, grace time.Durati
 	}
 	s.notify(ctx, run.AgentID)
 	return api.Queued{RunID: run.ID, CmdID: cmd.ID}, nil
-}
-
-func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error {
-	p, _ := principalFrom(r.Context())
-	agents, err := s.store.ListAgents(r.Context(), p.UserID)
-	if err != nil {
-		return err
-	}
-	out := api.AgentList{Agents: make([]api.Agent, 0, len(agents))}
-	for _, a := range agents {
-		out.Agents = append(out.Agents, s.toAPIAgent(a))
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
 }

@@ -38,11 +38,11 @@ func TestTokenCreateAndList(t *testing.T) {
 		return r
 	}
 	old := e.CreateUser(s, "alice")
-	if _, err := e.Client(s, old, client.Options{RetryMax: -1}).Batches(ctx); err != nil {
+	if _, err := e.Client(s, old, client.Options{RetryMax: -1}).Batches(ctx, client.ListOptions{}); err != nil {
 		t.Fatalf("the first token: %v", err)
 	}
 	e.Revoke(s, old)
-	if _, err := e.Client(s, old, client.Options{RetryMax: -1}).Batches(ctx); err == nil {
+	if _, err := e.Client(s, old, client.Options{RetryMax: -1}).Batches(ctx, client.ListOptions{}); err == nil {
 		t.Fatal("the revoked token still works")
 	}
 
@@ -54,7 +54,7 @@ func TestTokenCreateAndList(t *testing.T) {
 	if _, err := token.Parse(fresh); err != nil || token.Kind(fresh[:8]) != token.User {
 		t.Fatalf("token create printed %q, not an em_live_ token", fresh)
 	}
-	if _, err := e.Client(s, fresh, client.Options{RetryMax: -1}).Batches(ctx); err != nil {
+	if _, err := e.Client(s, fresh, client.Options{RetryMax: -1}).Batches(ctx, client.ListOptions{}); err != nil {
 		t.Fatalf("the new token: %v", err)
 	}
 

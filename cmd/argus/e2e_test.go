@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -119,7 +120,7 @@ func TestCLIEndToEnd(t *testing.T) {
 	step("rerun without an agent is 409 and queues nothing", func(t *testing.T) {
 		r := e.argus(t, aliceEnv, "", "rerun", batch.ID)
 		wantFail(t, "rerun with no agent", r, "409", "no agent", host)
-		runs, err := aliceCl.Runs(ctx)
+		runs, err := aliceCl.Runs(ctx, client.RunsOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -125,13 +125,32 @@ func statusCommand() *cli.Command {
 func runsCommand() *cli.Command {
 	return withUsage(&cli.Command{
 		Name:  "runs",
-		Usage: "list runs you can see",
+		Usage: "list runs you can see, newest first; filters combine",
+		Flags: listFlags(
+			&cli.StringFlag{Name: "status", Usage: "only runs in this state: queued, running, exited, stopping, stopped or failed"},
+			&cli.StringFlag{Name: "batch", Usage: "only runs of this batch (its id)"},
+			&cli.StringFlag{Name: "project", Usage: "only runs of this project's batches"},
+			&cli.StringFlag{Name: "agent", Usage: "only runs on this agent (its id)"},
+		),
 		Action: withClient(nil, func(c *cli.Context, cl *client.Client) error {
-			l, err := cl.Runs(c.Context)
+			filter := client.RunsOptions{Status: api.RunStatus(c.String("status")),
+				Batch: c.String("batch"), Project: c.String("project"), Agent: c.String("agent")}
+			all, next, err := pages(c, func(o client.ListOptions) ([]api.Run, string, error) {
+				filter.ListOptions = o
+				l, err := cl.Runs(c.Context, filter)
+				if err != nil {
+					return nil, "", err
+				}
+				return l.Runs, l.NextCursor, nil
+			})
 			if err != nil {
 				return err
 			}
-			return newPrinter(c).runs(l)
+			if err := newPrinter(c).runs(&api.RunList{Runs: all, NextCursor: next}); err != nil {
+				return err
+			}
+			moreHint(c, next)
+			return nil
 		}),
 	})
 }

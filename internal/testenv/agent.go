@@ -95,17 +95,24 @@ func (s *Server) agentReady(ctx context.Context, a *Agent, user *client.Client) 
 	if err := a.Proc.Exited(); err != nil {
 		return permanent(err)
 	}
-	list, err := user.Agents(ctx)
-	if err != nil {
-		return err
+	var listed []api.Agent
+	for opts := (client.ListOptions{Limit: 1000}); ; {
+		page, err := user.Agents(ctx, opts)
+		if err != nil {
+			return err
+		}
+		listed = append(listed, page.Agents...)
+		if opts.Cursor = page.NextCursor; opts.Cursor == "" {
+			break
+		}
 	}
-	i := slices.IndexFunc(list.Agents, func(g api.Agent) bool { return g.ID == a.ID })
+	i := slices.IndexFunc(listed, func(g api.Agent) bool { return g.ID == a.ID })
 	switch {
 	case i < 0:
 		return fmt.Errorf("agent %s is not listed", a.ID)
-	case !list.Agents[i].Online:
+	case !listed[i].Online:
 		return fmt.Errorf("agent %s is not online", a.ID)
-	case list.Agents[i].LastHeartbeat == nil || list.Agents[i].LastHeartbeat.Before(a.Proc.Started):
+	case listed[i].LastHeartbeat == nil || listed[i].LastHeartbeat.Before(a.Proc.Started):
 		return fmt.Errorf("agent %s has not heartbeated since this process started", a.ID)
 	}
 	held, err := s.PollsHeld(ctx)

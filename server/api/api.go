@@ -80,6 +80,8 @@ type Batch struct {
 // BatchList answers GET /api/batches.
 type BatchList struct {
 	Batches []Batch `json:"batches"`
+	// NextCursor asks for the next page (?cursor=); absent on the last.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // Run is one launch of a batch's command by an agent.
@@ -105,6 +107,8 @@ type Run struct {
 // RunList answers GET /api/runs.
 type RunList struct {
 	Runs []Run `json:"runs"`
+	// NextCursor asks for the next page (?cursor=); absent on the last.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // RerunRequest is the optional body of POST /api/batches/{id}/rerun. It
@@ -144,6 +148,8 @@ type Agent struct {
 // AgentList answers GET /api/agents.
 type AgentList struct {
 	Agents []Agent `json:"agents"`
+	// NextCursor asks for the next page (?cursor=); absent on the last.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // ShareRequest is the body of POST /api/projects/{project}/recipients.

@@ -76,7 +76,8 @@ type Store interface {
 	// agent. The caller checks that the agent belongs to the user.
 	RotateAgentToken(ctx context.Context, a Agent, t Token, at time.Time) error
 	Agent(ctx context.Context, id string) (Agent, error)
-	ListAgents(ctx context.Context, userID string) ([]Agent, error)
+	// ListAgents returns one page of the user's agents (see Page).
+	ListAgents(ctx context.Context, userID string, p Page) (agents []Agent, more bool, err error)
 	// Heartbeat stores the agent's last heartbeat; a time older than the
 	// stored one leaves it as it is (replicas may write out of order).
 	// ErrNotFound for an unknown agent.
@@ -90,9 +91,9 @@ type Store interface {
 	// accepts batches only from its recipients (ErrForbidden otherwise).
 	CreateBatch(ctx context.Context, b Batch) error
 	Batch(ctx context.Context, id string) (Batch, error)
-	// ListBatches returns batches the user owns or whose project is shared
-	// with them, newest first.
-	ListBatches(ctx context.Context, userID string) ([]Batch, error)
+	// ListBatches returns one page (see Page) of the batches the user owns
+	// or whose project is shared with them, or whose project they own.
+	ListBatches(ctx context.Context, userID string, p Page) (batches []Batch, more bool, err error)
 	Project(ctx context.Context, name string) (Project, error)
 	// AddRecipient shares a project; adding a recipient twice is a no-op.
 	AddRecipient(ctx context.Context, project, userID string) error
@@ -133,9 +134,9 @@ type Store interface {
 	Command(ctx context.Context, id string) (Command, error)
 	// ListRuns returns a batch's runs, newest first.
 	ListRuns(ctx context.Context, batchID string) ([]Run, error)
-	// ListRunsForUser returns runs of every batch the user may see, newest
-	// first, at most limit.
-	ListRunsForUser(ctx context.Context, userID string, limit int) ([]Run, error)
+	// ListRunsForUser returns one page (see Page) of the runs of every
+	// batch the user may see (ListBatches' rule), narrowed by f.
+	ListRunsForUser(ctx context.Context, userID string, f RunFilter, p Page) (runs []Run, more bool, err error)
 
 	// Stats feeds the metrics: agents with a heartbeat at or after
 	// onlineSince, and commands by state.
@@ -143,6 +144,43 @@ type Store interface {
 	// Ping checks that the store answers, cheaply, for /healthz.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Page asks for one page of a list. Every paged list is newest first:
+// created_at descending, ties broken by id descending. A page holds the
+// items strictly after After in that order, at most Limit of them, and more
+// reports whether any item follows the last one returned; the caller asks
+// for the next page with After set to that item's Key. Resuming from a
+// key rather than an offset keeps the pages still to come unchanged when
+// items are added meanwhile, and lets the engine seek in an index instead
+// of counting rows it skips.
+type Page struct {
+	Limit int  // at most this many items; must be at least 1
+	After *Key // nil: start at the newest
+}
+
+// Key is an item's place in a paged list.
+type Key struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Key is the agent's place in its list: the After of the page after it.
+func (a Agent) Key() Key { return Key{CreatedAt: a.CreatedAt, ID: a.ID} }
+
+// Key is the batch's place in its list: the After of the page after it.
+func (b Batch) Key() Key { return Key{CreatedAt: b.CreatedAt, ID: b.ID} }
+
+// Key is the run's place in its list: the After of the page after it.
+func (r Run) Key() Key { return Key{CreatedAt: r.CreatedAt, ID: r.ID} }
+
+// RunFilter narrows ListRunsForUser; an empty field matches every run, and
+// the set fields must all match.
+type RunFilter struct {
+	Status  api.RunStatus
+	BatchID string
+	Project string // the name of the run's batch's project
+	AgentID string
 }
 
 // User is a person who holds em_live_ tokens.

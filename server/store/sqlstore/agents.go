@@ -111,14 +111,25 @@ func (s *Store) Agent(ctx context.Context, id string) (store.Agent, error) {
 	return a, notFound(err, "agent", id)
 }
 
-// ListAgents returns the user's agents, oldest registration first.
-func (s *Store) ListAgents(ctx context.Context, userID string) ([]store.Agent, error) {
-	rows, err := s.pool().query(ctx, `SELECT `+agentCols+` FROM agents a
-		WHERE a.user_id = ? ORDER BY a.created_at, a.id`, userID)
+// ListAgents returns one page of the user's agents, newest registration
+// first.
+func (s *Store) ListAgents(ctx context.Context, userID string, p store.Page) ([]store.Agent, bool, error) {
+	q := pageQuery{table: "a"}
+	q.and("a.user_id = ?", userID)
+	query, args, err := q.sql(`SELECT `+agentCols+` FROM agents a`, p)
 	if err != nil {
-		return nil, fmt.Errorf("list agents: %w", err)
+		return nil, false, fmt.Errorf("list agents: %w", err)
 	}
-	return collect(rows, scanAgent)
+	rows, err := s.pool().query(ctx, query, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list agents: %w", err)
+	}
+	as, err := collect(rows, scanAgent)
+	if err != nil {
+		return nil, false, fmt.Errorf("list agents: %w", err)
+	}
+	as, more := cut(as, p)
+	return as, more, nil
 }
 
 // heartbeatSQL moves an agent's heartbeat forward only: replicas coalesce

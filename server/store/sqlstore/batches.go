@@ -91,15 +91,25 @@ func (s *Store) Batch(ctx context.Context, id string) (store.Batch, error) {
 	return b, notFound(err, "batch", id)
 }
 
-// ListBatches returns the batches userID may see, newest first.
-func (s *Store) ListBatches(ctx context.Context, userID string) ([]store.Batch, error) {
-	rows, err := s.pool().query(ctx, `SELECT `+batchCols+` FROM batches b
-		WHERE `+visibleBatch+` ORDER BY b.created_at DESC, b.id DESC`,
-		userID, userID, userID)
+// ListBatches returns one page of the batches userID may see, newest
+// first.
+func (s *Store) ListBatches(ctx context.Context, userID string, p store.Page) ([]store.Batch, bool, error) {
+	q := pageQuery{table: "b"}
+	q.and(visibleBatch, userID, userID, userID)
+	query, args, err := q.sql(`SELECT `+batchCols+` FROM batches b`, p)
 	if err != nil {
-		return nil, fmt.Errorf("list batches: %w", err)
+		return nil, false, fmt.Errorf("list batches: %w", err)
 	}
-	return collect(rows, scanBatch)
+	rows, err := s.pool().query(ctx, query, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list batches: %w", err)
+	}
+	bs, err := collect(rows, scanBatch)
+	if err != nil {
+		return nil, false, fmt.Errorf("list batches: %w", err)
+	}
+	bs, more := cut(bs, p)
+	return bs, more, nil
 }
 
 // Project finds a project and its recipients, in the order they were added.

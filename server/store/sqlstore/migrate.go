@@ -23,6 +23,7 @@ func Migrations() []Migration {
 		{Version: 2, Stmts: schemaV2},
 		{Version: 3, Stmts: schemaV3},
 		{Version: 4, Stmts: schemaV4},
+		{Version: 5, Stmts: schemaV5},
 	}
 }
 
@@ -228,4 +229,25 @@ var schemaV3 = []string{
 var schemaV4 = []string{
 	`ALTER TABLE tokens ADD COLUMN last_used_at {{int64}}`,
 	`CREATE INDEX tokens_user ON tokens(user_id, created_at)`,
+}
+
+// schemaV5 indexes every paged list (page.go) by its filter columns and
+// then its order, (created_at, id), so a page is a range read of one index
+// in order. The user's agents; runs by batch, agent and status, and all
+// runs through runs_created (V1); batches by owner and by project, which
+// the planner may combine for a user who sees few batches, and all of them
+// through batches_created (V1). The indexes they extend are dropped: each
+// is a prefix of its successor, which answers the same lookups.
+var schemaV5 = []string{
+	`CREATE INDEX agents_user_created ON agents(user_id, created_at, id)`,
+	`DROP INDEX agents_user`,
+	`CREATE INDEX runs_batch_created ON runs(batch_id, created_at, id)`,
+	`DROP INDEX runs_batch`,
+	`CREATE INDEX runs_agent_created ON runs(agent_id, created_at, id)`,
+	`DROP INDEX runs_agent`,
+	`CREATE INDEX runs_status_created ON runs(status, created_at, id)`,
+	`CREATE INDEX batches_owner_created ON batches(owner_id, created_at, id)`,
+	`DROP INDEX batches_owner`,
+	`CREATE INDEX batches_project_created ON batches(project, created_at, id)`,
+	`DROP INDEX batches_project`,
 }

@@ -209,15 +209,38 @@ func (s *Store) ListRuns(ctx context.Context, batchID string) ([]store.Run, erro
 	return collect(rows, scanRun)
 }
 
-// ListRunsForUser returns runs of every batch userID may see, newest
-// first, at most limit (all when limit <= 0).
-func (s *Store) ListRunsForUser(ctx context.Context, userID string, limit int) ([]store.Run, error) {
-	rows, err := s.pool().query(ctx, `SELECT `+runCols+` FROM runs r
-		JOIN batches b ON b.id = r.batch_id
-		WHERE `+visibleBatch+` ORDER BY r.created_at DESC, r.id DESC LIMIT ?`,
-		userID, userID, userID, limitArg(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
+// ListRunsForUser returns one page of the runs of every batch userID may
+// see, narrowed by f, newest first.
+func (s *Store) ListRunsForUser(ctx context.Context, userID string, f store.RunFilter, p store.Page) ([]store.Run, bool, error) {
+	q := pageQuery{table: "r"}
+	q.and(visibleBatch, userID, userID, userID)
+	if f.Status != "" {
+		q.and("r.status = ?", string(f.Status))
 	}
-	return collect(rows, scanRun)
+	if f.BatchID != "" {
+		q.and("r.batch_id = ?", f.BatchID)
+	}
+	if f.Project != "" {
+		q.and("b.project = ?", f.Project)
+	}
+	if f.AgentID != "" {
+		q.and("r.agent_id = ?", f.AgentID)
+	}
+	// Each set of filters is its own query text, so each gets a plan (and
+	// a cached statement) that can use the index on its columns; there are
+	// at most 2^4 of them, times two for the first page and the rest.
+	query, args, err := q.sql(`SELECT `+runCols+` FROM runs r JOIN batches b ON b.id = r.batch_id`, p)
+	if err != nil {
+		return nil, false, fmt.Errorf("list runs: %w", err)
+	}
+	rows, err := s.pool().query(ctx, query, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list runs: %w", err)
+	}
+	runs, err := collect(rows, scanRun)
+	if err != nil {
+		return nil, false, fmt.Errorf("list runs: %w", err)
+	}
+	runs, more := cut(runs, p)
+	return runs, more, nil
 }

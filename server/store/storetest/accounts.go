@@ -136,13 +136,11 @@ func testListAgents(t *testing.T, f *fixture) {
 	f.agent(bob, "ag-b1", "gpu1")
 	f.agent(alice, "ag-a2", "gpu2")
 
-	got, err := f.s.ListAgents(f.ctx, alice.ID)
-	f.must(err)
+	got := f.agents(alice.ID)
 	gotIDs := ids(got, agentID)
 	slices.Sort(gotIDs)
 	sameIDs(t, "ListAgents(alice)", gotIDs, []string{"ag-a1", "ag-a2"})
-	got, err = f.s.ListAgents(f.ctx, carol.ID)
-	f.must(err)
+	got = f.agents(carol.ID)
 	sameIDs(t, "ListAgents(carol)", ids(got, agentID), nil)
 }
 

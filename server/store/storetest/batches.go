@@ -106,13 +106,11 @@ func testRemoveRecipient(t *testing.T, f *fixture) {
 	sameIDs(t, "RecipientIDs", p.RecipientIDs, []string{carol.ID})
 
 	// The former recipient no longer sees the project's batches.
-	got, err := f.s.ListBatches(f.ctx, bob.ID)
-	f.must(err)
+	got := f.batches(bob.ID)
 	if len(got) != 0 {
 		t.Errorf("ListBatches(former recipient) = %d batches, want none", len(got))
 	}
-	got, err = f.s.ListBatches(f.ctx, carol.ID)
-	f.must(err)
+	got = f.batches(carol.ID)
 	if len(got) != 1 || got[0].ID != "b-1" {
 		t.Errorf("ListBatches(remaining recipient) = %+v, want b-1", got)
 	}
@@ -150,8 +148,7 @@ func testListBatches(t *testing.T, f *fixture) {
 		{carol, append([]string{"b-carol-own"}, vision...)},
 		{dave, nil},
 	} {
-		got, err := f.s.ListBatches(f.ctx, c.user.ID)
-		f.must(err)
+		got := f.batches(c.user.ID)
 		sameIDs(t, "ListBatches("+c.user.Name+")", ids(got, batchID), c.want)
 	}
 }
@@ -226,15 +223,20 @@ func testListRuns(t *testing.T, f *fixture) {
 		user  store.User
 		limit int
 		want  []string
+		more  bool
 	}{
-		{alice, 10, vision},
-		{alice, 2, vision[:2]},
-		{carol, 10, vision},
-		{bob, 10, []string{"r-bob"}},
-		{dave, 10, nil},
+		{alice, 10, vision, false},
+		{alice, 2, vision[:2], true},
+		{alice, 4, vision, false}, // exactly full: no further page
+		{carol, 10, vision, false},
+		{bob, 10, []string{"r-bob"}, false},
+		{dave, 10, nil, false},
 	} {
-		got, err := f.s.ListRunsForUser(f.ctx, c.user.ID, c.limit)
+		got, more, err := f.s.ListRunsForUser(f.ctx, c.user.ID, store.RunFilter{}, store.Page{Limit: c.limit})
 		f.must(err)
 		sameIDs(t, "ListRunsForUser("+c.user.Name+")", ids(got, runID), c.want)
+		if more != c.more {
+			t.Errorf("ListRunsForUser(%s, limit %d): more = %v, want %v", c.user.Name, c.limit, more, c.more)
+		}
 	}
 }

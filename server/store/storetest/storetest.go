@@ -7,11 +7,13 @@
 //		storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 //	}
 //
-// Run is all it exports. The checks cover users, sessions and tokens (with
-// their last use and the list per user), agents and heartbeats, batches,
-// projects and sharing, queuing reruns and stops, claiming commands under
-// leases (concurrently too), acks, exit reports and output tails, metrics
-// counts, Ping and Close.
+// Run is all it exports. The checks cover users, sessions and tokens
+// (with their last use and the list per user), agents and heartbeats,
+// batches, projects and sharing, queuing reruns and stops, claiming
+// commands under leases (concurrently too), acks, exit reports and output
+// tails, paged lists (every item once and in order
+// whatever the page size, ties, filters, visibility, inserts between
+// pages), metrics counts, Ping and Close.
 //
 // The suite holds no engine code and no HTTP code. Engine-specific checks
 // (opening files or connections, reopening, migrations and upgrades,
@@ -59,6 +61,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListBatches", testListBatches},
 		{"QueueRerun", testQueueRerun},
 		{"ListRuns", testListRuns},
+		{"PagedBatches", testPagedBatches},
+		{"PagedAgents", testPagedAgents},
+		{"PagedRuns", testPagedRuns},
+		{"PagedRunsInsertBetween", testPagedRunsInsertBetween},
 		{"QueueStop", testQueueStop},
 		{"ClaimCommands", testClaimCommands},
 		{"ClaimCommandsConcurrent", testClaimConcurrent},

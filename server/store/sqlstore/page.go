@@ -1,0 +1,59 @@
+package sqlstore
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// Paged lists are keyset-paginated: newest first by (created_at, id), and
+// a page resumes strictly below the key of the last item the caller saw.
+// Every paged list has an index on its filter columns followed by
+// (created_at, id) (migration 5), so a page is a bounded range read of an
+// index in its own order: no OFFSET, no sort of the whole result.
+
+// pageQuery holds a list query's WHERE clause and arguments while it is
+// built; table is the alias of the table the list is of.
+type pageQuery struct {
+	table string
+	where []string
+	args  []any
+}
+
+// and adds one condition with its arguments.
+func (q *pageQuery) and(cond string, args ...any) {
+	q.where = append(q.where, cond)
+	q.args = append(q.args, args...)
+}
+
+// sql finishes the query: the keyset condition, the order and the limit
+// (one more row than the page, to learn whether another page follows). The
+// keyset condition is written as a range on created_at (which every
+// engine can seek in an index) refined by the tie-break on id, rather than
+// as a row-value comparison not every planner turns into an index range.
+func (q *pageQuery) sql(sel string, p store.Page) (string, []any, error) {
+	if p.Limit < 1 {
+		return "", nil, errors.New("page limit must be at least 1")
+	}
+	t := q.table
+	if p.After != nil {
+		at := dbTime(p.After.CreatedAt)
+		q.and(fmt.Sprintf("%[1]s.created_at <= ? AND (%[1]s.created_at < ? OR %[1]s.id < ?)", t), at, at, p.After.ID)
+	}
+	query := sel
+	if len(q.where) > 0 {
+		query += " WHERE " + strings.Join(q.where, " AND ")
+	}
+	query += fmt.Sprintf(" ORDER BY %[1]s.created_at DESC, %[1]s.id DESC LIMIT ?", t)
+	return query, append(q.args, p.Limit+1), nil
+}
+
+// cut trims the extra row sql asked for and says whether it was there.
+func cut[T any](items []T, p store.Page) ([]T, bool) {
+	if len(items) > p.Limit {
+		return items[:p.Limit], true
+	}
+	return items, false
+}

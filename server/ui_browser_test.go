@@ -98,8 +98,26 @@ func TestUIInARealBrowser(t *testing.T) {
 	}
 	saveShot(t, ctx, "home.png")
 
+	// One batch a page: the newest first, then "Older batches →" to the other.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(h.url+"/?limit=1"),
+		textHas("#batches", "gpu-02"),
+		chromedp.Click(chromedp.ID("older-batches")),
+		textHas("#batches", "gpu-01"),
+		chromedp.WaitVisible(chromedp.ID("newest")),
+	)
+	if err != nil {
+		t.Fatalf("page through the batches: %v", err)
+	}
+	saveShot(t, ctx, "home-older.png")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("newest")), textHas("#batches", "gpu-02")); err != nil {
+		t.Fatalf("back to the newest: %v", err)
+	}
+
 	// Open the batch and press Rerun.
 	err = chromedp.Do(ctx,
+		chromedp.Navigate(h.url+"/"),
+		chromedp.WaitVisible(chromedp.ID("batches")),
 		chromedp.Click(chromedp.CSS(`#batches a[href="/ui/batches/`+id+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("rerun")),
 		textHas("dl.facts", "/srv/exp"),

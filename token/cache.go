@@ -77,6 +77,11 @@ func SaveCache(path string, c Cache) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("restrict %s to its owner: %w", dir, err)
 	}
+	// Judged again now it exists: a directory someone else made first is
+	// theirs, whatever MkdirAll and (as root) Chmod made of it.
+	if err := CheckHome(dir, os.Geteuid()); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err

@@ -104,6 +104,24 @@ func TestCheckHomeAncestors(t *testing.T) {
 	wantUnsafe(t, CheckHome(link, os.Geteuid()), filepath.Dir(target)+", above the agent's home "+link)
 }
 
+// A home not made yet is judged by the directories it would be made in:
+// under one anyone may write, it could be swapped between the check and
+// the mkdir, and nothing may be created there.
+func TestCheckHomeNotYetMadeUnderOpenDirectory(t *testing.T) {
+	open := mkdirMode(t, filepath.Join(t.TempDir(), "shared"), 0o777)
+	home := filepath.Join(open, "a", "home") // neither a nor home exists
+	wantUnsafe(t, CheckHome(home, os.Geteuid()), open+", above the agent's home "+home+", is writable by other users")
+	err := SaveCache(filepath.Join(home, "token.json"), sampleCache(t))
+	wantUnsafe(t, err, open+", above the agent's home")
+	if _, err := os.Stat(filepath.Join(open, "a")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("SaveCache made directories under %s: %v", open, err)
+	}
+	mkdirMode(t, open, 0o755)
+	if err := CheckHome(home, os.Geteuid()); err != nil {
+		t.Fatalf("under a private directory: %v", err)
+	}
+}
+
 func TestCheckHomeOwnedByAnother(t *testing.T) {
 	needRoot(t)
 	home := mkdirMode(t, filepath.Join(t.TempDir(), "home"), 0o700)

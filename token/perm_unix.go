@@ -57,7 +57,9 @@ func ownerOf(st fs.FileInfo) (int, bool) {
 func checkHome(home string, uid int) error {
 	st, err := os.Stat(home)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		// Not made yet: the directories it will be made in must already be
+		// safe, or whoever may write them could swap it in between.
+		return checkAncestors(home, uid)
 	}
 	if err != nil {
 		return err
@@ -82,13 +84,14 @@ func checkDirOwner(dir string, st fs.FileInfo, uid int) error {
 	return nil
 }
 
-// checkAncestors applies the rule for directories above home.
+// checkAncestors applies the rule for directories above home. Those that
+// do not exist yet are skipped: the agent makes them itself, 0700.
 func checkAncestors(home string, uid int) error {
 	abs, err := filepath.Abs(home)
 	if err != nil {
 		return err
 	}
-	real, err := filepath.EvalSymlinks(abs)
+	real, err := resolveExisting(abs)
 	if err != nil {
 		return err
 	}
@@ -104,8 +107,25 @@ func checkAncestors(home string, uid int) error {
 	return nil
 }
 
+// resolveExisting is filepath.EvalSymlinks for a path whose last parts
+// may not exist yet: the existing part is resolved and the rest appended.
+func resolveExisting(abs string) (string, error) {
+	real, err := filepath.EvalSymlinks(abs)
+	if !errors.Is(err, fs.ErrNotExist) || filepath.Dir(abs) == abs {
+		return real, err
+	}
+	parent, err := resolveExisting(filepath.Dir(abs))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(parent, filepath.Base(abs)), nil
+}
+
 func checkAncestor(dir, home string, uid int) error {
 	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -123,3 +123,20 @@ func TestRerunTimeoutIsCheckedCarriedAndReported(t *testing.T) {
 		t.Fatalf("rerun without a timeout: jobs %+v", cmds)
 	}
 }
+
+func TestUIShowsARunsTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, api.RerunRequest{Timeout: "90m"}).json(t, &q)
+	c := h.login(alice)
+	mustContain(t, h.page(c, "/ui/batches/"+id), `<div class="note">timeout 1h30m0s</div>`)
+	h.jobs(agentID, tok)
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, api.AckRequest{PID: 4242})
+	h.expect(200, "POST", "/api/agents/"+agentID+"/runs/"+q.RunID+"/exit", tok,
+		api.ExitReport{Signal: "SIGTERM", StopReason: api.StopReasonTimeout})
+	mustContain(t, h.page(c, "/ui/batches/"+id), "status-stopped", "timeout reached")
+}

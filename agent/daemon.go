@@ -44,8 +44,10 @@ type daemon struct {
 
 // Run is the daemon in the foreground: it heartbeats, long-polls for
 // commands and carries them out until ctx ends. Ending ctx (SIGTERM,
-// Ctrl-C) stops the agent only: runs belong to their users and go on. A
-// token the server rejects ends Run with ErrTokenRejected.
+// Ctrl-C) stops the agent only: runs belong to their users and go on; the
+// server is told (goodbye). A token the server rejects, with no
+// replacement in the token file (tokenswap.go), ends Run with
+// ErrTokenRejected.
 func Run(ctx context.Context, cfg Config) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.checkLabel(); err != nil {

@@ -5,7 +5,10 @@
 // (stop.go), the on-disk journal that makes each command run at most once
 // and remembers what the server has not yet been told (journal.go),
 // picking up runs after a restart (recover.go), and delivering acks and
-// exit reports until the server has them (outbox.go). The state directory
+// exit reports until the server has them (outbox.go), stopping a run whose
+// timeout ran out (timeout.go), taking up the new token that --reregister
+// wrote beside a running daemon (tokenswap.go), and saying goodbye to the
+// server on a clean stop (daemon.go). The state directory
 // is private to the agent's user and locked against a second agent on it
 // (fs_*.go).
 //
@@ -25,7 +28,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// ErrTokenRejected ends Run when the server answers 401.
+// ErrTokenRejected ends Run when the server answers 401 and the token file
+// holds no new token to carry on with.
 var ErrTokenRejected = errors.New("token rejected: run argus-agent --reregister")
 
 // Config is everything the daemon needs. Zero values pick defaults.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,7 +22,7 @@ import (
 type daemon struct {
 	cfg     Config
 	log     zerolog.Logger
-	api     *client.Client
+	cur     atomic.Pointer[client.Client] // with the current token: conn()
 	agentID string
 	journal *journal
 	logDir  string
@@ -33,12 +34,20 @@ type daemon struct {
 	children map[string]bool // run ids whose process is this agent's unreaped child
 	wg       sync.WaitGroup  // loops, not runs
 	cmds     sync.WaitGroup  // command handlers: a start is never cut in half
+
+	ends   map[string]chan struct{} // run id → closed when it ends (timeout.go)
+	timers sync.WaitGroup           // runs' timeout watches
+
+	tokMu sync.Mutex // one token renewal at a time (tokenswap.go)
+	token string     // the token conn() sends
 }
 
 // Run is the daemon in the foreground: it heartbeats, long-polls for
 // commands and carries them out until ctx ends. Ending ctx (SIGTERM,
-// Ctrl-C) stops the agent only: runs belong to their users and go on. A
-// token the server rejects ends Run with ErrTokenRejected.
+// Ctrl-C) stops the agent only: runs belong to their users and go on; the
+// server is told (goodbye). A token the server rejects, with no
+// replacement in the token file (tokenswap.go), ends Run with
+// ErrTokenRejected.
 func Run(ctx context.Context, cfg Config) error {
 	cfg = cfg.withDefaults()
 	if err := cfg.checkLabel(); err != nil {
@@ -80,10 +89,12 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, fail := context.WithCancelCause(ctx)
 	defer fail(nil)
 	d := &daemon{
-		cfg: cfg, log: cfg.Logger, api: c, agentID: cache.AgentID, journal: j, logDir: logDir,
+		cfg: cfg, log: cfg.Logger, agentID: cache.AgentID, journal: j, logDir: logDir,
 		kick: make(chan struct{}, 1), fail: fail,
-		inflight: map[string]bool{}, children: map[string]bool{},
+		inflight: map[string]bool{}, children: map[string]bool{}, ends: map[string]chan struct{}{},
+		token: cache.Token,
 	}
+	d.cur.Store(c)
 	d.log.Info().Str("agent_id", d.agentID).Str("url", cfg.URL).Str("label", cfg.Label).Msg("argus-agent started")
 	j.prune(7 * 24 * time.Hour)
 	d.recover(ctx)
@@ -93,12 +104,35 @@ func Run(ctx context.Context, cfg Config) error {
 	<-ctx.Done()
 	d.wg.Wait()
 	d.cmds.Wait() // stops return at once on ctx; a start finishes and journals
-	if cause := context.Cause(ctx); errors.Is(cause, ErrTokenRejected) {
+	d.timers.Wait()
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrTokenRejected):
 		d.log.Error().Msg(ErrTokenRejected.Error())
 		return ErrTokenRejected
+	case errors.Is(cause, token.ErrUnsafe):
+		return cause
 	}
+	d.goodbye()
 	d.log.Info().Msg("argus-agent stopped; runs keep running")
 	return nil
+}
+
+// goodbyeWait bounds the goodbye, retries included: a service manager
+// gives a stopping agent some seconds, and the goodbye only saves the
+// server from waiting out its online window.
+const goodbyeWait = 2 * time.Second
+
+// goodbye tells the server this agent stopped cleanly, so it shows
+// offline at once and reruns to it are refused rather than queued for a
+// host nobody serves. Only a daemon that ran its loops says it: not a
+// rejected token, not --reregister, not a second agent refused by the
+// lock (those return before any loop starts).
+func (d *daemon) goodbye() {
+	ctx, cancel := context.WithTimeout(context.Background(), goodbyeWait)
+	defer cancel()
+	if err := d.conn().Offline(ctx, d.agentID); err != nil {
+		d.log.Warn().Err(err).Msg("could not tell the server this agent is stopping; it shows offline after its online window")
+	}
 }
 
 func (d *daemon) goLoop(ctx context.Context, loop func(context.Context)) {
@@ -106,24 +140,18 @@ func (d *daemon) goLoop(ctx context.Context, loop func(context.Context)) {
 	go func() { defer d.wg.Done(); loop(ctx) }()
 }
 
-// rejected ends the daemon when the server no longer takes its token.
-func (d *daemon) rejected(err error) bool {
-	if errors.Is(err, client.ErrUnauthorized) {
-		d.fail(ErrTokenRejected)
-		return true
-	}
-	return false
-}
-
 func (d *daemon) heartbeatLoop(ctx context.Context) {
 	tick := time.NewTicker(d.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	failing := false
 	for {
-		err := d.api.Heartbeat(ctx, d.agentID)
+		c := d.conn()
+		err := c.Heartbeat(ctx, d.agentID)
 		switch {
-		case ctx.Err() != nil || d.rejected(err):
+		case ctx.Err() != nil || d.rejected(ctx, c, err):
 			return
+		case errors.Is(err, client.ErrUnauthorized):
+			continue // renewed: beat again at once with the new token
 		case err != nil && !failing:
 			d.log.Warn().Err(err).Msg("heartbeat failed; retrying")
 		case err == nil && failing:
@@ -143,9 +171,13 @@ func (d *daemon) heartbeatLoop(ctx context.Context) {
 func (d *daemon) pollLoop(ctx context.Context) {
 	var wait time.Duration
 	for ctx.Err() == nil {
-		jobs, err := d.api.Jobs(ctx, d.agentID, d.cfg.PollWait)
-		if ctx.Err() != nil || d.rejected(err) {
+		c := d.conn()
+		jobs, err := c.Jobs(ctx, d.agentID, d.cfg.PollWait)
+		if ctx.Err() != nil || d.rejected(ctx, c, err) {
 			return
+		}
+		if errors.Is(err, client.ErrUnauthorized) {
+			continue // renewed: poll again at once with the new token
 		}
 		if err != nil {
 			wait = nextBackoff(wait, d.cfg.MaxBackoff)
@@ -182,7 +214,7 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command) {
 		defer func() { d.mu.Lock(); delete(d.inflight, c.ID); d.mu.Unlock() }()
 		switch c.Kind {
 		case api.KindRerun:
-			d.rerun(c)
+			d.rerun(ctx, c)
 		case api.KindStop:
 			d.stop(ctx, c)
 		default:

@@ -33,6 +33,12 @@ type Record struct {
 	// KilledBy is set when a stop had to SIGKILL the run: what a re-attached
 	// run (not the agent's child) is reported to have died of.
 	KilledBy string `json:"killed_by,omitempty"`
+	// The run's timeout (from the command) and the deadline it gives,
+	// fixed when the process is recorded; TimedOut once the deadline came
+	// and the agent began stopping the run (timeout.go).
+	TimeoutMS int64     `json:"timeout_ms,omitempty"`
+	Deadline  time.Time `json:"deadline,omitempty"`
+	TimedOut  bool      `json:"timed_out,omitempty"`
 
 	// The outbox: what the server must still be told.
 	Ack      *api.AckRequest `json:"ack,omitempty"`

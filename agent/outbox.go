@@ -51,17 +51,18 @@ func (d *daemon) flush(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		c := d.conn()
 		if rec.Ack != nil && !rec.AckSent {
-			_, err := d.api.Ack(ctx, d.agentID, rec.CmdID, *rec.Ack)
-			if !d.delivered(rec.CmdID, "ack", err, func(r *Record) { r.AckSent = true }) {
+			_, err := c.Ack(ctx, d.agentID, rec.CmdID, *rec.Ack)
+			if !d.delivered(ctx, c, rec.CmdID, "ack", err, func(r *Record) { r.AckSent = true }) {
 				ok = false
 				continue // an exit goes after its ack
 			}
 		}
 		if rec.Exit != nil && !rec.ExitSent {
-			_, err := d.api.ReportExit(ctx, d.agentID, rec.RunID, *rec.Exit)
+			_, err := c.ReportExit(ctx, d.agentID, rec.RunID, *rec.Exit)
 			// Once the server has the tail, the journal need not carry it.
-			ok = d.delivered(rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true; r.Exit.OutputTail = "" }) && ok
+			ok = d.delivered(ctx, c, rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true; r.Exit.OutputTail = "" }) && ok
 		}
 	}
 	return ok
@@ -70,10 +71,10 @@ func (d *daemon) flush(ctx context.Context) bool {
 // delivered settles one send: done on success, and also on an answer that
 // no retry can change (the server knows nothing of the run, or refuses the
 // report), which is logged rather than retried for ever.
-func (d *daemon) delivered(cmdID, what string, err error, mark func(*Record)) bool {
+func (d *daemon) delivered(ctx context.Context, c *client.Client, cmdID, what string, err error, mark func(*Record)) bool {
 	switch {
 	case err == nil:
-	case d.rejected(err):
+	case d.rejected(ctx, c, err), errors.Is(err, client.ErrUnauthorized): // renewed: sent on the next round
 		return false
 	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrBadRequest),
 		errors.Is(err, client.ErrConflict), errors.Is(err, client.ErrForbidden), errors.Is(err, client.ErrTooLarge):

@@ -49,6 +49,9 @@ func (d *daemon) settleStarting(ctx context.Context, rec Record) {
 	now := time.Now().UTC()
 	rec, err := d.journal.update(rec.CmdID, func(r *Record) {
 		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now
+		// Its real start is unknown: the timeout counts from now, so a
+		// run is never cut short.
+		r.Deadline = deadlineFrom(now, r.TimeoutMS)
 		r.Ack = &api.AckRequest{PID: p.PID, StartedAt: &now}
 	})
 	if err != nil {
@@ -66,6 +69,7 @@ func (d *daemon) reattach(ctx context.Context, rec Record) {
 		return
 	}
 	d.log.Info().Str("run_id", rec.RunID).Int("pid", rec.PID).Msg("re-attached to a running run")
+	d.armTimeout(ctx, rec) // a deadline that passed meanwhile fires at once
 	go func() {
 		tick := time.NewTicker(watchEvery)
 		defer tick.Stop()

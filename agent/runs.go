@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,7 @@ import (
 // rerun starts a recorded command at most once per command id: the
 // journal record is written (and synced) before the process is started, and
 // a command id the journal already has is never started again.
-func (d *daemon) rerun(c api.Command) {
+func (d *daemon) rerun(ctx context.Context, c api.Command) {
 	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
 	if _, ok := d.journal.get(c.ID); ok {
 		// A redelivery (the ack was lost, or the lease ran out): say again
@@ -26,6 +27,9 @@ func (d *daemon) rerun(c api.Command) {
 	rec := Record{
 		CmdID: c.ID, Kind: api.KindRerun, RunID: c.RunID, BatchID: c.BatchID, State: stateStarting,
 		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"),
+	}
+	if c.Rerun != nil {
+		rec.TimeoutMS = c.Rerun.TimeoutMS
 	}
 	if err := d.journal.create(rec); err != nil {
 		// Not journaled, so not started: the server redelivers later.
@@ -46,11 +50,15 @@ func (d *daemon) rerun(c api.Command) {
 	d.mu.Unlock()
 	d.record(c.ID, func(r *Record) {
 		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now
+		r.Deadline = deadlineFrom(now, r.TimeoutMS)
 		r.Ack = &api.AckRequest{PID: p.PID, StartedAt: &now}
 	})
 	log.Info().Int("pid", p.PID).Msg("run started")
 	fault("after-spawn")
 	go d.waitChild(child, c.ID, c.RunID)
+	if rec, ok := d.journal.get(c.ID); ok {
+		d.armTimeout(ctx, rec)
+	}
 }
 
 // start launches the command (proc.Start: its own process group, and on
@@ -87,7 +95,11 @@ func (d *daemon) waitChild(child *proc.Child, cmdID, runID string) {
 func (d *daemon) finish(cmdID string, exit api.ExitReport) {
 	rec, _ := d.journal.get(cmdID)
 	exit.OutputTail = outputTail(rec.LogPath, api.MaxOutputTail)
+	if rec.TimedOut {
+		exit.StopReason = api.StopReasonTimeout
+	}
 	d.record(cmdID, func(r *Record) { r.State = stateEnded; r.Exit = &exit })
+	d.endWatch(rec.RunID)
 	d.log.Info().Str("run_id", rec.RunID).Interface("exit_code", exit.ExitCode).Str("signal", exit.Signal).
 		Bool("unknown", exit.Unknown).Msg("run ended")
 }

@@ -54,6 +54,13 @@ func (c *Client) Heartbeat(ctx context.Context, agentID string) error {
 	return c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "heartbeat")})
 }
 
+// Offline tells the server the agent is stopping cleanly, so it shows
+// offline at once (204 No Content). ctx bounds it, retries included: a
+// goodbye must not hold up a shutdown.
+func (c *Client) Offline(ctx context.Context, agentID string) error {
+	return c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "offline")})
+}
+
 // ReportExit reports how a run ended and returns the run as the server now
 // has it.
 func (c *Client) ReportExit(ctx context.Context, agentID, runID string, rep api.ExitReport) (*api.Run, error) {

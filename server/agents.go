@@ -80,6 +80,21 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleOffline is an agent's goodbye on a clean shutdown: it is offline at
+// once (reruns to it answer 409) rather than after the online window, and
+// online again with its next heartbeat. No body is read: agent bodies are
+// lenient, and there is nothing to say.
+func (s *Server) handleOffline(w http.ResponseWriter, r *http.Request) error {
+	agentID := r.PathValue("agent_id")
+	s.beats.forget(agentID)
+	if err := s.store.AgentOffline(r.Context(), agentID, s.cfg.Now().UTC()); err != nil {
+		return err
+	}
+	s.log.Info().Str("agent_id", agentID).Msg("agent went offline")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // parseWait reads ?wait= as a Go duration ("30s") or whole seconds ("30").
 func parseWait(v string, max time.Duration) (time.Duration, error) {
 	if v == "" {

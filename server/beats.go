@@ -57,6 +57,17 @@ func (h *heartbeats) record(ctx context.Context, agentID string, at time.Time) e
 	return nil
 }
 
+// forget drops what this replica remembers of an agent that said goodbye:
+// a heartbeat still buffered for it was sent before the goodbye, and the
+// next one (the agent restarted) must be written through at once, or the
+// agent would look offline until the next flush.
+func (h *heartbeats) forget(agentID string) {
+	h.mu.Lock()
+	delete(h.stored, agentID)
+	delete(h.pending, agentID)
+	h.mu.Unlock()
+}
+
 // flush writes every remembered heartbeat in one transaction. On failure
 // the batch is kept for the next flush, unless a newer heartbeat came.
 func (h *heartbeats) flush(ctx context.Context) error {

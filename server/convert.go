@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"strings"
+	"time"
 
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
@@ -26,7 +27,16 @@ func toAPIRun(r store.Run) api.Run {
 		ExitCode: r.ExitCode, Signal: r.Signal, ExitUnknown: r.ExitUnknown, Error: r.Error,
 		OutputTail: r.OutputTail, RerunCmdID: r.RerunCmdID, StopCmdID: r.StopCmdID,
 		StopOutcome: r.StopOutcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		StopReason: r.StopReason, Timeout: durationText(r.Timeout),
 	}
+}
+
+// durationText is d as a Go duration, or "" for none.
+func durationText(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.String()
 }
 
 func toAPIBatch(b store.Batch, owner string) api.Batch {

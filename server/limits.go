@@ -178,6 +178,11 @@ func checkExit(req api.ExitReport) error {
 	if c := req.ExitCode; c != nil && (int64(*c) < api.MinExitCode || int64(*c) > api.MaxExitCode) {
 		return errorf(http.StatusBadRequest, "exit_code must be between %d and %d", api.MinExitCode, api.MaxExitCode)
 	}
+	// Only reasons the server knows: the reason is stored and shown, so an
+	// unknown one is refused like an unknown stop outcome.
+	if req.StopReason != "" && req.StopReason != api.StopReasonTimeout {
+		return errorf(http.StatusBadRequest, "stop_reason must be %q or absent", api.StopReasonTimeout)
+	}
 	return checkLine("signal", req.Signal, api.MaxSignal)
 }
 

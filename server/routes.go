@@ -21,6 +21,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/agents/{agent_id}/jobs", agent(s.handleJobs))
 	mux.HandleFunc("POST /api/agents/{agent_id}/jobs/{cmd_id}/ack", agent(s.handleAck))
 	mux.HandleFunc("POST /api/agents/{agent_id}/heartbeat", agent(s.handleHeartbeat))
+	mux.HandleFunc("POST /api/agents/{agent_id}/offline", agent(s.handleOffline))
 	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/exit", agent(s.handleExit))
 
 	mux.HandleFunc("POST /api/batches", user(s.handleCreateBatch))

@@ -25,7 +25,11 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLine("agent_id", req.AgentID, api.MaxID); err != nil {
 		return err
 	}
-	q, err := s.queueRerun(r.Context(), b, req.AgentID)
+	timeout, err := parseTimeout(req.Timeout)
+	if err != nil {
+		return err
+	}
+	q, err := s.queueRerun(r.Context(), b, req.AgentID, timeout)
 	if err != nil {
 		return err
 	}
@@ -37,20 +41,20 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 // caller has already checked that the user may control b. It picks the
 // agent (409 when none is online), stores the queued run with its command
 // and wakes the agent's poll.
-func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID string) (api.Queued, error) {
+func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID string, timeout time.Duration) (api.Queued, error) {
 	agent, err := s.pickAgent(ctx, b, agentID)
 	if err != nil {
 		return api.Queued{}, err
 	}
 	now := s.cfg.Now().UTC()
-	run := store.Run{ID: newID("run"), BatchID: b.ID, AgentID: agent.ID, Status: api.RunQueued, CreatedAt: now}
+	run := store.Run{ID: newID("run"), BatchID: b.ID, AgentID: agent.ID, Status: api.RunQueued, CreatedAt: now, Timeout: timeout}
 	cmd := store.Command{
 		ID: newID("cmd"), AgentID: agent.ID, RunID: run.ID, Kind: api.KindRerun, State: store.CmdQueued, CreatedAt: now,
 	}
 	run.RerunCmdID = cmd.ID
 	cmd.Payload = api.Command{
 		ID: cmd.ID, Kind: api.KindRerun, RunID: run.ID, BatchID: b.ID, CreatedAt: now,
-		Rerun: &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env},
+		Rerun: &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env, TimeoutMS: timeout.Milliseconds()},
 	}
 	if err := s.store.QueueRerun(ctx, run, cmd); err != nil {
 		return api.Queued{}, err
@@ -85,8 +89,26 @@ func (s *Server) pickAgent(ctx context.Context, b store.Batch, want string) (sto
 	return best, nil
 }
 
+// online: not revoked, a heartbeat within the window, and none of the
+// agent's goodbyes since that heartbeat (a clean shutdown is offline at
+// once, a crash after the window).
 func (s *Server) online(a store.Agent) bool {
-	return !a.Revoked && !a.LastHeartbeat.IsZero() && s.cfg.Now().Sub(a.LastHeartbeat) <= s.cfg.OnlineWindow
+	return !a.Revoked && !a.LastHeartbeat.IsZero() && s.cfg.Now().Sub(a.LastHeartbeat) <= s.cfg.OnlineWindow &&
+		a.LastHeartbeat.After(a.OfflineAt)
+}
+
+// parseTimeout reads a rerun's timeout: empty is none; otherwise a Go
+// duration above zero and at most api.MaxRunTimeout. Whole milliseconds,
+// since that is what the command carries.
+func parseTimeout(v string) (time.Duration, error) {
+	if err := checkLine("timeout", v, api.MaxTimeout); err != nil || v == "" {
+		return 0, err
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Millisecond || d > api.MaxRunTimeout {
+		return 0, errorf(http.StatusBadRequest, "timeout must be a duration above 0 and at most %.0fh (30 days), such as 6h", api.MaxRunTimeout.Hours())
+	}
+	return d.Truncate(time.Millisecond), nil
 }
 
 // notify wakes the agent's held poll. A failed notify is logged, not

@@ -255,7 +255,7 @@ func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess sess
 	b, err := s.visibleBatch(r.Context(), id, control)
 	var q api.Queued
 	if err == nil {
-		q, err = s.queueRerun(r.Context(), b, "")
+		q, err = s.queueRerun(r.Context(), b, "", 0)
 	}
 	return s.afterForm(w, r, sess, id, err, "rerun queued as "+q.RunID)
 }

@@ -41,7 +41,9 @@ to the user, not to the agent.
 --register trades a user token (em_live_…, from ARGUS_TOKEN or --token) for
 the agent's own token, caches it under --home (0600) and prints the agent id.
 --reregister does the same over an existing registration: the agent id stays,
-the old token is revoked. The user token is read by these two only; prefer
+the old token is revoked, and a daemon running beside it carries on with the
+new token. A daemon that stops cleanly tells the server, which shows it
+offline at once. The user token is read by these two only; prefer
 ARGUS_TOKEN to --token, which other local users can see in the process list.
 
 Every setting can also come from the environment (shown in brackets), and
@@ -64,7 +66,8 @@ Exit codes:
    0    clean stop (SIGINT or SIGTERM), or registration done
    1    error, explained in one line on stderr
    3    service status: the service is not running
-   78   the server rejected the agent's token (revoked or unknown), or the
+   78   the server rejected the agent's token (revoked or unknown, with no
+        new token in the token file), or the
         --home directory, a directory above it or the token file could be
         changed by other users (the message says how to fix it); restarting
         cannot help until someone runs argus-agent --reregister or fixes the

@@ -301,7 +301,7 @@ func TestRerunWaitTimesOut(t *testing.T) {
 		"GET /api/runs/r1":           replyWith(http.StatusOK, api.Run{ID: "r1", Status: api.RunQueued}),
 	})
 	envTok(t)
-	r := runCLI(t, "--url", srv.URL, "rerun", "--wait", "--timeout", "100ms", "--poll-interval", "5ms", "b1")
+	r := runCLI(t, "--url", srv.URL, "rerun", "--wait", "--wait-timeout", "100ms", "--poll-interval", "5ms", "b1")
 	assertOneLineError(t, r, "run r1 still queued after 100ms")
 }
 

@@ -140,7 +140,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		// As a real agent does, the ack says when the process started, so
 		// that a later stop can tell it from one reusing its PID.
 		got := agent.serveOne(func(api.Command) api.AckRequest { return api.AckRequest{PID: pid, StartedAt: &pidStarted} })
-		r = e.argus(t, aliceEnv, "", "rerun", batch.ID, "--wait", "--timeout", "20s")
+		r = e.argus(t, aliceEnv, "", "rerun", batch.ID, "--wait", "--wait-timeout", "20s")
 		wantOK(t, "rerun --wait", r)
 		g := await(t, got)
 		cmd := g.cmd

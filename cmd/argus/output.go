@@ -136,6 +136,9 @@ func (p printer) run(r *api.Run, tailLines int) error {
 	if r.StopOutcome != "" {
 		rows = append(rows, []string{"stop", r.StopOutcome})
 	}
+	if r.Timeout != "" {
+		rows = append(rows, []string{"timeout", r.Timeout})
+	}
 	rows = append(rows,
 		[]string{"created", p.time(&r.CreatedAt)},
 		[]string{"started", p.time(r.StartedAt)},

@@ -19,7 +19,8 @@ func rerunCommand() *cli.Command {
 		ArgsUsage: "BATCH",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "wait", Usage: "wait until the run has started (or ended), then show it"},
-			&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "how long --wait waits"},
+			&cli.DurationFlag{Name: "wait-timeout", Value: 60 * time.Second, Usage: "how long --wait waits"},
+			&cli.DurationFlag{Name: "timeout", Usage: "stop the run (SIGTERM, grace, SIGKILL) once it has run this long, e.g. 6h (at most 720h)"},
 			&cli.StringFlag{Name: "agent", Usage: "agent id, when several agents serve the host"},
 			&cli.DurationFlag{Name: "poll-interval", Value: 500 * time.Millisecond, Hidden: true},
 		},
@@ -28,7 +29,17 @@ func rerunCommand() *cli.Command {
 }
 
 func rerunAction(c *cli.Context, cl *client.Client) error {
-	q, err := cl.Rerun(c.Context, c.Args().First(), api.RerunRequest{AgentID: c.String("agent")})
+	req := api.RerunRequest{AgentID: c.String("agent")}
+	if c.IsSet("timeout") {
+		// 0 would read as "no timeout" on the wire: refuse it rather
+		// than quietly run without one.
+		d := c.Duration("timeout")
+		if d <= 0 {
+			return errors.New("--timeout must be above 0, such as 6h")
+		}
+		req.Timeout = d.String()
+	}
+	q, err := cl.Rerun(c.Context, c.Args().First(), req)
 	if err != nil {
 		return err
 	}
@@ -41,7 +52,7 @@ func rerunAction(c *cli.Context, cl *client.Client) error {
 			return err
 		}
 	}
-	run, err := waitStarted(c.Context, cl, q.RunID, c.Duration("timeout"), c.Duration("poll-interval"))
+	run, err := waitStarted(c.Context, cl, q.RunID, c.Duration("wait-timeout"), c.Duration("poll-interval"))
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,9 @@ type RerunSpec struct {
 	Command CommandLine       `json:"command"`
 	Cwd     string            `json:"cwd"`
 	Env     map[string]string `json:"env,omitempty"`
+	// TimeoutMS, when > 0, is how long the run may run before the agent
+	// stops it; the deadline counts from the start the agent acks.
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
 }
 
 // StopSpec says which run to end and how patiently.
@@ -91,7 +94,13 @@ type ExitReport struct {
 	Unknown    bool      `json:"unknown,omitempty"`
 	EndedAt    time.Time `json:"ended_at"`
 	OutputTail string    `json:"output_tail,omitempty"`
+	// StopReason is set when the agent itself stopped the run:
+	// StopReasonTimeout when its timeout ran out.
+	StopReason string `json:"stop_reason,omitempty"`
 }
+
+// StopReasonTimeout is the stop reason of a run its timeout ended.
+const StopReasonTimeout = "timeout"
 
 // MaxOutputTail is the most output the server keeps per run.
 const MaxOutputTail = 64 << 10

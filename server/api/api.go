@@ -102,6 +102,13 @@ type Run struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
+
+	// Timeout is the rerun's timeout as a Go duration ("6h0m0s"), when it
+	// was given one.
+	Timeout string `json:"timeout,omitempty"`
+	// StopReason says why the run was stopped other than by a user's
+	// stop: "timeout" when its timeout ran out.
+	StopReason string `json:"stop_reason,omitempty"`
 }
 
 // RunList answers GET /api/runs.
@@ -116,6 +123,9 @@ type RunList struct {
 type RerunRequest struct {
 	// AgentID picks one of several online agents on the origin host.
 	AgentID string `json:"agent_id,omitempty"`
+	// Timeout, a Go duration such as "6h", has the agent stop the run
+	// (SIGTERM, grace, SIGKILL) once it has run that long.
+	Timeout string `json:"timeout,omitempty"`
 }
 
 // Queued answers a rerun or a stop: 202 {"run_id", "cmd_id"}.

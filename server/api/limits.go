@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // Field limits: the most the server accepts in each user-supplied field of
 // a request body, in bytes unless said otherwise. Over a limit is 400 with
 // the field named, and nothing is stored. They keep every stored record,
@@ -22,6 +24,12 @@ const (
 	MaxUserName    = 64        // share's user: the user-name rule's length
 	MaxGracePeriod = 32        // stop's grace_period, a duration like "30s"
 	MaxID          = 64        // ids sent in bodies (rerun's and register's agent_id)
+	MaxTimeout     = 32        // rerun's timeout, a duration like "6h"
+
+	// MaxRunTimeout is the longest timeout a rerun may ask for: long
+	// enough for any training run, short enough that a typo ("6000h")
+	// is caught rather than holding GPUs for months.
+	MaxRunTimeout = 30 * 24 * time.Hour
 
 	// Agent registration (POST /api/agents/register).
 	MaxHostname      = 255 // hostname

@@ -85,6 +85,11 @@ type Store interface {
 	// Heartbeats stores many agents' heartbeats in one transaction, with
 	// Heartbeat's rule; unknown agent ids are skipped.
 	Heartbeats(ctx context.Context, beats map[string]time.Time) error
+	// AgentOffline records that the agent said goodbye at at (a clean
+	// shutdown): it is offline until a heartbeat later than at. A later
+	// time than the stored one replaces it. ErrNotFound for an unknown
+	// agent.
+	AgentOffline(ctx context.Context, agentID string, at time.Time) error
 
 	// CreateBatch stores a batch. A project that does not exist yet is
 	// created, owned by the batch's owner; a project owned by someone else
@@ -122,8 +127,9 @@ type Store interface {
 	// duplicate set. ErrNotFound for a command of another agent;
 	// ErrConflict, changing nothing, for a command never delivered.
 	AckCommand(ctx context.Context, agentID, cmdID string, ack api.AckRequest, at time.Time) (c Command, duplicate bool, err error)
-	// ReportExit records a run's end: stopped when a stop was asked for,
-	// exited otherwise. Stop commands of the run still queued (never
+	// ReportExit records a run's end: stopped when a stop was asked for
+	// or the report carries a StopReason (kept as the run's), exited
+	// otherwise. Stop commands of the run still queued (never
 	// delivered) are acked as already_gone in the same transaction, so no
 	// agent is ever sent a stop for a process that has ended. Idempotent: a
 	// run that has ended keeps its first report. ErrNotFound for a run of
@@ -223,6 +229,9 @@ type Agent struct {
 	CreatedAt     time.Time
 	LastHeartbeat time.Time
 	Revoked       bool
+	// OfflineAt is when the agent last said goodbye (zero: never); it is
+	// offline while LastHeartbeat is not after it.
+	OfflineAt time.Time
 }
 
 // Batch is a recorded training run.
@@ -260,6 +269,10 @@ type Run struct {
 	CreatedAt   time.Time
 	StartedAt   *time.Time
 	EndedAt     *time.Time
+	// Timeout is the rerun's timeout (0: none); StopReason is set from
+	// the exit report when the agent stopped the run itself ("timeout").
+	Timeout    time.Duration
+	StopReason string
 }
 
 // CommandState is where a command is in its delivery.

@@ -17,16 +17,16 @@ import (
 // are revoked one by one (RevokeToken knows nothing of agents), so a stored
 // flag could go stale. The subquery is an index lookup on tokens_agent.
 const agentCols = `a.id, a.user_id, a.hostname, a.label, a.os, a.arch, a.version,
-	a.properties, a.created_at, a.last_heartbeat,
+	a.properties, a.created_at, a.last_heartbeat, a.offline_at,
 	NOT EXISTS (SELECT 1 FROM tokens t WHERE t.agent_id = a.id AND t.revoked_at IS NULL)`
 
 func scanAgent(r row) (store.Agent, error) {
 	var a store.Agent
 	var props string
 	var created int64
-	var beat sql.NullInt64
+	var beat, offline sql.NullInt64
 	err := r.Scan(&a.ID, &a.UserID, &a.Hostname, &a.Label, &a.OS, &a.Arch,
-		&a.Version, &props, &created, &beat, &a.Revoked)
+		&a.Version, &props, &created, &beat, &offline, &a.Revoked)
 	if err != nil {
 		return store.Agent{}, err
 	}
@@ -35,6 +35,7 @@ func scanAgent(r row) (store.Agent, error) {
 	}
 	a.CreatedAt = goTime(created)
 	a.LastHeartbeat = goTimeOrZero(beat)
+	a.OfflineAt = goTimeOrZero(offline)
 	return a, nil
 }
 
@@ -183,13 +184,29 @@ func (s *Store) Heartbeats(ctx context.Context, beats map[string]time.Time) erro
 	return nil
 }
 
+// AgentOffline records the agent's goodbye. Like heartbeats it only moves
+// forward. The heartbeat is left alone: the online rule compares the two,
+// so a heartbeat written behind after the goodbye but sent before it
+// cannot bring the agent back.
+func (s *Store) AgentOffline(ctx context.Context, agentID string, at time.Time) error {
+	us := dbTime(at)
+	res, err := s.pool().exec(ctx, `UPDATE agents SET offline_at =
+		CASE WHEN offline_at IS NULL OR offline_at < ? THEN ? ELSE offline_at END
+		WHERE id = ?`, us, us, agentID)
+	if err != nil {
+		return fmt.Errorf("agent offline: %w", err)
+	}
+	return affected(res, "agent", agentID)
+}
+
 // Stats counts online agents and commands by state; every state is in the
 // map, zero when no command is in it.
 func (s *Store) Stats(ctx context.Context, onlineSince time.Time) (store.Stats, error) {
 	st := store.Stats{CommandsByState: map[store.CommandState]int{
 		store.CmdQueued: 0, store.CmdDelivered: 0, store.CmdAcked: 0,
 	}}
-	err := s.pool().row(ctx, `SELECT COUNT(*) FROM agents WHERE last_heartbeat >= ?`,
+	err := s.pool().row(ctx, `SELECT COUNT(*) FROM agents
+		WHERE last_heartbeat >= ? AND (offline_at IS NULL OR last_heartbeat > offline_at)`,
 		dbTime(onlineSince)).Scan(&st.AgentsOnline)
 	if err != nil {
 		return store.Stats{}, fmt.Errorf("count online agents: %w", err)

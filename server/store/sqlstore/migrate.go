@@ -24,6 +24,7 @@ func Migrations() []Migration {
 		{Version: 3, Stmts: schemaV3},
 		{Version: 4, Stmts: schemaV4},
 		{Version: 5, Stmts: schemaV5},
+		{Version: 8, Stmts: schemaV8},
 	}
 }
 
@@ -250,4 +251,13 @@ var schemaV5 = []string{
 	`DROP INDEX batches_owner`,
 	`CREATE INDEX batches_project_created ON batches(project, created_at, id)`,
 	`DROP INDEX batches_project`,
+}
+
+// schemaV8 is the agent's lifecycle: when it last said goodbye (a clean
+// shutdown shows offline at once, until a later heartbeat), a run's
+// timeout, and why the agent stopped a run itself ("timeout").
+var schemaV8 = []string{
+	`ALTER TABLE agents ADD COLUMN offline_at {{int64}}`,
+	`ALTER TABLE runs ADD COLUMN timeout_ms {{int64}} NOT NULL DEFAULT 0`,
+	`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
 }

@@ -13,16 +13,16 @@ import (
 
 const runCols = `r.id, r.batch_id, r.agent_id, r.status, r.pid, r.exit_code, r.signal,
 	r.exit_unknown, r.error, r.output_tail, r.rerun_cmd_id, r.stop_cmd_id,
-	r.stop_outcome, r.created_at, r.started_at, r.ended_at`
+	r.stop_outcome, r.created_at, r.started_at, r.ended_at, r.timeout_ms, r.stop_reason`
 
 func scanRun(r row) (store.Run, error) {
 	var run store.Run
 	var status string
 	var exitCode, started, ended sql.NullInt64
-	var created int64
+	var created, timeoutMS int64
 	err := r.Scan(&run.ID, &run.BatchID, &run.AgentID, &status, &run.PID, &exitCode,
 		&run.Signal, &run.ExitUnknown, &run.Error, &run.OutputTail, &run.RerunCmdID,
-		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended)
+		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended, &timeoutMS, &run.StopReason)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -34,6 +34,7 @@ func scanRun(r row) (store.Run, error) {
 	run.CreatedAt = goTime(created)
 	run.StartedAt = goTimePtr(started)
 	run.EndedAt = goTimePtr(ended)
+	run.Timeout = time.Duration(timeoutMS) * time.Millisecond
 	return run, nil
 }
 
@@ -51,9 +52,9 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 	}
 	_, err := c.exec(ctx, `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
 		exit_unknown = ?, error = ?, output_tail = ?, stop_cmd_id = ?, stop_outcome = ?,
-		started_at = ?, ended_at = ? WHERE id = ?`,
+		started_at = ?, ended_at = ?, stop_reason = ? WHERE id = ?`,
 		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, r.OutputTail,
-		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.ID)
+		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.StopReason, r.ID)
 	return err
 }
 
@@ -73,8 +74,8 @@ func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) er
 	}
 	err := s.inTx(ctx, func(tx conn) error {
 		_, err := tx.exec(ctx, `INSERT INTO runs
-			(id, batch_id, agent_id, status, rerun_cmd_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt))
+			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, timeout_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt), r.Timeout.Milliseconds())
 		if err != nil {
 			return err
 		}
@@ -153,6 +154,11 @@ func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.Exi
 		}
 		if stopDelivered && !gone {
 			r.Status = api.RunStopped
+		}
+		// The agent stopped it itself (its timeout ran out): stopped, and
+		// why, even with no stop command.
+		if e.StopReason != "" {
+			r.Status, r.StopReason = api.RunStopped, e.StopReason
 		}
 		return updateRun(ctx, tx, r)
 	})

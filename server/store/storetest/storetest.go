@@ -54,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateAgentToken", testRotateAgentToken},
 		{"AgentRevoked", testAgentRevoked},
 		{"Stats", testStats},
+		{"AgentOffline", testAgentOffline},
+		{"RunTimeoutAndStopReason", testRunTimeoutAndStopReason},
 		{"CreateBatch", testCreateBatch},
 		{"CreateBatchForbidden", testCreateBatchForbidden},
 		{"Projects", testProjects},

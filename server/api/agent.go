@@ -45,6 +45,8 @@ type RerunSpec struct {
 	Command CommandLine       `json:"command"`
 	Cwd     string            `json:"cwd"`
 	Env     map[string]string `json:"env,omitempty"`
+	// RequestedBy names the user who asked for the rerun, for the agent's log.
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // StopSpec says which run to end and how patiently.
@@ -55,6 +57,10 @@ type StopSpec struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	// GracePeriodMS overrides the agent's grace period when > 0.
 	GracePeriodMS int64 `json:"grace_period_ms,omitempty"`
+	// StoppedBy and Reason say who asked for the stop and why, as the run
+	// records them, so the agent can log them.
+	StoppedBy string `json:"stopped_by,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // JobList answers GET /api/agents/{id}/jobs.

@@ -13,7 +13,8 @@ import (
 
 const runCols = `r.id, r.batch_id, r.agent_id, r.status, r.pid, r.exit_code, r.signal,
 	r.exit_unknown, r.error, r.output_tail, r.rerun_cmd_id, r.stop_cmd_id,
-	r.stop_outcome, r.created_at, r.started_at, r.ended_at`
+	r.stop_outcome, r.created_at, r.started_at, r.ended_at,
+	r.requested_by, r.stopped_by, r.stop_reason`
 
 func scanRun(r row) (store.Run, error) {
 	var run store.Run
@@ -22,7 +23,8 @@ func scanRun(r row) (store.Run, error) {
 	var created int64
 	err := r.Scan(&run.ID, &run.BatchID, &run.AgentID, &status, &run.PID, &exitCode,
 		&run.Signal, &run.ExitUnknown, &run.Error, &run.OutputTail, &run.RerunCmdID,
-		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended)
+		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended,
+		&run.RequestedBy, &run.StoppedBy, &run.StopReason)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -51,9 +53,10 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 	}
 	_, err := c.exec(ctx, `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
 		exit_unknown = ?, error = ?, output_tail = ?, stop_cmd_id = ?, stop_outcome = ?,
-		started_at = ?, ended_at = ? WHERE id = ?`,
+		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ? WHERE id = ?`,
 		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, r.OutputTail,
-		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.ID)
+		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt),
+		r.StoppedBy, r.StopReason, r.ID)
 	return err
 }
 
@@ -73,8 +76,9 @@ func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) er
 	}
 	err := s.inTx(ctx, func(tx conn) error {
 		_, err := tx.exec(ctx, `INSERT INTO runs
-			(id, batch_id, agent_id, status, rerun_cmd_id, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt))
+			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, requested_by)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt), r.RequestedBy)
 		if err != nil {
 			return err
 		}
@@ -110,6 +114,10 @@ func (s *Store) QueueStop(ctx context.Context, runID string, c store.Command) (s
 		// earlier, failed stop would keep ReportExit from recording that
 		// this one never reached the agent.
 		r.Status, r.StopCmdID, r.StopOutcome = api.RunStopping, c.ID, ""
+		r.StoppedBy, r.StopReason = "", ""
+		if spec := c.Payload.Stop; spec != nil {
+			r.StoppedBy, r.StopReason = spec.StoppedBy, spec.Reason
+		}
 		return updateRun(ctx, tx, r)
 	})
 	if err != nil {

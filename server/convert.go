@@ -26,6 +26,7 @@ func toAPIRun(r store.Run) api.Run {
 		ExitCode: r.ExitCode, Signal: r.Signal, ExitUnknown: r.ExitUnknown, Error: r.Error,
 		OutputTail: r.OutputTail, RerunCmdID: r.RerunCmdID, StopCmdID: r.StopCmdID,
 		StopOutcome: r.StopOutcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		RequestedBy: r.RequestedBy, StoppedBy: r.StoppedBy, StopReason: r.StopReason,
 	}
 }
 

@@ -152,7 +152,26 @@ func (p printer) run(r *api.Run, tailLines int) error {
 	if p.json {
 		return p.printJSON(r)
 	}
-	words, verdict := r.Outcome()
+	_, verdict := r.Outcome()
+	rows := p.runFacts(r)
+	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
+	for _, row := range rows {
+		value := cleanCell(row[1])
+		if row[0] == "outcome" {
+			value = p.paint(verdict, value) // the line's last cell: alignment is not at stake
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], value)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return p.tail(r.OutputTail, tailLines)
+}
+
+// runFacts are the label/value lines of a run's detail; empty optional
+// ones are left out.
+func (p printer) runFacts(r *api.Run) [][]string {
+	words, _ := r.Outcome()
 	rows := [][]string{
 		{"run", r.ID}, {"batch", r.BatchID}, {"agent", dash(r.AgentID)},
 		{"status", string(r.Status)}, {"outcome", words}, {"pid", pidText(r.PID)},
@@ -166,23 +185,11 @@ func (p printer) run(r *api.Run, tailLines int) error {
 			rows = append(rows, opt)
 		}
 	}
-	rows = append(rows,
+	return append(rows,
 		[]string{"created", p.time(&r.CreatedAt)},
 		[]string{"started", p.time(r.StartedAt)},
 		[]string{"ended", p.time(r.EndedAt)},
 	)
-	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
-	for _, row := range rows {
-		value := cleanCell(row[1])
-		if row[0] == "outcome" {
-			value = p.paint(verdict, value) // the line's last cell: alignment is not at stake
-		}
-		fmt.Fprintf(tw, "%s:\t%s\n", row[0], value)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	return p.tail(r.OutputTail, tailLines)
 }
 
 // tail prints a run's output. The output is whatever the run wrote, so it

@@ -59,7 +59,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 	}
 	settle(authGood)
 	s.touchToken(t.ID, now)
-	return principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}, nil
+	p := principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}
+	noteActor(r.Context(), p) // for the access log, even if a later check refuses
+	return p, nil
 }
 
 // bearerToken reads the Authorization header and checks the token's shape

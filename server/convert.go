@@ -27,7 +27,8 @@ func toAPIRun(r store.Run) api.Run {
 		ExitCode: r.ExitCode, Signal: r.Signal, ExitUnknown: r.ExitUnknown, Error: r.Error,
 		OutputTail: r.OutputTail, RerunCmdID: r.RerunCmdID, StopCmdID: r.StopCmdID,
 		StopOutcome: r.StopOutcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
-		StopReason: r.StopReason, Timeout: durationText(r.Timeout),
+		RequestedBy: r.RequestedBy, StoppedBy: r.StoppedBy, StopReason: r.StopReason,
+		Timeout: durationText(r.Timeout),
 	}
 }
 

@@ -31,6 +31,16 @@ func checkLine(field, v string, max int) error {
 	return nil
 }
 
+// checkReason holds a stop's reason to MaxStopReason characters (runes:
+// a reason in Japanese gets as many characters as one in English) of one
+// printable line, like every text field shown in lists and terminals.
+func checkReason(v string) error {
+	if n := utf8.RuneCountInString(v); n > api.MaxStopReason {
+		return errorf(http.StatusBadRequest, "reason is longer than %d characters (%d)", api.MaxStopReason, n)
+	}
+	return checkLine("reason", v, len(v))
+}
+
 func checkSize(field, v string, max int) error {
 	if len(v) > max {
 		return errorf(http.StatusBadRequest, "%s is longer than %d bytes", field, max)

@@ -132,10 +132,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // observe times every request, labels it by route pattern (never by raw
 // path, which holds ids), writes one access-log line, and adds HSTS to
 // answers over TLS. Headers are never
-// logged, so no token can reach the log.
+// logged, so no token can reach the log; an authenticated request's line
+// names its user (actor.go).
 func (s *Server) observe(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		ctx, who := withActor(r.Context())
+		r = r.WithContext(ctx)
 		if r.TLS != nil {
 			// Served over TLS (--tls-cert): browsers must not fall back to
 			// plain HTTP for a year. Over plain HTTP the header means
@@ -162,7 +165,9 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 		}
 		// A token pasted where an id belongs must not reach the log.
 		ev.Str("method", method).Str("route", route).Str("path", token.Redact(r.URL.Path)).
-			Int("status", sw.code).Dur("duration", elapsed).Str("remote", r.RemoteAddr).Msg("request")
+			Int("status", sw.code).Dur("duration", elapsed).Str("remote", r.RemoteAddr)
+		s.logActor(ctx, ev, who)
+		ev.Msg("request")
 	})
 }
 

@@ -29,7 +29,11 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := s.queueRerun(r.Context(), b, req.AgentID, timeout)
+	by, err := s.callerName(r.Context())
+	if err != nil {
+		return err
+	}
+	q, err := s.queueRerun(r.Context(), b, req.AgentID, by, timeout)
 	if err != nil {
 		return err
 	}
@@ -38,23 +42,30 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 }
 
 // queueRerun is the part of a rerun shared by the API and the web UI: the
-// caller has already checked that the user may control b. It picks the
-// agent (409 when none is online), stores the queued run with its command
-// and wakes the agent's poll.
-func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID string, timeout time.Duration) (api.Queued, error) {
+// caller has already checked that the user may control b; by is that
+// user's name. It picks the agent (409 when none is online), stores the
+// queued run with its command and wakes the agent's poll. A timeout of 0
+// is none.
+func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID, by string, timeout time.Duration) (api.Queued, error) {
 	agent, err := s.pickAgent(ctx, b, agentID)
 	if err != nil {
 		return api.Queued{}, err
 	}
 	now := s.cfg.Now().UTC()
-	run := store.Run{ID: newID("run"), BatchID: b.ID, AgentID: agent.ID, Status: api.RunQueued, CreatedAt: now, Timeout: timeout}
+	run := store.Run{
+		ID: newID("run"), BatchID: b.ID, AgentID: agent.ID, Status: api.RunQueued, CreatedAt: now,
+		RequestedBy: by, Timeout: timeout,
+	}
 	cmd := store.Command{
 		ID: newID("cmd"), AgentID: agent.ID, RunID: run.ID, Kind: api.KindRerun, State: store.CmdQueued, CreatedAt: now,
 	}
 	run.RerunCmdID = cmd.ID
 	cmd.Payload = api.Command{
 		ID: cmd.ID, Kind: api.KindRerun, RunID: run.ID, BatchID: b.ID, CreatedAt: now,
-		Rerun: &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env, TimeoutMS: timeout.Milliseconds()},
+		Rerun: &api.RerunSpec{
+			Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env,
+			RequestedBy: by, TimeoutMS: timeout.Milliseconds(),
+		},
 	}
 	if err := s.store.QueueRerun(ctx, run, cmd); err != nil {
 		return api.Queued{}, err
@@ -163,6 +174,9 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	if err := checkLine("grace_period", req.GracePeriod, api.MaxGracePeriod); err != nil {
 		return err
 	}
+	if err := checkReason(req.Reason); err != nil {
+		return err
+	}
 	var grace time.Duration
 	if req.GracePeriod != "" {
 		// Zero is refused rather than sent: on the wire 0 means "the
@@ -171,7 +185,11 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "grace_period must be a duration between 1ms and 24h, such as 30s (omit it for the agent's default)")
 		}
 	}
-	q, err := s.queueStop(r.Context(), run, grace)
+	by, err := s.callerName(r.Context())
+	if err != nil {
+		return err
+	}
+	q, err := s.queueStop(r.Context(), run, stopAsk{grace: grace, by: by, reason: req.Reason})
 	if err != nil {
 		return err
 	}
@@ -179,10 +197,18 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// stopAsk is a stop as asked for: grace 0 means the agent's default; by
+// is the asking user's name and reason their (checked) text, both
+// recorded on the run and sent to the agent.
+type stopAsk struct {
+	grace      time.Duration
+	by, reason string
+}
+
 // queueStop is the part of a stop shared by the API and the web UI: the
-// caller has already checked that the user may control the run. grace 0
-// means the agent's default. 409 unless the run is running.
-func (s *Server) queueStop(ctx context.Context, run store.Run, grace time.Duration) (api.Queued, error) {
+// caller has already checked that the user may control the run. 409
+// unless the run is running.
+func (s *Server) queueStop(ctx context.Context, run store.Run, ask stopAsk) (api.Queued, error) {
 	if run.Status != api.RunRunning {
 		return api.Queued{}, errorf(http.StatusConflict, "run %s is %s, not running", run.ID, run.Status)
 	}
@@ -192,7 +218,8 @@ func (s *Server) queueStop(ctx context.Context, run store.Run, grace time.Durati
 	}
 	cmd.Payload = api.Command{
 		ID: cmd.ID, Kind: api.KindStop, RunID: run.ID, BatchID: run.BatchID, CreatedAt: now,
-		Stop: &api.StopSpec{PID: run.PID, StartedAt: run.StartedAt, GracePeriodMS: grace.Milliseconds()},
+		Stop: &api.StopSpec{PID: run.PID, StartedAt: run.StartedAt, GracePeriodMS: ask.grace.Milliseconds(),
+			StoppedBy: ask.by, Reason: ask.reason},
 	}
 	_, err := s.store.QueueStop(ctx, run.ID, cmd)
 	if errors.Is(err, store.ErrConflict) {

@@ -126,6 +126,7 @@ type Server struct {
 
 	authLimit *authLimiter // failed-authentication budgets (authlimit.go)
 	lastUsed  *lastUsed    // tokens' last-used times, written behind (lastused.go)
+	names     sync.Map     // user id → name (actor.go)
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once

@@ -221,12 +221,12 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 	owner := s.userNames(ctx).of(b.OwnerID)
 	data := struct {
 		Batch      batchRow
-		Runs       []api.Run
+		Runs       []runRow
 		CanControl bool
 		RerunOff   string // why Rerun is greyed out; empty when it is not
 	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: commandText(b.Snapshot.Command)}}
 	for _, run := range runs {
-		data.Runs = append(data.Runs, toAPIRun(run))
+		data.Runs = append(data.Runs, newRunRow(toAPIRun(run)))
 	}
 	if data.CanControl, err = s.mayUseBatch(ctx, sess.UserID, b, control); err != nil {
 		return err
@@ -254,8 +254,12 @@ func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess sess
 	id := r.PathValue("id")
 	b, err := s.visibleBatch(r.Context(), id, control)
 	var q api.Queued
+	by, nerr := s.userName(r.Context(), sess.UserID)
+	if nerr != nil {
+		return nerr
+	}
 	if err == nil {
-		q, err = s.queueRerun(r.Context(), b, "", 0)
+		q, err = s.queueRerun(r.Context(), b, "", by, 0)
 	}
 	return s.afterForm(w, r, sess, id, err, "rerun queued as "+q.RunID)
 }
@@ -264,21 +268,31 @@ func (s *Server) handleUIStop(w http.ResponseWriter, r *http.Request, sess sessi
 	if err := s.checkForm(w, r, sess); err != nil {
 		return err
 	}
+	by, err := s.userName(r.Context(), sess.UserID)
+	if err != nil {
+		return err
+	}
+	// The agent's default grace: the form offers no other.
+	ask := stopAsk{by: by, reason: strings.TrimSpace(r.PostFormValue("reason"))}
 	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), control)
 	if err == nil {
-		_, err = s.queueStop(r.Context(), run, 0) // the agent's default grace
+		err = checkReason(ask.reason)
+	}
+	if err == nil {
+		_, err = s.queueStop(r.Context(), run, ask)
 	}
 	return s.afterForm(w, r, sess, run.BatchID, err, "stop queued for "+run.ID)
 }
 
 // afterForm redirects (303) back to the batch page with a flash: the
-// success message, or the refusal for 403 and 409. Anything else (404,
-// store failures) is an error page.
+// success message, or the refusal for 400 (a stop reason too long, say),
+// 403 and 409. Anything else (404, store failures) is an error page.
 func (s *Server) afterForm(w http.ResponseWriter, r *http.Request, sess session, batchID string, err error, ok string) error {
 	f := flash{Msg: ok}
 	if err != nil {
 		var he *httpError
-		if !errors.As(err, &he) || (he.code != http.StatusForbidden && he.code != http.StatusConflict) || batchID == "" {
+		flashed := map[int]bool{http.StatusBadRequest: true, http.StatusForbidden: true, http.StatusConflict: true}
+		if !errors.As(err, &he) || !flashed[he.code] || batchID == "" {
 			return err
 		}
 		f = flash{Msg: he.msg, Error: true}

@@ -150,8 +150,10 @@ func TestUIInARealBrowser(t *testing.T) {
 	}
 	saveShot(t, ctx, "batch-running.png")
 
-	// Stop it; the stop command reaches the agent with the PID.
+	// Stop it with a reason; the stop command reaches the agent with the
+	// PID and the reason, and once it has ended the row says who and why.
 	err = chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#run-"+runID+` input[name="reason"]`), "GPU needed"),
 		chromedp.Click(chromedp.CSS("#run-"+runID+" button.stop")),
 		textHas("#flash", "stop queued for "+runID),
 		textHas("#run-"+runID+" .status", "stopping"),
@@ -160,9 +162,29 @@ func TestUIInARealBrowser(t *testing.T) {
 		t.Fatalf("click Stop: %v", err)
 	}
 	cmds = h.jobs(agentID, agentTok)
-	if len(cmds) != 1 || cmds[0].Kind != api.KindStop || cmds[0].RunID != runID || cmds[0].Stop.PID != 31337 {
+	if len(cmds) != 1 || cmds[0].Kind != api.KindStop || cmds[0].RunID != runID || cmds[0].Stop.PID != 31337 ||
+		cmds[0].Stop.StoppedBy != "alice" || cmds[0].Stop.Reason != "GPU needed" {
 		t.Fatalf("jobs after Stop = %+v", cmds)
 	}
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+cmds[0].ID+"/ack", agentTok, api.AckRequest{Outcome: api.StopTerminated})
+	h.ended(agentID, agentTok, api.Queued{RunID: runID}, 0, "SIGTERM")
+	failed := h.started(alice, id, agentID, agentTok, 31338)
+	h.ended(agentID, agentTok, failed, 3, "")
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(h.url+"/ui/batches/"+id),
+		textHas("#run-"+runID+" .stopped-by", "stopped by alice — GPU needed"),
+		textHas("#run-"+runID+" .status.verdict-stopped", "stopped"),
+		textHas("#run-"+failed.RunID+" .status.verdict-failed", "failed: exit 3"),
+	)
+	if err != nil {
+		t.Fatalf("see the stopped and the failed run: %v", err)
+	}
+	// The failure badge is red, not merely worded: the stylesheet applied.
+	colour, err := chromedp.Run(ctx, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("#run-`+failed.RunID+` .status")).color`))
+	if err != nil || colour != "rgb(180, 35, 24)" {
+		t.Fatalf("failure badge colour = %q (%v), want rgb(180, 35, 24)", colour, err)
+	}
+	saveShot(t, ctx, "batch-outcomes.png")
 
 	// No agent on the origin host: Rerun is greyed out and says why.
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.url+"/ui/batches/"+offline), chromedp.WaitVisible(chromedp.ID("rerun-off"))); err != nil {

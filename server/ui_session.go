@@ -175,7 +175,10 @@ func (s *Server) currentSession(r *http.Request) (sess session, p principal, ok 
 	if !u.SessionsBefore.IsZero() && sess.Issued <= u.SessionsBefore.UnixMicro() {
 		return sess, p, false, nil
 	}
-	return sess, principal{TokenID: t.ID, Kind: token.User, UserID: t.UserID}, true, nil
+	s.names.Store(u.ID, u.Name) // read anyway: spares the access log a lookup
+	p = principal{TokenID: t.ID, Kind: token.User, UserID: t.UserID}
+	noteActor(r.Context(), p)
+	return sess, p, true, nil
 }
 
 // setSessionCookie writes the session. HttpOnly keeps it from scripts,

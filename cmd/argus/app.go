@@ -36,7 +36,8 @@ func run(args []string) int {
 }
 
 // runApp runs the CLI and turns its outcome into an exit code: the child's
-// own code for record, 1 with a one-line "argus: ..." for any error.
+// own code for record, the run's verdict for status (outcome.go), 1 with a
+// one-line "argus: ..." for any error.
 func runApp(ctx context.Context, app *cli.App, args []string) int {
 	err := app.RunContext(ctx, reorderArgs(app, args))
 	if err == nil {
@@ -45,6 +46,10 @@ func runApp(ctx context.Context, app *cli.App, args []string) int {
 	var child childExit
 	if errors.As(err, &child) {
 		return child.code
+	}
+	var quiet quietExit
+	if errors.As(err, &quiet) {
+		return quiet.code
 	}
 	fmt.Fprintln(app.ErrWriter, "argus: "+token.Redact(describe(err)))
 	return 1

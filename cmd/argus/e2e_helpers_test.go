@@ -82,6 +82,15 @@ func wantOK(t *testing.T, what string, r testenv.Result) {
 	}
 }
 
+// wantCode fails unless the command exited with code and said nothing on
+// stderr: `argus status` reports a run's verdict by its exit code alone.
+func wantCode(t *testing.T, what string, r testenv.Result, code int) {
+	t.Helper()
+	if r.Code != code || r.Stderr != "" {
+		t.Fatalf("%s: want exit %d and nothing on stderr, got %s", what, code, r)
+	}
+}
+
 // wantFail checks the CLI's error contract: exit 1, nothing on stdout, one
 // line on stderr starting "argus: " that holds every one of subs, and no
 // stack trace.

@@ -147,7 +147,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		if cmd.Kind != api.KindRerun || cmd.BatchID != batch.ID || cmd.Rerun == nil || cmd.Stop != nil {
 			t.Fatalf("agent got %+v, want a rerun of %s", cmd, batch.ID)
 		}
-		want := api.RerunSpec{Command: batch.EnvSnapshot.Command, Cwd: batch.EnvSnapshot.Cwd, Env: batch.EnvSnapshot.Env}
+		want := api.RerunSpec{Command: batch.EnvSnapshot.Command, Cwd: batch.EnvSnapshot.Cwd, Env: batch.EnvSnapshot.Env, RequestedBy: "alice"}
 		if !reflect.DeepEqual(*cmd.Rerun, want) {
 			t.Fatalf("agent got rerun %+v\nwant the recorded %+v", *cmd.Rerun, want)
 		}
@@ -171,14 +171,15 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 
 		got := agent.serveOne(func(api.Command) api.AckRequest { return api.AckRequest{Outcome: api.StopTerminated} })
-		r = e.argus(t, aliceEnv, "", "stop", runID, "--grace", "3s")
-		wantOK(t, "stop --grace 3s", r)
+		r = e.argus(t, aliceEnv, "", "stop", runID, "--grace", "3s", "--reason", "done with it")
+		wantOK(t, "stop --grace 3s --reason", r)
 		g := await(t, got)
 		if !hasRow(r.Stdout, runID, g.cmd.ID) {
 			t.Fatalf("stop did not print the run and the queued command %s:\n%s", g.cmd.ID, r.Stdout)
 		}
 		if g.cmd.Kind != api.KindStop || g.cmd.RunID != runID || g.cmd.Rerun != nil || g.cmd.Stop == nil ||
 			g.cmd.Stop.PID != pid || g.cmd.Stop.GracePeriodMS != 3000 ||
+			g.cmd.Stop.StoppedBy != "alice" || g.cmd.Stop.Reason != "done with it" ||
 			g.cmd.Stop.StartedAt == nil || !g.cmd.Stop.StartedAt.Equal(pidStarted) {
 			t.Fatalf("agent got %+v (stop %+v), want a stop of %s with pid %d, grace 3000ms, started at %v",
 				g.cmd, g.cmd.Stop, runID, pid, pidStarted)
@@ -202,8 +203,9 @@ func TestCLIEndToEnd(t *testing.T) {
 		}
 
 		r = e.argus(t, aliceEnv, "", "status", runID)
-		wantOK(t, "status", r)
-		for _, row := range [][]string{{"status:", "stopped"}, {"exit:", "SIGTERM"}, {"stop:", "terminated"}, {"pid:", strconv.Itoa(pid)}} {
+		wantCode(t, "status of a stopped run", r, 5)
+		for _, row := range [][]string{{"status:", "stopped"}, {"exit:", "SIGTERM"}, {"stop:", "terminated"}, {"pid:", strconv.Itoa(pid)},
+			{"stopped", "by:", "alice"}, {"stop", "reason:", "done", "with", "it"}} {
 			if !hasRow(r.Stdout, row...) {
 				t.Fatalf("status output lacks %q:\n%s", row, r.Stdout)
 			}
@@ -235,7 +237,7 @@ func TestCLIEndToEnd(t *testing.T) {
 			t.Fatalf("bob does not see alice's shared batch:\n%s", r.Stdout)
 		}
 		r = e.argus(t, bobEnv, "", "status", runID)
-		wantOK(t, "bob status after the share", r)
+		wantCode(t, "bob status after the share", r, 5)
 		if !hasRow(r.Stdout, "status:", "stopped") {
 			t.Fatalf("bob's status:\n%s", r.Stdout)
 		}

@@ -18,13 +18,14 @@ import (
 // printer writes results as aligned tables for people, or as the raw API
 // structs in JSON (--json) for scripts.
 type printer struct {
-	w    io.Writer
-	json bool
-	loc  *time.Location // times are shown in the user's zone; tests pin UTC
+	w      io.Writer
+	json   bool
+	loc    *time.Location // times are shown in the user's zone; tests pin UTC
+	colour bool           // mark outcomes in colour (outcome.go: a terminal, no NO_COLOR)
 }
 
 func newPrinter(c *cli.Context) printer {
-	return printer{w: c.App.Writer, json: c.Bool(flagJSON), loc: time.Local}
+	return printer{w: c.App.Writer, json: c.Bool(flagJSON), loc: time.Local, colour: wantColour(c.App.Writer)}
 }
 
 func (p printer) printJSON(v any) error {
@@ -35,14 +36,27 @@ func (p printer) printJSON(v any) error {
 
 // table prints rows under a header, columns aligned.
 func (p printer) table(header []string, rows [][]string) error {
+	return p.paintedTable(header, rows, nil)
+}
+
+// paintedTable is table with each cleaned cell of a body row passed
+// through paint (when not nil), which may colour it; the header is passed
+// with row -1, so a painted column is painted whole and stays aligned.
+func (p printer) paintedTable(header []string, rows [][]string, paint func(row, col int, cell string) string) error {
+	if paint == nil {
+		paint = func(_, _ int, cell string) string { return cell }
+	}
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, row := range rows {
-		cells := make([]string, len(row))
-		for i, cell := range row {
-			cells[i] = cleanCell(cell)
+	line := func(row int, cells []string) {
+		out := make([]string, len(cells))
+		for i, cell := range cells {
+			out[i] = paint(row, i, cleanCell(cell))
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		fmt.Fprintln(tw, strings.Join(out, "\t"))
+	}
+	line(-1, header)
+	for i, row := range rows {
+		line(i, row)
 	}
 	return tw.Flush()
 }
@@ -66,12 +80,25 @@ func (p printer) runs(l *api.RunList) error {
 		return p.printJSON(l)
 	}
 	rows := make([][]string, 0, len(l.Runs))
+	verdicts := make([]api.Verdict, 0, len(l.Runs))
 	for _, r := range l.Runs {
+		words, verdict := r.Outcome()
+		verdicts = append(verdicts, verdict)
 		rows = append(rows, []string{
-			r.ID, r.BatchID, string(r.Status), pidText(r.PID), exitText(&r), p.time(r.StartedAt), p.time(r.EndedAt),
+			r.ID, r.BatchID, string(r.Status), words, pidText(r.PID), dash(r.RequestedBy), p.time(r.StartedAt), p.time(r.EndedAt),
 		})
 	}
-	return p.table([]string{"RUN", "BATCH", "STATUS", "PID", "EXIT", "STARTED", "ENDED"}, rows)
+	const outcomeCol = 3
+	return p.paintedTable([]string{"RUN", "BATCH", "STATUS", "OUTCOME", "PID", "BY", "STARTED", "ENDED"}, rows,
+		func(row, col int, cell string) string {
+			switch {
+			case col != outcomeCol:
+				return cell
+			case row < 0:
+				return p.paint(api.VerdictActive, cell) // the same escape length as the cells below
+			}
+			return p.paint(verdicts[row], cell)
+		})
 }
 
 func (p printer) agents(l *api.AgentList) error {
@@ -125,33 +152,44 @@ func (p printer) run(r *api.Run, tailLines int) error {
 	if p.json {
 		return p.printJSON(r)
 	}
-	rows := [][]string{
-		{"run", r.ID}, {"batch", r.BatchID}, {"agent", dash(r.AgentID)},
-		{"status", string(r.Status)}, {"pid", pidText(r.PID)},
-		{"exit", exitText(r)},
-	}
-	if r.Error != "" {
-		rows = append(rows, []string{"error", r.Error})
-	}
-	if r.StopOutcome != "" {
-		rows = append(rows, []string{"stop", r.StopOutcome})
-	}
-	if r.Timeout != "" {
-		rows = append(rows, []string{"timeout", r.Timeout})
-	}
-	rows = append(rows,
-		[]string{"created", p.time(&r.CreatedAt)},
-		[]string{"started", p.time(r.StartedAt)},
-		[]string{"ended", p.time(r.EndedAt)},
-	)
+	_, verdict := r.Outcome()
+	rows := p.runFacts(r)
 	tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', 0)
 	for _, row := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", row[0], cleanCell(row[1]))
+		value := cleanCell(row[1])
+		if row[0] == "outcome" {
+			value = p.paint(verdict, value) // the line's last cell: alignment is not at stake
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], value)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	return p.tail(r.OutputTail, tailLines)
+}
+
+// runFacts are the label/value lines of a run's detail; empty optional
+// ones are left out.
+func (p printer) runFacts(r *api.Run) [][]string {
+	words, _ := r.Outcome()
+	rows := [][]string{
+		{"run", r.ID}, {"batch", r.BatchID}, {"agent", dash(r.AgentID)},
+		{"status", string(r.Status)}, {"outcome", words}, {"pid", pidText(r.PID)},
+		{"exit", exitText(r)},
+	}
+	for _, opt := range [][]string{
+		{"error", r.Error}, {"requested by", r.RequestedBy}, {"stopped by", r.StoppedBy},
+		{"stop reason", r.StopReason}, {"stop", r.StopOutcome}, {"timeout", r.Timeout},
+	} {
+		if opt[1] != "" {
+			rows = append(rows, opt)
+		}
+	}
+	return append(rows,
+		[]string{"created", p.time(&r.CreatedAt)},
+		[]string{"started", p.time(r.StartedAt)},
+		[]string{"ended", p.time(r.EndedAt)},
+	)
 }
 
 // tail prints a run's output. The output is whatever the run wrote, so it

@@ -22,7 +22,7 @@ func TestRunsTable(t *testing.T) {
 	start := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	end := start.Add(time.Hour)
 	l := &api.RunList{Runs: []api.Run{
-		{ID: "r1", BatchID: "b1", Status: api.RunExited, PID: 4242, ExitCode: intPtr(0), StartedAt: &start, EndedAt: &end},
+		{ID: "r1", BatchID: "b1", Status: api.RunExited, PID: 4242, ExitCode: intPtr(0), StartedAt: &start, EndedAt: &end, RequestedBy: "bob"},
 		{ID: "r2", BatchID: "b1", Status: api.RunStopped, PID: 77, Signal: "SIGTERM", StartedAt: &start},
 		{ID: "r3", BatchID: "b2", Status: api.RunQueued},
 		{ID: "r4", BatchID: "b2", Status: api.RunExited, ExitUnknown: true},
@@ -32,11 +32,11 @@ func TestRunsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "" +
-		"RUN  BATCH  STATUS   PID   EXIT     STARTED              ENDED\n" +
-		"r1   b1     exited   4242  0        2025-03-01 12:00:00  2025-03-01 13:00:00\n" +
-		"r2   b1     stopped  77    SIGTERM  2025-03-01 12:00:00  -\n" +
-		"r3   b2     queued   -     -        -                    -\n" +
-		"r4   b2     exited   -     unknown  -                    -\n"
+		"RUN  BATCH  STATUS   OUTCOME              PID   BY   STARTED              ENDED\n" +
+		"r1   b1     exited   exited 0             4242  bob  2025-03-01 12:00:00  2025-03-01 13:00:00\n" +
+		"r2   b1     stopped  stopped              77    -    2025-03-01 12:00:00  -\n" +
+		"r3   b2     queued   queued               -     -    -                    -\n" +
+		"r4   b2     exited   ended, exit unknown  -     -    -                    -\n"
 	if buf.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", buf, want)
 	}

@@ -88,6 +88,7 @@ func stopCommand() *cli.Command {
 		ArgsUsage: "RUN",
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "grace", Usage: "grace period before SIGKILL, e.g. 30s; 0 means the agent's own"},
+			&cli.StringFlag{Name: "reason", Usage: "why, kept on the run as stop_reason (one line, at most 500 characters)"},
 		},
 		Action: func(c *cli.Context) error {
 			// Flag errors come before any talk of URLs and tokens.
@@ -104,7 +105,7 @@ func stopCommand() *cli.Command {
 
 func stopAction(c *cli.Context, cl *client.Client) error {
 	grace := c.Duration("grace")
-	var req api.StopRequest
+	req := api.StopRequest{Reason: c.String("reason")}
 	if grace > 0 {
 		req.GracePeriod = grace.String()
 	}
@@ -118,7 +119,7 @@ func stopAction(c *cli.Context, cl *client.Client) error {
 func statusCommand() *cli.Command {
 	return withUsage(&cli.Command{
 		Name:      "status",
-		Usage:     "show a run: status, PID, exit code or signal, output tail",
+		Usage:     "show a run: status, outcome, PID, exit code or signal, who asked for it and who stopped it, output tail; exits 0 when it succeeded or is not over, 3 failed, 4 cancelled or expired, 5 stopped, 6 exit unknown",
 		ArgsUsage: "RUN",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "tail", Value: 20, Usage: "output lines to show (0: all the server kept)"},
@@ -128,7 +129,13 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return newPrinter(c).run(run, c.Int("tail"))
+			if err := newPrinter(c).run(run, c.Int("tail")); err != nil {
+				return err
+			}
+			if code := statusExitCode(run); code != exitRunOK {
+				return quietExit{code}
+			}
+			return nil
 		}),
 	})
 }

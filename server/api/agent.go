@@ -48,6 +48,8 @@ type RerunSpec struct {
 	// TimeoutMS, when > 0, is how long the run may run before the agent
 	// stops it; the deadline counts from the start the agent acks.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+	// RequestedBy names the user who asked for the rerun, for the agent's log.
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // StopSpec says which run to end and how patiently.
@@ -58,6 +60,10 @@ type StopSpec struct {
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	// GracePeriodMS overrides the agent's grace period when > 0.
 	GracePeriodMS int64 `json:"grace_period_ms,omitempty"`
+	// StoppedBy and Reason say who asked for the stop and why, as the run
+	// records them, so the agent can log them.
+	StoppedBy string `json:"stopped_by,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // JobList answers GET /api/agents/{id}/jobs.
@@ -98,9 +104,6 @@ type ExitReport struct {
 	// StopReasonTimeout when its timeout ran out.
 	StopReason string `json:"stop_reason,omitempty"`
 }
-
-// StopReasonTimeout is the stop reason of a run its timeout ended.
-const StopReasonTimeout = "timeout"
 
 // MaxOutputTail is the most output the server keeps per run.
 const MaxOutputTail = 64 << 10

@@ -1,7 +1,9 @@
 // Package api holds the JSON shapes that cross the wire between argus-server,
 // its agents and its users: request and response bodies, command payloads and
-// run states, and the limits on each field (limits.go). It has no behaviour
-// and no dependencies, so the server, the client and the agent can all
+// run states, and the limits on each field (limits.go). Its only behaviour
+// is reading those shapes (RunStatus.Ended, and Run.Outcome in outcome.go,
+// which words and judges a run the same way for the UI and the CLI), and
+// it has no dependencies, so the server, the client and the agent can all
 // share it. Routes, status codes and the
 // schema of each of these shapes are in openapi.yaml (embedded as OpenAPI),
 // which must change whenever a type here does; server/routes.go wires the
@@ -20,12 +22,21 @@ const (
 	RunStopping RunStatus = "stopping" // stop command queued or delivered
 	RunStopped  RunStatus = "stopped"  // ended after a stop
 	RunFailed   RunStatus = "failed"   // agent could not start it
+	// Set by the queue's own lifecycle: stopped while still queued, or not
+	// delivered within the server's queue TTL. Neither ever started.
+	RunCancelled RunStatus = "cancelled"
+	RunExpired   RunStatus = "expired"
 )
 
 // Ended reports whether the status is final.
 func (s RunStatus) Ended() bool {
-	return s == RunExited || s == RunStopped || s == RunFailed
+	return s == RunExited || s == RunStopped || s == RunFailed || s == RunCancelled || s == RunExpired
 }
+
+// StopReasonTimeout is a run's stop_reason when it was stopped because it
+// ran longer than its rerun's timeout: a system stop, with no stopped_by.
+// Other stop reasons are the text the user gave with the stop.
+const StopReasonTimeout = "timeout"
 
 // Command kinds.
 const (
@@ -106,8 +117,12 @@ type Run struct {
 	// Timeout is the rerun's timeout as a Go duration ("6h0m0s"), when it
 	// was given one.
 	Timeout string `json:"timeout,omitempty"`
-	// StopReason says why the run was stopped other than by a user's
-	// stop: "timeout" when its timeout ran out.
+	// RequestedBy is the name of the user who asked for the rerun.
+	RequestedBy string `json:"requested_by,omitempty"`
+	// StoppedBy is the name of the user who asked for the run's latest
+	// stop (empty for a system stop such as a timeout), StopReason why:
+	// their text, or a fixed word such as StopReasonTimeout.
+	StoppedBy  string `json:"stopped_by,omitempty"`
 	StopReason string `json:"stop_reason,omitempty"`
 }
 
@@ -138,6 +153,9 @@ type Queued struct {
 type StopRequest struct {
 	// GracePeriod overrides the agent's grace period, e.g. "30s".
 	GracePeriod string `json:"grace_period,omitempty"`
+	// Reason says why, for whoever looks at the run later: one line of
+	// at most MaxStopReason characters, without control characters.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Agent is a registered daemon as its owner sees it.

@@ -23,6 +23,7 @@ const (
 	MaxEnvValue    = 32 << 10  // one env_snapshot.env value: Windows' own limit
 	MaxUserName    = 64        // share's user: the user-name rule's length
 	MaxGracePeriod = 32        // stop's grace_period, a duration like "30s"
+	MaxStopReason  = 500       // stop's reason, in characters (runes), not bytes
 	MaxID          = 64        // ids sent in bodies (rerun's and register's agent_id)
 	MaxTimeout     = 32        // rerun's timeout, a duration like "6h"
 

@@ -106,10 +106,13 @@ type Store interface {
 	// unknown or userID is not one of its recipients.
 	RemoveRecipient(ctx context.Context, project, userID string) error
 
-	// QueueRerun stores a new queued run and its rerun command together.
+	// QueueRerun stores a new queued run (with its RequestedBy) and its
+	// rerun command together.
 	QueueRerun(ctx context.Context, r Run, c Command) error
 	// QueueStop stores a stop command for a running run and moves the run
-	// to stopping; ErrConflict unless the run is running.
+	// to stopping; ErrConflict unless the run is running. The run records
+	// who asked and why from c.Payload.Stop (StoppedBy, Reason), so the run
+	// and the command the agent gets cannot disagree.
 	QueueStop(ctx context.Context, runID string, c Command) (Run, error)
 	// ClaimCommands hands out up to limit of the agent's commands that are
 	// queued, or delivered but unacked with a lease that ended before now,
@@ -269,10 +272,17 @@ type Run struct {
 	CreatedAt   time.Time
 	StartedAt   *time.Time
 	EndedAt     *time.Time
-	// Timeout is the rerun's timeout (0: none); StopReason is set from
-	// the exit report when the agent stopped the run itself ("timeout").
-	Timeout    time.Duration
-	StopReason string
+
+	// Accountability, by user name (names never change). RequestedBy: who
+	// asked for the rerun. StoppedBy and StopReason: who asked for the
+	// run's latest stop and why, set when that stop is queued and kept
+	// whatever its outcome (StopOutcome says what happened); a system stop
+	// (api.StopReasonTimeout) has a reason and no StoppedBy.
+	RequestedBy string
+	StoppedBy   string
+	StopReason  string
+	// Timeout is the rerun's timeout (0: none).
+	Timeout time.Duration
 }
 
 // CommandState is where a command is in its delivery.

@@ -229,6 +229,8 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 	v1 := sqlstore.Migration{Version: 1, Stmts: []string{`CREATE TABLE a (id {{int64}})`}}
 	v2 := sqlstore.Migration{Version: 2, Stmts: []string{`CREATE TABLE b (id {{int64}})`, `INSERT INTO b VALUES (1)`}}
 	bad := sqlstore.Migration{Version: 3, Stmts: []string{`CREATE TABLE c (id INTEGER)`, `NOT SQL`}}
+	v4 := sqlstore.Migration{Version: 4, Stmts: []string{`CREATE TABLE d (id {{int64}})`}}
+	v5 := sqlstore.Migration{Version: 5, Stmts: []string{`CREATE TABLE e (id {{int64}})`}}
 
 	for _, step := range []struct {
 		ms   []sqlstore.Migration
@@ -237,6 +239,11 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 		{[]sqlstore.Migration{v1}, []int{1}},
 		{[]sqlstore.Migration{v1, v2}, []int{2}},
 		{[]sqlstore.Migration{v1, v2}, nil},
+		// Versions need not be consecutive, and one missing below the
+		// newest is applied when it appears: branches developed side by
+		// side each add their own version, and merge in any order.
+		{[]sqlstore.Migration{v1, v2, v5}, []int{5}},
+		{[]sqlstore.Migration{v1, v2, v4, v5}, []int{4}},
 	} {
 		got, err := sqlstore.Migrate(ctx, db, Dialect(), step.ms)
 		if err != nil {
@@ -248,7 +255,7 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 	}
 
 	// A failing migration leaves nothing of itself behind.
-	if _, err := sqlstore.Migrate(ctx, db, Dialect(), []sqlstore.Migration{v1, v2, bad}); err == nil {
+	if _, err := sqlstore.Migrate(ctx, db, Dialect(), []sqlstore.Migration{v1, v2, bad, v4, v5}); err == nil {
 		t.Fatal("Migrate with a broken migration succeeded")
 	}
 	var n int

@@ -24,6 +24,7 @@ func Migrations() []Migration {
 		{Version: 3, Stmts: schemaV3},
 		{Version: 4, Stmts: schemaV4},
 		{Version: 5, Stmts: schemaV5},
+		{Version: 6, Stmts: schemaV6},
 		{Version: 8, Stmts: schemaV8},
 	}
 }
@@ -253,11 +254,23 @@ var schemaV5 = []string{
 	`DROP INDEX batches_project`,
 }
 
+// schemaV6 records who is behind each run: the user who asked for the
+// rerun, and who asked for its stop and why (a user's text, or a word for
+// a system stop such as "timeout"). Names, not user ids: they are what
+// the API shows, users are never renamed, and an account of who did what
+// should read the same whatever happens to the users table later. Runs
+// from before have none (empty strings).
+var schemaV6 = []string{
+	`ALTER TABLE runs ADD COLUMN requested_by TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE runs ADD COLUMN stopped_by TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
+}
+
 // schemaV8 is the agent's lifecycle: when it last said goodbye (a clean
 // shutdown shows offline at once, until a later heartbeat), a run's
-// timeout, and why the agent stopped a run itself ("timeout").
+// timeout. Why the agent stopped a run itself ("timeout") goes in
+// runs.stop_reason (schemaV6).
 var schemaV8 = []string{
 	`ALTER TABLE agents ADD COLUMN offline_at {{int64}}`,
 	`ALTER TABLE runs ADD COLUMN timeout_ms {{int64}} NOT NULL DEFAULT 0`,
-	`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
 }

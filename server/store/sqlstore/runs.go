@@ -13,7 +13,8 @@ import (
 
 const runCols = `r.id, r.batch_id, r.agent_id, r.status, r.pid, r.exit_code, r.signal,
 	r.exit_unknown, r.error, r.output_tail, r.rerun_cmd_id, r.stop_cmd_id,
-	r.stop_outcome, r.created_at, r.started_at, r.ended_at, r.timeout_ms, r.stop_reason`
+	r.stop_outcome, r.created_at, r.started_at, r.ended_at,
+	r.requested_by, r.stopped_by, r.stop_reason, r.timeout_ms`
 
 func scanRun(r row) (store.Run, error) {
 	var run store.Run
@@ -22,7 +23,8 @@ func scanRun(r row) (store.Run, error) {
 	var created, timeoutMS int64
 	err := r.Scan(&run.ID, &run.BatchID, &run.AgentID, &status, &run.PID, &exitCode,
 		&run.Signal, &run.ExitUnknown, &run.Error, &run.OutputTail, &run.RerunCmdID,
-		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended, &timeoutMS, &run.StopReason)
+		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended,
+		&run.RequestedBy, &run.StoppedBy, &run.StopReason, &timeoutMS)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -52,9 +54,10 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 	}
 	_, err := c.exec(ctx, `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
 		exit_unknown = ?, error = ?, output_tail = ?, stop_cmd_id = ?, stop_outcome = ?,
-		started_at = ?, ended_at = ?, stop_reason = ? WHERE id = ?`,
+		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ? WHERE id = ?`,
 		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, r.OutputTail,
-		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.StopReason, r.ID)
+		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt),
+		r.StoppedBy, r.StopReason, r.ID)
 	return err
 }
 
@@ -74,8 +77,10 @@ func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) er
 	}
 	err := s.inTx(ctx, func(tx conn) error {
 		_, err := tx.exec(ctx, `INSERT INTO runs
-			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, timeout_ms) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt), r.Timeout.Milliseconds())
+			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, requested_by, timeout_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt), r.RequestedBy,
+			r.Timeout.Milliseconds())
 		if err != nil {
 			return err
 		}
@@ -111,6 +116,10 @@ func (s *Store) QueueStop(ctx context.Context, runID string, c store.Command) (s
 		// earlier, failed stop would keep ReportExit from recording that
 		// this one never reached the agent.
 		r.Status, r.StopCmdID, r.StopOutcome = api.RunStopping, c.ID, ""
+		r.StoppedBy, r.StopReason = "", ""
+		if spec := c.Payload.Stop; spec != nil {
+			r.StoppedBy, r.StopReason = spec.StoppedBy, spec.Reason
+		}
 		return updateRun(ctx, tx, r)
 	})
 	if err != nil {

@@ -11,7 +11,7 @@
 // (with their last use and the list per user), agents and heartbeats,
 // batches, projects and sharing, queuing reruns and stops, claiming
 // commands under leases (concurrently too), acks, exit reports and output
-// tails, paged lists (every item once and in order
+// tails, who asked for each run and its stop and why, paged lists (every item once and in order
 // whatever the page size, ties, filters, visibility, inserts between
 // pages), metrics counts, Ping and Close.
 //
@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PagedRuns", testPagedRuns},
 		{"PagedRunsInsertBetween", testPagedRunsInsertBetween},
 		{"QueueStop", testQueueStop},
+		{"Accountability", testAccountability},
 		{"ClaimCommands", testClaimCommands},
 		{"ClaimCommandsConcurrent", testClaimConcurrent},
 		{"NextLeaseExpiry", testNextLeaseExpiry},

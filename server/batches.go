@@ -151,7 +151,8 @@ func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs, err := s.store.ListRuns(r.Context(), b.ID)
+	p, _ := principalFrom(r.Context())
+	runs, next, err := s.batchRuns(r.Context(), p.UserID, b.ID, store.Page{Limit: defaultPageLimit})
 	if err != nil {
 		return err
 	}
@@ -160,6 +161,7 @@ func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
 	for _, run := range runs {
 		out.Runs = append(out.Runs, toAPIRun(run))
 	}
+	out.RunsNextCursor = next
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

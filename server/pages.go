@@ -211,6 +211,18 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// batchRuns is one page of a batch the user may see: its runs newest
+// first, and the cursor of GET /api/runs?batch= for the next page ("" on
+// the last). A batch holds as many runs as it was rerun times, each with
+// up to 64 KiB of output, so it is never read whole.
+func (s *Server) batchRuns(ctx context.Context, userID, batchID string, page store.Page) ([]store.Run, string, error) {
+	runs, more, err := s.store.ListRunsForUser(ctx, userID, store.RunFilter{BatchID: batchID}, page)
+	if err != nil {
+		return nil, "", err
+	}
+	return runs, nextCursor(listRuns, more, func() store.Key { return runs[len(runs)-1].Key() }), nil
+}
+
 func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
 	page, err := parsePage(r.URL.Query(), listAgents)

@@ -15,8 +15,8 @@ import (
 // The web UI: server-rendered pages over the same authorisation
 // (visibleBatch, visibleRun, mayUseBatch) and the same rerun/stop logic
 // (queueRerun, queueStop) as the API, so the browser can never do more
-// than the user's token could. Sessions: ui_session.go; CSRF: ui_csrf.go;
-// templates and headers: ui_templates.go.
+// than the user's token could. The batch page: ui_batch.go; sessions:
+// ui_session.go; CSRF: ui_csrf.go; templates and headers: ui_templates.go.
 
 // uiRoutes adds the UI to mux; routes.go calls it.
 func (s *Server) uiRoutes(mux *http.ServeMux) {
@@ -206,45 +206,6 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session
 	p.Refresh = at.url()
 	p.Data = data
 	return s.render(w, http.StatusOK, "home.html", p)
-}
-
-func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess session) error {
-	ctx := r.Context()
-	b, err := s.visibleBatch(ctx, r.PathValue("id"), view)
-	if err != nil {
-		return err
-	}
-	runs, err := s.store.ListRuns(ctx, b.ID)
-	if err != nil {
-		return err
-	}
-	owner := s.userNames(ctx).of(b.OwnerID)
-	data := struct {
-		Batch      batchRow
-		Runs       []runRow
-		CanControl bool
-		RerunOff   string // why Rerun is greyed out; empty when it is not
-	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: commandText(b.Snapshot.Command)}}
-	for _, run := range runs {
-		data.Runs = append(data.Runs, newRunRow(toAPIRun(run)))
-	}
-	if data.CanControl, err = s.mayUseBatch(ctx, sess.UserID, b, control); err != nil {
-		return err
-	}
-	if !data.CanControl {
-		data.RerunOff = "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it"
-	} else if _, err := s.pickAgent(ctx, b, ""); err != nil {
-		var he *httpError
-		if !errors.As(err, &he) || he.code != http.StatusConflict {
-			return err
-		}
-		// The same test a rerun would make, so the button is greyed out
-		// exactly when pressing it would be refused with 409.
-		data.RerunOff = "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there"
-	}
-	p := s.base(r, sess, b.Name)
-	p.Data = data
-	return s.render(w, http.StatusOK, "batch.html", p)
 }
 
 func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess session) error {

@@ -86,6 +86,9 @@ type Batch struct {
 	EnvSnapshot EnvSnapshot `json:"env_snapshot"`
 	CreatedAt   time.Time   `json:"created_at"`
 	Runs        []Run       `json:"runs,omitempty"`
+	// RunsNextCursor is set when the batch has more runs than Runs holds:
+	// GET /api/runs?batch=ID&cursor=RunsNextCursor lists the older ones.
+	RunsNextCursor string `json:"runs_next_cursor,omitempty"`
 }
 
 // BatchList answers GET /api/batches.

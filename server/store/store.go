@@ -141,8 +141,6 @@ type Store interface {
 	ReportExit(ctx context.Context, agentID, runID string, e api.ExitReport) (Run, error)
 	Run(ctx context.Context, id string) (Run, error)
 	Command(ctx context.Context, id string) (Command, error)
-	// ListRuns returns a batch's runs, newest first.
-	ListRuns(ctx context.Context, batchID string) ([]Run, error)
 	// ListRunsForUser returns one page (see Page) of the runs of every
 	// batch the user may see (ListBatches' rule), narrowed by f.
 	ListRunsForUser(ctx context.Context, userID string, f RunFilter, p Page) (runs []Run, more bool, err error)

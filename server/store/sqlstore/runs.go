@@ -214,16 +214,6 @@ func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
 	return r, notFound(err, "run", id)
 }
 
-// ListRuns returns a batch's runs, newest first.
-func (s *Store) ListRuns(ctx context.Context, batchID string) ([]store.Run, error) {
-	rows, err := s.pool().query(ctx, `SELECT `+runCols+` FROM runs r
-		WHERE r.batch_id = ? ORDER BY r.created_at DESC, r.id DESC`, batchID)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return collect(rows, scanRun)
-}
-
 // ListRunsForUser returns one page of the runs of every batch userID may
 // see, narrowed by f, newest first.
 func (s *Store) ListRunsForUser(ctx context.Context, userID string, f store.RunFilter, p store.Page) ([]store.Run, bool, error) {

@@ -83,11 +83,11 @@ func testAccountability(t *testing.T, f *fixture) {
 func wantListed(t *testing.T, f *fixture, a store.Agent, id, requested, stopped, reason string) {
 	t.Helper()
 	b := f.run(id).BatchID
-	runs, err := f.s.ListRuns(f.ctx, b)
+	batchPage, _, err := f.s.ListRunsForUser(f.ctx, a.UserID, store.RunFilter{BatchID: b}, store.Page{Limit: 100})
 	f.must(err)
-	page, _, err := f.s.ListRunsForUser(f.ctx, a.UserID, store.RunFilter{BatchID: b}, store.Page{Limit: 100})
+	all, _, err := f.s.ListRunsForUser(f.ctx, a.UserID, store.RunFilter{}, store.Page{Limit: 100})
 	f.must(err)
-	for name, list := range map[string][]store.Run{"ListRuns": runs, "ListRunsForUser": page} {
+	for name, list := range map[string][]store.Run{"the batch's runs": batchPage, "all runs": all} {
 		found := false
 		for _, r := range list {
 			if r.ID == id {

@@ -211,12 +211,12 @@ func testListRuns(t *testing.T, f *fixture) {
 	f.rerun(b2, a, "r-3", t0.Add(3*time.Minute))
 	f.rerun(bb, ab, "r-bob", t0.Add(4*time.Minute))
 
-	got, err := f.s.ListRuns(f.ctx, b1.ID)
+	got, _, err := f.s.ListRunsForUser(f.ctx, alice.ID, store.RunFilter{BatchID: b1.ID}, store.Page{Limit: 100})
 	f.must(err)
-	sameIDs(t, "ListRuns(b-1)", ids(got, runID), []string{"r-2b", "r-2a", "r-1"})
-	got, err = f.s.ListRuns(f.ctx, "b-unknown")
+	sameIDs(t, "runs of b-1", ids(got, runID), []string{"r-2b", "r-2a", "r-1"})
+	got, _, err = f.s.ListRunsForUser(f.ctx, alice.ID, store.RunFilter{BatchID: "b-unknown"}, store.Page{Limit: 100})
 	f.must(err)
-	sameIDs(t, "ListRuns(unknown)", ids(got, runID), nil)
+	sameIDs(t, "runs of an unknown batch", ids(got, runID), nil)
 
 	vision := []string{"r-3", "r-2b", "r-2a", "r-1"}
 	for _, c := range []struct {

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// batchQuery is the batch page's place in its runs: a page size and the
+// cursor of the page shown (both empty on the first page).
+type batchQuery struct {
+	id     string
+	limit  int // 0: the default, left out of links
+	cursor string
+}
+
+// url is the batch page at q, built from validated parts only (it lands in
+// links and in the meta refresh).
+func (q batchQuery) url() string {
+	v := url.Values{}
+	if q.limit != 0 {
+		v.Set("limit", strconv.Itoa(q.limit))
+	}
+	if q.cursor != "" {
+		v.Set("cursor", q.cursor)
+	}
+	u := "/ui/batches/" + url.PathEscape(q.id)
+	if len(v) == 0 {
+		return u
+	}
+	return u + "?" + v.Encode()
+}
+
+// batchLinks are the runs table's paging links; empty ones are not shown.
+type batchLinks struct {
+	OlderRuns, NewestRuns string
+}
+
+func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess session) error {
+	ctx := r.Context()
+	b, err := s.visibleBatch(ctx, r.PathValue("id"), view)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	page, err := parsePage(q, listRuns)
+	if err != nil {
+		return err
+	}
+	at := batchQuery{id: b.ID, cursor: q.Get("cursor")}
+	if q.Get("limit") != "" {
+		at.limit = page.Limit
+	}
+	runs, next, err := s.batchRuns(ctx, sess.UserID, b.ID, page)
+	if err != nil {
+		return err
+	}
+	owner := s.userNames(ctx).of(b.OwnerID)
+	data := struct {
+		Batch      batchRow
+		Runs       []runRow
+		Links      batchLinks
+		CanControl bool
+		RerunOff   string // why Rerun is greyed out; empty when it is not
+	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: commandText(b.Snapshot.Command)}}
+	for _, run := range runs {
+		data.Runs = append(data.Runs, newRunRow(toAPIRun(run)))
+	}
+	if next != "" {
+		data.Links.OlderRuns = batchQuery{id: b.ID, limit: at.limit, cursor: next}.url()
+	}
+	if at.cursor != "" {
+		data.Links.NewestRuns = batchQuery{id: b.ID, limit: at.limit}.url()
+	}
+	if data.CanControl, data.RerunOff, err = s.rerunState(ctx, sess.UserID, b, owner); err != nil {
+		return err
+	}
+	p := s.base(r, sess, b.Name)
+	p.Refresh = at.url()
+	p.Data = data
+	return s.render(w, http.StatusOK, "batch.html", p)
+}
+
+// rerunState says whether the user may rerun and stop b's runs, and why
+// Rerun is greyed out ("" when it is not).
+func (s *Server) rerunState(ctx context.Context, userID string, b store.Batch, owner string) (bool, string, error) {
+	may, err := s.mayUseBatch(ctx, userID, b, control)
+	if err != nil || !may {
+		return false, "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it", err
+	}
+	if _, err := s.pickAgent(ctx, b, ""); err != nil {
+		var he *httpError
+		if !errors.As(err, &he) || he.code != http.StatusConflict {
+			return true, "", err
+		}
+		// The same test a rerun would make, so the button is greyed out
+		// exactly when pressing it would be refused with 409.
+		return true, "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there", nil
+	}
+	return true, "", nil
+}

@@ -41,6 +41,7 @@ type Config struct {
 	HeartbeatInterval  time.Duration     // default 10s
 	PollWait           time.Duration     // long-poll hold asked of the server; default 30s
 	MaxBackoff         time.Duration     // longest retry wait while the server is unreachable; default 30s
+	MaxRuns            int               // runs at once the server may hand this agent; 0: no limit
 	Logger             zerolog.Logger
 	Version            string
 }

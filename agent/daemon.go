@@ -143,7 +143,8 @@ func (d *daemon) heartbeatLoop(ctx context.Context) {
 func (d *daemon) pollLoop(ctx context.Context) {
 	var wait time.Duration
 	for ctx.Err() == nil {
-		jobs, err := d.api.Jobs(ctx, d.agentID, d.cfg.PollWait)
+		jobs, err := d.api.JobsUpTo(ctx, d.agentID, d.cfg.PollWait, d.cfg.MaxRuns)
+		received := time.Now() // with its monotonic reading: see lateBy
 		if ctx.Err() != nil || d.rejected(err) {
 			return
 		}
@@ -160,7 +161,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 			wait = 0
 		}
 		for _, c := range jobs.Commands {
-			d.dispatch(ctx, c)
+			d.dispatch(ctx, c, received)
 		}
 	}
 }
@@ -168,7 +169,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 // dispatch handles each command in its own goroutine, so a stop waiting
 // out its grace period holds up nothing else; a command already being
 // handled (a redelivery racing its first delivery) is skipped.
-func (d *daemon) dispatch(ctx context.Context, c api.Command) {
+func (d *daemon) dispatch(ctx context.Context, c api.Command, received time.Time) {
 	d.mu.Lock()
 	if d.inflight[c.ID] {
 		d.mu.Unlock()
@@ -182,7 +183,7 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command) {
 		defer func() { d.mu.Lock(); delete(d.inflight, c.ID); d.mu.Unlock() }()
 		switch c.Kind {
 		case api.KindRerun:
-			d.rerun(c)
+			d.rerun(ctx, c, received)
 		case api.KindStop:
 			d.stop(ctx, c)
 		default:

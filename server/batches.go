@@ -160,6 +160,9 @@ func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
 	for _, run := range runs {
 		out.Runs = append(out.Runs, toAPIRun(run))
 	}
+	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -206,6 +206,9 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
 	for _, run := range runs {
 		out.Runs = append(out.Runs, toAPIRun(run))
 	}
+	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
+		return err
+	}
 	out.NextCursor = nextCursor(listRuns, more, func() store.Key { return runs[len(runs)-1].Key() })
 	writeJSON(w, http.StatusOK, out)
 	return nil

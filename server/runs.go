@@ -50,7 +50,8 @@ func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID string) 
 	run.RerunCmdID = cmd.ID
 	cmd.Payload = api.Command{
 		ID: cmd.ID, Kind: api.KindRerun, RunID: run.ID, BatchID: b.ID, CreatedAt: now,
-		Rerun: &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env},
+		Rerun:     &api.RerunSpec{Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env},
+		ExpiresAt: s.expiresAt(now),
 	}
 	if err := s.store.QueueRerun(ctx, run, cmd); err != nil {
 		return api.Queued{}, err
@@ -125,7 +126,11 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAPIRun(run))
+	out := toAPIRun(run)
+	if err := s.describeQueued(r.Context(), &out); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -161,6 +166,9 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 // caller has already checked that the user may control the run. grace 0
 // means the agent's default. 409 unless the run is running.
 func (s *Server) queueStop(ctx context.Context, run store.Run, grace time.Duration) (api.Queued, error) {
+	if run.Status == api.RunQueued {
+		return s.cancelQueued(ctx, run, grace) // queue.go
+	}
 	if run.Status != api.RunRunning {
 		return api.Queued{}, errorf(http.StatusConflict, "run %s is %s, not running", run.ID, run.Status)
 	}

@@ -228,6 +228,9 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 	for _, run := range runs {
 		data.Runs = append(data.Runs, toAPIRun(run))
 	}
+	if err := s.describeRuns(ctx, data.Runs); err != nil {
+		return err
+	}
 	if data.CanControl, err = s.mayUseBatch(ctx, sess.UserID, b, control); err != nil {
 		return err
 	}

@@ -14,17 +14,19 @@ import "time"
 type RunStatus string
 
 const (
-	RunQueued   RunStatus = "queued"   // rerun command waits for the agent
-	RunRunning  RunStatus = "running"  // agent acked with a PID
-	RunExited   RunStatus = "exited"   // ended on its own (any exit code)
-	RunStopping RunStatus = "stopping" // stop command queued or delivered
-	RunStopped  RunStatus = "stopped"  // ended after a stop
-	RunFailed   RunStatus = "failed"   // agent could not start it
+	RunQueued    RunStatus = "queued"   // rerun command waits for the agent
+	RunRunning   RunStatus = "running"  // agent acked with a PID
+	RunExited    RunStatus = "exited"   // ended on its own (any exit code)
+	RunStopping  RunStatus = "stopping" // stop command queued or delivered
+	RunStopped   RunStatus = "stopped"  // ended after a stop
+	RunFailed    RunStatus = "failed"   // agent could not start it
+	RunCancelled RunStatus = "cancelled"
+	RunExpired   RunStatus = "expired"
 )
 
 // Ended reports whether the status is final.
 func (s RunStatus) Ended() bool {
-	return s == RunExited || s == RunStopped || s == RunFailed
+	return s == RunExited || s == RunStopped || s == RunFailed || s == RunCancelled || s == RunExpired
 }
 
 // Command kinds.
@@ -102,6 +104,11 @@ type Run struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	// ExpiresAt: a queued run not started by then expires (server clock).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// WaitingReason says why a queued run is not on its way to the agent,
+	// e.g. "host busy (2/2 runs)".
+	WaitingReason string `json:"waiting_reason,omitempty"`
 }
 
 // RunList answers GET /api/runs.

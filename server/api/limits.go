@@ -22,6 +22,7 @@ const (
 	MaxUserName    = 64        // share's user: the user-name rule's length
 	MaxGracePeriod = 32        // stop's grace_period, a duration like "30s"
 	MaxID          = 64        // ids sent in bodies (rerun's and register's agent_id)
+	MaxMaxRuns     = 10000     // the jobs poll's max_runs (an agent's --max-runs)
 
 	// Agent registration (POST /api/agents/register).
 	MaxHostname      = 255 // hostname

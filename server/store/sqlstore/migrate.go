@@ -24,6 +24,7 @@ func Migrations() []Migration {
 		{Version: 3, Stmts: schemaV3},
 		{Version: 4, Stmts: schemaV4},
 		{Version: 5, Stmts: schemaV5},
+		{Version: 7, Stmts: schemaV7},
 	}
 }
 
@@ -250,4 +251,13 @@ var schemaV5 = []string{
 	`DROP INDEX batches_owner`,
 	`CREATE INDEX batches_project_created ON batches(project, created_at, id)`,
 	`DROP INDEX batches_project`,
+}
+
+// schemaV7 bounds a rerun's life in the queue and an agent's load: a rerun
+// command's deadline (expires_at, NULL: none), which claims and the expiry
+// sweep compare in SQL, and the agent's --max-runs as it last claimed,
+// which the UI shows beside a waiting run. Version 6 is another change's.
+var schemaV7 = []string{
+	`ALTER TABLE commands ADD COLUMN expires_at {{int64}}`,
+	`ALTER TABLE agents ADD COLUMN max_runs {{int64}} NOT NULL DEFAULT 0`,
 }

@@ -54,14 +54,14 @@ func (s *Server) cancelQueued(ctx context.Context, run store.Run, grace time.Dur
 	case err == nil:
 		s.log.Info().Str("run_id", run.ID).Msg("queued run cancelled")
 		return api.Queued{RunID: cancelled.ID, CmdID: cancelled.RerunCmdID}, nil
-	case errors.Is(err, store.ErrStarting):
-		started, err := s.awaitStart(ctx, run.ID)
+	case errors.Is(err, store.ErrStarting), errors.Is(err, store.ErrConflict):
+		// Starting, or no longer queued (started, or ended, since it was
+		// read): stop it as it now is.
+		now, err := s.awaitStart(ctx, run.ID)
 		if err != nil {
 			return api.Queued{}, err
 		}
-		return s.queueStop(ctx, started, grace)
-	case errors.Is(err, store.ErrConflict):
-		return api.Queued{}, errorf(http.StatusConflict, "run %s is no longer queued", run.ID)
+		return s.queueStop(ctx, now, grace)
 	}
 	return api.Queued{}, err
 }

@@ -57,6 +57,7 @@ func (s *Server) cancelQueued(ctx context.Context, run store.Run, grace time.Dur
 	case errors.Is(err, store.ErrStarting), errors.Is(err, store.ErrConflict):
 		// Starting, or no longer queued (started, or ended, since it was
 		// read): stop it as it now is.
+		s.log.Info().Str("run_id", run.ID).Msg("stop of a starting run: waiting for its PID")
 		now, err := s.awaitStart(ctx, run.ID)
 		if err != nil {
 			return api.Queued{}, err

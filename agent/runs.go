@@ -21,6 +21,7 @@ import (
 // runs do not).
 func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
+	fault("received")
 	if _, ok := d.journal.get(c.ID); ok {
 		// A redelivery (the ack was lost, or the lease ran out): say again
 		// what was done, and do nothing else.

@@ -1,6 +1,7 @@
 // Package server is argus-server's HTTP side: the agent API (register,
-// long-polled jobs, ack, heartbeat, exit reports), the user API (batches,
-// rerun, runs, stop, agents, project recipients), authentication (with a
+// long-polled jobs, the start step before a rerun, ack, heartbeat, exit
+// reports), the user API (batches, rerun, runs, stop or cancel, agents,
+// project recipients), the expiry of queued reruns (queue.go), authentication (with a
 // budget of failed attempts per client address, authlimit.go, and tokens'
 // last use written behind, lastused.go) and authorisation, refusal of
 // ambiguously framed requests (smuggling.go), /healthz and /metrics, access

@@ -68,7 +68,7 @@ func (p printer) runs(l *api.RunList) error {
 	rows := make([][]string, 0, len(l.Runs))
 	for _, r := range l.Runs {
 		rows = append(rows, []string{
-			r.ID, r.BatchID, string(r.Status), pidText(r.PID), exitText(&r), p.time(r.StartedAt), p.time(r.EndedAt),
+			r.ID, r.BatchID, withWaiting(string(r.Status), r), pidText(r.PID), exitText(&r), p.time(r.StartedAt), p.time(r.EndedAt),
 		})
 	}
 	return p.table([]string{"RUN", "BATCH", "STATUS", "PID", "EXIT", "STARTED", "ENDED"}, rows)
@@ -136,6 +136,12 @@ func (p printer) run(r *api.Run, tailLines int) error {
 	if r.StopOutcome != "" {
 		rows = append(rows, []string{"stop", r.StopOutcome})
 	}
+	if r.WaitingReason != "" {
+		rows = append(rows, []string{"waiting", r.WaitingReason})
+	}
+	if r.ExpiresAt != nil {
+		rows = append(rows, []string{"expires", p.time(r.ExpiresAt)})
+	}
 	rows = append(rows,
 		[]string{"created", p.time(&r.CreatedAt)},
 		[]string{"started", p.time(r.StartedAt)},
@@ -174,6 +180,15 @@ func (p printer) time(t *time.Time) string {
 		return "-"
 	}
 	return t.In(p.loc).Format("2006-01-02 15:04:05")
+}
+
+// withWaiting adds why a queued run waits to its status cell:
+// "queued (waiting: host busy (2/2 runs))".
+func withWaiting(status string, r api.Run) string {
+	if r.WaitingReason == "" {
+		return status
+	}
+	return status + " (waiting: " + r.WaitingReason + ")"
 }
 
 func pidText(pid int) string {

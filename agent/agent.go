@@ -1,7 +1,9 @@
 // Package agent is the argus-agent daemon: registering with the server and
 // caching the agent's own ag_live_ token (register.go), the heartbeat and
 // long-poll loops (daemon.go), starting a recorded command as a run with
-// the recorded environment minus tokens (runs.go, env.go), stopping a run
+// the recorded environment minus tokens (runs.go, env.go), refusing a
+// rerun past its deadline and asking the server before starting one, so a
+// cancelled or expired run is never started (queue.go), stopping a run
 // (stop.go), the on-disk journal that makes each command run at most once
 // and remembers what the server has not yet been told (journal.go),
 // picking up runs after a restart (recover.go), and delivering acks and
@@ -45,6 +47,7 @@ type Config struct {
 	HeartbeatInterval  time.Duration     // default 10s
 	PollWait           time.Duration     // long-poll hold asked of the server; default 30s
 	MaxBackoff         time.Duration     // longest retry wait while the server is unreachable; default 30s
+	MaxRuns            int               // runs at once the server may hand this agent; 0: no limit
 	Logger             zerolog.Logger
 	Version            string
 }

@@ -172,7 +172,8 @@ func (d *daemon) pollLoop(ctx context.Context) {
 	var wait time.Duration
 	for ctx.Err() == nil {
 		c := d.conn()
-		jobs, err := c.Jobs(ctx, d.agentID, d.cfg.PollWait)
+		jobs, err := c.JobsUpTo(ctx, d.agentID, d.cfg.PollWait, d.cfg.MaxRuns)
+		received := time.Now() // with its monotonic reading: see lateBy
 		if ctx.Err() != nil || d.rejected(ctx, c, err) {
 			return
 		}
@@ -192,7 +193,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 			wait = 0
 		}
 		for _, c := range jobs.Commands {
-			d.dispatch(ctx, c)
+			d.dispatch(ctx, c, received)
 		}
 	}
 }
@@ -200,7 +201,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 // dispatch handles each command in its own goroutine, so a stop waiting
 // out its grace period holds up nothing else; a command already being
 // handled (a redelivery racing its first delivery) is skipped.
-func (d *daemon) dispatch(ctx context.Context, c api.Command) {
+func (d *daemon) dispatch(ctx context.Context, c api.Command, received time.Time) {
 	d.mu.Lock()
 	if d.inflight[c.ID] {
 		d.mu.Unlock()
@@ -214,7 +215,7 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command) {
 		defer func() { d.mu.Lock(); delete(d.inflight, c.ID); d.mu.Unlock() }()
 		switch c.Kind {
 		case api.KindRerun:
-			d.rerun(ctx, c)
+			d.rerun(ctx, c, received)
 		case api.KindStop:
 			d.stop(ctx, c)
 		default:

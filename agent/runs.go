@@ -15,15 +15,28 @@ import (
 
 // rerun starts a recorded command at most once per command id: the
 // journal record is written (and synced) before the process is started, and
-// a command id the journal already has is never started again.
-func (d *daemon) rerun(ctx context.Context, c api.Command) {
+// a command id the journal already has is never started again. Before
+// that, a rerun past its deadline is refused, and the server is asked
+// whether the run still wants starting (queue.go: cancelled or expired
+// runs do not).
+func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
+	fault("received")
 	if _, ok := d.journal.get(c.ID); ok {
 		// A redelivery (the ack was lost, or the lease ran out): say again
 		// what was done, and do nothing else.
 		d.resendAck(c.ID)
 		return
 	}
+	if late := lateBy(c, received, time.Now()); late > 0 {
+		d.refuseExpired(c, late)
+		return
+	}
+	fault("before-start")
+	if !d.mayStart(ctx, c) {
+		return
+	}
+	fault("after-start")
 	rec := Record{
 		CmdID: c.ID, Kind: api.KindRerun, RunID: c.RunID, BatchID: c.BatchID, State: stateStarting,
 		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
@@ -24,11 +25,21 @@ func (c *Client) Register(ctx context.Context, req api.RegisterRequest) (*api.Re
 // Timeout), so the hold ends before the client gives up. wait <= 0 asks for
 // an immediate answer.
 func (c *Client) Jobs(ctx context.Context, agentID string, wait time.Duration) (*api.JobList, error) {
-	var q url.Values
+	return c.JobsUpTo(ctx, agentID, wait, 0)
+}
+
+// JobsUpTo is Jobs for an agent that runs at most maxRuns runs at once
+// (its --max-runs; 0: no limit): the server holds back new reruns while
+// that many of the agent's runs are running. An older server ignores it.
+func (c *Client) JobsUpTo(ctx context.Context, agentID string, wait time.Duration, maxRuns int) (*api.JobList, error) {
+	q := url.Values{}
 	timeout := c.timeout
 	if wait > 0 {
-		q = url.Values{"wait": {wait.String()}}
+		q.Set("wait", wait.String())
 		timeout = max(timeout, wait+LongPollGrace)
+	}
+	if maxRuns > 0 {
+		q.Set("max_runs", strconv.Itoa(maxRuns))
 	}
 	var out api.JobList
 	err := c.do(ctx, call{
@@ -46,6 +57,15 @@ func (c *Client) Ack(ctx context.Context, agentID, cmdID string, ack api.AckRequ
 		method: http.MethodPost, path: agentPath(agentID, "jobs", cmdID, "ack"),
 		in: ack, out: &out,
 	})
+	return done(&out, err)
+}
+
+// StartCommand asks the server, right before starting a delivered rerun,
+// whether it still should: Start false when the run was cancelled or
+// expired meanwhile.
+func (c *Client) StartCommand(ctx context.Context, agentID, cmdID string) (*api.StartAnswer, error) {
+	var out api.StartAnswer
+	err := c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "jobs", cmdID, "start"), out: &out})
 	return done(&out, err)
 }
 

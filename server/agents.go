@@ -124,6 +124,10 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	maxRuns, err := parseMaxRuns(r.URL.Query().Get("max_runs"))
+	if err != nil {
+		return err
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	if wait > 0 {
@@ -138,7 +142,7 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 			s.log.Debug().Err(err).Msg("long-poll without wake-ups; re-checking every second")
 			woken, cancel = recheckAfter(time.Second)
 		}
-		cmds, err := s.claim(r, agentID)
+		cmds, err := s.claim(r, agentID, maxRuns)
 		if err != nil || len(cmds) > 0 || wait == 0 {
 			cancel()
 			if err != nil {
@@ -172,11 +176,11 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 }
 
-func (s *Server) claim(r *http.Request, agentID string) ([]api.Command, error) {
+func (s *Server) claim(r *http.Request, agentID string, maxRuns int) ([]api.Command, error) {
 	now := s.cfg.Now().UTC()
 	// At most 20 per answer: each can be up to MaxBodyBytes, and the
 	// client caps what it reads; the rest come on the next poll.
-	claimed, err := s.store.ClaimCommands(r.Context(), agentID, now, s.cfg.Lease, 20)
+	claimed, err := s.store.ClaimCommandsCapped(r.Context(), agentID, maxRuns, now, s.cfg.Lease, 20)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +191,9 @@ func (s *Server) claim(r *http.Request, agentID string) ([]api.Command, error) {
 		}
 		p := c.Payload
 		p.Attempt = c.Attempts
+		if p.ExpiresAt != nil {
+			p.DeliveredAt = &now // the agent's measure of the time left
+		}
 		out = append(out, p)
 	}
 	return out, nil
@@ -229,6 +236,9 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if c.Kind == api.KindRerun && req.Error != "" && !dup {
+		s.notify(r.Context(), agentID) // a slot of --max-runs is free
+	}
 	resp := api.Ack{CmdID: c.ID, State: string(c.State), Duplicate: dup}
 	if c.AckedAt != nil {
 		resp.AckedAt = *c.AckedAt
@@ -245,6 +255,9 @@ func validateAck(kind string, req api.AckRequest) error {
 	case api.KindRerun:
 		if req.Error == "" && req.PID <= 0 {
 			return errorf(http.StatusBadRequest, "a rerun ack needs pid > 0, or error when the command could not start")
+		}
+		if req.Outcome != "" && req.Outcome != api.OutcomeExpired {
+			return errorf(http.StatusBadRequest, "a rerun ack's outcome can only be expired")
 		}
 	case api.KindStop:
 		switch req.Outcome {
@@ -282,6 +295,8 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// A run ended: a rerun held back by the agent's --max-runs may go now.
+	s.notify(r.Context(), r.PathValue("agent_id"))
 	writeJSON(w, http.StatusOK, toAPIRun(run))
 	return nil
 }

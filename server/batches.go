@@ -162,6 +162,9 @@ func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
 		out.Runs = append(out.Runs, toAPIRun(run))
 	}
 	out.RunsNextCursor = next
+	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

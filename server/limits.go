@@ -174,9 +174,9 @@ func checkAck(req *api.AckRequest) error {
 		return errorf(http.StatusBadRequest, "pid must be between %d and %d", api.MinPID, api.MaxPID)
 	}
 	switch req.Outcome {
-	case "", api.StopTerminated, api.StopKilled, api.StopAlreadyGone, api.StopFailed:
+	case "", api.StopTerminated, api.StopKilled, api.StopAlreadyGone, api.StopFailed, api.OutcomeExpired:
 	default:
-		return errorf(http.StatusBadRequest, "outcome must be terminated, killed, already_gone or failed")
+		return errorf(http.StatusBadRequest, "outcome must be terminated, killed, already_gone, failed or expired")
 	}
 	req.Error = cut(req.Error, api.MaxAckError)
 	return nil

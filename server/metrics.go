@@ -83,7 +83,8 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(agentsOnlineDesc, prometheus.GaugeValue, float64(stats.AgentsOnline))
-	for _, state := range []store.CommandState{store.CmdQueued, store.CmdDelivered, store.CmdAcked} {
+	for _, state := range []store.CommandState{store.CmdQueued, store.CmdDelivered, store.CmdAcked,
+		store.CmdStarting, store.CmdCancelled, store.CmdExpired} {
 		ch <- prometheus.MustNewConstMetric(commandsDesc, prometheus.GaugeValue,
 			float64(stats.CommandsByState[state]), string(state))
 	}

@@ -129,7 +129,8 @@ func single(q url.Values, name string, maxLen int) (string, error) {
 }
 
 // runStatuses are the values ?status takes.
-var runStatuses = []api.RunStatus{api.RunQueued, api.RunRunning, api.RunExited, api.RunStopping, api.RunStopped, api.RunFailed}
+var runStatuses = []api.RunStatus{api.RunQueued, api.RunRunning, api.RunExited, api.RunStopping, api.RunStopped,
+	api.RunFailed, api.RunCancelled, api.RunExpired}
 
 // parseRunFilter reads /api/runs' filters: status, batch, project, agent.
 func parseRunFilter(q url.Values) (store.RunFilter, error) {
@@ -151,7 +152,7 @@ func parseRunFilter(q url.Values) (store.RunFilter, error) {
 			known = known || string(s) == status
 		}
 		if !known {
-			return f, errorf(http.StatusBadRequest, "status must be one of queued, running, exited, stopping, stopped, failed")
+			return f, errorf(http.StatusBadRequest, "status must be one of queued, running, exited, stopping, stopped, failed, cancelled, expired")
 		}
 		f.Status = api.RunStatus(status)
 	}
@@ -205,6 +206,9 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
 	out := api.RunList{Runs: make([]api.Run, 0, len(runs))}
 	for _, run := range runs {
 		out.Runs = append(out.Runs, toAPIRun(run))
+	}
+	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
+		return err
 	}
 	out.NextCursor = nextCursor(listRuns, more, func() store.Key { return runs[len(runs)-1].Key() })
 	writeJSON(w, http.StatusOK, out)

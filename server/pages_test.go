@@ -393,3 +393,24 @@ func TestHomePages(t *testing.T) {
 		}
 	}
 }
+
+// TestListRunsByEndedStatus: ?status takes every status a run can have,
+// the queue's own (cancelled, expired) included.
+func TestListRunsByEndedStatus(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	h.agent(alice, "gpu1", "", true)
+	id := h.batch(alice, "vision", "gpu1")
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil)
+	if got := h.list("/api/runs?status=cancelled", alice).ids; !slices.Equal(got, []string{q.RunID}) {
+		t.Errorf("status=cancelled: %v, want [%s]", got, q.RunID)
+	}
+	for _, other := range []string{"queued", "expired"} {
+		if got := h.list("/api/runs?status="+other, alice).ids; len(got) != 0 {
+			t.Errorf("status=%s: %v, want none", other, got)
+		}
+	}
+}

@@ -20,6 +20,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/agents/register", user(s.handleRegister))
 	mux.HandleFunc("GET /api/agents/{agent_id}/jobs", agent(s.handleJobs))
 	mux.HandleFunc("POST /api/agents/{agent_id}/jobs/{cmd_id}/ack", agent(s.handleAck))
+	mux.HandleFunc("POST /api/agents/{agent_id}/jobs/{cmd_id}/start", agent(s.handleStart))
 	mux.HandleFunc("POST /api/agents/{agent_id}/heartbeat", agent(s.handleHeartbeat))
 	mux.HandleFunc("POST /api/agents/{agent_id}/offline", agent(s.handleOffline))
 	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/exit", agent(s.handleExit))

@@ -66,6 +66,7 @@ func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID, by stri
 			Command: b.Snapshot.Command, Cwd: b.Snapshot.Cwd, Env: b.Snapshot.Env,
 			RequestedBy: by, TimeoutMS: timeout.Milliseconds(),
 		},
+		ExpiresAt: s.expiresAt(now),
 	}
 	if err := s.store.QueueRerun(ctx, run, cmd); err != nil {
 		return api.Queued{}, err
@@ -158,7 +159,11 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAPIRun(run))
+	out := toAPIRun(run)
+	if err := s.describeQueued(r.Context(), &out); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -206,9 +211,12 @@ type stopAsk struct {
 }
 
 // queueStop is the part of a stop shared by the API and the web UI: the
-// caller has already checked that the user may control the run. 409
-// unless the run is running.
+// caller has already checked that the user may control the run. A queued
+// run is cancelled instead (queue.go); otherwise 409 unless it is running.
 func (s *Server) queueStop(ctx context.Context, run store.Run, ask stopAsk) (api.Queued, error) {
+	if run.Status == api.RunQueued {
+		return s.cancelQueued(ctx, run, ask)
+	}
 	if run.Status != api.RunRunning {
 		return api.Queued{}, errorf(http.StatusConflict, "run %s is %s, not running", run.ID, run.Status)
 	}

@@ -1,6 +1,7 @@
 // Package server is argus-server's HTTP side: the agent API (register,
-// long-polled jobs, ack, heartbeat, exit reports), the user API (batches,
-// rerun, runs, stop, agents, project recipients), authentication (with a
+// long-polled jobs, the start step before a rerun, ack, heartbeat, exit
+// reports), the user API (batches, rerun, runs, stop or cancel, agents,
+// project recipients), the expiry of queued reruns (queue.go), authentication (with a
 // budget of failed attempts per client address, authlimit.go, and tokens'
 // last use written behind, lastused.go) and authorisation, refusal of
 // ambiguously framed requests (smuggling.go), /healthz and /metrics, access
@@ -73,6 +74,9 @@ type Config struct {
 	// the client; without them every request counts against its peer
 	// address (behind a proxy, all clients share the proxy's budget).
 	TrustedProxies []netip.Prefix
+	// QueueTTL is how long a rerun may wait to be started by its agent
+	// before it expires (queue.go). Default 10m; negative: never.
+	QueueTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -109,6 +113,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.AuthFailRate <= 0 {
 		c.AuthFailRate = 1
+	}
+	if c.QueueTTL == 0 {
+		c.QueueTTL = 10 * time.Minute
 	}
 	return c
 }
@@ -192,6 +199,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { s.beats.run(beatsCtx); close(beatsDone) }()
 	usedDone := make(chan struct{})
 	go func() { s.lastUsed.run(beatsCtx, lastUsedFlush); close(usedDone) }()
+	go s.sweepExpired(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.
 	defer func() { stopBeats(); <-beatsDone; <-usedDone }()

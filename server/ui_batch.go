@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
 )
 
@@ -67,8 +68,15 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 		CanControl bool
 		RerunOff   string // why Rerun is greyed out; empty when it is not
 	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: commandText(b.Snapshot.Command)}}
+	shown := make([]api.Run, 0, len(runs))
 	for _, run := range runs {
-		data.Runs = append(data.Runs, newRunRow(toAPIRun(run)))
+		shown = append(shown, toAPIRun(run))
+	}
+	if err := s.describeRuns(ctx, shown); err != nil {
+		return err
+	}
+	for _, run := range shown {
+		data.Runs = append(data.Runs, newRunRow(run))
 	}
 	if next != "" {
 		data.Links.OlderRuns = batchQuery{id: b.ID, limit: at.limit, cursor: next}.url()

@@ -122,6 +122,7 @@ const (
 	flagPollWait   = "poll-wait"
 	flagLogFile    = "log-file"
 	flagMaxBackoff = "max-backoff"
+	flagMaxRuns    = "max-runs"
 )
 
 // agentFlags builds the flags afresh on each call: urfave/cli writes
@@ -146,6 +147,7 @@ func agentFlags() []cli.Flag {
 		altsrc.NewStringSliceFlag(&cli.StringSliceFlag{Name: flagProperty, EnvVars: []string{"ARGUS_PROPERTIES"}, Usage: "`key=value` to send at registration and to give to every run as ARGUS_PROP_KEY; repeatable (comma-separated in ARGUS_PROPERTIES)"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagHeartbeat, Value: 10 * time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_INTERVAL"}, Usage: "time between heartbeats"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagPollWait, Value: 30 * time.Second, EnvVars: []string{"ARGUS_POLL_WAIT"}, Usage: "how long each long-poll for jobs asks the server to hold"}),
+		altsrc.NewIntFlag(&cli.IntFlag{Name: flagMaxRuns, EnvVars: []string{"ARGUS_MAX_RUNS"}, Usage: "`N` runs at most at once on this agent; further reruns wait queued on the server (0: no limit)"}),
 		// Hidden, and a flag only (no env var, no config key): tests shorten
 		// it to prove recovery from an outage in seconds; operators keep the
 		// default, which spares a server that comes back from a fleet

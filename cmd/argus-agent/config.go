@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
 
@@ -195,6 +196,10 @@ func settingsFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	maxRuns := c.Int(flagMaxRuns)
+	if maxRuns < 0 || maxRuns > api.MaxMaxRuns {
+		return cfg, fmt.Errorf("--%s %d: must be from 0 (no limit) to %d", flagMaxRuns, maxRuns, api.MaxMaxRuns)
+	}
 	return agent.Config{
 		URL:                serverURL,
 		UserToken:          userToken,
@@ -207,6 +212,7 @@ func settingsFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 		HeartbeatInterval:  durations[flagHeartbeat],
 		PollWait:           durations[flagPollWait],
 		MaxBackoff:         durations[flagMaxBackoff],
+		MaxRuns:            maxRuns,
 		Version:            version,
 	}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -38,7 +39,7 @@ func (s *serviceContext) serviceArgs(home, name string) ([]string, error) {
 		}
 		args = append(args, "--config", abs)
 	}
-	for _, name := range []string{flagURL, flagCACert, flagInsecure, flagGrace, flagHeartbeat, flagPollWait, flagProperty, flagLogLevel} {
+	for _, name := range []string{flagURL, flagCACert, flagInsecure, flagGrace, flagHeartbeat, flagPollWait, flagProperty, flagLogLevel, flagMaxRuns} {
 		if !s.explicit[name] {
 			continue
 		}
@@ -57,6 +58,8 @@ func (s *serviceContext) serviceArgs(home, name string) ([]string, error) {
 			}
 		case flagGrace, flagHeartbeat, flagPollWait:
 			args = append(args, "--"+name, c.Duration(name).String())
+		case flagMaxRuns:
+			args = append(args, "--"+name, strconv.Itoa(c.Int(name)))
 		case flagProperty:
 			for _, p := range c.StringSlice(name) {
 				if p = strings.TrimSpace(p); p != "" {

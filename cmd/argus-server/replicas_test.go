@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,5 +120,69 @@ func TestWebSessionsSpanReplicas(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "alice") {
 		t.Fatalf("A's session on B: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// TestReplicasNeverExceedMaxRuns: one agent's polls (with --max-runs 2)
+// answered by two replicas at once, while reruns are being queued, never
+// hand out more than two reruns: claims of one agent take turns on its row.
+func TestReplicasNeverExceedMaxRuns(t *testing.T) {
+	t.Parallel()
+	db := pgtest.Schema(t)
+	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
+	if code != 0 {
+		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
+	}
+	alice := strings.TrimSpace(out)
+	a, b := startServer(t, db), startServer(t, db)
+	var batch api.Created
+	a.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
+		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
+	}}, 201, &batch)
+	var reg api.RegisterResponse
+	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
+	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
+
+	var mu sync.Mutex
+	delivered := map[string]bool{}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 6 {
+		s := []*serving{a, b}[i%2]
+		wg.Go(func() {
+			for last := false; !last; {
+				select {
+				case <-done:
+					last = true // one more poll after the last rerun
+				default:
+				}
+				var jobs api.JobList
+				s.call(t, "GET", "/api/agents/"+reg.AgentID+"/jobs?max_runs=2", reg.Token, nil, 200, &jobs)
+				mu.Lock()
+				for _, c := range jobs.Commands {
+					delivered[c.ID] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range 12 {
+		[]*serving{a, b}[i%2].call(t, "POST", "/api/batches/"+batch.ID+"/rerun", alice, nil, 202, nil)
+	}
+	close(done)
+	wg.Wait()
+	if len(delivered) != 2 {
+		t.Fatalf("%d reruns handed to an agent with --max-runs 2 by two replicas: %v", len(delivered), delivered)
+	}
+	var runs api.RunList
+	b.call(t, "GET", "/api/runs?status=queued", alice, nil, 200, &runs)
+	busy := 0
+	for _, r := range runs.Runs {
+		if r.WaitingReason == "host busy (2/2 runs)" {
+			busy++
+		}
+	}
+	if busy != 10 {
+		t.Fatalf("%d queued runs say host busy (2/2 runs), want 10: %+v", busy, runs.Runs)
 	}
 }

@@ -29,6 +29,7 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8420", EnvVars: []string{"ARGUS_ADDR"}, Usage: "host:port to listen on"},
 			dbFlag,
 			&cli.DurationFlag{Name: "lease", Value: 30 * time.Second, EnvVars: []string{"ARGUS_LEASE"}, Usage: "how long a delivered command waits for its ack before redelivery"},
+			&cli.DurationFlag{Name: "queue-ttl", Value: 10 * time.Minute, EnvVars: []string{"ARGUS_QUEUE_TTL"}, Usage: "a rerun its agent has not started within this time expires (0: never)"},
 			&cli.DurationFlag{Name: "online-window", Value: 30 * time.Second, EnvVars: []string{"ARGUS_ONLINE_WINDOW"}, Usage: "an agent is online if it heartbeated within this window"},
 			&cli.DurationFlag{Name: "max-wait", Value: 60 * time.Second, EnvVars: []string{"ARGUS_MAX_WAIT"}, Usage: "longest hold of a jobs long-poll"},
 			&cli.DurationFlag{Name: "heartbeat-flush", Value: time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_FLUSH"}, Usage: "write buffered heartbeats in one transaction this often (0 writes each heartbeat at once)"},
@@ -99,6 +100,7 @@ func serve(c *cli.Context) error {
 		MaxWait:        c.Duration("max-wait"),
 		MaxBodyBytes:   c.Int64("max-body"),
 		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
+		QueueTTL:       flushEvery(c.Duration("queue-ttl")), // 0: never expire
 		SessionKey:     []byte(sessionKey),
 		SessionTTL:     c.Duration("session-ttl"),
 		SecureCookies:  c.Bool("secure-cookies"),
@@ -139,8 +141,8 @@ func unwrapOp(err error) error {
 	return err
 }
 
-// flushEvery maps the flag, where 0 means "write every heartbeat", onto
-// server.Config, where 0 means "default".
+// flushEvery maps a flag where 0 means "always" or "never" (write every
+// heartbeat; never expire) onto server.Config, where 0 means "default".
 func flushEvery(d time.Duration) time.Duration {
 	if d <= 0 {
 		return -1

@@ -85,7 +85,7 @@ func (p printer) runs(l *api.RunList) error {
 		words, verdict := r.Outcome()
 		verdicts = append(verdicts, verdict)
 		rows = append(rows, []string{
-			r.ID, r.BatchID, string(r.Status), words, pidText(r.PID), dash(r.RequestedBy), p.time(r.StartedAt), p.time(r.EndedAt),
+			r.ID, r.BatchID, withWaiting(string(r.Status), r), words, pidText(r.PID), dash(r.RequestedBy), p.time(r.StartedAt), p.time(r.EndedAt),
 		})
 	}
 	const outcomeCol = 3
@@ -180,10 +180,14 @@ func (p printer) runFacts(r *api.Run) [][]string {
 	for _, opt := range [][]string{
 		{"error", r.Error}, {"requested by", r.RequestedBy}, {"stopped by", r.StoppedBy},
 		{"stop reason", r.StopReason}, {"stop", r.StopOutcome}, {"timeout", r.Timeout},
+		{"waiting", r.WaitingReason},
 	} {
 		if opt[1] != "" {
 			rows = append(rows, opt)
 		}
+	}
+	if r.ExpiresAt != nil {
+		rows = append(rows, []string{"expires", p.time(r.ExpiresAt)})
 	}
 	return append(rows,
 		[]string{"created", p.time(&r.CreatedAt)},
@@ -215,6 +219,15 @@ func (p printer) time(t *time.Time) string {
 		return "-"
 	}
 	return t.In(p.loc).Format("2006-01-02 15:04:05")
+}
+
+// withWaiting adds why a queued run waits to its status cell:
+// "queued (waiting: host busy (2/2 runs))".
+func withWaiting(status string, r api.Run) string {
+	if r.WaitingReason == "" {
+		return status
+	}
+	return status + " (waiting: " + r.WaitingReason + ")"
 }
 
 func pidText(pid int) string {

@@ -37,6 +37,26 @@ type Command struct {
 	Stop      *StopSpec  `json:"stop,omitempty"`
 	Attempt   int        `json:"attempt"`
 	CreatedAt time.Time  `json:"created_at"`
+	// ExpiresAt (reruns, server clock): not started by then, the rerun
+	// expires. DeliveredAt is the server's clock as it hands the command
+	// out, so the agent measures the time left (ExpiresAt - DeliveredAt)
+	// on its own clock and skew between the two clocks does not matter.
+	ExpiresAt   *time.Time `json:"expires_at,omitempty"`
+	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+}
+
+// OutcomeExpired is the outcome of a rerun ack by which the agent refuses
+// a rerun whose deadline (expires_at) has passed; the run becomes expired.
+const OutcomeExpired = "expired"
+
+// StartAnswer answers POST /api/agents/{id}/jobs/{cmd_id}/start, which the
+// agent sends before it starts a rerun: Start false means the run was
+// cancelled or expired meanwhile (RunStatus says which), and the agent must
+// not start it.
+type StartAnswer struct {
+	CmdID     string    `json:"cmd_id"`
+	Start     bool      `json:"start"`
+	RunStatus RunStatus `json:"run_status"`
 }
 
 // RerunSpec is what the agent needs to start a run: taken from the batch's

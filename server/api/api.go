@@ -127,6 +127,11 @@ type Run struct {
 	// their text, or a fixed word such as StopReasonTimeout.
 	StoppedBy  string `json:"stopped_by,omitempty"`
 	StopReason string `json:"stop_reason,omitempty"`
+	// ExpiresAt: a queued run not started by then expires (server clock).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// WaitingReason says why a queued run is not on its way to the agent,
+	// e.g. "host busy (2/2 runs)".
+	WaitingReason string `json:"waiting_reason,omitempty"`
 }
 
 // RunList answers GET /api/runs.

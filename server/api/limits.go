@@ -25,6 +25,7 @@ const (
 	MaxGracePeriod = 32        // stop's grace_period, a duration like "30s"
 	MaxStopReason  = 500       // stop's reason, in characters (runes), not bytes
 	MaxID          = 64        // ids sent in bodies (rerun's and register's agent_id)
+	MaxMaxRuns     = 10000     // the jobs poll's max_runs (an agent's --max-runs)
 	MaxTimeout     = 32        // rerun's timeout, a duration like "6h"
 
 	// MaxRunTimeout is the longest timeout a rerun may ask for: long

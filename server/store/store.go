@@ -41,6 +41,10 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrForbidden: the user may not write to that project.
 	ErrForbidden = errors.New("forbidden")
+	// ErrStarting: the run's agent has been told to start it (see
+	// StartCommand), so it can no longer be cancelled, and cannot be
+	// stopped before its PID is known.
+	ErrStarting = errors.New("starting")
 )
 
 // Store is everything argus-server persists. Every method is safe for
@@ -119,6 +123,36 @@ type Store interface {
 	// oldest first. Each is marked delivered with a lease until now+lease
 	// and its attempt count raised.
 	ClaimCommands(ctx context.Context, agentID string, now time.Time, lease time.Duration, limit int) ([]Command, error)
+	// ClaimCommandsCapped is ClaimCommands for an agent that runs at most
+	// maxRuns runs at once (0: no limit, and the limit it had is
+	// forgotten): a rerun not yet delivered is handed out only while fewer
+	// than maxRuns of the agent's runs are running, stopping, or on their
+	// way (delivered or starting, not yet acked). The limit is stored with
+	// the agent (see Waiting), and claims of one agent are serialised on
+	// its row, so concurrent claims (replicas) never exceed it. Reruns past
+	// their expires_at are expired, never handed out.
+	ClaimCommandsCapped(ctx context.Context, agentID string, maxRuns int, now time.Time, lease time.Duration, limit int) ([]Command, error)
+	// StartCommand is the agent's last word before it starts a delivered
+	// rerun: start is true, and the command becomes starting (no longer
+	// cancellable), unless the run was cancelled or has expired (a
+	// delivered command past its expires_at is expired here), in which
+	// case start is false and the run says which. Repeating it answers
+	// the same. ErrNotFound for a command of another agent; ErrConflict
+	// for one never delivered or not a rerun.
+	StartCommand(ctx context.Context, agentID, cmdID string, now time.Time) (r Run, start bool, err error)
+	// CancelRun ends a queued run as cancelled, with its rerun command, at
+	// at, so that the command is never delivered again and never started
+	// (StartCommand says no). ErrStarting when its agent was already told
+	// to start it; ErrConflict when the run is not queued. stoppedBy and
+	// reason are kept on the run as a stop's are.
+	CancelRun(ctx context.Context, runID, stoppedBy, reason string, at time.Time) (Run, error)
+	// ExpireRuns ends as expired every queued run whose rerun command is
+	// still queued or delivered (not starting) with an expires_at before
+	// now, and returns how many it expired.
+	ExpireRuns(ctx context.Context, now time.Time) (int, error)
+	// Waiting says where a queued run's rerun stands and how busy its
+	// agent is; ErrNotFound for an unknown run.
+	Waiting(ctx context.Context, runID string) (Waiting, error)
 	// NextLeaseExpiry is when the earliest lease of a delivered, unacked
 	// command of the agent ends; ok is false when there is none.
 	NextLeaseExpiry(ctx context.Context, agentID string) (at time.Time, ok bool, err error)
@@ -283,6 +317,14 @@ type Run struct {
 	Timeout time.Duration
 }
 
+// Waiting is what Store.Waiting reports about a queued run.
+type Waiting struct {
+	CmdState  CommandState // of the run's rerun command
+	ExpiresAt *time.Time   // nil: it never expires
+	Busy      int          // the agent's runs running, stopping or on their way
+	MaxRuns   int          // the agent's limit as it last claimed (0: none)
+}
+
 // CommandState is where a command is in its delivery.
 type CommandState string
 
@@ -290,6 +332,12 @@ const (
 	CmdQueued    CommandState = "queued"
 	CmdDelivered CommandState = "delivered"
 	CmdAcked     CommandState = "acked"
+	// A rerun the agent said it is starting (StartCommand): past the point
+	// where it can be cancelled, and redelivered like delivered.
+	CmdStarting CommandState = "starting"
+	// Reruns that will never be delivered again or started.
+	CmdCancelled CommandState = "cancelled"
+	CmdExpired   CommandState = "expired"
 )
 
 // Command is one unit of work for one agent. Payload is the api.Command

@@ -16,10 +16,11 @@ const cmdCols = `c.id, c.agent_id, COALESCE(c.run_id, ''), c.kind, c.payload, c.
 	c.attempts, c.created_at, c.delivered_at, c.lease_until, c.acked_at, c.ack`
 
 // claimable selects an agent's (first ?) commands that are queued or whose
-// lease ended before the second ?. The explicit state IN (...) lets the
+// lease ended before the second ? (delivered, or starting: the agent said
+// it was starting the rerun but has not acked it). The explicit state IN (...) lets the
 // planner range-scan commands_agent_state instead of reading every command
 // the agent ever had: without it, each poll slowed as history grew.
-const claimable = `c.agent_id = ? AND c.state IN ('queued', 'delivered')
+const claimable = `c.agent_id = ? AND c.state IN ('queued', 'delivered', 'starting')
 	AND (c.state = 'queued' OR c.lease_until < ?)`
 
 func scanCommand(r row) (store.Command, error) {
@@ -75,9 +76,9 @@ func insertCommand(ctx context.Context, tx conn, c store.Command) error {
 		return fmt.Errorf("command payload: %w", err)
 	}
 	_, err = tx.exec(ctx, `INSERT INTO commands
-		(id, agent_id, run_id, kind, payload, state, attempts, created_at)
-		VALUES (?, ?, ?, ?, ?, 'queued', 0, ?)`,
-		c.ID, c.AgentID, nullIfEmpty(c.RunID), c.Kind, string(payload), dbTime(c.CreatedAt))
+		(id, agent_id, run_id, kind, payload, state, attempts, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, 'queued', 0, ?, ?)`,
+		c.ID, c.AgentID, nullIfEmpty(c.RunID), c.Kind, string(payload), dbTime(c.CreatedAt), dbTimePtr(p.ExpiresAt))
 	return err
 }
 
@@ -93,6 +94,12 @@ func (s *Store) Command(ctx context.Context, id string) (store.Command, error) {
 // locks with SKIP LOCKED in PostgreSQL), so a command is never handed out
 // twice within one lease.
 func (s *Store) ClaimCommands(ctx context.Context, agentID string, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
+	return s.ClaimCommandsCapped(ctx, agentID, 0, now, lease, limit)
+}
+
+// ClaimCommandsCapped is ClaimCommands for an agent that runs at most
+// maxRuns runs at once (0: any number); see claim.
+func (s *Store) ClaimCommandsCapped(ctx context.Context, agentID string, maxRuns int, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
 	// Long-polls call this often for agents with nothing to do; a plain
 	// read answers them without taking the write lock.
 	var one int
@@ -107,7 +114,7 @@ func (s *Store) ClaimCommands(ctx context.Context, agentID string, now time.Time
 	var out []store.Command
 	err = s.inTx(ctx, func(tx conn) error {
 		var err error
-		out, err = claim(ctx, tx, agentID, now, lease, limit)
+		out, err = claim(ctx, tx, agentID, maxRuns, now, lease, limit)
 		return err
 	})
 	if err != nil {
@@ -116,27 +123,40 @@ func (s *Store) ClaimCommands(ctx context.Context, agentID string, now time.Time
 	return out, nil
 }
 
-func claim(ctx context.Context, tx conn, agentID string, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
-	rows, err := tx.query(ctx, `SELECT `+cmdCols+` FROM commands c WHERE `+claimable+`
-		ORDER BY c.created_at, c.id LIMIT ?`+tx.s.d.SkipLocked,
-		agentID, dbTime(now), limitArg(limit))
-	if err != nil {
+// claim leases the agent's claimable commands. It first writes the
+// agent's run limit to its row, which also locks the row (PostgreSQL's
+// UPDATE takes a row lock; SQLite's write transaction excludes every other
+// writer): claims of one agent then take turns across replicas, so each
+// counts the runs the previous one handed out. Reruns past their deadline
+// are expired rather than handed out; with a limit, fresh reruns beyond it
+// stay queued while stops and redeliveries (already counted) still go.
+func claim(ctx context.Context, tx conn, agentID string, maxRuns int, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
+	if _, err := tx.exec(ctx, `UPDATE agents SET max_runs = ? WHERE id = ?`, maxRuns, agentID); err != nil {
 		return nil, err
 	}
-	cmds, err := collect(rows, scanCommand)
+	if _, err := expireDue(ctx, tx, agentID, now); err != nil {
+		return nil, err
+	}
+	cmds, err := pickClaimable(ctx, tx, agentID, now, maxRuns, limit)
 	if err != nil {
 		return nil, err
 	}
 	at, until := goTime(dbTime(now)), goTime(dbTime(now.Add(lease)))
 	for i := range cmds {
 		c := &cmds[i]
-		_, err := tx.exec(ctx, `UPDATE commands SET state = 'delivered', delivered_at = ?,
-			lease_until = ?, attempts = attempts + 1 WHERE id = ?`,
+		// A starting rerun stays starting: its agent may have started it,
+		// so it must not become cancellable again.
+		_, err := tx.exec(ctx, `UPDATE commands SET delivered_at = ?, lease_until = ?,
+			attempts = attempts + 1, state = CASE WHEN state = 'starting' THEN 'starting' ELSE 'delivered' END
+			WHERE id = ?`,
 			dbTime(at), dbTime(until), c.ID)
 		if err != nil {
 			return nil, err
 		}
-		c.State, c.Attempts = store.CmdDelivered, c.Attempts+1
+		if c.State != store.CmdStarting {
+			c.State = store.CmdDelivered
+		}
+		c.Attempts++
 		c.Payload.Attempt = c.Attempts
 		c.DeliveredAt, c.LeaseUntil = &at, &until
 	}
@@ -148,7 +168,7 @@ func claim(ctx context.Context, tx conn, agentID string, now time.Time, lease ti
 func (s *Store) NextLeaseExpiry(ctx context.Context, agentID string) (time.Time, bool, error) {
 	var earliest sql.NullInt64
 	err := s.pool().row(ctx, `SELECT MIN(lease_until) FROM commands
-		WHERE agent_id = ? AND state = 'delivered'`, agentID).Scan(&earliest)
+		WHERE agent_id = ? AND state IN ('delivered', 'starting')`, agentID).Scan(&earliest)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next lease expiry: %w", err)
 	}
@@ -184,6 +204,8 @@ func (s *Store) AckCommand(ctx context.Context, agentID, cmdID string, ack api.A
 			return nil
 		case store.CmdQueued:
 			return fmt.Errorf("command %q was never delivered: %w", cmdID, store.ErrConflict)
+		case store.CmdCancelled, store.CmdExpired:
+			return fmt.Errorf("command %q is %s: %w", cmdID, c.State, store.ErrConflict)
 		}
 		return ackCommand(ctx, tx, &c, ack, goTime(dbTime(at)))
 	})
@@ -232,6 +254,9 @@ func applyAck(r *store.Run, kind string, ack api.AckRequest, at time.Time) {
 		if ack.Error != "" {
 			if !r.Status.Ended() {
 				r.Status, r.Error, r.EndedAt = api.RunFailed, ack.Error, &at
+				if ack.Outcome == api.OutcomeExpired {
+					r.Status = api.RunExpired
+				}
 			}
 			return
 		}

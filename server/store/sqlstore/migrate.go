@@ -25,6 +25,7 @@ func Migrations() []Migration {
 		{Version: 4, Stmts: schemaV4},
 		{Version: 5, Stmts: schemaV5},
 		{Version: 6, Stmts: schemaV6},
+		{Version: 7, Stmts: schemaV7},
 		{Version: 8, Stmts: schemaV8},
 	}
 }
@@ -264,6 +265,15 @@ var schemaV6 = []string{
 	`ALTER TABLE runs ADD COLUMN requested_by TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE runs ADD COLUMN stopped_by TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE runs ADD COLUMN stop_reason TEXT NOT NULL DEFAULT ''`,
+}
+
+// schemaV7 bounds a rerun's life in the queue and an agent's load: a rerun
+// command's deadline (expires_at, NULL: none), which claims and the expiry
+// sweep compare in SQL, and the agent's --max-runs as it last claimed,
+// which the UI shows beside a waiting run.
+var schemaV7 = []string{
+	`ALTER TABLE commands ADD COLUMN expires_at {{int64}}`,
+	`ALTER TABLE agents ADD COLUMN max_runs {{int64}} NOT NULL DEFAULT 0`,
 }
 
 // schemaV8 is the agent's lifecycle: when it last said goodbye (a clean

@@ -11,7 +11,9 @@
 // (with their last use and the list per user), agents and heartbeats,
 // batches, projects and sharing, queuing reruns and stops, claiming
 // commands under leases (concurrently too), acks, exit reports and output
-// tails, who asked for each run and its stop and why, paged lists (every item once and in order
+// tails, who asked for each run and its stop and why, cancelling, starting
+// and expiring queued reruns, per-agent run limits (concurrent claims
+// too), paged lists (every item once and in order
 // whatever the page size, ties, filters, visibility, inserts between
 // pages), metrics counts, Ping and Close.
 //
@@ -85,6 +87,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReportExitQueuedStop", testReportExitQueuedStop},
 		{"ReportExitDeliveredStop", testReportExitDeliveredStop},
 		{"OutputTail", testOutputTail},
+		{"CancelRun", testCancelRun},
+		{"StartCommand", testStartCommand},
+		{"ExpireRuns", testExpireRuns},
+		{"ClaimExpires", testClaimExpires},
+		{"ClaimMaxRuns", testClaimMaxRuns},
+		{"ClaimMaxRunsConcurrent", testClaimMaxRunsConcurrent},
 		{"Ping", testPing},
 		{"Close", testClose},
 	}

@@ -17,7 +17,9 @@ import (
 
 // waitForFile is a run that lives until the test creates done in its cwd,
 // then exits with code 4; it appends to starts.txt each time it starts.
-const waitForFile = `echo start >> starts.txt; while [ ! -f done ]; do sleep 0.05; done; exit 4`
+// It also ends when starts.txt is gone (the test's directory removed), so
+// a test that leaves it running leaves no process behind.
+const waitForFile = `echo start >> starts.txt; while [ ! -f done ] && [ -f starts.txt ]; do sleep 0.05; done; exit 4`
 
 func countStarts(t *testing.T, cwd string) int {
 	t.Helper()

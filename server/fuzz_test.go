@@ -145,11 +145,15 @@ func FuzzCreateBatch(f *testing.F) {
 // outsideLimits says how a stored batch breaks the field rules, or "".
 func outsideLimits(b api.Batch) string {
 	s := b.EnvSnapshot
-	oneLine := func(v string) bool { return !strings.ContainsFunc(v, unicode.IsControl) }
+	oneLine := func(v string) bool {
+		return !strings.ContainsFunc(v, func(r rune) bool {
+			return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
+		})
+	}
 	switch {
 	case len(b.Name) > api.MaxBatchName || !oneLine(b.Name):
 		return "a bad name"
-	case len(s.Host) > api.MaxHost || s.Host == "" || !oneLine(s.Host):
+	case len(s.Host) > api.MaxHost || s.Host == "" || !oneLine(s.Host) || strings.TrimSpace(s.Host) != s.Host:
 		return "a bad host"
 	case len(s.Cwd) > api.MaxCwd || !oneLine(s.Cwd) || !(strings.HasPrefix(s.Cwd, "/") || strings.Contains(s.Cwd, `\`)):
 		return "a bad cwd"

@@ -4,10 +4,11 @@ package server_test
 // handler stack over a real SQLite file. Whatever the body and its
 // Content-Type, the server must not panic, must answer 2xx or 4xx (never
 // 5xx), must answer a 4xx with a JSON error, and must store nothing on a
-// 4xx. Each input gets its own copy of one prepared database, so every
-// input meets the same state: the success path of an ack, exit or stop is
-// reachable by every input, not only the first one to get there, and a
-// failure replays from its saved corpus entry alone. The seed corpus is in
+// 4xx. Before each input the database is put back to one prepared state
+// and a new server is built on it, so every input meets the same state:
+// the success path of an ack, exit or stop is reachable by every input,
+// not only the first one to get there, and a failure replays from its
+// saved corpus entry alone. The seed corpus is in
 // testdata/fuzz/<FuzzName>/; .ci/run fuzzes each target briefly.
 
 import (

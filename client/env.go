@@ -1,10 +1,13 @@
 package client
 
 import (
+	"encoding/base64"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/argus-exec/argus/token"
 )
@@ -85,22 +88,30 @@ var credentialNames = map[string]bool{
 	"AWS_ACCESS_KEY_ID":     true, // half of a key pair; useless on another host, and it names the account
 	"AWS_SECRET_ACCESS_KEY": true,
 	"AWS_SESSION_TOKEN":     true,
-	"AZURE_STORAGE_KEY":     true,
-	"KAGGLE_KEY":            true,
-	"MYSQL_PWD":             true,
 	"PGPASSWORD":            true,
 	"DOCKER_AUTH_CONFIG":    true,
 	"SSH_AUTH_SOCK":         true, // a way into the recording user's SSH agent
 }
 
+// notCredentialNames match a suffix rule but hold no secret (compared
+// upper-cased): PWD is the shell's working directory, and
+// GOOGLE_APPLICATION_CREDENTIALS is by Google's definition the path of a
+// key file, which stays on the host (its value is still held to
+// CredentialValue, so a key pasted into it is left out all the same).
+var notCredentialNames = map[string]bool{
+	"PWD":                            true,
+	"GOOGLE_APPLICATION_CREDENTIALS": true,
+}
+
 // credentialSuffixes end credential names: a name that is one of them or
 // ends in "_" and one of them (GITHUB_TOKEN, HF_TOKEN, WANDB_API_KEY,
-// DB_PASSWORD, AZURE_CLIENT_SECRET). They are whole words after an
-// underscore, so TOKENIZERS_PARALLELISM, MAX_TOKENS, KEYBOARD_LAYOUT and
-// SESSION_NAME do not match.
+// OPENAI_KEY, DB_PASSWORD, DB_PASS, MYSQL_PWD, AZURE_CLIENT_SECRET,
+// NPM_CONFIG__AUTH, GCP_CREDENTIALS). They are whole words after an
+// underscore, so TOKENIZERS_PARALLELISM, MAX_TOKENS, KEYBOARD_LAYOUT,
+// MONKEY, PASSAGE_DIR, SSH_ASKPASS and SESSION_NAME do not match.
 var credentialSuffixes = []string{
-	"TOKEN", "PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "SECRET_KEY",
-	"API_KEY", "APIKEY", "ACCESS_KEY", "PRIVATE_KEY",
+	"TOKEN", "PASSWORD", "PASSWD", "PASS", "PWD", "PASSPHRASE", "SECRET",
+	"KEY", "APIKEY", "CREDENTIALS", "AUTH",
 }
 
 // CredentialName reports whether name is a credential variable's name (any
@@ -108,8 +119,11 @@ var credentialSuffixes = []string{
 // still one).
 func CredentialName(name string) bool {
 	upper := strings.ToUpper(name)
-	if credentialNames[upper] {
+	switch {
+	case credentialNames[upper]:
 		return true
+	case notCredentialNames[upper]:
+		return false
 	}
 	for _, s := range credentialSuffixes {
 		if upper == s || strings.HasSuffix(upper, "_"+s) {
@@ -131,10 +145,13 @@ func credentialName(name, value string) bool {
 
 // CredentialValue reports whether value holds a credential: an Argus
 // token, a PEM private key, a URL with a password in it
-// (DATABASE_URL=postgres://user:pw@host/db), or a token in one of a few
-// shapes that nothing else has (providerToken).
+// (DATABASE_URL=postgres://user:pw@host/db), an HTTP Authorization
+// value (authHeader), a Slack or Discord webhook URL (whose path is the
+// secret), or a token in one of a few shapes that nothing else has
+// (providerToken).
 func CredentialValue(value string) bool {
-	return token.Holds(value) || privateKey(value) || urlWithPassword(value) || providerToken.MatchString(value)
+	return token.Holds(value) || privateKey(value) || urlWithPassword(value) || authHeader(value) ||
+		webhookURL.MatchString(value) || providerToken.MatchString(value)
 }
 
 // providerToken matches, as a whole word, the token formats of services
@@ -142,12 +159,47 @@ func CredentialValue(value string) bool {
 // GitHub (ghp_, gho_, ghu_, ghs_, ghr_ and 36 characters; github_pat_),
 // Hugging Face (hf_ and 30 or more letters and digits), AWS access key ids
 // (AKIA or ASIA and 16 capitals or digits), Anthropic and OpenAI project
-// keys (sk-ant-, sk-proj-) and Slack (xoxb-, xoxp-…). Shorter or looser
-// shapes (a bare sk-…) are left alone: they also occur in ordinary values.
+// keys (sk-ant-, sk-proj-), Slack (xoxb-, xoxp-…), Stripe secret and
+// restricted keys (sk_live_, rk_live_, sk_test_, rk_test_; not the
+// publishable pk_), and JWTs (three base64url parts, the first a JSON
+// header, so starting eyJ, the base64 of `{"`). Shorter or looser shapes
+// (a bare sk-…) are left alone: they also occur in ordinary values.
 var providerToken = regexp.MustCompile(`(?:^|[^A-Za-z0-9_])(?:` +
 	`gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{60,}|hf_[A-Za-z0-9]{30,}|` +
-	`(?:AKIA|ASIA)[A-Z0-9]{16}|sk-(?:ant|proj)-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}` +
+	`(?:AKIA|ASIA)[A-Z0-9]{16}|sk-(?:ant|proj)-[A-Za-z0-9_-]{20,}|xox[abposr]-[A-Za-z0-9-]{10,}|` +
+	`[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+` +
 	`)(?:$|[^A-Za-z0-9_])`)
+
+// webhookURL matches Slack and Discord incoming-webhook URLs: whoever has
+// one may post to the channel, so the URL is the credential.
+var webhookURL = regexp.MustCompile(`hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_-]{4,}/|` +
+	`discord(?:app)?\.com/api/(?:v[0-9]+/)?webhooks/[0-9]+/[A-Za-z0-9_-]+`)
+
+// authScheme finds an HTTP Authorization value (AUTHORIZATION="Bearer
+// …", CURL_HEADER="Authorization: Basic …"): the scheme as a whole word
+// (any case, as in HTTP), blanks, then its credentials.
+var authScheme = regexp.MustCompile(`(?i)(?:^|[^A-Za-z0-9_])(bearer|basic)[ \t]+([A-Za-z0-9._~+/-]+=*)`)
+
+// authHeader reports whether value holds a Bearer token of 20 or more
+// characters (shorter ones read like words: "Bearer of news") or Basic
+// credentials, which must decode to user:password, so that "basic usage"
+// stays.
+func authHeader(value string) bool {
+	for _, m := range authScheme.FindAllStringSubmatch(value, -1) {
+		if strings.EqualFold(m[1], "bearer") {
+			if len(m[2]) >= 20 {
+				return true
+			}
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(m[2])
+		if err == nil && utf8.Valid(raw) && strings.Contains(string(raw), ":") &&
+			!strings.ContainsFunc(string(raw), unicode.IsControl) {
+			return true
+		}
+	}
+	return false
+}
 
 func privateKey(value string) bool {
 	return strings.Contains(value, "-----BEGIN") && strings.Contains(value, "PRIVATE KEY")

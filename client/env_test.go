@@ -25,6 +25,8 @@ func TestRecordEnvRule(t *testing.T) {
 		dropped = "dropped" // left out, but --keep-env brings it back
 		never   = "never"   // left out even with --keep-env
 	)
+	// A JWT's shape: base64url JSON header, payload, signature.
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 	for _, tc := range []struct{ kv, want string }{
 		// Benign names the old substring rule dropped.
 		{"TOKENIZERS_PARALLELISM=false", kept},
@@ -45,6 +47,24 @@ func TestRecordEnvRule(t *testing.T) {
 		{"EMPTY=", kept},
 		{"WITH_EQUALS=a=b", kept},
 		{"NOTES=em_live_ is the user token prefix", kept},
+		// Names that contain a credential suffix, but not as the last word.
+		{"MONKEY=banana", kept},
+		{"PASSAGE_DIR=/data/passages", kept},
+		{"LD_LIBRARY_PATH=/usr/local/cuda/lib64", kept},
+		{"SSH_CONNECTION=10.0.0.1 50022 10.0.0.2 22", kept},
+		{"SSH_ASKPASS=/usr/bin/ksshaskpass", kept},
+		{"OLDPWD=/home/alice/old", kept},
+		{"AUTHOR_EMAIL=alice@example.com", kept},
+		{"KEY_DIR=/etc/keys", kept},
+		// Named like credentials, but exempt by name: paths, not secrets.
+		{"google_application_credentials=/etc/gcp/sa.json", kept},
+		{"GOOGLE_APPLICATION_CREDENTIALS=" + jwt, dropped}, // the value rule still holds
+		// Values that name an auth scheme or a webhook without a secret.
+		{"NOTE=Bearer of bad news", kept},
+		{"HELP=see basic usage", kept},
+		{"DOCS=https://hooks.slack.com/services/", kept},
+		{"PUBLISHABLE=pk_live_" + strings.Repeat("a1", 12), kept},
+		{"NOT_JWT=eyJhbGci", kept},
 		// A credential's name with a switch or nothing for a value.
 		{"HF_HUB_DISABLE_IMPLICIT_TOKEN=1", kept},
 		{"DB_PASSWORD=", kept},
@@ -73,6 +93,22 @@ func TestRecordEnvRule(t *testing.T) {
 		{"DEPLOY_PRIVATE_KEY=abc", dropped},
 		{"GPG_PASSPHRASE=abc", dropped},
 		{"SSH_AUTH_SOCK=/tmp/ssh-x/agent.1", dropped},
+		{"AZURE_STORAGE_KEY=abc", dropped},
+		{"KAGGLE_KEY=abc", dropped},
+		{"OPENAI_KEY=abc", dropped},
+		{"AZURE_OPENAI_KEY=abc", dropped},
+		{"WANDB_KEY=abc", dropped},
+		{"openai_key=abc", dropped},
+		{"KEY=abc", dropped},
+		{"DB_PASS=hunter2", dropped},
+		{"DB_PWD=hunter2", dropped},
+		{"NPM_CONFIG__AUTH=dXNlcjpwYXNz", dropped},
+		{"GIT_AUTH=abc", dropped},
+		{"GCP_CREDENTIALS={\"type\":\"service_account\"}", dropped},
+		{"CREDENTIALS=abc", dropped},
+		{"DB_PASS=no", kept}, // the switch exemption holds for the new suffixes too
+		{"SKIP_AUTH=1", kept},
+		{"WANDB_KEY=", kept},
 		// Credential values, whatever the name.
 		{"NOTES=prefix " + agentTok + " suffix", never},
 		{"HARMLESS=" + userTok, never},
@@ -86,6 +122,18 @@ func TestRecordEnvRule(t *testing.T) {
 		{"ID=AKIAIOSFODNN7EXAMPLE", dropped},
 		{"LLM=sk-ant-api03-" + strings.Repeat("x9", 12), dropped},
 		{"SLACK=xoxb-1234567890-abcdef", dropped},
+		{"STRIPE_KEY=sk_live_" + strings.Repeat("4eC3", 6), dropped},
+		{"BILLING=sk_live_" + strings.Repeat("4eC3", 6), dropped},
+		{"BILLING=rk_live_" + strings.Repeat("4eC3", 6), dropped},
+		{"BILLING=sk_test_" + strings.Repeat("4eC3", 6), dropped},
+		{"AUTHORIZATION=Bearer " + strings.Repeat("Ab9-", 8), dropped},
+		{"CURL_HEADER=Authorization: bearer " + strings.Repeat("Ab9.", 8), dropped},
+		{"HDR=Basic dXNlcjpodW50ZXIy", dropped}, // user:hunter2
+		{"SESSION=" + jwt, dropped},
+		{"COOKIE=session=" + jwt + "; Path=/", dropped},
+		{"SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXX", dropped},
+		{"ALERTS=https://discord.com/api/webhooks/123456789/abcDEF-ghi_jkl", dropped},
+		{"ALERTS=https://discordapp.com/api/v10/webhooks/123456789/abcDEF", dropped},
 		// Values that only resemble those.
 		{"PLAIN_URL=https://pypi.org/simple", kept},
 		{"USER_ONLY_URL=ssh://git@github.com/org/repo.git", kept},

@@ -17,18 +17,38 @@ import (
 // field; none echoes an over-long value.
 
 // checkLine refuses a one-line text field that is too long or holds a
-// control character (C0, DEL, C1): names, hosts and paths are shown in
-// lists, logs and terminals, where a stray escape or newline would forge
-// or garble what a reader sees.
+// character that would forge or garble what a reader sees where names,
+// hosts and paths are shown (lists, logs, terminals, the web UI): a
+// control character (C0, DEL, C1: escapes, newlines), a line or paragraph
+// separator (U+2028, U+2029: a new line in browsers and some editors),
+// or a bidirectional control (U+202A–U+202E embeddings and overrides,
+// U+2066–U+2069 isolates), which reorders the text around it. The
+// direction marks U+200E and U+200F are allowed: right-to-left text
+// needs them, and they only set the direction of neutral characters
+// next to them, never reorder a run of text.
 func checkLine(field, v string, max int) error {
 	if err := checkSize(field, v, max); err != nil {
 		return err
 	}
-	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+	if i := strings.IndexFunc(v, func(r rune) bool { return lineRefusal(r) != "" }); i >= 0 {
 		r, _ := utf8.DecodeRuneInString(v[i:])
-		return errorf(http.StatusBadRequest, "%s holds a control character (%U at byte %d)", field, r, i)
+		return errorf(http.StatusBadRequest, "%s holds %s (%U at byte %d)", field, lineRefusal(r), r, i)
 	}
 	return nil
+}
+
+// lineRefusal says what kind of character r is if a one-line field may
+// not hold it (see checkLine), or "".
+func lineRefusal(r rune) string {
+	switch {
+	case unicode.IsControl(r):
+		return "a control character"
+	case r == '\u2028' || r == '\u2029':
+		return "a line or paragraph separator"
+	case r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069':
+		return "a bidirectional control"
+	}
+	return ""
 }
 
 // checkReason holds a stop's reason to MaxStopReason characters (runes:
@@ -69,6 +89,11 @@ func checkBatchLimits(req *api.CreateBatchRequest) error {
 		if err := checkLine(f.field, f.v, f.max); err != nil {
 			return err
 		}
+	}
+	// A rerun goes to an agent whose hostname equals the host; blanks at
+	// either end (which no hostname has) would make every rerun 409.
+	if strings.TrimSpace(snap.Host) != snap.Host {
+		return errorf(http.StatusBadRequest, "env_snapshot.host has blanks at its start or end")
 	}
 	if !absolutePath(snap.Cwd) {
 		return errorf(http.StatusBadRequest, `env_snapshot.cwd must be an absolute path (/srv/exp, C:\exp or \\server\share\exp)`)

@@ -62,6 +62,20 @@ func TestBatchFieldLimitsAndShapes(t *testing.T) {
 		{"escape in host", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = "gpu\x1b[2J" }, "env_snapshot.host holds a control character"},
 		{"DEL in cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/srv\x7f" }, "env_snapshot.cwd holds a control character"},
 		{"tab in cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/srv\texp" }, "env_snapshot.cwd holds a control character"},
+		// Invisible characters that move or break what a reader sees: a
+		// right-to-left override (U+202E) shows "exp", RLO, "txt.exe" as "expexe.txt", and
+		// a line separator starts a new line in some terminals and editors.
+		{"RLO in name", func(r *api.CreateBatchRequest) { r.Name = "exp\u202etxt.exe" }, "name holds a bidirectional control (U+202E at byte 3)"},
+		{"LRE in name", func(r *api.CreateBatchRequest) { r.Name = "\u202aexp" }, "name holds a bidirectional control (U+202A"},
+		{"PDI in host", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = "gpu\u2069-01" }, "env_snapshot.host holds a bidirectional control (U+2069"},
+		{"RLI in cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/srv/\u2067exp" }, "env_snapshot.cwd holds a bidirectional control (U+2067"},
+		{"line separator in name", func(r *api.CreateBatchRequest) { r.Name = "a\u2028b" }, "name holds a line or paragraph separator (U+2028"},
+		{"paragraph separator in cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "/a\u2029b" }, "env_snapshot.cwd holds a line or paragraph separator (U+2029"},
+		// A host is compared with the agents' hostnames: with a blank at
+		// either end no agent ever matches, and every rerun would be 409.
+		{"leading blank in host", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = " gpu-01" }, "env_snapshot.host has blanks at its start or end"},
+		{"trailing blank in host", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = "gpu-01 " }, "env_snapshot.host has blanks at its start or end"},
+		{"trailing no-break space in host", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = "gpu-01\u00a0" }, "env_snapshot.host has blanks at its start or end"},
 		{"relative cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "srv/exp" }, "env_snapshot.cwd must be an absolute path"},
 		{"dot cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = "." }, "env_snapshot.cwd must be an absolute path"},
 		{"drive-relative cwd", func(r *api.CreateBatchRequest) { r.EnvSnapshot.Cwd = `C:exp` }, "env_snapshot.cwd must be an absolute path"},
@@ -114,6 +128,21 @@ func TestBatchAtTheLimitsIsAccepted(t *testing.T) {
 		"unicode": func(r *api.CreateBatchRequest) {
 			r.Name, r.EnvSnapshot.Cwd, r.EnvSnapshot.Env["ÜBER"] = "réseau ✓", "/données", "ja"
 		},
+		// Right-to-left text needs its marks (U+200E, U+200F), which only
+		// set the direction of neutral characters next to them, and names
+		// may hold no-break or ideographic spaces.
+		"marks and spaces": func(r *api.CreateBatchRequest) {
+			r.Name, r.EnvSnapshot.Cwd = "ניסוי\u200f 3\u00a0a\u3000b", "/data/\u200eניסוי"
+		},
+		// The user's own bytes: what the shell line and environment values
+		// hold is passed to the process as it is (argus strips control
+		// sequences when it prints them), so only NUL, which no process can
+		// receive, is refused there.
+		"controls in shell and values": func(r *api.CreateBatchRequest) {
+			r.EnvSnapshot.Command = api.CommandLine{Shell: "printf '\x1b[1m%s\u202e' \"$X\""}
+			r.EnvSnapshot.Env["PROMPT"] = "\x1b[32m$\x1b[0m\u2028\u202e"
+		},
+		"blank inside host": func(r *api.CreateBatchRequest) { r.EnvSnapshot.Host = "gpu 01" },
 	}
 	for name, grow := range cases {
 		req := goodBatch()
@@ -142,6 +171,8 @@ func TestOtherUserFieldLimits(t *testing.T) {
 	}{
 		{"share user", "/api/projects/mnist/recipients", api.ShareRequest{User: strings.Repeat("b", api.MaxUserName+1)}, "user is longer than 64 bytes"},
 		{"share user control", "/api/projects/mnist/recipients", api.ShareRequest{User: "bob\n"}, "user holds a control character"},
+		{"stop reason bidi", "/api/runs/" + q.RunID + "/stop", api.StopRequest{Reason: "GPU \u202eneeded"}, "reason holds a bidirectional control"},
+		{"share user separator", "/api/projects/mnist/recipients", api.ShareRequest{User: "bob\u2028"}, "user holds a line or paragraph separator"},
 		{"stop grace", "/api/runs/" + q.RunID + "/stop", api.StopRequest{GracePeriod: "1" + long + "s"}, "grace_period is longer than 32 bytes"},
 		{"rerun agent", "/api/batches/" + id + "/rerun", api.RerunRequest{AgentID: long}, "agent_id is longer than 64 bytes"},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,29 +133,28 @@ func single(q url.Values, name string, maxLen int) (string, error) {
 var runStatuses = []api.RunStatus{api.RunQueued, api.RunRunning, api.RunExited, api.RunStopping, api.RunStopped,
 	api.RunFailed, api.RunCancelled, api.RunExpired}
 
-// parseRunFilter reads /api/runs' filters: status, batch, project, agent.
+// parseRunFilter reads /api/runs' filters. They are checked in a fixed
+// order (status, batch, project, agent), so a query with several bad ones
+// always gets the same 400, naming the first.
 func parseRunFilter(q url.Values) (store.RunFilter, error) {
 	var f store.RunFilter
-	for name, dst := range map[string]*string{"batch": &f.BatchID, "project": &f.Project, "agent": &f.AgentID} {
-		v, err := single(q, name, maxFilterLen)
-		if err != nil {
-			return f, err
-		}
-		*dst = v
-	}
 	status, err := single(q, "status", maxFilterLen)
 	if err != nil {
 		return f, err
 	}
 	if status != "" {
-		known := false
-		for _, s := range runStatuses {
-			known = known || string(s) == status
-		}
-		if !known {
+		if !slices.Contains(runStatuses, api.RunStatus(status)) {
 			return f, errorf(http.StatusBadRequest, "status must be one of queued, running, exited, stopping, stopped, failed, cancelled, expired")
 		}
 		f.Status = api.RunStatus(status)
+	}
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"batch", &f.BatchID}, {"project", &f.Project}, {"agent", &f.AgentID}} {
+		if *p.dst, err = single(q, p.name, maxFilterLen); err != nil {
+			return f, err
+		}
 	}
 	return f, nil
 }

@@ -248,6 +248,24 @@ func TestListsBadParams(t *testing.T) {
 			t.Errorf("GET /api/runs?%s: error %q does not name %s", q, e.Error, param)
 		}
 	}
+
+	// With several bad filters the answer names the first in a fixed order
+	// (status, batch, project, agent), whatever order the query lists them
+	// in, so the same request always gets the same answer. Repeated
+	// because the order a map is walked in changes from one walk to the next.
+	for range 20 {
+		for _, c := range []struct{ query, names string }{
+			{"agent=&project=&batch=", "batch is empty"},
+			{"agent=&project=", "project is empty"},
+			{"agent=&batch=a&batch=b&status=bogus", "status must be"},
+		} {
+			var e api.Error
+			s.expect(400, "GET", "/api/runs?"+c.query, s.alice, nil).json(t, &e)
+			if !strings.HasPrefix(e.Error, c.names) {
+				t.Fatalf("GET /api/runs?%s: error %q, want the one starting %q", c.query, e.Error, c.names)
+			}
+		}
+	}
 }
 
 // TestListRunsFilters checks each filter and a combination against runs

@@ -30,11 +30,13 @@ func recordCommand() *cli.Command {
 			"Variables that look like credentials are not recorded, and their names are\n" +
 			"listed on stderr: credential names (ARGUS_TOKEN, AWS_SECRET_ACCESS_KEY,\n" +
 			"AWS_SESSION_TOKEN, PGPASSWORD, SSH_AUTH_SOCK…, and any name that is or ends in\n" +
-			"_TOKEN, _PASSWORD, _PASSWD, _PASSPHRASE, _SECRET, _SECRET_KEY, _API_KEY,\n" +
-			"_APIKEY, _ACCESS_KEY or _PRIVATE_KEY, unless the value is empty, 0, 1, true,\n" +
-			"false, yes or no), and values holding an Argus token, a private key, a URL\n" +
-			"with a password, or a GitHub, Hugging Face, AWS, Anthropic, OpenAI or Slack\n" +
-			"token. --keep-env NAME records one all the same; an Argus token never is.",
+			"_TOKEN, _PASSWORD, _PASSWD, _PASS, _PWD, _PASSPHRASE, _SECRET, _KEY, _APIKEY,\n" +
+			"_CREDENTIALS or _AUTH, except PWD and GOOGLE_APPLICATION_CREDENTIALS, unless\n" +
+			"the value is empty, 0, 1, true, false, yes or no), and values holding an Argus\n" +
+			"token, a private key, a URL with a password, a Bearer or Basic authorization,\n" +
+			"a JWT, a Slack or Discord webhook URL, or a GitHub, Hugging Face, AWS,\n" +
+			"Anthropic, OpenAI, Slack or Stripe key. --keep-env NAME records one all the\n" +
+			"same; an Argus token never is.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "project", Value: "default", DefaultText: "your own, default-<user name>", Usage: "project the batch belongs to"},
 			&cli.StringFlag{Name: "name", Usage: "batch name (default: the command's basename)"},

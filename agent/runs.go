@@ -80,7 +80,7 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 		return
 	}
 	if !yes {
-		d.unjournal(c.ID)
+		d.unjournal(c)
 		return
 	}
 	fault("after-start") // journaled and the server said yes; not spawned yet
@@ -116,14 +116,16 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 // settled as failed instead (not started; the server answers 409 to that
 // ack for a cancelled or expired run, and the outbox drops it), which is
 // also what recovery makes of it after a crash.
-func (d *daemon) unjournal(cmdID string) {
-	err := d.journal.remove(cmdID)
+func (d *daemon) unjournal(c api.Command) {
+	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
+	err := d.journal.remove(c.ID)
 	if err == nil {
+		log.Debug().Msg("rerun not started: its journal record is taken back")
 		return
 	}
-	d.log.Error().Err(err).Str("cmd_id", cmdID).Msg("cannot take back the journal record of a rerun that was not started")
-	if _, still := d.journal.get(cmdID); still {
-		d.record(cmdID, func(r *Record) {
+	log.Error().Err(err).Msg("cannot take back the journal record of a rerun that was not started")
+	if _, still := d.journal.get(c.ID); still {
+		d.record(c.ID, func(r *Record) {
 			r.State = stateFailed
 			r.Ack = &api.AckRequest{Error: "the agent did not start it (the server said not to, or could not be asked) and could not clear its journal record: " + err.Error()}
 		})

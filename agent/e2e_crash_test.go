@@ -109,23 +109,34 @@ func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
 	}
 }
 
+// A crash once the rerun is journaled but before it is spawned: right
+// after the journal write, the server's answer to the start step perhaps
+// still on its way (after-journal; the command is then delivered or
+// starting on the server), or with the yes in hand (after-start; starting).
+// Either way the restarted agent settles the record as failed, and the
+// server takes that ack.
 func TestCrashAfterJournalingNeverStartsTheCommand(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	home := e.agentHome("")
-	crashing := e.startAgent(home, "ARGUS_AGENT_FAULT=after-journal")
-	id, cwd := e.batch(waitForFile)
-	runID := e.rerun(id)
-	if code := e.exit(crashing, 10*time.Second); code != 70 {
-		t.Fatalf("fault-injected agent exit %d, want 70", code)
-	}
-	e.startAgent(home)
-	r := e.waitStatus(runID, api.RunFailed)
-	if !strings.Contains(r.Error, "not started again") {
-		t.Fatalf("failed run = %+v", r)
-	}
-	if n := countStarts(t, cwd); n != 0 || len(pidsOfRun(runID)) != 0 {
-		t.Fatalf("the command ran (%d starts) although the agent crashed before starting it", n)
+	for _, point := range []string{"after-journal", "after-start"} {
+		t.Run(point, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			home := e.agentHome("")
+			crashing := e.startAgent(home, "ARGUS_AGENT_FAULT="+point)
+			id, cwd := e.batch(waitForFile)
+			runID := e.rerun(id)
+			if code := e.exit(crashing, 10*time.Second); code != 70 {
+				t.Fatalf("fault-injected agent exit %d, want 70", code)
+			}
+			e.startAgent(home)
+			r := e.waitStatus(runID, api.RunFailed)
+			if !strings.Contains(r.Error, "not started again") {
+				t.Fatalf("failed run = %+v", r)
+			}
+			if n := countStarts(t, cwd); n != 0 || len(pidsOfRun(runID)) != 0 {
+				t.Fatalf("the command ran (%d starts) although the agent crashed before starting it", n)
+			}
+		})
 	}
 }
 

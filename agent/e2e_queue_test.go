@@ -100,6 +100,13 @@ func TestCancelWhileTheAgentHoldsTheRerunNeverStartsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	logSays(t, agent, "the rerun skipped", "rerun skipped", runID, "cancelled")
+	// The agent journaled the rerun while it asked (rerun: the two go on at
+	// once); told no, it took the record back rather than leave a record
+	// that would make a redelivery look handled.
+	logSays(t, agent, "the record taken back", "journal record is taken back", runID)
+	if journalNames(t, home, runID) {
+		t.Fatal("the cancelled run's journal record is still there")
+	}
 	// The agent is well and carries on: a rerun after it runs.
 	e.waitStatus(e.rerun(id), api.RunRunning)
 	if n := countStarts(t, cwd); n != 1 {
@@ -110,6 +117,60 @@ func TestCancelWhileTheAgentHoldsTheRerunNeverStartsIt(t *testing.T) {
 	}
 	if r := e.waitStatus(runID, api.RunCancelled); r.PID != 0 {
 		t.Fatalf("cancelled run after the agent resumed = %+v", r)
+	}
+}
+
+// journalNames reports whether the agent's journal has a record of runID.
+func journalNames(t *testing.T, home, runID string) bool {
+	t.Helper()
+	for _, rec := range journalRecords(t, home) {
+		if rec["run_id"] == runID {
+			return true
+		}
+	}
+	return false
+}
+
+// A rerun the agent could not ask about (the server went away between the
+// poll answer and the start step) is not started then, and its journal
+// record, written while the agent asked, is taken back: when the server is
+// back and the command's lease has run out, the redelivery is asked about
+// afresh, told yes, and started, once.
+func TestARerunTheAgentCouldNotAskAboutStartsOnItsRedelivery(t *testing.T) {
+	t.Parallel()
+	e := newEnvSpec(t, testenv.ServerSpec{Restartable: true}) // one URL across the restart
+	home := e.agentHome("")
+	env, reached, release := e.pauseAt("before-start")
+	agent := e.startAgentWith(home, []string{"--max-backoff", "1s"}, env...)
+	id, cwd := e.batch(waitForFile)
+	runID := e.rerun(id)
+	reached()
+	if err := e.server.Proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	e.exit(e.server.Proc, 15*time.Second)
+	release()
+	logSays(t, agent, "the start step failing", "cannot ask the server whether to start the run", runID)
+	logSays(t, agent, "the record taken back", "journal record is taken back", runID)
+	if journalNames(t, home, runID) {
+		t.Fatal("the unstarted run's journal record is still there")
+	}
+	if n := countStarts(t, cwd); n != 0 || len(pidsOfRun(runID)) != 0 {
+		t.Fatalf("the run started (%d starts) although the server could not be asked", n)
+	}
+	e.RestartServer(e.server)
+	r := e.waitStatus(runID, api.RunRunning) // redelivered past its lease, asked again: yes
+	if r.PID == 0 || countStarts(t, cwd) != 1 {
+		t.Fatalf("redelivered run = %+v, %d starts", r, countStarts(t, cwd))
+	}
+	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.waitEnded(runID, 20*time.Second); r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 4 {
+		t.Fatalf("redelivered run's end = %+v", r)
+	}
+	if n := countStarts(t, cwd); n != 1 {
+		t.Fatalf("%d starts, want 1", n)
 	}
 }
 

@@ -142,3 +142,59 @@ func TestHasKeyFoldsOnlyWhenAsked(t *testing.T) {
 		t.Fatal("hasKey folds wrongly")
 	}
 }
+
+// A record taken back (a rerun the server said not to start, or could not
+// be asked about) is gone from memory and disk, does not come back when
+// the journal is opened again, and the command can be journaled anew.
+func TestJournalRemoveForgetsARecordForGood(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "journal")
+	j, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := Record{CmdID: "cmd_1", Kind: api.KindRerun, RunID: "run_1", State: stateStarting}
+	if err := j.create(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.create(Record{CmdID: "cmd_2", Kind: api.KindRerun, RunID: "run_2", State: stateStarting}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.remove("cmd_1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := j.get("cmd_1"); ok {
+		t.Fatal("a removed record is still in memory")
+	}
+	if _, ok := j.runRecord("run_1"); ok {
+		t.Fatal("a removed record still names its run")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cmd_1.json")); !os.IsNotExist(err) {
+		t.Fatalf("a removed record's file: %v", err)
+	}
+	if err := j.remove("cmd_1"); err != nil {
+		t.Fatalf("removing a record twice: %v", err)
+	}
+	if err := j.remove("../escape"); err == nil {
+		t.Fatal("a command id with a path in it was accepted")
+	}
+	again, err := openJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := again.get("cmd_1"); ok {
+		t.Fatal("a removed record came back on reopening")
+	}
+	if _, ok := again.get("cmd_2"); !ok {
+		t.Fatal("removing one record lost another")
+	}
+	if err := again.create(rec); err != nil {
+		t.Fatalf("journaling a removed command again: %v", err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 2 {
+		t.Fatalf("journal directory holds %d entries, want 2", len(ents))
+	}
+}

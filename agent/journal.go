@@ -156,6 +156,37 @@ func (j *journal) create(r Record) error {
 	return nil
 }
 
+// remove forgets a record of a command that was never started: daemon.rerun
+// journals a rerun while it asks the server whether to start it, and takes
+// the record back when the answer is no or cannot be had, so that the
+// command counts as never journaled (a redelivery is handled afresh). The
+// file is unlinked and the directory synced, so the record does not come
+// back after a power cut, before the command's next delivery (leases are
+// seconds) can be journaled again. The memory copy goes as soon as the
+// name is gone, even when the directory sync then fails: the worst a
+// record revived by a crash can do is be settled as failed by recovery,
+// which starts nothing. A record whose file could not be unlinked stays,
+// in memory and on disk, and the error says so.
+func (j *journal) remove(cmdID string) error {
+	if !safeID.MatchString(cmdID) {
+		return fmt.Errorf("command id %q cannot be journaled", cmdID)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.all[cmdID]; !ok {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(j.dir, cmdID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("journal: %w", err)
+	}
+	delete(j.all, cmdID)
+	delete(j.dirty, cmdID)
+	if err := atomicfile.SyncDir(j.dir); err != nil {
+		return fmt.Errorf("journal: sync %s after removing %s: %w", j.dir, cmdID, err)
+	}
+	return nil
+}
+
 // update applies fn to the record and writes it back. Memory always takes
 // the change, since it describes what happened (a process started, say);
 // a failed disk write is retried by retryDirty and returned here.

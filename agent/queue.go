@@ -44,9 +44,11 @@ func (d *daemon) refuseExpired(c api.Command, late time.Duration) {
 // mayStart is the start step: the server says whether the run still wants
 // starting, and from its yes on the run cannot be cancelled. A run
 // cancelled or expired meanwhile is skipped, never started. When the
-// server cannot be asked, nothing is journaled and nothing started: the
-// command comes back when its lease ends. A server without the step (404)
-// predates cancelling, so the run is started as before.
+// server cannot be asked, nothing is started and the record rerun
+// journaled meanwhile is taken back: the command comes back when its lease
+// ends, is asked about again and started on a yes. A server without the
+// step (404) predates cancelling, so the run is started as before. It runs
+// beside the journal write (rerun), so it must not touch the journal.
 func (d *daemon) mayStart(ctx context.Context, c api.Command) bool {
 	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
 	c0 := d.conn()

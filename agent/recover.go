@@ -33,7 +33,11 @@ func (d *daemon) recover(ctx context.Context) {
 }
 
 // settleStarting handles a crash between journaling a command and
-// recording its process. If a process of the run exists it was started:
+// recording its process (perhaps before the server's answer to the start
+// step, which rerun awaits beside the journal write; without a yes
+// nothing was spawned, and the failed ack below is taken by the server for
+// a command delivered or starting, and refused with 409, then dropped, for
+// one cancelled or expired). If a process of the run exists it was started:
 // adopt it. If none does, it is not started now either — the run fails —
 // since it might have started and ended, and a command runs at most once.
 func (d *daemon) settleStarting(ctx context.Context, rec Record) {

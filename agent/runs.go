@@ -19,6 +19,26 @@ import (
 // that, a rerun past its deadline is refused, and the server is asked
 // whether the run still wants starting (queue.go: cancelled or expired
 // runs do not).
+//
+// The question and the journal write go on at once, since each takes a
+// round trip or an fsync (about a millisecond) and neither needs the
+// other; the process is spawned only when both are done: the record is
+// durable and the server said yes. So a cancelled or expired run is never
+// started, and a started one is always journaled first. The record may
+// thus exist before the answer. When the answer is no, or cannot be had,
+// the record is taken back (journal.remove), and the command is as if never
+// journaled, as before the two overlapped: a redelivery (after a "could
+// not ask") is asked afresh and started on a yes, and nothing stays behind
+// to make it look handled. Removing, rather than a new record state, keeps
+// every reader of the journal (the redelivery check, stops' runRecord,
+// recovery, the outbox, prune) on one rule: a record is a command that may
+// have been started. A crash between the journal write and the answer
+// leaves a "starting" record without a process, which recovery settles as
+// failed (recover.go), as it did a crash between the journal write and the
+// spawn: the server takes that ack whether the command is still delivered
+// (the question never arrived) or starting, and answers 409 to it for a
+// run cancelled or expired meanwhile, which the outbox drops. Nothing is
+// started twice, and nothing is started without a yes.
 func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
 	fault("received")
@@ -33,10 +53,8 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 		return
 	}
 	fault("before-start")
-	if !d.mayStart(ctx, c) {
-		return
-	}
-	fault("after-start")
+	answer := make(chan bool, 1)
+	go func() { answer <- d.mayStart(ctx, c) }()
 	rec := Record{
 		CmdID: c.ID, Kind: api.KindRerun, RunID: c.RunID, BatchID: c.BatchID, State: stateStarting,
 		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"),
@@ -44,12 +62,28 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	if c.Rerun != nil {
 		rec.TimeoutMS = c.Rerun.TimeoutMS
 	}
-	if err := d.journal.create(rec); err != nil {
-		// Not journaled, so not started: the server redelivers later.
-		log.Error().Err(err).Msg("cannot journal the command; not starting it")
+	jerr := d.journal.create(rec)
+	if jerr == nil {
+		fault("after-journal") // journaled; the answer may still be on its way
+	}
+	// Always wait for the answer, even when the journal failed: the
+	// question then ends inside this command's handling (dispatch's
+	// inflight, the daemon's wait on shutdown), not after it.
+	yes := <-answer
+	if jerr != nil {
+		// Not journaled, so not started. If the server said yes, the
+		// command stays starting there (no longer cancellable, as when the
+		// journal failed after the question); its lease runs out, it is
+		// delivered again, the start step says yes again to a starting
+		// command, and it is journaled then.
+		log.Error().Err(jerr).Msg("cannot journal the command; not starting it")
 		return
 	}
-	fault("after-journal")
+	if !yes {
+		d.unjournal(c)
+		return
+	}
+	fault("after-start") // journaled and the server said yes; not spawned yet
 	child, err := d.start(c, rec.LogPath)
 	if err != nil {
 		log.Warn().Err(err).Msg("run could not start")
@@ -71,6 +105,30 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	go d.waitChild(child, c.ID, c.RunID)
 	if rec, ok := d.journal.get(c.ID); ok {
 		d.armTimeout(ctx, rec)
+	}
+}
+
+// unjournal takes back the record of a rerun that was journaled but not
+// started, because the server said no or could not be asked (see rerun).
+// If the record cannot be taken back, it must not stay "starting" with
+// nothing to report: a redelivery would find it and only resend an ack it
+// does not have, and the command would come back every lease. It is
+// settled as failed instead (not started; the server answers 409 to that
+// ack for a cancelled or expired run, and the outbox drops it), which is
+// also what recovery makes of it after a crash.
+func (d *daemon) unjournal(c api.Command) {
+	log := d.log.With().Str("cmd_id", c.ID).Str("run_id", c.RunID).Logger()
+	err := d.journal.remove(c.ID)
+	if err == nil {
+		log.Debug().Msg("rerun not started: its journal record is taken back")
+		return
+	}
+	log.Error().Err(err).Msg("cannot take back the journal record of a rerun that was not started")
+	if _, still := d.journal.get(c.ID); still {
+		d.record(c.ID, func(r *Record) {
+			r.State = stateFailed
+			r.Ack = &api.AckRequest{Error: "the agent did not start it (the server said not to, or could not be asked) and could not clear its journal record: " + err.Error()}
+		})
 	}
 }
 

@@ -46,7 +46,8 @@ const (
 	// one overflow bucket instead of growing memory.
 	maxAuthAddrs = 10000
 	// maxGoodTokens caps the remembered good token hashes; goodFor is how
-	// long one stays remembered after its last successful use.
+	// long one keeps its pass after its last successful use (admit ignores
+	// and drops older entries; the sweep drops them when the map is full).
 	maxGoodTokens = 10000
 	goodFor       = 24 * time.Hour
 )
@@ -83,7 +84,7 @@ func (l *authLimiter) admit(addr, hash string, now time.Time) (settle func(outco
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, good := l.good[hash]; good && hash != "" {
+	if l.goodLocked(hash, now) {
 		return func(o outcome) { l.settleGood(addr, hash, now, o) }, 0, true
 	}
 	r := l.limiterLocked(addr, now).ReserveN(now, 1)
@@ -102,6 +103,22 @@ func (l *authLimiter) admit(addr, hash string, now time.Time) (settle func(outco
 			l.succeeded(hash, now)
 		}
 	}, 0, true
+}
+
+// goodLocked reports whether hash authenticated within goodFor. An older
+// entry is dropped: the README promises the pass for a token used within
+// the last day, and a token unused longer (lost, leaked and abandoned)
+// should not keep a way past its address's budget until the map fills.
+func (l *authLimiter) goodLocked(hash string, now time.Time) bool {
+	at, ok := l.good[hash]
+	if !ok || hash == "" {
+		return false
+	}
+	if now.Sub(at) > goodFor {
+		delete(l.good, hash)
+		return false
+	}
+	return true
 }
 
 // settleGood settles an attempt with a remembered good token: success

@@ -80,3 +80,37 @@ func TestClientAddr(t *testing.T) {
 		}
 	}
 }
+
+// A remembered good token passes an empty bucket only while its last
+// success is at most goodFor old; past that it waits like any token this
+// process has not seen, and is forgotten.
+func TestAuthLimiterGoodTokenAges(t *testing.T) {
+	l := newAuthLimiter(1, 1)
+	t0 := time.Unix(1_700_000_000, 0)
+	l.succeeded("h", t0)
+	spend := func(at time.Time) {
+		t.Helper()
+		settle, _, ok := l.admit("a", "", at)
+		if !ok {
+			t.Fatal("the first failure was refused")
+		}
+		settle(authFailed)
+	}
+
+	at := t0.Add(goodFor) // exactly a day: still good
+	spend(at)
+	settle, _, ok := l.admit("a", "h", at)
+	if !ok {
+		t.Fatal("a token good a day ago was refused with its address")
+	}
+	settle(authGood) // remembered again from at
+
+	later := at.Add(goodFor + time.Second)
+	spend(later)
+	if _, _, ok := l.admit("a", "h", later); ok {
+		t.Fatal("a token last good more than a day ago passed an empty bucket")
+	}
+	if _, kept := l.good["h"]; kept {
+		t.Fatal("a token last good more than a day ago is still remembered")
+	}
+}

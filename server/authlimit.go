@@ -33,10 +33,65 @@ type authLimiter struct {
 	off   bool // limiting disabled (Config.AuthFailBurst < 0)
 
 	mu        sync.Mutex
-	addrs     map[string]*rate.Limiter // client address → its bucket
-	overflow  *rate.Limiter            // shared by new addresses once addrs is full
-	good      map[string]time.Time     // token hash → last successful check
+	addrs     map[string]*bucket   // client address → its budget
+	overflow  *bucket              // shared by new addresses once addrs is full
+	good      map[string]time.Time // token hash → last successful check
 	lastSweep time.Time
+}
+
+// bucket is one budget: lim counts the failures, pending the attempts
+// admitted and still being checked, each holding one unit.
+//
+// Units are held by counting rather than with a rate.Reservation: an
+// attempt is settled after its lookup, and Reservation.CancelAt restores
+// nothing at a time after the reservation's, while cancelling at the
+// earlier time winds the limiter's clock back and credits the refill
+// since then twice. For the same reason last keeps the times given to lim
+// in order: requests read the clock before they queue for the mutex.
+type bucket struct {
+	lim     *rate.Limiter
+	pending int
+	last    time.Time
+}
+
+func (l *authLimiter) newBucket() *bucket {
+	return &bucket{lim: rate.NewLimiter(l.every, l.burst)}
+}
+
+// clock returns now, or the latest time lim has seen if that is later.
+func (b *bucket) clock(now time.Time) time.Time {
+	if now.Before(b.last) {
+		return b.last
+	}
+	b.last = now
+	return now
+}
+
+// hold takes one unit for an attempt about to be checked; if none is
+// free, wait is how long until one is.
+func (b *bucket) hold(now time.Time) (wait time.Duration, ok bool) {
+	free := b.lim.TokensAt(b.clock(now)) - float64(b.pending)
+	if free >= 1 {
+		b.pending++
+		return 0, true
+	}
+	if b.lim.Limit() <= 0 {
+		return time.Hour, false
+	}
+	return time.Duration(math.Ceil((1 - free) / float64(b.lim.Limit()) * float64(time.Second))), false
+}
+
+// count takes one unit for a failure. ReserveN because it always takes
+// (AllowN takes nothing from an empty bucket): a failure from a remembered
+// token, which held nothing, may put the bucket in debt, which then
+// refills before the next attempt.
+func (b *bucket) count(now time.Time) {
+	b.lim.ReserveN(b.clock(now), 1)
+}
+
+// idle reports whether forgetting b changes nothing: full, none held.
+func (b *bucket) idle(now time.Time, burst int) bool {
+	return b.pending == 0 && b.lim.TokensAt(b.clock(now)) >= float64(burst)
 }
 
 const (
@@ -54,10 +109,12 @@ const (
 
 func newAuthLimiter(perSecond float64, burst int) *authLimiter {
 	l := &authLimiter{
-		every: rate.Limit(perSecond), burst: burst, off: burst < 0,
-		addrs: make(map[string]*rate.Limiter), good: make(map[string]time.Time),
+		// Config makes burst 0 the default 20; at least 1, or no failure
+		// could be counted at all.
+		every: rate.Limit(perSecond), burst: max(burst, 1), off: burst < 0,
+		addrs: make(map[string]*bucket), good: make(map[string]time.Time),
 	}
-	l.overflow = rate.NewLimiter(l.every, max(burst, 1))
+	l.overflow = l.newBucket()
 	return l
 }
 
@@ -72,37 +129,26 @@ const (
 
 // admit decides whether an attempt from addr with a token of hash ("" for
 // none or a malformed one) may go on to the lookup. If not, wait is how
-// long until it may. If so, the caller must call settle with the outcome.
+// long until it may. If so, the caller must call settle with the outcome
+// and the time the lookup ended.
 //
 // An attempt that may fail holds one unit of the budget while it is
-// checked (a reservation, released again on success), so a guesser's
-// concurrent requests cannot all slip through before the first failure
-// is counted.
-func (l *authLimiter) admit(addr, hash string, now time.Time) (settle func(outcome), wait time.Duration, admitted bool) {
+// checked (released again on success), so a guesser's concurrent requests
+// cannot all slip through before the first failure is counted.
+func (l *authLimiter) admit(addr, hash string, now time.Time) (settle func(o outcome, now time.Time), wait time.Duration, admitted bool) {
 	if l.off {
-		return func(outcome) {}, 0, true
+		return func(outcome, time.Time) {}, 0, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.goodLocked(hash, now) {
-		return func(o outcome) { l.settleGood(addr, hash, now, o) }, 0, true
+		return func(o outcome, at time.Time) { l.settleGood(addr, hash, o, at) }, 0, true
 	}
-	r := l.limiterLocked(addr, now).ReserveN(now, 1)
-	if !r.OK() {
-		return nil, time.Hour, false
+	b := l.bucketLocked(addr, now)
+	if wait, ok := b.hold(now); !ok {
+		return nil, wait, false
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return nil, d, false
-	}
-	return func(o outcome) {
-		if o != authFailed {
-			r.CancelAt(now) // a good token costs the address nothing
-		}
-		if o == authGood {
-			l.succeeded(hash, now)
-		}
-	}, 0, true
+	return func(o outcome, at time.Time) { l.settleHeld(b, hash, o, at) }, 0, true
 }
 
 // goodLocked reports whether hash authenticated within goodFor. An older
@@ -121,41 +167,57 @@ func (l *authLimiter) goodLocked(hash string, now time.Time) bool {
 	return true
 }
 
-// settleGood settles an attempt with a remembered good token: success
-// keeps it remembered; failure (revoked since) forgets it and is counted.
-func (l *authLimiter) settleGood(addr, hash string, now time.Time, o outcome) {
-	switch o {
-	case authGood:
-		l.succeeded(hash, now)
-		return
-	case authUnsure:
-		return
-	}
+// settleHeld settles an attempt that held a unit of b: a failure keeps
+// it, anything else gives it back (a good token costs the address nothing).
+func (l *authLimiter) settleHeld(b *bucket, hash string, o outcome, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.good, hash)
-	l.limiterLocked(addr, now).AllowN(now, 1)
+	b.pending--
+	switch o {
+	case authFailed:
+		b.count(now)
+	case authGood:
+		l.rememberLocked(hash, now)
+	}
+}
+
+// settleGood settles an attempt with a remembered good token: success
+// keeps it remembered; failure (revoked since) forgets it and is counted.
+func (l *authLimiter) settleGood(addr, hash string, o outcome, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch o {
+	case authGood:
+		l.rememberLocked(hash, now)
+	case authFailed:
+		delete(l.good, hash)
+		l.bucketLocked(addr, now).count(now)
+	}
 }
 
 // succeeded remembers hash as good.
 func (l *authLimiter) succeeded(hash string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rememberLocked(hash, now)
+}
+
+func (l *authLimiter) rememberLocked(hash string, now time.Time) {
 	if hash == "" {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if _, ok := l.good[hash]; !ok && len(l.good) >= maxGoodTokens {
 		l.sweepGoodLocked(now)
 	}
 	l.good[hash] = now
 }
 
-// limiterLocked returns addr's bucket, made on first use. Once the map
+// bucketLocked returns addr's bucket, made on first use. Once the map
 // is full (after a sweep), an address not in it shares the overflow
 // bucket.
-func (l *authLimiter) limiterLocked(addr string, now time.Time) *rate.Limiter {
-	if lim, ok := l.addrs[addr]; ok {
-		return lim
+func (l *authLimiter) bucketLocked(addr string, now time.Time) *bucket {
+	if b, ok := l.addrs[addr]; ok {
+		return b
 	}
 	if len(l.addrs) >= maxAuthAddrs && now.Sub(l.lastSweep) >= time.Second {
 		l.sweepAddrsLocked(now)
@@ -163,18 +225,18 @@ func (l *authLimiter) limiterLocked(addr string, now time.Time) *rate.Limiter {
 	if len(l.addrs) >= maxAuthAddrs {
 		return l.overflow
 	}
-	lim := rate.NewLimiter(l.every, l.burst)
-	l.addrs[addr] = lim
-	return lim
+	b := l.newBucket()
+	l.addrs[addr] = b
+	return b
 }
 
-// sweepAddrsLocked drops addresses whose bucket is full again: forgetting
-// them changes nothing. It runs at most once a second, since it walks the
-// whole map.
+// sweepAddrsLocked drops addresses whose bucket is full again, with no
+// attempt in flight: forgetting them changes nothing. It runs at most once
+// a second, since it walks the whole map.
 func (l *authLimiter) sweepAddrsLocked(now time.Time) {
 	l.lastSweep = now
-	for addr, lim := range l.addrs {
-		if lim.TokensAt(now) >= float64(l.burst) {
+	for addr, b := range l.addrs {
+		if b.idle(now, l.burst) {
 			delete(l.addrs, addr)
 		}
 	}

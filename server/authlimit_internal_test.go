@@ -15,7 +15,7 @@ func TestAuthLimiterBounded(t *testing.T) {
 	fail := func(addr string, at time.Time) bool {
 		settle, _, ok := l.admit(addr, "", at)
 		if ok {
-			settle(authFailed)
+			settle(authFailed, at)
 		}
 		return ok
 	}
@@ -52,7 +52,7 @@ func TestAuthLimiterBounded(t *testing.T) {
 func TestAuthLimiterConcurrentAttempts(t *testing.T) {
 	l := newAuthLimiter(1, 3)
 	now := time.Unix(1_700_000_000, 0)
-	var settles []func(outcome)
+	var settles []func(outcome, time.Time)
 	for range 10 {
 		if settle, _, ok := l.admit("a", "", now); ok {
 			settles = append(settles, settle)
@@ -61,9 +61,21 @@ func TestAuthLimiterConcurrentAttempts(t *testing.T) {
 	if len(settles) != 3 {
 		t.Fatalf("%d attempts admitted at once, want 3", len(settles))
 	}
-	settles[0](authGood) // a good token gives its unit back
-	if _, _, ok := l.admit("a", "", now); !ok {
+	// A good token gives its unit back when its lookup ends, later than
+	// it was admitted (a rate.Reservation cancelled then restores nothing).
+	later := now.Add(time.Millisecond)
+	settles[0](authGood, later)
+	if _, _, ok := l.admit("a", "", later); !ok {
 		t.Fatal("the unit a good token released was not given back")
+	}
+	// The store failing gives it back too; failures keep theirs.
+	settles[1](authUnsure, later)
+	settles[2](authFailed, later)
+	if _, _, ok := l.admit("a", "", later); !ok {
+		t.Fatal("the unit of an attempt the store failed was not given back")
+	}
+	if _, _, ok := l.admit("a", "", later); ok {
+		t.Fatal("a failure's unit was given back")
 	}
 }
 
@@ -94,7 +106,7 @@ func TestAuthLimiterGoodTokenAges(t *testing.T) {
 		if !ok {
 			t.Fatal("the first failure was refused")
 		}
-		settle(authFailed)
+		settle(authFailed, at)
 	}
 
 	at := t0.Add(goodFor) // exactly a day: still good
@@ -103,7 +115,7 @@ func TestAuthLimiterGoodTokenAges(t *testing.T) {
 	if !ok {
 		t.Fatal("a token good a day ago was refused with its address")
 	}
-	settle(authGood) // remembered again from at
+	settle(authGood, at) // remembered again from at
 
 	later := at.Add(goodFor + time.Second)
 	spend(later)
@@ -112,5 +124,30 @@ func TestAuthLimiterGoodTokenAges(t *testing.T) {
 	}
 	if _, kept := l.good["h"]; kept {
 		t.Fatal("a token last good more than a day ago is still remembered")
+	}
+}
+
+// Requests read the clock before they queue for the limiter, so times can
+// reach it out of order. An earlier time must not wind a bucket's clock
+// back: the refill between the two would be credited twice.
+func TestAuthLimiterTimeOutOfOrder(t *testing.T) {
+	l := newAuthLimiter(1, 2)
+	t0 := time.Unix(1_700_000_000, 0)
+	fail := func(at time.Time) bool {
+		settle, _, ok := l.admit("a", "", at)
+		if ok {
+			settle(authFailed, at)
+		}
+		return ok
+	}
+	// Burst 2 and one second of refill: three failures by t0+1s, the
+	// third read t0 but admitted last.
+	for i, at := range []time.Time{t0, t0.Add(time.Second), t0} {
+		if !fail(at) {
+			t.Fatalf("failure %d was refused", i+1)
+		}
+	}
+	if fail(t0.Add(time.Second)) {
+		t.Fatal("a fourth failure by t0+1s was admitted: the refill was counted twice")
 	}
 }

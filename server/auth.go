@@ -54,7 +54,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
 	}
 	if err != nil {
-		settle(authUnsure, s.cfg.Now())
+		settle(lookupFailed(r.Context()), s.cfg.Now())
 		return principal{}, err
 	}
 	settle(authGood, s.cfg.Now())

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net"
 	"net/http"
@@ -125,7 +127,24 @@ const (
 	authGood   outcome = iota // the token is valid
 	authFailed                // refused: counts against the address
 	authUnsure                // the store failed: neither counted nor remembered
+	// authAbandoned: the client hung up during the lookup. Counted like a
+	// failure, or a guesser cancelling every request would get lookups
+	// for free; but not for a remembered good token, whose holder is no
+	// guesser (and whose client may well time out while the store is slow).
+	authAbandoned
 )
+
+// lookupFailed is how an attempt whose lookup returned an error (not
+// "unknown") is settled: abandoned if the request's own context was
+// cancelled (the client went away; the error may be the driver's rather
+// than context.Canceled), otherwise unsure. The server sets no request
+// deadlines, so an expired context says nothing about the client.
+func lookupFailed(ctx context.Context) outcome {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return authAbandoned
+	}
+	return authUnsure
+}
 
 // admit decides whether an attempt from addr with a token of hash ("" for
 // none or a malformed one) may go on to the lookup. If not, wait is how
@@ -174,7 +193,7 @@ func (l *authLimiter) settleHeld(b *bucket, hash string, o outcome, now time.Tim
 	defer l.mu.Unlock()
 	b.pending--
 	switch o {
-	case authFailed:
+	case authFailed, authAbandoned:
 		b.count(now)
 	case authGood:
 		l.rememberLocked(hash, now)
@@ -182,7 +201,8 @@ func (l *authLimiter) settleHeld(b *bucket, hash string, o outcome, now time.Tim
 }
 
 // settleGood settles an attempt with a remembered good token: success
-// keeps it remembered; failure (revoked since) forgets it and is counted.
+// keeps it remembered; failure (revoked since) forgets it and is counted;
+// a hang-up or a store failure changes nothing.
 func (l *authLimiter) settleGood(addr, hash string, o outcome, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -97,7 +97,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, raw string) (sess
 	case errors.As(err, &refused):
 		settle(authFailed, s.cfg.Now())
 	case err != nil:
-		settle(authUnsure, s.cfg.Now())
+		settle(lookupFailed(r.Context()), s.cfg.Now())
 	default:
 		settle(authGood, s.cfg.Now())
 	}

@@ -15,17 +15,20 @@ import (
 )
 
 // authLimiter budgets failed authentications per client address (issue 8,
-// item 11): every failed bearer check or web sign-in takes one token from
-// the address's bucket (burst, refilled at rate per second). While the
-// bucket is empty, further attempts from the address are answered 429
-// before any token lookup, so a guesser costs the store nothing.
+// item 11): every failed bearer check or web sign-in, and every attempt
+// whose client hangs up during the lookup, takes one token from the
+// address's bucket (burst, refilled at rate per second; with very many
+// addresses failing, the bucket of the address's network, see
+// bucketLocked). While the bucket is empty, further attempts from the
+// address are answered 429 before any token lookup, so a guesser costs
+// the store nothing.
 //
 // A good token must not be refused because its address is under attack
 // (an office behind one NAT, a host running an agent and a broken
 // script). Refusing everything from an empty bucket would do just that,
 // and looking every token up before deciding would let the guesser reach
-// the store. So a token that authenticated recently (its hash is in good)
-// is still looked up, and answered normally, whatever the bucket says. The
+// the store. So a token that authenticated within goodFor (its hash is in
+// good) is still looked up, and answered normally, whatever the bucket says. The
 // price: a token never seen by this process (its first use since a
 // restart) from an address over budget waits like a guess, with
 // Retry-After; clients retry 429 on their own.
@@ -34,74 +37,18 @@ type authLimiter struct {
 	burst int
 	off   bool // limiting disabled (Config.AuthFailBurst < 0)
 
-	mu        sync.Mutex
-	addrs     map[string]*bucket   // client address → its budget
-	overflow  *bucket              // shared by new addresses once addrs is full
-	good      map[string]time.Time // token hash → last successful check
+	mu sync.Mutex
+	// The budgets (authlimit_bucket.go): one per client address, and
+	// once addrs is full, one per network, and once nets is full too,
+	// one shared by the rest.
+	addrs     map[string]*bucket
+	nets      map[string]*bucket
+	overflow  *bucket
 	lastSweep time.Time
-}
-
-// bucket is one budget: lim counts the failures, pending the attempts
-// admitted and still being checked, each holding one unit.
-//
-// Units are held by counting rather than with a rate.Reservation: an
-// attempt is settled after its lookup, and Reservation.CancelAt restores
-// nothing at a time after the reservation's, while cancelling at the
-// earlier time winds the limiter's clock back and credits the refill
-// since then twice. For the same reason last keeps the times given to lim
-// in order: requests read the clock before they queue for the mutex.
-type bucket struct {
-	lim     *rate.Limiter
-	pending int
-	last    time.Time
-}
-
-func (l *authLimiter) newBucket() *bucket {
-	return &bucket{lim: rate.NewLimiter(l.every, l.burst)}
-}
-
-// clock returns now, or the latest time lim has seen if that is later.
-func (b *bucket) clock(now time.Time) time.Time {
-	if now.Before(b.last) {
-		return b.last
-	}
-	b.last = now
-	return now
-}
-
-// hold takes one unit for an attempt about to be checked; if none is
-// free, wait is how long until one is.
-func (b *bucket) hold(now time.Time) (wait time.Duration, ok bool) {
-	free := b.lim.TokensAt(b.clock(now)) - float64(b.pending)
-	if free >= 1 {
-		b.pending++
-		return 0, true
-	}
-	if b.lim.Limit() <= 0 {
-		return time.Hour, false
-	}
-	return time.Duration(math.Ceil((1 - free) / float64(b.lim.Limit()) * float64(time.Second))), false
-}
-
-// count takes one unit for a failure. ReserveN because it always takes
-// (AllowN takes nothing from an empty bucket): a failure from a remembered
-// token, which held nothing, may put the bucket in debt, which then
-// refills before the next attempt.
-func (b *bucket) count(now time.Time) {
-	b.lim.ReserveN(b.clock(now), 1)
-}
-
-// idle reports whether forgetting b changes nothing: full, none held.
-func (b *bucket) idle(now time.Time, burst int) bool {
-	return b.pending == 0 && b.lim.TokensAt(b.clock(now)) >= float64(burst)
+	good      map[string]time.Time // token hash → last successful check
 }
 
 const (
-	// maxAuthAddrs caps the addresses tracked. Entries whose bucket has
-	// refilled are worth nothing and are swept; if the map is still full
-	// (an attacker spread over very many addresses), new addresses share
-	// one overflow bucket instead of growing memory.
-	maxAuthAddrs = 10000
 	// maxGoodTokens caps the remembered good token hashes; goodFor is how
 	// long one keeps its pass after its last successful use (admit ignores
 	// and drops older entries; the sweep drops them when the map is full).
@@ -114,7 +61,8 @@ func newAuthLimiter(perSecond float64, burst int) *authLimiter {
 		// Config makes burst 0 the default 20; at least 1, or no failure
 		// could be counted at all.
 		every: rate.Limit(perSecond), burst: max(burst, 1), off: burst < 0,
-		addrs: make(map[string]*bucket), good: make(map[string]time.Time),
+		addrs: make(map[string]*bucket), nets: make(map[string]*bucket),
+		good: make(map[string]time.Time),
 	}
 	l.overflow = l.newBucket()
 	return l
@@ -230,36 +178,6 @@ func (l *authLimiter) rememberLocked(hash string, now time.Time) {
 		l.sweepGoodLocked(now)
 	}
 	l.good[hash] = now
-}
-
-// bucketLocked returns addr's bucket, made on first use. Once the map
-// is full (after a sweep), an address not in it shares the overflow
-// bucket.
-func (l *authLimiter) bucketLocked(addr string, now time.Time) *bucket {
-	if b, ok := l.addrs[addr]; ok {
-		return b
-	}
-	if len(l.addrs) >= maxAuthAddrs && now.Sub(l.lastSweep) >= time.Second {
-		l.sweepAddrsLocked(now)
-	}
-	if len(l.addrs) >= maxAuthAddrs {
-		return l.overflow
-	}
-	b := l.newBucket()
-	l.addrs[addr] = b
-	return b
-}
-
-// sweepAddrsLocked drops addresses whose bucket is full again, with no
-// attempt in flight: forgetting them changes nothing. It runs at most once
-// a second, since it walks the whole map.
-func (l *authLimiter) sweepAddrsLocked(now time.Time) {
-	l.lastSweep = now
-	for addr, b := range l.addrs {
-		if b.idle(now, l.burst) {
-			delete(l.addrs, addr)
-		}
-	}
 }
 
 // sweepGoodLocked drops hashes not used within goodFor; if none is that

@@ -2,13 +2,15 @@ package server
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 )
 
 // An attacker with very many addresses cannot grow the limiter without
-// bound: past maxAuthAddrs, new addresses share one overflow bucket, and
-// addresses whose bucket has refilled are swept.
+// bound: past maxAuthAddrs, new addresses are counted by network; past
+// maxAuthNets networks, the rest share one overflow bucket; and buckets
+// that have refilled are swept.
 func TestAuthLimiterBounded(t *testing.T) {
 	l := newAuthLimiter(1, 2)
 	now := time.Unix(1_700_000_000, 0)
@@ -19,24 +21,37 @@ func TestAuthLimiterBounded(t *testing.T) {
 		}
 		return ok
 	}
-	for i := range maxAuthAddrs + 2 {
-		fail(fmt.Sprintf("a%d", i), now)
+	// net is an address in the i-th /24 of 10.0.0.0/8.
+	net := func(i, host int) string { return fmt.Sprintf("10.%d.%d.%d", i>>8, i&255, host) }
+	for i := range maxAuthAddrs {
+		fail(net(i, 1), now)
 	}
-	if len(l.addrs) != maxAuthAddrs {
-		t.Fatalf("%d addresses tracked, want the cap %d", len(l.addrs), maxAuthAddrs)
+	// The next addresses fill the networks, a second address of each
+	// sharing the first one's bucket.
+	for i := range maxAuthNets {
+		fail(net(i, 2), now)
+		fail(net(i, 3), now)
 	}
-	// The two that did not fit spent the shared overflow bucket (burst 2),
-	// so one more new address is refused, and not tracked.
-	if fail("new", now) {
-		t.Fatal("a new address past the cap was not counted in the spent overflow bucket")
+	if len(l.addrs) != maxAuthAddrs || len(l.nets) != maxAuthNets {
+		t.Fatalf("%d addresses and %d networks tracked, want the caps %d and %d", len(l.addrs), len(l.nets), maxAuthAddrs, maxAuthNets)
 	}
-	if _, ok := l.addrs["new"]; ok || len(l.addrs) != maxAuthAddrs {
-		t.Fatal("a new address was tracked past the cap")
+	if fail(net(0, 4), now) {
+		t.Fatal("a network's addresses did not share its bucket")
+	}
+	// Past both caps, new networks share the overflow bucket (burst 2).
+	if !fail(net(maxAuthNets, 1), now) || !fail(net(maxAuthNets+1, 1), now) {
+		t.Fatal("the overflow bucket was spent before its burst")
+	}
+	if fail(net(maxAuthNets+2, 1), now) {
+		t.Fatal("a new network past the caps was not counted in the spent overflow bucket")
+	}
+	if len(l.addrs) != maxAuthAddrs || len(l.nets) != maxAuthNets {
+		t.Fatal("an address or network was tracked past the caps")
 	}
 	// Two seconds later every bucket is full again; the next new address
 	// sweeps them all.
-	if !fail("newer", now.Add(2*time.Second)) || len(l.addrs) != 1 {
-		t.Fatalf("%d addresses after the sweep, want 1 (newer)", len(l.addrs))
+	if !fail("192.0.2.1", now.Add(2*time.Second)) || len(l.addrs) != 1 || len(l.nets) != 0 {
+		t.Fatalf("%d addresses, %d networks after the sweep, want 1 (the new one) and none", len(l.addrs), len(l.nets))
 	}
 
 	for i := range maxGoodTokens + 10 {
@@ -149,5 +164,69 @@ func TestAuthLimiterTimeOutOfOrder(t *testing.T) {
 	}
 	if fail(t0.Add(time.Second)) {
 		t.Fatal("a fourth failure by t0+1s was admitted: the refill was counted twice")
+	}
+}
+
+// An attacker who fills the address table from one IPv6 /48 (65,536
+// /64s, each its own address here) cannot starve addresses elsewhere:
+// past the cap, a new address is counted with its network, and the
+// attacker's network is nobody else's.
+func TestAuthLimiterFullTableByNetwork(t *testing.T) {
+	const burst = 20
+	l := newAuthLimiter(1, burst)
+	now := time.Unix(1_700_000_000, 0)
+	fail := func(addr string) bool {
+		settle, _, ok := l.admit(addr, "", now)
+		if ok {
+			settle(authFailed, now)
+		}
+		return ok
+	}
+	attacker := func(i int) string {
+		return addrKey(netip.MustParseAddr(fmt.Sprintf("2001:db8:aaaa:%x::1", i)))
+	}
+	for i := range maxAuthAddrs {
+		fail(attacker(i)) // all at one instant: none refills, none is swept
+	}
+	for i := range burst {
+		if !fail(attacker(maxAuthAddrs + i)) {
+			t.Fatalf("the attacker's /64 number %d past the cap was refused before its /48's budget was spent", i+1)
+		}
+	}
+	if fail(attacker(maxAuthAddrs + burst)) {
+		t.Fatal("the attacker's /48 was not limited once the table was full")
+	}
+
+	// Another network has a budget of its own, and a limited one.
+	other := addrKey(netip.MustParseAddr("2001:db8:bbbb:1::1"))
+	for i := range burst {
+		if !fail(other) {
+			t.Fatalf("failure %d from another network was refused: it shares the attacker's budget", i+1)
+		}
+	}
+	if fail(other) {
+		t.Fatal("another network's budget was not limited")
+	}
+	// A valid token this process has not seen, from a third network, is
+	// looked up and remembered.
+	settle, _, ok := l.admit(addrKey(netip.MustParseAddr("198.51.100.7")), "h", now)
+	if !ok {
+		t.Fatal("a token not yet remembered was refused from a network the attacker does not use")
+	}
+	settle(authGood, now)
+	if !l.goodLocked("h", now) {
+		t.Fatal("the token that authenticated was not remembered")
+	}
+}
+
+func TestNetKey(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7":         "192.0.2.0/24",
+		"2001:db8:1:2::/64": "2001:db8:1::/48",
+		"unknown":           "unknown",
+	} {
+		if got := netKey(addr); got != want {
+			t.Errorf("netKey(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

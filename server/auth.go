@@ -45,19 +45,19 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal
 		return principal{}, s.throttled(w, "api", wait)
 	}
 	if perr != nil {
-		settle(authFailed)
+		settle(authFailed, s.cfg.Now())
 		return principal{}, perr
 	}
 	t, err := s.store.TokenByHash(r.Context(), hash)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != kind)) {
-		settle(authFailed)
+		settle(authFailed, s.cfg.Now())
 		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
 	}
 	if err != nil {
-		settle(authUnsure)
+		settle(lookupFailed(r.Context()), s.cfg.Now())
 		return principal{}, err
 	}
-	settle(authGood)
+	settle(authGood, s.cfg.Now())
 	s.touchToken(t.ID, now)
 	p := principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}
 	noteActor(r.Context(), p) // for the access log, even if a later check refuses

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"errors"
 	"math"
 	"net"
 	"net/http"
@@ -13,17 +15,20 @@ import (
 )
 
 // authLimiter budgets failed authentications per client address (issue 8,
-// item 11): every failed bearer check or web sign-in takes one token from
-// the address's bucket (burst, refilled at rate per second). While the
-// bucket is empty, further attempts from the address are answered 429
-// before any token lookup, so a guesser costs the store nothing.
+// item 11): every failed bearer check or web sign-in, and every attempt
+// whose client hangs up during the lookup, takes one token from the
+// address's bucket (burst, refilled at rate per second; with very many
+// addresses failing, the bucket of the address's network, see
+// bucketLocked). While the bucket is empty, further attempts from the
+// address are answered 429 before any token lookup, so a guesser costs
+// the store nothing.
 //
 // A good token must not be refused because its address is under attack
 // (an office behind one NAT, a host running an agent and a broken
 // script). Refusing everything from an empty bucket would do just that,
 // and looking every token up before deciding would let the guesser reach
-// the store. So a token that authenticated recently (its hash is in good)
-// is still looked up, and answered normally, whatever the bucket says. The
+// the store. So a token that authenticated within goodFor (its hash is in
+// good) is still looked up, and answered normally, whatever the bucket says. The
 // price: a token never seen by this process (its first use since a
 // restart) from an address over budget waits like a guess, with
 // Retry-After; clients retry 429 on their own.
@@ -32,31 +37,34 @@ type authLimiter struct {
 	burst int
 	off   bool // limiting disabled (Config.AuthFailBurst < 0)
 
-	mu        sync.Mutex
-	addrs     map[string]*rate.Limiter // client address → its bucket
-	overflow  *rate.Limiter            // shared by new addresses once addrs is full
-	good      map[string]time.Time     // token hash → last successful check
+	mu sync.Mutex
+	// The budgets (authlimit_bucket.go): one per client address, and
+	// once addrs is full, one per network, and once nets is full too,
+	// one shared by the rest.
+	addrs     map[string]*bucket
+	nets      map[string]*bucket
+	overflow  *bucket
 	lastSweep time.Time
+	good      map[string]time.Time // token hash → last successful check
 }
 
 const (
-	// maxAuthAddrs caps the addresses tracked. Entries whose bucket has
-	// refilled are worth nothing and are swept; if the map is still full
-	// (an attacker spread over very many addresses), new addresses share
-	// one overflow bucket instead of growing memory.
-	maxAuthAddrs = 10000
 	// maxGoodTokens caps the remembered good token hashes; goodFor is how
-	// long one stays remembered after its last successful use.
+	// long one keeps its pass after its last successful use (admit ignores
+	// and drops older entries; the sweep drops them when the map is full).
 	maxGoodTokens = 10000
 	goodFor       = 24 * time.Hour
 )
 
 func newAuthLimiter(perSecond float64, burst int) *authLimiter {
 	l := &authLimiter{
-		every: rate.Limit(perSecond), burst: burst, off: burst < 0,
-		addrs: make(map[string]*rate.Limiter), good: make(map[string]time.Time),
+		// Config makes burst 0 the default 20; at least 1, or no failure
+		// could be counted at all.
+		every: rate.Limit(perSecond), burst: max(burst, 1), off: burst < 0,
+		addrs: make(map[string]*bucket), nets: make(map[string]*bucket),
+		good: make(map[string]time.Time),
 	}
-	l.overflow = rate.NewLimiter(l.every, max(burst, 1))
+	l.overflow = l.newBucket()
 	return l
 }
 
@@ -67,100 +75,109 @@ const (
 	authGood   outcome = iota // the token is valid
 	authFailed                // refused: counts against the address
 	authUnsure                // the store failed: neither counted nor remembered
+	// authAbandoned: the client hung up during the lookup. Counted like a
+	// failure, or a guesser cancelling every request would get lookups
+	// for free; but not for a remembered good token, whose holder is no
+	// guesser (and whose client may well time out while the store is slow).
+	authAbandoned
 )
+
+// lookupFailed is how an attempt whose lookup returned an error (not
+// "unknown") is settled: abandoned if the request's own context was
+// cancelled (the client went away; the error may be the driver's rather
+// than context.Canceled), otherwise unsure. The server sets no request
+// deadlines, so an expired context says nothing about the client.
+func lookupFailed(ctx context.Context) outcome {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return authAbandoned
+	}
+	return authUnsure
+}
 
 // admit decides whether an attempt from addr with a token of hash ("" for
 // none or a malformed one) may go on to the lookup. If not, wait is how
-// long until it may. If so, the caller must call settle with the outcome.
+// long until it may. If so, the caller must call settle with the outcome
+// and the time the lookup ended.
 //
 // An attempt that may fail holds one unit of the budget while it is
-// checked (a reservation, released again on success), so a guesser's
-// concurrent requests cannot all slip through before the first failure
-// is counted.
-func (l *authLimiter) admit(addr, hash string, now time.Time) (settle func(outcome), wait time.Duration, admitted bool) {
+// checked (released again on success), so a guesser's concurrent requests
+// cannot all slip through before the first failure is counted.
+func (l *authLimiter) admit(addr, hash string, now time.Time) (settle func(o outcome, now time.Time), wait time.Duration, admitted bool) {
 	if l.off {
-		return func(outcome) {}, 0, true
+		return func(outcome, time.Time) {}, 0, true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, good := l.good[hash]; good && hash != "" {
-		return func(o outcome) { l.settleGood(addr, hash, now, o) }, 0, true
+	if l.goodLocked(hash, now) {
+		return func(o outcome, at time.Time) { l.settleGood(addr, hash, o, at) }, 0, true
 	}
-	r := l.limiterLocked(addr, now).ReserveN(now, 1)
-	if !r.OK() {
-		return nil, time.Hour, false
+	b := l.bucketLocked(addr, now)
+	if wait, ok := b.hold(now); !ok {
+		return nil, wait, false
 	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return nil, d, false
+	return func(o outcome, at time.Time) { l.settleHeld(b, hash, o, at) }, 0, true
+}
+
+// goodLocked reports whether hash authenticated within goodFor. An older
+// entry is dropped: the README promises the pass for a token used within
+// the last day, and a token unused longer (lost, leaked and abandoned)
+// should not keep a way past its address's budget until the map fills.
+func (l *authLimiter) goodLocked(hash string, now time.Time) bool {
+	at, ok := l.good[hash]
+	if !ok || hash == "" {
+		return false
 	}
-	return func(o outcome) {
-		if o != authFailed {
-			r.CancelAt(now) // a good token costs the address nothing
-		}
-		if o == authGood {
-			l.succeeded(hash, now)
-		}
-	}, 0, true
+	if now.Sub(at) > goodFor {
+		delete(l.good, hash)
+		return false
+	}
+	return true
+}
+
+// settleHeld settles an attempt that held a unit of b: a failure keeps
+// it, anything else gives it back (a good token costs the address nothing).
+func (l *authLimiter) settleHeld(b *bucket, hash string, o outcome, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b.pending--
+	switch o {
+	case authFailed, authAbandoned:
+		b.count(now)
+	case authGood:
+		l.rememberLocked(hash, now)
+	}
 }
 
 // settleGood settles an attempt with a remembered good token: success
-// keeps it remembered; failure (revoked since) forgets it and is counted.
-func (l *authLimiter) settleGood(addr, hash string, now time.Time, o outcome) {
-	switch o {
-	case authGood:
-		l.succeeded(hash, now)
-		return
-	case authUnsure:
-		return
-	}
+// keeps it remembered; failure (revoked since) forgets it and is counted;
+// a hang-up or a store failure changes nothing.
+func (l *authLimiter) settleGood(addr, hash string, o outcome, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.good, hash)
-	l.limiterLocked(addr, now).AllowN(now, 1)
+	switch o {
+	case authGood:
+		l.rememberLocked(hash, now)
+	case authFailed:
+		delete(l.good, hash)
+		l.bucketLocked(addr, now).count(now)
+	}
 }
 
 // succeeded remembers hash as good.
 func (l *authLimiter) succeeded(hash string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rememberLocked(hash, now)
+}
+
+func (l *authLimiter) rememberLocked(hash string, now time.Time) {
 	if hash == "" {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	if _, ok := l.good[hash]; !ok && len(l.good) >= maxGoodTokens {
 		l.sweepGoodLocked(now)
 	}
 	l.good[hash] = now
-}
-
-// limiterLocked returns addr's bucket, made on first use. Once the map
-// is full (after a sweep), an address not in it shares the overflow
-// bucket.
-func (l *authLimiter) limiterLocked(addr string, now time.Time) *rate.Limiter {
-	if lim, ok := l.addrs[addr]; ok {
-		return lim
-	}
-	if len(l.addrs) >= maxAuthAddrs && now.Sub(l.lastSweep) >= time.Second {
-		l.sweepAddrsLocked(now)
-	}
-	if len(l.addrs) >= maxAuthAddrs {
-		return l.overflow
-	}
-	lim := rate.NewLimiter(l.every, l.burst)
-	l.addrs[addr] = lim
-	return lim
-}
-
-// sweepAddrsLocked drops addresses whose bucket is full again: forgetting
-// them changes nothing. It runs at most once a second, since it walks the
-// whole map.
-func (l *authLimiter) sweepAddrsLocked(now time.Time) {
-	l.lastSweep = now
-	for addr, lim := range l.addrs {
-		if lim.TokensAt(now) >= float64(l.burst) {
-			delete(l.addrs, addr)
-		}
-	}
 }
 
 // sweepGoodLocked drops hashes not used within goodFor; if none is that

@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -223,6 +225,103 @@ func TestFailedSignInsThrottled(t *testing.T) {
 	clk.add(time.Second)
 	h.login(fresh)
 	wantMetric(t, h, `argus_auth_refused_total{via="web"}`, 2)
+}
+
+// hangUpStore answers the lookup of a request whose client has gone with
+// the context's error, as a database driver does, and can be made to fail
+// for reasons of its own.
+type hangUpStore struct {
+	store.Store
+	n    atomic.Int64
+	down atomic.Bool
+}
+
+func (c *hangUpStore) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
+	c.n.Add(1)
+	if err := ctx.Err(); err != nil {
+		return store.Token{}, err
+	}
+	if c.down.Load() {
+		return store.Token{}, errors.New("database is down")
+	}
+	return c.Store.TokenByHash(ctx, hash)
+}
+
+// A guesser that hangs up on every request still spends its budget: the
+// lookup it cut short counts as a failure. The store failing on its own
+// is nobody's fault and counts for nothing, and a hang-up costs a token
+// that is known good neither its pass nor its address anything.
+func TestHungUpAttemptsCounted(t *testing.T) {
+	const burst = 3
+	clk := &clock{now: time.Now()}
+	var st *hangUpStore
+	h := newHarnessWrapped(t, server.Config{AuthFailBurst: burst, AuthFailRate: 1, Now: clk.Now}, nil,
+		func(s store.Store) store.Store { st = &hangUpStore{Store: s}; return st })
+	// serve answers one request in process: the attempt is settled when
+	// ServeHTTP returns, so the test needs no waiting.
+	serve := func(method, path, tok, from string, form url.Values, hangUp bool) int {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if hangUp {
+			cancel()
+		}
+		var req *http.Request
+		if form != nil {
+			req = httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", "http://"+req.Host)
+		} else {
+			req = httptest.NewRequestWithContext(ctx, method, path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		req.RemoteAddr = from + ":4711"
+		rec := httptest.NewRecorder()
+		h.srv.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	api := func(tok, from string, hangUp bool) int { return serve("GET", "/api/batches", tok, from, nil, hangUp) }
+
+	good := h.user("alice")
+	if code := api(good, "192.0.2.1", false); code != 200 {
+		t.Fatalf("the good token: %d", code)
+	}
+	for range burst + 1 {
+		if code := api(good, "192.0.2.1", true); code == http.StatusTooManyRequests {
+			t.Fatal("a known good token that hung up was throttled")
+		}
+	}
+	for i := range burst {
+		n := st.n.Load()
+		if code := api(unknownToken(t), "192.0.2.1", true); code == http.StatusTooManyRequests || st.n.Load() != n+1 {
+			t.Fatalf("hung-up guess %d: %d, %d lookups; want it looked up", i+1, code, st.n.Load()-n)
+		}
+	}
+	n := st.n.Load()
+	if code := api(unknownToken(t), "192.0.2.1", false); code != http.StatusTooManyRequests || st.n.Load() != n {
+		t.Fatalf("a guess after %d hung-up ones: %d, want 429 without a lookup", burst, code)
+	}
+	if code := api(good, "192.0.2.1", false); code != 200 {
+		t.Fatalf("the good token after its hang-ups: %d, want 200", code)
+	}
+
+	// Sign-ins hung up count the same way, from an address of their own.
+	for range burst {
+		serve("POST", "/login", "", "192.0.2.3", url.Values{"token": {unknownToken(t)}}, true)
+	}
+	if code := serve("POST", "/login", "", "192.0.2.3", url.Values{"token": {unknownToken(t)}}, false); code != http.StatusTooManyRequests {
+		t.Fatalf("a sign-in after %d hung-up ones: %d, want 429", burst, code)
+	}
+
+	st.down.Store(true)
+	n = st.n.Load()
+	for range burst + 2 {
+		if code := api(unknownToken(t), "192.0.2.2", false); code == http.StatusTooManyRequests {
+			t.Fatal("attempts the store failed were counted against the address")
+		}
+	}
+	if got := st.n.Load() - n; got != burst+2 {
+		t.Fatalf("%d lookups while the store was down, want %d", got, burst+2)
+	}
 }
 
 // wantMetric reads one sample from /metrics.

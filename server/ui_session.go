@@ -95,11 +95,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, raw string) (sess
 	var refused loginError
 	switch {
 	case errors.As(err, &refused):
-		settle(authFailed)
+		settle(authFailed, s.cfg.Now())
 	case err != nil:
-		settle(authUnsure)
+		settle(lookupFailed(r.Context()), s.cfg.Now())
 	default:
-		settle(authGood)
+		settle(authGood, s.cfg.Now())
 	}
 	if err != nil {
 		return session{}, err

@@ -62,7 +62,7 @@ func (d *daemon) flush(ctx context.Context) bool {
 		if rec.Exit != nil && !rec.ExitSent {
 			_, err := c.ReportExit(ctx, d.agentID, rec.RunID, *rec.Exit)
 			// Once the server has the tail, the journal need not carry it.
-			ok = d.delivered(ctx, c, rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true; r.Exit.OutputTail = "" }) && ok
+			ok = d.delivered(ctx, c, rec.CmdID, "exit", err, func(r *Record) { r.ExitSent = true; r.Exit.OutputTail, r.Exit.OutputTailB64 = "", nil }) && ok
 		}
 	}
 	return ok

@@ -165,7 +165,10 @@ func (d *daemon) waitChild(child *proc.Child, cmdID, runID string) {
 // finish records a run's end with its output tail and queues the report.
 func (d *daemon) finish(cmdID string, exit api.ExitReport) {
 	rec, _ := d.journal.get(cmdID)
-	exit.OutputTail = outputTail(rec.LogPath, api.MaxOutputTail)
+	// The exact bytes, and text for a server that predates them (it would
+	// ignore output_tail_b64, an unknown key to it).
+	out := outputTail(rec.LogPath, api.MaxOutputTail)
+	exit.OutputTailB64, exit.OutputTail = out, api.TextForOldServers(out)
 	if rec.TimedOut {
 		exit.StopReason = api.StopReasonTimeout
 	}
@@ -193,20 +196,24 @@ func (d *daemon) resendAck(cmdID string) {
 	})
 }
 
-// outputTail reads the last max bytes of a run's log.
-func outputTail(path string, max int64) string {
+// outputTail reads the last max bytes of a run's log, whatever they are;
+// nil when there are none.
+func outputTail(path string, max int64) []byte {
 	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil && st.Size() > max {
 		if _, err := f.Seek(-max, io.SeekEnd); err != nil {
-			return ""
+			return nil
 		}
 	}
 	data, _ := io.ReadAll(io.LimitReader(f, max))
-	return string(data)
+	if len(data) == 0 {
+		return nil
+	}
+	return data
 }
 
 func safeName(id string) string {

@@ -297,15 +297,24 @@ func FuzzExit(f *testing.F) {
 		rec := e.fresh(t).check(t, e.agentPath("runs/"+e.running.RunID+"/exit"), e.agentTok, body, contentType)
 		var run api.Run
 		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &run) == nil &&
-			(len(run.Signal) > api.MaxSignal || len(run.OutputTail) > api.MaxOutputTail) {
-			t.Fatalf("stored an exit out of its limits: signal %q, %d-byte tail", run.Signal, len(run.OutputTail))
+			(len(run.Signal) > api.MaxSignal || len(run.Output()) > api.MaxOutputTail) {
+			t.Fatalf("stored an exit out of its limits: signal %q, %d-byte tail", run.Signal, len(run.Output()))
 		}
 		// Every input reports the end of a running run: the code stored is
 		// this input's, not an earlier one's.
 		var rep api.ExitReport
-		if rec.Code == http.StatusOK && json.Unmarshal(body, &rep) == nil && rep.ExitCode != nil && !rep.Unknown &&
-			(run.ExitCode == nil || int64(*run.ExitCode) != int64(*rep.ExitCode)) {
+		if rec.Code != http.StatusOK || json.Unmarshal(body, &rep) != nil {
+			return
+		}
+		if rep.ExitCode != nil && !rep.Unknown && (run.ExitCode == nil || int64(*run.ExitCode) != int64(*rep.ExitCode)) {
 			t.Fatalf("exit %q answered with another exit code, an earlier input's: %s", body, rec.Body)
+		}
+		// The output kept is the end of this input's, byte for byte
+		// (output_tail_b64 when given: any bytes), at most 3 bytes short
+		// of the limit where the cut skipped into a rune.
+		sent, kept := rep.Output(), string(run.Output())
+		if !strings.HasSuffix(sent, kept) || len(kept) < min(len(sent), api.MaxOutputTail-3) {
+			t.Fatalf("exit %q kept output %q, not the end of what it sent", body, kept)
 		}
 	})
 }

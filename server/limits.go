@@ -203,7 +203,10 @@ func checkAck(req *api.AckRequest) error {
 	default:
 		return errorf(http.StatusBadRequest, "outcome must be terminated, killed, already_gone, failed or expired")
 	}
-	req.Error = cut(req.Error, api.MaxAckError)
+	// NUL is dropped: runs.error is text, which PostgreSQL refuses with a
+	// NUL in it, and an ack the store refuses would be retried for ever,
+	// holding back its run's exit report too.
+	req.Error = cut(strings.ReplaceAll(req.Error, "\x00", ""), api.MaxAckError)
 	return nil
 }
 

@@ -165,7 +165,7 @@ func (p printer) run(r *api.Run, tailLines int) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return p.tail(r.OutputTail, tailLines)
+	return p.tail(string(r.Output()), tailLines)
 }
 
 // runFacts are the label/value lines of a run's detail; empty optional
@@ -196,9 +196,12 @@ func (p printer) runFacts(r *api.Run) [][]string {
 	)
 }
 
-// tail prints a run's output. The output is whatever the run wrote, so it
-// is stripped of terminal control sequences first: a job must not be able
-// to clear, retitle or otherwise drive the terminal of whoever looks at it.
+// tail prints a run's output. The output is whatever the run wrote (any
+// bytes), so it is stripped of terminal control sequences first, NUL
+// included, and a byte that is not UTF-8 becomes U+FFFD (a lone 0x9b is
+// CSI to an 8-bit terminal): a job must not be able to clear, retitle or
+// otherwise drive the terminal of whoever looks at it. --json has the
+// exact bytes.
 func (p printer) tail(out string, lines int) error {
 	out = strings.TrimRight(stripControls(out), "\n")
 	if out == "" {

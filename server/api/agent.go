@@ -3,7 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RegisterRequest is the body of POST /api/agents/register: the host the
@@ -115,14 +117,56 @@ type Ack struct {
 // once a run has ended. Unknown is set when the agent was down when the run
 // ended and cannot know its exit status; ExitCode and Signal are then empty.
 type ExitReport struct {
-	ExitCode   *int      `json:"exit_code,omitempty"`
-	Signal     string    `json:"signal,omitempty"`
-	Unknown    bool      `json:"unknown,omitempty"`
-	EndedAt    time.Time `json:"ended_at"`
-	OutputTail string    `json:"output_tail,omitempty"`
+	ExitCode *int      `json:"exit_code,omitempty"`
+	Signal   string    `json:"signal,omitempty"`
+	Unknown  bool      `json:"unknown,omitempty"`
+	EndedAt  time.Time `json:"ended_at"`
+	// OutputTail is the output as text, for servers before output was
+	// stored as bytes: a JSON string cannot carry invalid UTF-8 (encoding/json
+	// makes each such byte U+FFFD), and those servers, on PostgreSQL, failed
+	// on NUL, so agents send it as TextForOldServers makes it. A server
+	// uses it only when OutputTailB64 is absent (an older agent).
+	OutputTail string `json:"output_tail,omitempty"`
+	// OutputTailB64 is the last output exactly as the run wrote it, any
+	// bytes, base64 on the wire (encoding/json's []byte). Older servers
+	// ignore it: agent bodies are lenient.
+	OutputTailB64 []byte `json:"output_tail_b64,omitempty"`
 	// StopReason is set when the agent itself stopped the run:
 	// StopReasonTimeout when its timeout ran out.
 	StopReason string `json:"stop_reason,omitempty"`
+}
+
+// Output is the output the report carries, as bytes in a string: the
+// exact bytes when the agent sent them, else the text of an older agent.
+func (e ExitReport) Output() string {
+	if e.OutputTailB64 != nil {
+		return string(e.OutputTailB64)
+	}
+	return e.OutputTail
+}
+
+// TextForOldServers is output as text a server before output_tail_b64 can
+// store: valid UTF-8 (each invalid byte U+FFFD, as encoding/json would make
+// it anyway) without NUL, which PostgreSQL's TEXT refused.
+func TextForOldServers(output []byte) string {
+	return strings.ReplaceAll(ValidText(string(output)), "\x00", "")
+}
+
+// ValidText is s with each byte that is not UTF-8 replaced by U+FFFD, the
+// way encoding/json writes such a string, so text shown in Go (the web UI)
+// reads the same as the API's JSON.
+func ValidText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteRune(r) // utf8.RuneError for an invalid byte, size 1
+		i += size
+	}
+	return b.String()
 }
 
 // MaxOutputTail is the most output the server keeps per run.

@@ -100,22 +100,27 @@ type BatchList struct {
 
 // Run is one launch of a batch's command by an agent.
 type Run struct {
-	ID          string     `json:"id"`
-	BatchID     string     `json:"batch_id"`
-	AgentID     string     `json:"agent_id"`
-	Status      RunStatus  `json:"status"`
-	PID         int        `json:"pid,omitempty"`
-	ExitCode    *int       `json:"exit_code"`
-	Signal      string     `json:"signal,omitempty"`
-	ExitUnknown bool       `json:"exit_unknown,omitempty"`
-	Error       string     `json:"error,omitempty"`
-	OutputTail  string     `json:"output_tail,omitempty"`
-	RerunCmdID  string     `json:"rerun_cmd_id"`
-	StopCmdID   string     `json:"stop_cmd_id,omitempty"`
-	StopOutcome string     `json:"stop_outcome,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	ID          string    `json:"id"`
+	BatchID     string    `json:"batch_id"`
+	AgentID     string    `json:"agent_id"`
+	Status      RunStatus `json:"status"`
+	PID         int       `json:"pid,omitempty"`
+	ExitCode    *int      `json:"exit_code"`
+	Signal      string    `json:"signal,omitempty"`
+	ExitUnknown bool      `json:"exit_unknown,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	// OutputTail is the run's last output as text: NUL and other control
+	// characters as they are (JSON escapes them), each byte that is not
+	// UTF-8 as U+FFFD. When that changed a byte, OutputTailB64 has the
+	// exact bytes; Output gives the bytes either way.
+	OutputTail    string     `json:"output_tail,omitempty"`
+	OutputTailB64 []byte     `json:"output_tail_b64,omitempty"`
+	RerunCmdID    string     `json:"rerun_cmd_id"`
+	StopCmdID     string     `json:"stop_cmd_id,omitempty"`
+	StopOutcome   string     `json:"stop_outcome,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	StartedAt     *time.Time `json:"started_at,omitempty"`
+	EndedAt       *time.Time `json:"ended_at,omitempty"`
 
 	// Timeout is the rerun's timeout as a Go duration ("6h0m0s"), when it
 	// was given one.
@@ -198,4 +203,12 @@ type Project struct {
 	Name       string   `json:"name"`
 	Owner      string   `json:"owner"`
 	Recipients []string `json:"recipients"`
+}
+
+// Output is the run's last output as the run wrote it, any bytes.
+func (r Run) Output() []byte {
+	if r.OutputTailB64 != nil {
+		return r.OutputTailB64
+	}
+	return []byte(r.OutputTail)
 }

@@ -297,6 +297,8 @@ type Run struct {
 	Signal      string
 	ExitUnknown bool
 	Error       string
+	// OutputTail is the last output as the run wrote it: any bytes (NUL,
+	// invalid UTF-8), stored as a BLOB/BYTEA, never as text.
 	OutputTail  string
 	RerunCmdID  string
 	StopCmdID   string

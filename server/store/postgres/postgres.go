@@ -106,6 +106,7 @@ func Dialect() sqlstore.Dialect {
 		// never queries inside it, so JSONB's parsing would buy nothing.
 		JSON:       "TEXT",
 		Blob:       "BYTEA",
+		UTF8Bytes:  "convert_to(%s, 'UTF8')",
 		ForUpdate:  " FOR UPDATE",
 		SkipLocked: " FOR UPDATE SKIP LOCKED",
 		// Keyed on the schema, so replicas sharing a schema migrate one

@@ -15,6 +15,7 @@ import (
 	"github.com/argus-exec/argus/server/store/sqlstore"
 	"github.com/argus-exec/argus/server/store/storetest"
 	"github.com/argus-exec/argus/token"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 func openDSN(t testing.TB, dsn string) store.Store {
@@ -185,4 +186,16 @@ func TestCleanScrubsAPasswordWithASlash(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cr/et") {
 		t.Fatalf("password left in %q", err)
 	}
+}
+
+func TestUpgradeOutputToBytes(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	cfg, err := ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	storetest.UpgradeOutputToBytes(t, db, Dialect(), func() store.Store { return openDSN(t, dsn) })
 }

@@ -436,3 +436,14 @@ func TestOpenRefusesANewerSchema(t *testing.T) {
 		t.Fatalf("open of a newer schema: %v", err)
 	}
 }
+
+func TestUpgradeOutputToBytes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v8.db")
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	storetest.UpgradeOutputToBytes(t, db, Dialect(), func() store.Store { return openFile(t, path) })
+}

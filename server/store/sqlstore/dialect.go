@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -21,6 +23,12 @@ type Dialect struct {
 	// {{bool}}, {{json}}, {{blob}}). Times are stored as {{int64}} Unix
 	// microseconds so both engines compare and sort them the same way.
 	Int64, Bool, JSON, Blob string
+	// UTF8Bytes is a format (one %s: a TEXT expression) for the SQL that
+	// turns text into its UTF-8 bytes as a {{blob}}, for migrations that
+	// move text into a byte column ({{utf8_bytes COLUMN}}). PostgreSQL
+	// needs convert_to: a plain cast to BYTEA would read backslashes as
+	// escapes. Empty means SQLite's CAST(%s AS BLOB).
+	UTF8Bytes string
 
 	// ForUpdate is appended to a SELECT whose rows the transaction is
 	// about to change. SQLite leaves it empty: its write transactions
@@ -69,8 +77,14 @@ func (d Dialect) rebind(query string) string {
 	return b.String()
 }
 
+// utf8BytesSlot is {{utf8_bytes COLUMN}} in migration DDL.
+var utf8BytesSlot = regexp.MustCompile(`\{\{utf8_bytes ([a-z_]+)\}\}`)
+
 // ddl fills the type slots of a migration statement.
 func (d Dialect) ddl(stmt string) string {
+	stmt = utf8BytesSlot.ReplaceAllStringFunc(stmt, func(slot string) string {
+		return fmt.Sprintf(orDefault(d.UTF8Bytes, "CAST(%s AS BLOB)"), utf8BytesSlot.FindStringSubmatch(slot)[1])
+	})
 	return strings.NewReplacer(
 		"{{int64}}", orDefault(d.Int64, "BIGINT"),
 		"{{bool}}", orDefault(d.Bool, "BOOLEAN"),

@@ -27,6 +27,7 @@ func Migrations() []Migration {
 		{Version: 6, Stmts: schemaV6},
 		{Version: 7, Stmts: schemaV7},
 		{Version: 8, Stmts: schemaV8},
+		{Version: 9, Stmts: schemaV9},
 	}
 }
 
@@ -283,4 +284,16 @@ var schemaV7 = []string{
 var schemaV8 = []string{
 	`ALTER TABLE agents ADD COLUMN offline_at {{int64}}`,
 	`ALTER TABLE runs ADD COLUMN timeout_ms {{int64}} NOT NULL DEFAULT 0`,
+}
+
+// schemaV9 stores a run's output as bytes (runs.output, {{blob}}): a run
+// may print anything, NUL and invalid UTF-8 included, and PostgreSQL's TEXT
+// refuses both, so an exit report carrying them failed on every retry and
+// left its run running. Existing tails move over as their UTF-8 bytes. The
+// old column stays, emptied, rather than dropped: an older replica still
+// serving during an upgrade then reads empty tails instead of failing on a
+// missing column; nothing writes it any more. NULL output is no output.
+var schemaV9 = []string{
+	`ALTER TABLE runs ADD COLUMN output {{blob}}`,
+	`UPDATE runs SET output = {{utf8_bytes output_tail}}, output_tail = '' WHERE output_tail <> ''`,
 }

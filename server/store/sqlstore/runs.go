@@ -12,7 +12,7 @@ import (
 )
 
 const runCols = `r.id, r.batch_id, r.agent_id, r.status, r.pid, r.exit_code, r.signal,
-	r.exit_unknown, r.error, r.output_tail, r.rerun_cmd_id, r.stop_cmd_id,
+	r.exit_unknown, r.error, r.output, r.rerun_cmd_id, r.stop_cmd_id,
 	r.stop_outcome, r.created_at, r.started_at, r.ended_at,
 	r.requested_by, r.stopped_by, r.stop_reason, r.timeout_ms`
 
@@ -21,14 +21,16 @@ func scanRun(r row) (store.Run, error) {
 	var status string
 	var exitCode, started, ended sql.NullInt64
 	var created, timeoutMS int64
+	var output []byte
 	err := r.Scan(&run.ID, &run.BatchID, &run.AgentID, &status, &run.PID, &exitCode,
-		&run.Signal, &run.ExitUnknown, &run.Error, &run.OutputTail, &run.RerunCmdID,
+		&run.Signal, &run.ExitUnknown, &run.Error, &output, &run.RerunCmdID,
 		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended,
 		&run.RequestedBy, &run.StoppedBy, &run.StopReason, &timeoutMS)
 	if err != nil {
 		return store.Run{}, err
 	}
 	run.Status = api.RunStatus(status)
+	run.OutputTail = string(output)
 	if exitCode.Valid {
 		code := int(exitCode.Int64)
 		run.ExitCode = &code
@@ -53,12 +55,22 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 		exitCode = *r.ExitCode
 	}
 	_, err := c.exec(ctx, `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
-		exit_unknown = ?, error = ?, output_tail = ?, stop_cmd_id = ?, stop_outcome = ?,
+		exit_unknown = ?, error = ?, output = ?, stop_cmd_id = ?, stop_outcome = ?,
 		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ? WHERE id = ?`,
-		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, r.OutputTail,
+		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, outputBytes(r.OutputTail),
 		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt),
 		r.StoppedBy, r.StopReason, r.ID)
 	return err
+}
+
+// outputBytes is a run's output as the driver must see it: []byte binds as
+// BYTEA/BLOB, where a string would bind as text, which PostgreSQL refuses
+// when it holds NUL or invalid UTF-8. No output is NULL.
+func outputBytes(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
 }
 
 // QueueRerun stores r as a queued run and c as its queued rerun command,
@@ -192,11 +204,12 @@ func applyExit(r *store.Run, e api.ExitReport) {
 	}
 	ended = goTime(dbTime(ended))
 	r.EndedAt = &ended
-	r.OutputTail = tail(e.OutputTail, api.MaxOutputTail)
+	r.OutputTail = tail(e.Output(), api.MaxOutputTail)
 }
 
 // tail keeps the last max bytes of s, starting at a rune boundary so the
-// stored text stays valid UTF-8 when s was.
+// stored bytes stay valid UTF-8 when s was (s may be any bytes: a byte
+// that starts no rune is skipped only when it continues one).
 func tail(s string, max int) string {
 	if len(s) <= max {
 		return s

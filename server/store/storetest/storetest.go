@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReportExitQueuedStop", testReportExitQueuedStop},
 		{"ReportExitDeliveredStop", testReportExitDeliveredStop},
 		{"OutputTail", testOutputTail},
+		{"OutputBytes", testOutputBytes},
 		{"CancelRun", testCancelRun},
 		{"StartCommand", testStartCommand},
 		{"ExpireRuns", testExpireRuns},

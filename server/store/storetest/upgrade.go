@@ -1,0 +1,48 @@
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/server/store/sqlstore"
+)
+
+// UpgradeOutputToBytes checks migration 9 on an engine: db is an empty
+// database of the engine with dialect d, and open opens the same database
+// as a Store, which migrates it to the last version. Output stored as text
+// before must read back as the same bytes after, backslashes included
+// (PostgreSQL would read them as escapes in a plain cast to BYTEA), and a
+// run without output must have none.
+func UpgradeOutputToBytes(t *testing.T, db *sql.DB, d sqlstore.Dialect, open func() store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := sqlstore.Migrate(ctx, db, d, sqlstore.Migrations()[:8]); err != nil {
+		t.Fatal(err)
+	}
+	const text = `loss=0.1 \x00 \\ é` + "\n"
+	for _, q := range []string{
+		`INSERT INTO users (id, name, created_at) VALUES ('u-1', 'alice', 1)`,
+		`INSERT INTO agents (id, user_id, hostname, created_at) VALUES ('ag-1', 'u-1', 'gpu1', 1)`,
+		`INSERT INTO projects (name, owner_id, created_at) VALUES ('p', 'u-1', 1)`,
+		`INSERT INTO batches (id, owner_id, project, name, snapshot, created_at) VALUES ('b-1', 'u-1', 'p', 'n', '{}', 1)`,
+		`INSERT INTO runs (id, batch_id, agent_id, status, output_tail, created_at)
+			VALUES ('r-text', 'b-1', 'ag-1', 'exited', '` + text + `', 1)`,
+		`INSERT INTO runs (id, batch_id, agent_id, status, created_at) VALUES ('r-none', 'b-1', 'ag-1', 'exited', 2)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := open()
+	for id, want := range map[string]string{"r-text": text, "r-none": ""} {
+		r, err := s.Run(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OutputTail != want {
+			t.Errorf("run %s after migration 9: output %q, want %q", id, r.OutputTail, want)
+		}
+	}
+}

@@ -161,6 +161,30 @@ func TestRunDetailStripsControls(t *testing.T) {
 	}
 }
 
+// A run's output is bytes: the detail prints them from output_tail_b64
+// (not the server's text, which could differ) with NUL and escapes
+// stripped and a byte that is not UTF-8 as U+FFFD, a lone 0x9b included
+// (CSI to an 8-bit terminal); --json keeps the bytes.
+func TestRunDetailPrintsOutputBytes(t *testing.T) {
+	out := []byte("a\x00b\xffc\x9b2J\x1b[2Jd\n")
+	r := &api.Run{ID: "r1", BatchID: "b1", Status: api.RunExited, OutputTail: "server text", OutputTailB64: out}
+	p, buf := testPrinter(false)
+	if err := p.run(r, 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := "output:\nab\uFFFDc\uFFFD2Jd\n"; !strings.HasSuffix(buf.String(), want) {
+		t.Fatalf("detail:\n%q\nwant it to end %q", buf.String(), want)
+	}
+	p, buf = testPrinter(true)
+	if err := p.run(r, 0); err != nil {
+		t.Fatal(err)
+	}
+	var back api.Run
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || !bytes.Equal(back.Output(), out) {
+		t.Fatalf("json output = %q (%v), want %q", back.Output(), err, out)
+	}
+}
+
 func TestStripControls(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"\x1b[2Jhi\x07\n", "hi\n"},

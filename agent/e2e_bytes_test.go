@@ -31,9 +31,11 @@ func TestOutputBytesEndExited(t *testing.T) {
 			// A PostgreSQL server wants a session key; any 32 characters do.
 			spec := testenv.ServerSpec{DB: c.db(t), Args: []string{"--session-key", strings.Repeat("k", 32)}}
 			e := newEnvSpec(t, spec)
-			e.startAgent(e.agentHome(""))
+			home := e.agentHome("")
+			e.startAgent(home)
 			id, _ := e.batch(`printf 'a\0b\377c\n'`)
-			r := e.waitEnded(e.rerun(id), 20*time.Second)
+			runID := e.rerun(id)
+			r := e.waitEnded(runID, 20*time.Second)
 			want := []byte("a\x00b\xffc\n")
 			if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 0 || !bytes.Equal(r.Output(), want) {
 				t.Fatalf("run = %+v (output %q), want exited 0 with output %q", r, r.Output(), want)
@@ -41,6 +43,19 @@ func TestOutputBytesEndExited(t *testing.T) {
 			if r.OutputTail != "a\x00b\uFFFDc\n" {
 				t.Errorf("output_tail %q, want the text with U+FFFD for the byte that is not UTF-8", r.OutputTail)
 			}
+			// Once delivered, the journal carries the output in neither form.
+			waitFor(t, 10*time.Second, "the exit marked sent in the journal", func() bool {
+				for _, rec := range journalRecords(t, home) {
+					if rec["run_id"] == runID && rec["exit_sent"] == true {
+						exit, _ := rec["exit"].(map[string]any)
+						if _, ok := exit["output_tail_b64"]; ok || exit["output_tail"] != nil {
+							t.Fatalf("journal keeps the output of a delivered exit: %v", exit)
+						}
+						return true
+					}
+				}
+				return false
+			})
 		})
 	}
 }

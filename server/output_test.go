@@ -55,3 +55,22 @@ func TestOutputIsBytes(t *testing.T) {
 		t.Errorf("batch page does not show the output as text:\n%s", page)
 	}
 }
+
+// An ack's error reaches runs.error, text that PostgreSQL refuses with a
+// NUL in it, and an ack the store refuses holds back its run's exit report
+// too (the agent sends the exit after the ack): NUL is dropped, the rest
+// kept.
+func TestAckErrorDropsNUL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	id := h.batch(alice, "mnist", "gpu-01")
+	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	var q api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
+	h.jobs(agentID, tok)
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+q.CmdID+"/ack", tok, `{"error":"exec: a\u0000b: not found"}`)
+	if r := h.run(q.RunID, alice); r.Status != api.RunFailed || r.Error != "exec: ab: not found" {
+		t.Errorf("run after an ack error with NUL: status %s, error %q", r.Status, r.Error)
+	}
+}

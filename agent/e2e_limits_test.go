@@ -19,7 +19,7 @@ import (
 // comes back never starts it.
 func TestARerunExpiresWhileItsAgentIsAwayAndNeverStarts(t *testing.T) {
 	t.Parallel()
-	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--queue-ttl", "2s"}})
+	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--queue-ttl", "5s"}})
 	home := e.agentHome("")
 	agent := e.startAgent(home)
 	id, cwd := e.batch(waitForFile)
@@ -55,7 +55,7 @@ func TestARerunExpiresWhileItsAgentIsAwayAndNeverStarts(t *testing.T) {
 // the hook right after the poll answer arrived) is refused, not started.
 func TestTheAgentRefusesARerunPastItsDeadline(t *testing.T) {
 	t.Parallel()
-	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--queue-ttl", "2s"}})
+	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--queue-ttl", "5s"}})
 	home := e.agentHome("")
 	env, reached, release := e.pauseAt("received")
 	agent := e.startAgent(home, env...)

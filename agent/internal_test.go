@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -196,5 +198,26 @@ func TestJournalRemoveForgetsARecordForGood(t *testing.T) {
 	}
 	if len(ents) != 2 {
 		t.Fatalf("journal directory holds %d entries, want 2", len(ents))
+	}
+}
+
+// An older server has no start route: Go's router answers 404 in plain
+// text, and the agent starts the run as before. A current server's JSON
+// 404 (an unknown command) must never start it.
+func TestNoStartStepOnlyForARouteTheServerLacks(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"router 404", &client.APIError{StatusCode: 404, Message: "404 page not found"}, true},
+		{"argus 404", &client.APIError{StatusCode: 404, Message: "command not found", FromArgus: true}, false},
+		{"wrapped router 404", fmt.Errorf("start: %w", &client.APIError{StatusCode: 404}), true},
+		{"409", &client.APIError{StatusCode: 409, FromArgus: true}, false},
+		{"network", errors.New("connection refused"), false},
+	} {
+		if got := noStartStep(c.err); got != c.want {
+			t.Errorf("%s: noStartStep = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

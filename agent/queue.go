@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/argus-exec/argus/client"
@@ -63,7 +64,7 @@ func (d *daemon) mayStart(ctx context.Context, c api.Command) bool {
 	case err == nil:
 		log.Info().Str("run_status", string(ans.RunStatus)).Msg("rerun skipped: the run was " + string(ans.RunStatus) + " before it started; not starting it")
 		return false
-	case errors.Is(err, client.ErrNotFound):
+	case noStartStep(err):
 		log.Debug().Msg("the server has no start step; starting the run")
 		return true
 	case ctx.Err() != nil || errors.Is(err, client.ErrUnauthorized) && d.rejected(ctx, d.conn(), err):
@@ -71,4 +72,13 @@ func (d *daemon) mayStart(ctx context.Context, c api.Command) bool {
 	}
 	log.Warn().Err(err).Msg("cannot ask the server whether to start the run; not starting it now (it is delivered again when its lease ends)")
 	return false
+}
+
+// noStartStep reports whether err says the server predates the start step:
+// a 404 that is not argus-server's own JSON error (Go's router answers a
+// route it does not have in plain text). A JSON 404 means the server does
+// not know the command (another agent's, or ended and gone): never start it.
+func noStartStep(err error) bool {
+	var ae *client.APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound && !ae.FromArgus
 }

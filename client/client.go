@@ -278,12 +278,12 @@ func (c *Client) transportError(ctx context.Context, cl call, err error) error {
 // apiError reads a non-2xx answer into an *APIError.
 func (c *Client) apiError(cl call, resp *http.Response) error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	msg := ""
+	msg, fromArgus := "", false
 	var body struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
-		msg = body.Error
+		msg, fromArgus = body.Error, true
 	} else if !bytes.HasPrefix(bytes.TrimSpace(raw), []byte("<")) {
 		// Plain-text bodies (a proxy's "bad gateway") are worth showing;
 		// HTML error pages are not.
@@ -294,6 +294,7 @@ func (c *Client) apiError(cl call, resp *http.Response) error {
 		Message:    oneLine(redact(msg, c.token), 300),
 		Method:     cl.method,
 		Path:       cl.path,
+		FromArgus:  fromArgus,
 	}
 }
 

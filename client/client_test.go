@@ -482,3 +482,25 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 		t.Fatalf("New with prefix = %+v, %v", c, err)
 	}
 }
+
+// A 404 from argus-server carries its JSON error; one from Go's router (a
+// route an older server lacks) is plain text. FromArgus tells them apart.
+func TestAPIErrorSaysWhetherArgusAnswered(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/known") {
+			writeJSON(w, http.StatusNotFound, api.Error{Error: "command cmd_x not found"})
+			return
+		}
+		http.NotFound(w, r) // what the router answers for a route it does not have
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, userToken(t), fastOpts())
+	for path, want := range map[string]bool{"/api/x/known": true, "/api/x/unknown-route": false} {
+		err := c.do(context.Background(), call{method: "GET", path: path})
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound || ae.FromArgus != want {
+			t.Errorf("GET %s: %#v, want a 404 with FromArgus %v", path, err, want)
+		}
+	}
+}

@@ -28,6 +28,11 @@ type APIError struct {
 	Message    string // the server's {"error": ...}, one line, may be empty
 	Method     string
 	Path       string
+	// FromArgus is true when the body was argus-server's own JSON error:
+	// the route exists. Go's router answers a route it does not have (an
+	// older server's) with plain text, so a 404 without it means "no such
+	// route", and with it "no such thing".
+	FromArgus bool
 }
 
 // Error reads like "POST /api/batches/x/rerun: 409 Conflict: no agent

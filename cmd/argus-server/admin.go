@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/store"
 )
 
 func userCommand(dbFlag cli.Flag) *cli.Command {
@@ -21,23 +22,15 @@ func userCommand(dbFlag cli.Flag) *cli.Command {
 			Usage:     "create a user and print their new em_live_ token on stdout",
 			ArgsUsage: "NAME",
 			Flags:     []cli.Flag{dbFlag},
-			Action: func(c *cli.Context) error {
-				name, err := oneArg(c, "argus-server user create [--db FILE|URL] NAME")
-				if err != nil {
+			Action: storeAction("argus-server user create [--db FILE|URL] NAME",
+				func(c *cli.Context, st store.Store, name string) error {
+					tok, err := server.CreateUser(c.Context, st, name)
+					if err != nil {
+						return err
+					}
+					_, err = fmt.Fprintln(c.App.Writer, tok)
 					return err
-				}
-				st, err := openStore(c.Context, c.String("db"))
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				tok, err := server.CreateUser(c.Context, st, name)
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintln(c.App.Writer, tok)
-				return err
-			},
+				}),
 		}},
 	}
 }
@@ -74,6 +67,25 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 				return err
 			},
 		}},
+	}
+}
+
+// storeAction is the action of an admin command that takes one argument
+// (usage says how) and works on the store --db names, closed afterwards.
+// (token revoke reads a "-" argument from stdin before it opens the store,
+// so it keeps its own.)
+func storeAction(usage string, act func(c *cli.Context, st store.Store, arg string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		arg, err := oneArg(c, usage)
+		if err != nil {
+			return err
+		}
+		st, err := openStore(c.Context, c.String("db"))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return act(c, st, arg)
 	}
 }
 

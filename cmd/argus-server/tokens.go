@@ -20,23 +20,15 @@ func tokenCreateCommand(dbFlag cli.Flag) *cli.Command {
 		Usage:     "mint a new em_live_ token for an existing user and print it on stdout",
 		ArgsUsage: "USER",
 		Flags:     []cli.Flag{dbFlag},
-		Action: func(c *cli.Context) error {
-			name, err := oneArg(c, "argus-server token create [--db FILE|URL] USER")
-			if err != nil {
+		Action: storeAction("argus-server token create [--db FILE|URL] USER",
+			func(c *cli.Context, st store.Store, name string) error {
+				tok, err := server.CreateToken(c.Context, st, name)
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(c.App.Writer, tok)
 				return err
-			}
-			st, err := openStore(c.Context, c.String("db"))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			tok, err := server.CreateToken(c.Context, st, name)
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(c.App.Writer, tok)
-			return err
-		},
+			}),
 	}
 }
 
@@ -46,25 +38,17 @@ func tokenListCommand(dbFlag cli.Flag) *cli.Command {
 		Usage:     "list a user's tokens (and their agents'): ids, created, last used, revoked; never the tokens",
 		ArgsUsage: "USER",
 		Flags:     []cli.Flag{dbFlag, &cli.BoolFlag{Name: "json", Usage: "one JSON array instead of a table"}},
-		Action: func(c *cli.Context) error {
-			name, err := oneArg(c, "argus-server token list [--db FILE|URL] [--json] USER")
-			if err != nil {
-				return err
-			}
-			st, err := openStore(c.Context, c.String("db"))
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			toks, err := server.ListTokens(c.Context, st, name)
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return printTokensJSON(c.App.Writer, toks)
-			}
-			return printTokens(c.App.Writer, toks)
-		},
+		Action: storeAction("argus-server token list [--db FILE|URL] [--json] USER",
+			func(c *cli.Context, st store.Store, name string) error {
+				toks, err := server.ListTokens(c.Context, st, name)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printTokensJSON(c.App.Writer, toks)
+				}
+				return printTokens(c.App.Writer, toks)
+			}),
 	}
 }
 

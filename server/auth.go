@@ -34,34 +34,68 @@ func principalFrom(ctx context.Context) (principal, bool) {
 // budget is answered 429 before the lookup (authlimit.go says why a token
 // that worked recently is still let through).
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (principal, error) {
-	addr, now := s.clientAddr(r), s.cfg.Now()
 	raw, kind, perr := bearerToken(r)
+	t, wait, err := s.attempt(r, raw, kind, perr, perr)
+	switch {
+	case wait > 0:
+		return principal{}, s.throttled(w, "api", wait)
+	case errors.Is(err, errRejected):
+		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
+	case err != nil:
+		return principal{}, err
+	}
+	p := principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}
+	noteActor(r.Context(), p) // for the access log, even if a later check refuses
+	return p, nil
+}
+
+// errRejected is a token that is unknown, revoked or not of the kind it
+// says: one answer for all, so none can be probed.
+var errRejected = errors.New("token rejected")
+
+// attempt is one authentication, by the API or the web sign-in, under the
+// failed-attempt budget of the client's address. perr is token.Parse's
+// error for raw (the budget knows a well-formed token by its hash), and
+// refused the caller's verdict before any lookup (shape, checksum, kind);
+// nil lets it go on to the store, where it must be known, unrevoked and of
+// kind.
+// Every failure counts; wait > 0 says the address is over its budget and
+// nothing was looked up. A good token's use is recorded (lastused.go).
+func (s *Server) attempt(r *http.Request, raw string, kind token.Kind, perr, refused error) (store.Token, time.Duration, error) {
+	now := s.cfg.Now()
 	hash := ""
 	if perr == nil {
 		hash = token.Hash(raw)
 	}
-	settle, wait, admitted := s.authLimit.admit(addr, hash, now)
+	settle, wait, admitted := s.authLimit.admit(s.clientAddr(r), hash, now)
 	if !admitted {
-		return principal{}, s.throttled(w, "api", wait)
+		return store.Token{}, wait, nil
 	}
-	if perr != nil {
+	if refused != nil {
 		settle(authFailed, s.cfg.Now())
-		return principal{}, perr
+		return store.Token{}, 0, refused
 	}
-	t, err := s.store.TokenByHash(r.Context(), hash)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != kind)) {
+	t, err := s.matchToken(r.Context(), hash, kind)
+	switch {
+	case errors.Is(err, errRejected):
 		settle(authFailed, s.cfg.Now())
-		return principal{}, errorf(http.StatusUnauthorized, "token is unknown or revoked")
-	}
-	if err != nil {
+	case err != nil:
 		settle(lookupFailed(r.Context()), s.cfg.Now())
-		return principal{}, err
+	default:
+		settle(authGood, s.cfg.Now())
+		s.touchToken(t.ID, now)
 	}
-	settle(authGood, s.cfg.Now())
-	s.touchToken(t.ID, now)
-	p := principal{TokenID: t.ID, Kind: t.Kind, UserID: t.UserID, AgentID: t.AgentID}
-	noteActor(r.Context(), p) // for the access log, even if a later check refuses
-	return p, nil
+	return t, 0, err
+}
+
+// matchToken loads the unrevoked token of kind with this hash: errRejected
+// for an unknown or revoked one, or one of another kind.
+func (s *Server) matchToken(ctx context.Context, hash string, kind token.Kind) (store.Token, error) {
+	t, err := s.store.TokenByHash(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != kind)) {
+		return t, errRejected
+	}
+	return t, err
 }
 
 // bearerToken reads the Authorization header and checks the token's shape

@@ -80,53 +80,39 @@ func (u *webUI) open(value string, now time.Time) (session, bool) {
 // under the same failed-attempt budget of the client's address, and
 // admits em_live_ tokens only. It returns the new session.
 func (s *Server) login(w http.ResponseWriter, r *http.Request, raw string) (session, error) {
-	addr, now := s.clientAddr(r), s.cfg.Now()
+	now := s.cfg.Now()
 	raw = strings.TrimSpace(raw)
 	kind, perr := token.Parse(raw)
-	hash := ""
-	if perr == nil {
-		hash = token.Hash(raw)
-	}
-	settle, wait, admitted := s.authLimit.admit(addr, hash, now)
-	if !admitted {
-		return session{}, s.throttled(w, "web", wait)
-	}
-	t, err := s.checkLogin(r.Context(), kind, perr, hash)
-	var refused loginError
+	t, wait, err := s.attempt(r, raw, kind, perr, loginShape(kind, perr))
 	switch {
-	case errors.As(err, &refused):
-		settle(authFailed, s.cfg.Now())
+	case wait > 0:
+		return session{}, s.throttled(w, "web", wait)
+	case errors.Is(err, errRejected):
+		return session{}, errTokenRejected
 	case err != nil:
-		settle(lookupFailed(r.Context()), s.cfg.Now())
-	default:
-		settle(authGood, s.cfg.Now())
-	}
-	if err != nil {
 		return session{}, err
 	}
-	s.touchToken(t.ID, now)
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
 	return session{
-		TokenHash: hash, UserID: t.UserID,
+		TokenHash: t.Hash, UserID: t.UserID,
 		Expires: now.Add(s.cfg.SessionTTL).Unix(), Nonce: b64.EncodeToString(nonce),
 		Issued: now.UnixMicro(),
 	}, nil
 }
 
-// checkLogin turns a parse result and the stored token into a sign-in
-// answer: a loginError for the person at the keyboard, or a store error.
-func (s *Server) checkLogin(ctx context.Context, kind token.Kind, perr error, hash string) (store.Token, error) {
-	if errors.Is(perr, token.ErrChecksum) {
-		return store.Token{}, loginError("that token's checksum does not match: check for a typo or a truncated paste")
+// loginShape is the sign-in's verdict on a pasted token before any lookup:
+// a loginError for the person at the keyboard, or nil to look it up.
+func loginShape(kind token.Kind, perr error) error {
+	switch {
+	case errors.Is(perr, token.ErrChecksum):
+		return loginError("that token's checksum does not match: check for a typo or a truncated paste")
+	case perr != nil:
+		return loginError("that is not a token: paste your em_live_… token")
+	case kind != token.User:
+		return loginError("that is an agent (ag_live_) token: sign in with your own em_live_… token")
 	}
-	if perr != nil {
-		return store.Token{}, loginError("that is not a token: paste your em_live_… token")
-	}
-	if kind != token.User {
-		return store.Token{}, loginError("that is an agent (ag_live_) token: sign in with your own em_live_… token")
-	}
-	return s.userToken(ctx, hash)
+	return nil
 }
 
 // loginError is a refused sign-in, worded for the person at the keyboard.
@@ -139,8 +125,8 @@ const errTokenRejected = loginError("that token is unknown or revoked")
 
 // userToken loads an unrevoked user token by hash.
 func (s *Server) userToken(ctx context.Context, hash string) (store.Token, error) {
-	t, err := s.store.TokenByHash(ctx, hash)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (t.RevokedAt != nil || !token.Equal(t.Hash, hash) || t.Kind != token.User)) {
+	t, err := s.matchToken(ctx, hash, token.User)
+	if errors.Is(err, errRejected) {
 		return t, errTokenRejected
 	}
 	return t, err

@@ -93,30 +93,30 @@ const (
 // and it takes some 10,000 networks failing at once, a spread no budget
 // by address can tell from the users anyway.
 func (l *authLimiter) bucketLocked(addr string, now time.Time) *bucket {
-	if b, ok := l.addrs[addr]; ok {
+	if b, ok := l.bucketIn(l.addrs, addr, maxAuthAddrs, now); ok {
 		return b
 	}
-	if len(l.addrs) >= maxAuthAddrs {
-		l.sweepLocked(now)
-	}
-	if len(l.addrs) < maxAuthAddrs {
-		b := l.newBucket()
-		l.addrs[addr] = b
-		return b
-	}
-	n := netKey(addr)
-	if b, ok := l.nets[n]; ok {
-		return b
-	}
-	if len(l.nets) >= maxAuthNets {
-		l.sweepLocked(now)
-	}
-	if len(l.nets) < maxAuthNets {
-		b := l.newBucket()
-		l.nets[n] = b
+	if b, ok := l.bucketIn(l.nets, netKey(addr), maxAuthNets, now); ok {
 		return b
 	}
 	return l.overflow
+}
+
+// bucketIn finds key's bucket in table, or makes one while the table
+// (swept first when full) has room; ok is false when it has none.
+func (l *authLimiter) bucketIn(table map[string]*bucket, key string, max int, now time.Time) (*bucket, bool) {
+	if b, ok := table[key]; ok {
+		return b, true
+	}
+	if len(table) >= max {
+		l.sweepLocked(now)
+	}
+	if len(table) >= max {
+		return nil, false
+	}
+	b := l.newBucket()
+	table[key] = b
+	return b, true
 }
 
 // sweepLocked drops the address and network buckets that are full again

@@ -82,9 +82,7 @@ func TestGoodbyeTakesTheAgentOfflineAtOnce(t *testing.T) {
 func TestRerunTimeoutIsCheckedCarriedAndReported(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 
 	before := h.snapshot()
 	for _, bad := range []string{"soon", "0s", "-1h", "721h", "0.1ms", strings.Repeat("1", 40) + "s"} {
@@ -127,9 +125,7 @@ func TestRerunTimeoutIsCheckedCarriedAndReported(t *testing.T) {
 func TestUIShowsARunsTimeout(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, api.RerunRequest{Timeout: "90m"}).json(t, &q)
 	c := h.login(alice)

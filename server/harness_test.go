@@ -197,6 +197,15 @@ func (h *harness) agent(userTok, host, label string, online bool) (string, strin
 }
 
 // batch records a batch and returns its id.
+// aliceOnline is the common start of a run's life: user alice, her batch in
+// project mnist recorded on gpu-01, and her online agent there.
+func (h *harness) aliceOnline() (alice, batchID, agentID, agentTok string) {
+	alice = h.user("alice")
+	batchID = h.batch(alice, "mnist", "gpu-01")
+	agentID, agentTok = h.agent(alice, "gpu-01", "", true)
+	return alice, batchID, agentID, agentTok
+}
+
 func (h *harness) batch(userTok, project, host string) string {
 	h.t.Helper()
 	var c api.Created

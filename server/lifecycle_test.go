@@ -189,9 +189,7 @@ func TestFailedStartMarksRunFailed(t *testing.T) {
 func TestFailedStopLeavesTheRunRunningAndStoppableAgain(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	q := h.started(alice, id, agentID, tok, 11)
 	var sq api.Queued
 	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil).json(t, &sq)
@@ -210,9 +208,7 @@ func TestFailedStopLeavesTheRunRunningAndStoppableAgain(t *testing.T) {
 func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	q := h.started(alice, id, agentID, tok, 12)
 	h.expect(202, "POST", "/api/runs/"+q.RunID+"/stop", alice, nil)
 	code := 0
@@ -229,9 +225,7 @@ func TestExitBeforeDeliveryCancelsTheQueuedStop(t *testing.T) {
 func TestOversizedAgentBodiesAre413AndChangeNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{MaxBodyBytes: 8 << 10})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	q := h.started(alice, id, agentID, tok, 3)
 	before := h.snapshot()
 	code := 1
@@ -251,9 +245,7 @@ func TestOversizedAgentBodiesAre413AndChangeNothing(t *testing.T) {
 func TestExitBeforeTheAckIsRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 	code := 0

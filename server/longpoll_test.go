@@ -68,9 +68,7 @@ const wokenWithin = 250 * time.Millisecond
 func TestLongPollIsAnsweredByTheWakeUp(t *testing.T) {
 	t.Parallel()
 	h, w := newWatchedHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	for i := 0; i < 5; i++ {
 		res := h.pollAsync(agentID, tok, "30s")
 		awaitParked(t, w)
@@ -112,9 +110,7 @@ func TestLeaseExpiryRedeliversAndAckStaysIdempotent(t *testing.T) {
 	t.Parallel()
 	lease := time.Second // long enough that a loaded machine does not outlast it between two calls
 	h := newHarness(t, server.Config{Lease: lease})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 
@@ -194,9 +190,7 @@ func (deafWaker) Subscribe(context.Context, string) (<-chan struct{}, func(), er
 func TestLongPollWithoutWakeUpsStillDelivers(t *testing.T) {
 	t.Parallel()
 	h := newHarnessWithWaker(t, server.Config{}, deafWaker{server.NewLocalWaker()})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	res := h.pollAsync(agentID, tok, "30s")
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)

@@ -35,9 +35,7 @@ func (b *lockedBuffer) String() string {
 func TestHealthAndMetrics(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil)
 	h.jobs(agentID, tok)
 
@@ -68,9 +66,7 @@ func TestAccessLogNeverHoldsATokenOrSecret(t *testing.T) {
 	var buf lockedBuffer
 	log := zerolog.New(&buf)
 	h := newHarness(t, server.Config{Logger: &log})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 	h.jobs(agentID, tok)

@@ -16,9 +16,7 @@ import (
 func TestOutputIsBytes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	out := []byte("a\x00b\xffc\n")
 	code := 0
 
@@ -63,9 +61,7 @@ func TestOutputIsBytes(t *testing.T) {
 func TestAckErrorDropsNUL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	id := h.batch(alice, "mnist", "gpu-01")
-	agentID, tok := h.agent(alice, "gpu-01", "", true)
+	alice, id, agentID, tok := h.aliceOnline()
 	var q api.Queued
 	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &q)
 	h.jobs(agentID, tok)

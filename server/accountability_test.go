@@ -12,19 +12,26 @@ import (
 	"github.com/argus-exec/argus/server/api"
 )
 
+// sharedWithBob is a harness that keeps its log, with alice's mnist batch
+// on gpu-01 shared with bob and her online agent there.
+func sharedWithBob(t *testing.T) (h *harness, log *lockedBuffer, alice, bob, batchID, agentID, agentTok string) {
+	log = new(lockedBuffer)
+	logger := zerolog.New(log)
+	h = newHarness(t, server.Config{Logger: &logger})
+	alice, bob = h.user("alice"), h.user("bob")
+	batchID = h.batch(alice, "mnist", "gpu-01")
+	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
+	agentID, agentTok = h.agent(alice, "gpu-01", "", true)
+	return h, log, alice, bob, batchID, agentID, agentTok
+}
+
 // TestRunsNameWhoAskedAndWhy: a recipient reruns the owner's batch and
 // stops the run with a reason; the run says so in every read, the agent's
 // commands carry it, and the access log names each acting user and never
 // a token.
 func TestRunsNameWhoAskedAndWhy(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
-	log := zerolog.New(&buf)
-	h := newHarness(t, server.Config{Logger: &log})
-	alice, bob := h.user("alice"), h.user("bob")
-	id := h.batch(alice, "mnist", "gpu-01")
-	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
-	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
+	h, buf, alice, bob, id, agentID, agentTok := sharedWithBob(t)
 
 	q := h.started(bob, id, agentID, agentTok, 4242)
 	if r := h.run(q.RunID, alice); r.RequestedBy != "bob" || r.StoppedBy != "" || r.StopReason != "" {

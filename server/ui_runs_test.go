@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
 )
@@ -39,13 +37,7 @@ func (h *harness) ended(agentID, agentTok string, q api.Queued, code int, signal
 // into the Stop form.
 func TestUIMarksFailuresAndNamesWhoStopped(t *testing.T) {
 	t.Parallel()
-	var buf lockedBuffer
-	log := zerolog.New(&buf)
-	h := newHarness(t, server.Config{Logger: &log})
-	alice, bob := h.user("alice"), h.user("bob")
-	id := h.batch(alice, "mnist", "gpu-01")
-	h.expect(200, "POST", "/api/projects/mnist/recipients", alice, api.ShareRequest{User: "bob"})
-	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
+	h, buf, alice, bob, id, agentID, agentTok := sharedWithBob(t)
 
 	ok := h.started(alice, id, agentID, agentTok, 101)
 	h.ended(agentID, agentTok, ok, 0, "")

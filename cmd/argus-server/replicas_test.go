@@ -13,6 +13,25 @@ import (
 	"github.com/argus-exec/argus/server/store/postgres/pgtest"
 )
 
+// replicas starts two argus-server processes on one fresh PostgreSQL
+// schema, with user alice, her batch recorded through B and her agent on
+// gpu-01 registered and heard from through A.
+func replicas(t *testing.T) (a, b *serving, alice string, batch api.Created, reg api.RegisterResponse) {
+	db := pgtest.Schema(t)
+	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
+	if code != 0 {
+		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
+	}
+	alice = strings.TrimSpace(out)
+	a, b = startServer(t, db), startServer(t, db)
+	b.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
+		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
+	}}, 201, &batch)
+	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
+	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
+	return a, b, alice, batch, reg
+}
+
 // TestReplicasOnPostgres runs two argus-server processes on one PostgreSQL
 // schema, as a load balancer would see them, and splits one agent's and one
 // user's requests between them: a long-poll held on A must be answered as
@@ -20,21 +39,7 @@ import (
 // what the other replica wrote.
 func TestReplicasOnPostgres(t *testing.T) {
 	t.Parallel()
-	db := pgtest.Schema(t)
-	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
-	if code != 0 {
-		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
-	}
-	alice := strings.TrimSpace(out)
-	a, b := startServer(t, db), startServer(t, db)
-
-	var batch api.Created
-	b.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
-		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
-	}}, 201, &batch)
-	var reg api.RegisterResponse
-	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
-	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
+	a, b, alice, batch, reg := replicas(t)
 
 	held := a.holdPoll(t, reg.AgentID, reg.Token, "30s")
 
@@ -128,20 +133,7 @@ func TestWebSessionsSpanReplicas(t *testing.T) {
 // hand out more than two reruns: claims of one agent take turns on its row.
 func TestReplicasNeverExceedMaxRuns(t *testing.T) {
 	t.Parallel()
-	db := pgtest.Schema(t)
-	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
-	if code != 0 {
-		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
-	}
-	alice := strings.TrimSpace(out)
-	a, b := startServer(t, db), startServer(t, db)
-	var batch api.Created
-	a.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
-		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
-	}}, 201, &batch)
-	var reg api.RegisterResponse
-	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
-	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
+	a, b, alice, batch, reg := replicas(t)
 
 	var mu sync.Mutex
 	delivered := map[string]bool{}

@@ -21,6 +21,14 @@ import (
 // a test that leaves it running leaves no process behind.
 const waitForFile = `echo start >> starts.txt; while [ ! -f done ] && [ -f starts.txt ]; do sleep 0.05; done; exit 4`
 
+// finish lets the waitForFile run in cwd end.
+func finish(t *testing.T, cwd string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func countStarts(t *testing.T, cwd string) int {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(cwd, "starts.txt"))
@@ -48,9 +56,7 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 		t.Fatal("a run died with the agent")
 	}
 	// One run ends while no agent is watching.
-	if err := os.WriteFile(filepath.Join(endingCwd, "done"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, endingCwd)
 	waitFor(t, 10*time.Second, "the run to end", func() bool { return !alive(ending.PID) })
 
 	e.startAgent(home)
@@ -100,9 +106,7 @@ func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
 	if n, leaders := countStarts(t, cwd), leadersOfRun(t, runID); n != 1 || len(leaders) != 1 {
 		t.Fatalf("started %d times, %d groups of the run alive", n, len(leaders))
 	}
-	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, cwd)
 	r = e.waitEnded(runID, 20*time.Second)
 	if r.Status != api.RunExited || !r.ExitUnknown {
 		t.Fatalf("re-attached run's end = %+v", r)
@@ -160,9 +164,7 @@ func TestServerOutageIsRiddenOut(t *testing.T) {
 	}
 	e.exit(e.server.Proc, 15*time.Second)
 	// The run ends during the outage; its report waits in the outbox.
-	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, cwd)
 	var waits []time.Duration
 	waitFor(t, 30*time.Second, "four failed polls", func() bool {
 		if err := agent.Exited(); err != nil {

@@ -3,8 +3,6 @@
 package agent_test
 
 import (
-	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -39,9 +37,7 @@ func TestARerunExpiresWhileItsAgentIsAwayAndNeverStarts(t *testing.T) {
 	e.startAgent(home)
 	// A rerun after the agent is back runs to its end: the agent has been
 	// through its queue since, and the expired one is still not started.
-	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, cwd)
 	e.waitStatus(e.rerun(id), api.RunExited)
 	if n := countStarts(t, cwd); n != 1 {
 		t.Fatalf("%d starts, want 1 (the rerun after the agent came back)", n)
@@ -94,9 +90,7 @@ func TestMaxRunsOneRunsThreeRerunsOneAfterAnother(t *testing.T) {
 				t.Fatalf("run %d started while run %d runs", j, i)
 			}
 		}
-		if err := os.WriteFile(filepath.Join(cwds[i], "done"), nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		finish(t, cwds[i])
 		if r := e.waitEnded(runs[i], 20*time.Second); r.Status != api.RunExited {
 			t.Fatalf("run %d = %+v", i, r)
 		}

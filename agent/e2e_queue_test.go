@@ -163,9 +163,7 @@ func TestARerunTheAgentCouldNotAskAboutStartsOnItsRedelivery(t *testing.T) {
 	if r.PID == 0 || countStarts(t, cwd) != 1 {
 		t.Fatalf("redelivered run = %+v, %d starts", r, countStarts(t, cwd))
 	}
-	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, cwd)
 	if r := e.waitEnded(runID, 20*time.Second); r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 4 {
 		t.Fatalf("redelivered run's end = %+v", r)
 	}

@@ -1,9 +1,10 @@
+//go:build !windows
+
 package main_test
 
 import (
 	"context"
 	"encoding/json"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +20,6 @@ import (
 // that exits 3 is "failed: exit 3" in `argus runs` and `argus status`,
 // which exits 3.
 func TestAccountabilityEndToEnd(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("records `sh -c`")
-	}
 	t.Parallel()
 	e := newE2E(t)
 	alice, bob := e.createUser(t, "alice"), e.createUser(t, "bob")

@@ -123,11 +123,7 @@ func TestColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
 	if wantColour(f) || wantColour(&strings.Builder{}) {
 		t.Fatal("colour for /dev/null or a buffer")
 	}
-	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skipf("no terminal to test with: %v", err)
-	}
-	defer tty.Close()
+	tty := openTerminal(t)
 	t.Setenv("NO_COLOR", "")
 	t.Setenv("TERM", "xterm")
 	if !wantColour(tty) {

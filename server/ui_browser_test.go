@@ -109,6 +109,9 @@ func TestUIInARealBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("page through the batches: %v", err)
 	}
+	if older, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("batches"))); err != nil || strings.Contains(older, "gpu-02") {
+		t.Fatalf("the older page still shows the newest batch (err=%v):\n%s", err, older)
+	}
 	saveShot(t, ctx, "home-older.png")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("newest")), textHas("#batches", "gpu-02")); err != nil {
 		t.Fatalf("back to the newest: %v", err)

@@ -134,6 +134,10 @@ type ExitReport struct {
 	// StopReason is set when the agent itself stopped the run:
 	// StopReasonTimeout when its timeout ran out.
 	StopReason string `json:"stop_reason,omitempty"`
+	// LogSize is how many bytes the run wrote to its log in all: the
+	// server's log of the run is complete once it has received that many
+	// (Argus-Log-Complete). Absent from agents that do not stream output.
+	LogSize *int64 `json:"log_size,omitempty"`
 }
 
 // Output is the output the report carries, as bytes in a string: the

@@ -179,6 +179,19 @@ type Store interface {
 	// batch the user may see (ListBatches' rule), narrowed by f.
 	ListRunsForUser(ctx context.Context, userID string, f RunFilter, p Page) (runs []Run, more bool, err error)
 
+	// AppendRunLog adds output of a run, from byte offset on, to its log
+	// (runlog: see LogSlice) and returns the offset the log wants next.
+	// Bytes it has already (offset below that) are skipped, so an agent
+	// may resend after a restart. An offset past what it has changes
+	// nothing and answers ErrLogGap with the offset it wants. keep is
+	// the cap (0: none): past it, whole pieces after the first
+	// api.LogHead bytes are dropped, oldest first. ErrNotFound for a run
+	// of another agent.
+	AppendRunLog(ctx context.Context, agentID, runID string, offset int64, data []byte, keep int64) (next int64, err error)
+	// ReadRunLog returns up to max bytes of a run's log from offset on,
+	// or from the first kept byte after it when that part was dropped.
+	ReadRunLog(ctx context.Context, runID string, offset int64, max int) (LogSlice, error)
+
 	// Stats feeds the metrics: agents with a heartbeat at or after
 	// onlineSince, and commands by state.
 	Stats(ctx context.Context, onlineSince time.Time) (Stats, error)
@@ -318,6 +331,25 @@ type Run struct {
 	// Timeout is the rerun's timeout (0: none).
 	Timeout time.Duration
 }
+
+// LogSlice is a stretch of a run's log. A run's log is every byte the
+// agent read from the run's output, in order, at fixed offsets; what the
+// cap dropped leaves a gap in the offsets, never a shift.
+type LogSlice struct {
+	Start int64  // offset of Data's first byte
+	Data  []byte
+	// Received is how many bytes of output the server has received (the
+	// offset after the newest); Size, once the run's exit is reported by
+	// an agent that streams, how many it will receive in all.
+	Received int64
+	Size     *int64
+}
+
+// Next is the offset after the slice: where a reader goes on.
+func (l LogSlice) Next() int64 { return l.Start + int64(len(l.Data)) }
+
+// ErrLogGap: an append started past the end of what the log has.
+var ErrLogGap = errors.New("log append leaves a gap")
 
 // Waiting is what Store.Waiting reports about a queued run.
 type Waiting struct {

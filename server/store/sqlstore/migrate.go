@@ -28,6 +28,7 @@ func Migrations() []Migration {
 		{Version: 7, Stmts: schemaV7},
 		{Version: 8, Stmts: schemaV8},
 		{Version: 9, Stmts: schemaV9},
+		{Version: 10, Stmts: schemaV10},
 	}
 }
 
@@ -296,4 +297,22 @@ var schemaV8 = []string{
 var schemaV9 = []string{
 	`ALTER TABLE runs ADD COLUMN output {{blob}}`,
 	`UPDATE runs SET output = {{utf8_bytes output_tail}}, output_tail = '' WHERE output_tail <> ''`,
+}
+
+// schemaV10 is live output (runlog.go): a run's log as pieces of bytes at
+// their offsets, appended while the run runs, and on the run how much has
+// been received (the next offset), how much is stored (what the --log-max
+// cap counts; less than received once pieces were dropped) and, from the
+// exit report, how much the agent will send in all (NULL: not known, an
+// agent that does not stream, or the run has not ended).
+var schemaV10 = []string{
+	`CREATE TABLE run_log (
+		run_id TEXT NOT NULL REFERENCES runs(id),
+		off    {{int64}} NOT NULL,
+		data   {{blob}} NOT NULL,
+		PRIMARY KEY (run_id, off)
+	)`,
+	`ALTER TABLE runs ADD COLUMN log_received {{int64}} NOT NULL DEFAULT 0`,
+	`ALTER TABLE runs ADD COLUMN log_stored {{int64}} NOT NULL DEFAULT 0`,
+	`ALTER TABLE runs ADD COLUMN log_size {{int64}}`,
 }

@@ -181,6 +181,9 @@ func (s *Store) ReportExit(ctx context.Context, agentID, runID string, e api.Exi
 		if e.StopReason != "" {
 			r.Status, r.StopReason = api.RunStopped, e.StopReason
 		}
+		if err := setLogSize(ctx, tx, r.ID, e.LogSize); err != nil {
+			return err
+		}
 		return updateRun(ctx, tx, r)
 	})
 	if err != nil {

@@ -336,7 +336,7 @@ type Run struct {
 // agent read from the run's output, in order, at fixed offsets; what the
 // cap dropped leaves a gap in the offsets, never a shift.
 type LogSlice struct {
-	Start int64  // offset of Data's first byte
+	Start int64 // offset of Data's first byte
 	Data  []byte
 	// Received is how many bytes of output the server has received (the
 	// offset after the newest); Size, once the run's exit is reported by

@@ -92,6 +92,24 @@ func (c *Client) ReportExit(ctx context.Context, agentID, runID string, rep api.
 	return done(&out, err)
 }
 
+// AppendRunLog sends a piece of a run's output starting at offset, and
+// returns the offset the server wants next (beyond offset+len(data) never;
+// equal to it unless the server had some of the bytes). An empty data at
+// offset 0 only asks where to go on. An offset past what the server has
+// is ErrConflict; ask again from 0 to learn where. Appends are idempotent
+// (bytes the server has are skipped), so they are retried as safe calls.
+func (c *Client) AppendRunLog(ctx context.Context, agentID, runID string, offset int64, data []byte) (int64, error) {
+	var out api.LogAppended
+	if data == nil {
+		data = []byte{}
+	}
+	err := c.do(ctx, call{
+		method: http.MethodPost, path: agentPath(agentID, "runs", runID, "log"),
+		query: url.Values{"offset": {strconv.FormatInt(offset, 10)}}, raw: data, out: &out,
+	})
+	return out.Next, err
+}
+
 func agentPath(agentID string, rest ...string) string {
 	return joinPath(append([]string{"api", "agents", agentID}, rest...)...)
 }

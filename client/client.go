@@ -191,6 +191,10 @@ type call struct {
 	query  url.Values
 	in     any // JSON body, or nil for none
 	out    any // decoded from a 2xx answer unless nil or 204
+	// raw, when not nil, is the body as bytes (application/octet-stream)
+	// instead of in; read, when not nil, reads a 2xx answer instead of out.
+	raw  []byte
+	read func(*http.Response) error
 	// unsafe marks calls that must not be repeated once the server may have
 	// acted on them (a repeated rerun would start a second training run).
 	unsafe  bool
@@ -222,6 +226,12 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.apiError(cl, resp)
 	}
+	if cl.read != nil {
+		if err := cl.read(resp); err != nil {
+			return fmt.Errorf("%s %s: read response: %w", cl.method, cl.path, err)
+		}
+		return nil
+	}
 	if cl.out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 		return nil
@@ -249,13 +259,19 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*retryablehttp.Reques
 		// A byte slice lets retryablehttp replay the body on every attempt.
 		body = b
 	}
+	if cl.raw != nil {
+		body = cl.raw
+	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, target, body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
-	if body != nil {
+	switch {
+	case cl.raw != nil:
+		req.Header.Set("Content-Type", "application/octet-stream")
+	case body != nil:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {

@@ -238,6 +238,7 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
 	}
 	if c.Kind == api.KindRerun && req.Error != "" && !dup {
 		s.notify(r.Context(), agentID) // a slot of --max-runs is free
+		s.notifyLog(r.Context(), c.RunID) // it failed to start: its log is complete
 	}
 	resp := api.Ack{CmdID: c.ID, State: string(c.State), Duplicate: dup}
 	if c.AckedAt != nil {
@@ -295,8 +296,10 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// A run ended: a rerun held back by the agent's --max-runs may go now.
+	// A run ended: a rerun held back by the agent's --max-runs may go now,
+	// and its log's readers learn that it is complete.
 	s.notify(r.Context(), r.PathValue("agent_id"))
+	s.notifyLog(r.Context(), run.ID)
 	writeJSON(w, http.StatusOK, toAPIRun(run))
 	return nil
 }

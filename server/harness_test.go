@@ -154,9 +154,15 @@ func (h *harness) do(method, path, tok string, body any) response {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return h.send(req)
+}
+
+// send sends a request built by the caller and reads the whole answer.
+func (h *harness) send(req *http.Request) response {
+	h.t.Helper()
 	resp, err := h.client.Do(req)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)

@@ -56,6 +56,7 @@ func (s *Server) cancelQueued(ctx context.Context, run store.Run, ask stopAsk) (
 		// A cancelled rerun the agent held counted against its --max-runs:
 		// wake its poll so the next waiting rerun goes out now.
 		s.notify(ctx, run.AgentID)
+		s.notifyLog(ctx, run.ID)
 		return api.Queued{RunID: cancelled.ID, CmdID: cancelled.RerunCmdID}, nil
 	case errors.Is(err, store.ErrStarting), errors.Is(err, store.ErrConflict):
 		// Starting, or no longer queued (started, or ended, since it was

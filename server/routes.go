@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/agents/{agent_id}/heartbeat", agent(s.handleHeartbeat))
 	mux.HandleFunc("POST /api/agents/{agent_id}/offline", agent(s.handleOffline))
 	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/exit", agent(s.handleExit))
+	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/log", agent(s.handleAppendLog))
 
 	mux.HandleFunc("POST /api/batches", user(s.handleCreateBatch))
 	mux.HandleFunc("GET /api/batches", user(s.handleListBatches))
@@ -31,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/batches/{id}/rerun", user(s.handleRerun))
 	mux.HandleFunc("GET /api/runs", user(s.handleListRuns))
 	mux.HandleFunc("GET /api/runs/{run_id}", user(s.handleGetRun))
+	mux.HandleFunc("GET /api/runs/{run_id}/log", user(s.handleRunLog))
 	mux.HandleFunc("POST /api/runs/{run_id}/stop", user(s.handleStop))
 	mux.HandleFunc("GET /api/agents", user(s.handleListAgents))
 	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))

@@ -28,6 +28,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
 )
 
@@ -77,11 +78,22 @@ type Config struct {
 	// QueueTTL is how long a rerun may wait to be started by its agent
 	// before it expires (queue.go). Default 10m; negative: never.
 	QueueTTL time.Duration
+	// LogMax caps the output kept per run (runlog.go): past it, the first
+	// api.LogHead bytes and the newest are kept. Default
+	// api.DefaultLogMax; negative: no cap. A positive value below
+	// api.MinLogMax is raised to it.
+	LogMax int64
 }
 
 func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	switch {
+	case c.LogMax == 0:
+		c.LogMax = api.DefaultLogMax
+	case c.LogMax > 0 && c.LogMax < api.MinLogMax:
+		c.LogMax = api.MinLogMax
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = 60 * time.Second

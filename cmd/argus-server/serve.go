@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -12,10 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store/postgres"
 )
 
@@ -41,6 +44,7 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.IntFlag{Name: "auth-fail-burst", Value: 20, EnvVars: []string{"ARGUS_AUTH_FAIL_BURST"}, Usage: "failed authentications a client address may make at once before it gets 429 (0: no limit)"},
 			&cli.Float64Flag{Name: "auth-fail-rate", Value: 1, EnvVars: []string{"ARGUS_AUTH_FAIL_RATE"}, Usage: "failed authentications per second an address regains once over --auth-fail-burst"},
 			&cli.StringSliceFlag{Name: "trusted-proxy", EnvVars: []string{"ARGUS_TRUSTED_PROXIES"}, Usage: "CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the peer address counts)"},
+			&cli.StringFlag{Name: "log-max", Value: "16MiB", EnvVars: []string{"ARGUS_LOG_MAX"}, Usage: "output kept per run (such as 16MiB or 1GB; 0: all); past it the first MiB and the newest are kept"},
 			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
 		},
 		Action: serve,
@@ -63,6 +67,10 @@ func serve(c *cli.Context) error {
 		return errors.New("--session-ttl must be positive, such as 12h")
 	}
 	limits, err := authLimits(c)
+	if err != nil {
+		return err
+	}
+	logMax, err := parseLogMax(c.String("log-max"))
 	if err != nil {
 		return err
 	}
@@ -101,6 +109,7 @@ func serve(c *cli.Context) error {
 		MaxBodyBytes:   c.Int64("max-body"),
 		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
 		QueueTTL:       flushEvery(c.Duration("queue-ttl")), // 0: never expire
+		LogMax:         logMax,
 		SessionKey:     []byte(sessionKey),
 		SessionTTL:     c.Duration("session-ttl"),
 		SecureCookies:  c.Bool("secure-cookies"),
@@ -148,6 +157,24 @@ func flushEvery(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// parseLogMax reads --log-max as the server.Config wants it: "0" (keep
+// everything) becomes negative, and a cap too small to hold the kept head
+// and some newest output is refused rather than silently raised.
+func parseLogMax(v string) (int64, error) {
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n > math.MaxInt64 {
+		return 0, fmt.Errorf("--log-max %q is not a size: give bytes such as 16MiB, 512MB or 0 (keep everything)", v)
+	}
+	switch {
+	case n == 0:
+		return -1, nil
+	case n < api.MinLogMax:
+		return 0, fmt.Errorf("--log-max %s is too small: at least %s (the first MiB of a run's output is always kept), or 0 to keep everything",
+			v, humanize.IBytes(api.MinLogMax))
+	}
+	return int64(n), nil
 }
 
 // loadTLS reads the certificate and key for HTTPS, or returns nil for

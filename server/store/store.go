@@ -343,6 +343,8 @@ type LogSlice struct {
 	// an agent that streams, how many it will receive in all.
 	Received int64
 	Size     *int64
+	// Ended: the run has ended (its status, read with the log).
+	Ended bool
 }
 
 // Next is the offset after the slice: where a reader goes on.

@@ -110,10 +110,12 @@ func dropOldest(ctx context.Context, tx conn, runID string, need int64) (int64, 
 func (s *Store) ReadRunLog(ctx context.Context, runID string, offset int64, max int) (store.LogSlice, error) {
 	out := store.LogSlice{Start: offset}
 	var size sql.NullInt64
-	err := s.pool().row(ctx, `SELECT log_received, log_size FROM runs WHERE id = ?`, runID).Scan(&out.Received, &size)
+	var status string
+	err := s.pool().row(ctx, `SELECT status, log_received, log_size FROM runs WHERE id = ?`, runID).Scan(&status, &out.Received, &size)
 	if err := notFound(err, "run", runID); err != nil {
 		return out, err
 	}
+	out.Ended = api.RunStatus(status).Ended()
 	if size.Valid {
 		out.Size = &size.Int64
 	}

@@ -237,7 +237,7 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if c.Kind == api.KindRerun && req.Error != "" && !dup {
-		s.notify(r.Context(), agentID) // a slot of --max-runs is free
+		s.notify(r.Context(), agentID)    // a slot of --max-runs is free
 		s.notifyLog(r.Context(), c.RunID) // it failed to start: its log is complete
 	}
 	resp := api.Ack{CmdID: c.ID, State: string(c.State), Duplicate: dup}

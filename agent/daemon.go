@@ -101,6 +101,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d.goLoop(ctx, d.heartbeatLoop)
 	d.goLoop(ctx, d.pollLoop)
 	d.goLoop(ctx, d.outboxLoop)
+	d.goLoop(ctx, d.shipLoop)
 	<-ctx.Done()
 	d.wg.Wait()
 	d.cmds.Wait() // stops return at once on ctx; a start finishes and journals

@@ -24,7 +24,14 @@ const waitForFile = `echo start >> starts.txt; while [ ! -f done ] && [ -f start
 // finish lets the waitForFile run in cwd end.
 func finish(t *testing.T, cwd string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(cwd, "done"), nil, 0o600); err != nil {
+	touch(t, cwd, "done")
+}
+
+// touch creates an empty file name in dir: what the scripts of these
+// tests wait for.
+func touch(t *testing.T, dir, name string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -39,6 +39,12 @@ type Record struct {
 	TimeoutMS int64     `json:"timeout_ms,omitempty"`
 	Deadline  time.Time `json:"deadline,omitempty"`
 	TimedOut  bool      `json:"timed_out,omitempty"`
+	// Ship: the run's output is shipped while it runs (ship.go), set on
+	// every rerun journaled by an agent that does so (older records are
+	// never shipped); LogShipped once the run has ended and all of its log
+	// is on the server.
+	Ship       bool `json:"ship,omitempty"`
+	LogShipped bool `json:"log_shipped,omitempty"`
 
 	// The outbox: what the server must still be told.
 	Ack      *api.AckRequest `json:"ack,omitempty"`
@@ -61,7 +67,12 @@ const (
 
 // pending reports whether the server still has to hear about the record.
 func (r *Record) pending() bool {
-	return (r.Ack != nil && !r.AckSent) || (r.Exit != nil && !r.ExitSent)
+	return (r.Ack != nil && !r.AckSent) || (r.Exit != nil && !r.ExitSent) || r.unshipped()
+}
+
+// unshipped: the run's log has output the server must still get.
+func (r *Record) unshipped() bool {
+	return r.Kind == api.KindRerun && r.Ship && !r.LogShipped
 }
 
 // safeID keeps server-chosen ids usable as file names.
@@ -134,6 +145,20 @@ func (j *journal) records() []Record {
 	}
 	j.mu.Unlock()
 	sort.Slice(out, func(a, b int) bool { return out[a].UpdatedAt.Before(out[b].UpdatedAt) })
+	return out
+}
+
+// shipping returns copies of the records whose logs are still to be
+// shipped (ship.go).
+func (j *journal) shipping() []Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []Record
+	for _, r := range j.all {
+		if r.unshipped() {
+			out = append(out, *r)
+		}
+	}
 	return out
 }
 

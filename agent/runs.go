@@ -57,7 +57,7 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	go func() { answer <- d.mayStart(ctx, c) }()
 	rec := Record{
 		CmdID: c.ID, Kind: api.KindRerun, RunID: c.RunID, BatchID: c.BatchID, State: stateStarting,
-		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"),
+		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"), Ship: true,
 	}
 	if c.Rerun != nil {
 		rec.TimeoutMS = c.Rerun.TimeoutMS
@@ -172,6 +172,9 @@ func (d *daemon) finish(cmdID string, exit api.ExitReport) {
 	if rec.TimedOut {
 		exit.StopReason = api.StopReasonTimeout
 	}
+	if rec.Ship {
+		exit.LogSize = logSize(rec.LogPath)
+	}
 	d.record(cmdID, func(r *Record) { r.State = stateEnded; r.Exit = &exit })
 	d.endWatch(rec.RunID)
 	d.log.Info().Str("run_id", rec.RunID).Interface("exit_code", exit.ExitCode).Str("signal", exit.Signal).
@@ -196,20 +199,26 @@ func (d *daemon) resendAck(cmdID string) {
 	})
 }
 
-// outputTail reads the last max bytes of a run's log, whatever they are;
-// nil when there are none.
+// outputTail reads the last max bytes of a run's log, whatever they are,
+// from the first whole line on when the log is longer; nil when there are
+// none.
 func outputTail(path string, max int64) []byte {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	cut := false
 	if st, err := f.Stat(); err == nil && st.Size() > max {
 		if _, err := f.Seek(-max, io.SeekEnd); err != nil {
 			return nil
 		}
+		cut = true
 	}
 	data, _ := io.ReadAll(io.LimitReader(f, max))
+	if cut {
+		data = fromLineStart(data)
+	}
 	if len(data) == 0 {
 		return nil
 	}

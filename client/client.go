@@ -259,7 +259,9 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*retryablehttp.Reques
 		// A byte slice lets retryablehttp replay the body on every attempt.
 		body = b
 	}
-	if cl.raw != nil {
+	if len(cl.raw) > 0 {
+		// An empty one stays nil: a zero-length body reader would be sent
+		// chunked, which the server refuses.
 		body = cl.raw
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, target, body)

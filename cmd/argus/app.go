@@ -73,7 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagDebug, Usage: "log HTTP attempts and retries to stderr"},
 		},
 		Commands: []*cli.Command{
-			recordCommand(), rerunCommand(), stopCommand(), statusCommand(),
+			recordCommand(), rerunCommand(), stopCommand(), statusCommand(), logsCommand(),
 			runsCommand(), batchesCommand(), agentsCommand(), shareCommand(), unshareCommand(),
 		},
 		Action: func(c *cli.Context) error {

@@ -19,6 +19,7 @@ func rerunCommand() *cli.Command {
 		ArgsUsage: "BATCH",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "wait", Usage: "wait until the run has started (or ended), then show it"},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "print the run's output as it runs and exit with its exit code, like argus logs -f"},
 			&cli.DurationFlag{Name: "wait-timeout", Value: 60 * time.Second, Usage: "how long --wait waits"},
 			&cli.DurationFlag{Name: "timeout", Usage: "stop the run (SIGTERM, grace, SIGKILL) once it has run this long, e.g. 6h (at most 720h)"},
 			&cli.StringFlag{Name: "agent", Usage: "agent id, when several agents serve the host"},
@@ -44,6 +45,11 @@ func rerunAction(c *cli.Context, cl *client.Client) error {
 		return err
 	}
 	p := newPrinter(c)
+	if c.Bool("follow") {
+		// The output is the run's: the ids go to stderr.
+		fmt.Fprintf(c.App.ErrWriter, "argus: queued run %s; following its output\n", q.RunID)
+		return follow(c, cl, q.RunID)
+	}
 	if !c.Bool("wait") {
 		return p.queued(q)
 	}

@@ -5,7 +5,10 @@
 // load, and prints the ratio. `argus-bench dispatch` times Rerun → PID
 // through server and agent against a bare fork+exec of `true`; `idle`
 // watches an idle agent's memory and CPU time; `stop` times Stop → death of
-// a process tree that ignores SIGTERM, against the grace period.
+// a process tree that ignores SIGTERM, against the grace period; `logs`
+// times a printed line → readable through the log API, and a fast
+// writer's throughput with the agent shipping its output against the same
+// writer into a plain file.
 // BENCHMARKS.md records the method and the figures. Handler-level
 // benchmarks (no sockets) are `go test -bench` in package server.
 //
@@ -60,7 +63,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			dispatchCommand(),
 			idleCommand(),
 			stopCommand(),
+			logsCommand(),
 			bareCommand(),
+			printLinesCommand(),
+			writeOutputCommand(),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // run prints errors once, in one line
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

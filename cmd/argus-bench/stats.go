@@ -50,6 +50,12 @@ func (v *verdicts) check(what, got, limit string, pass bool) {
 	v.lines = append(v.lines, fmt.Sprintf("%s = %s (target <= %s): %s", what, got, limit, word))
 }
 
+// atLeast records "what = got (target >= limit): PASS|FAIL".
+func (v *verdicts) atLeast(what, got, limit string, pass bool) {
+	v.check(what, got, limit, pass)
+	v.lines[len(v.lines)-1] = strings.Replace(v.lines[len(v.lines)-1], "(target <= ", "(target >= ", 1)
+}
+
 func (v *verdicts) print(w io.Writer) {
 	for _, l := range v.lines {
 		fmt.Fprintln(w, l)

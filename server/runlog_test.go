@@ -35,7 +35,7 @@ type logAnswer struct {
 	offset, next     int64
 	complete         bool
 	code             int
-	contentType, raw string
+	contentType      string
 }
 
 func (h *harness) readLog(runID, userTok, query string) logAnswer {

@@ -173,6 +173,8 @@ func TestServeErrorsAreOneLine(t *testing.T) {
 		{"short session key", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "f.db"), "--session-key", "short"}, "session-key"},
 		{"user create without name", []string{"user", "create", "--db", filepath.Join(dir, "d.db")}, "NAME"},
 		{"bad trusted proxy", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "i.db"), "--trusted-proxy", "10.0.0.0/99"}, "--trusted-proxy"},
+		{"log-max below the head", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "k.db"), "--log-max", "1MiB"}, "--log-max 1MiB is too small"},
+		{"log-max not a size", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "l.db"), "--log-max", "lots"}, "--log-max \"lots\" is not a size"},
 		{"zero auth-fail rate", []string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "j.db"), "--auth-fail-rate", "0"}, "--auth-fail-rate"},
 	}
 	for _, c := range cases {

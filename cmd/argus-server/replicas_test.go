@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store/postgres/pgtest"
 )
@@ -176,5 +178,44 @@ func TestReplicasNeverExceedMaxRuns(t *testing.T) {
 	}
 	if busy != 10 {
 		t.Fatalf("%d queued runs say host busy (2/2 runs), want 10: %+v", busy, runs.Runs)
+	}
+}
+
+// TestLiveOutputAcrossReplicas: a run's output appended through replica A
+// wakes a read held on replica B (LISTEN/NOTIFY under the run's log key),
+// and both serve the same bytes.
+func TestLiveOutputAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	a, b, alice, batch, reg := replicas(t)
+	ctx := context.Background()
+	agent := a.env.Client(a.Server, reg.Token, client.Options{})
+	var q api.Queued
+	b.call(t, "POST", "/api/batches/"+batch.ID+"/rerun", alice, nil, 202, &q)
+	if jobs, err := agent.Jobs(ctx, reg.AgentID, 0); err != nil || len(jobs.Commands) != 1 {
+		t.Fatalf("jobs on A: %+v, %v", jobs, err)
+	}
+	if _, err := agent.Ack(ctx, reg.AgentID, q.CmdID, api.AckRequest{PID: 4242}); err != nil {
+		t.Fatal(err)
+	}
+
+	type read struct {
+		p   *client.LogPiece
+		err error
+	}
+	held := make(chan read, 1)
+	go func() {
+		p, err := b.env.Client(b.Server, alice, client.Options{}).RunLog(ctx, q.RunID, 0, 20*time.Second)
+		held <- read{p, err}
+	}()
+	if next, err := agent.AppendRunLog(ctx, reg.AgentID, q.RunID, 0, []byte("epoch 1\n")); err != nil || next != 8 {
+		t.Fatalf("append on A: next %d, %v", next, err)
+	}
+	got := <-held
+	if got.err != nil || string(got.p.Data) != "epoch 1\n" || got.p.Next != 8 || got.p.Complete {
+		t.Fatalf("read held on B = %+v, %v; want the line appended on A", got.p, got.err)
+	}
+	onA, err := a.env.Client(a.Server, alice, client.Options{}).RunLog(ctx, q.RunID, 0, 0)
+	if err != nil || string(onA.Data) != "epoch 1\n" {
+		t.Fatalf("read on A = %+v, %v", onA, err)
 	}
 }

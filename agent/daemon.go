@@ -27,7 +27,10 @@ type daemon struct {
 	journal *journal
 	logDir  string
 	kick    chan struct{} // wakes the outbox
-	fail    context.CancelCauseFunc
+	// shipKick wakes the log shipper (ship.go) when it sleeps for want
+	// of runs to ship.
+	shipKick chan struct{}
+	fail     context.CancelCauseFunc
 
 	mu       sync.Mutex
 	inflight map[string]bool // command ids being handled
@@ -90,7 +93,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer fail(nil)
 	d := &daemon{
 		cfg: cfg, log: cfg.Logger, agentID: cache.AgentID, journal: j, logDir: logDir,
-		kick: make(chan struct{}, 1), fail: fail,
+		kick: make(chan struct{}, 1), shipKick: make(chan struct{}, 1), fail: fail,
 		inflight: map[string]bool{}, children: map[string]bool{}, ends: map[string]chan struct{}{},
 		token: cache.Token,
 	}
@@ -247,6 +250,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 func (d *daemon) kickOutbox() {
 	select {
 	case d.kick <- struct{}{}:
+	default:
+	}
+	// A change of a record may be a run starting: its log is to ship.
+	select {
+	case d.shipKick <- struct{}{}:
 	default:
 	}
 }

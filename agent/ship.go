@@ -43,29 +43,30 @@ type shipper struct {
 	buf  []byte
 }
 
-// shipLoop ships runs' output until ctx ends, backing off while the
-// server is unreachable.
+// shipLoop ships runs' output until ctx ends, looking every shipEvery
+// while some run's log is unshipped and sleeping on kickShip otherwise (an
+// idle agent wakes for nothing), backing off while the server is
+// unreachable.
 func (d *daemon) shipLoop(ctx context.Context) {
 	s := &shipper{d: d, next: map[string]int64{}, buf: make([]byte, api.MaxLogChunk)}
-	tick := time.NewTicker(shipEvery)
-	defer tick.Stop()
-	var wait time.Duration
-	var resume time.Time
+	delay, wait := shipEvery, time.Duration(0)
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			if now.Before(resume) {
-				continue
+		if len(d.journal.shipping()) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.shipKick:
 			}
 		}
+		if !sleepCtx(ctx, delay) {
+			return
+		}
 		if s.round(ctx) {
-			wait = 0
+			delay, wait = shipEvery, 0
 			continue
 		}
 		wait = nextBackoff(wait, d.cfg.MaxBackoff)
-		resume = time.Now().Add(wait)
+		delay = wait
 	}
 }
 

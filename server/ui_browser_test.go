@@ -205,8 +205,9 @@ func TestUIInARealBrowser(t *testing.T) {
 }
 
 // saveShot keeps a screenshot in the test's temp dir, or in
-// $ARGUS_UI_SCREENSHOTS when set, so a person can look at the pages.
-func saveShot(t *testing.T, ctx context.Context, name string) {
+// $ARGUS_UI_SCREENSHOTS when set, so a person can look at the pages; it
+// returns the file's path.
+func saveShot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
@@ -221,4 +222,5 @@ func saveShot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+	return path
 }

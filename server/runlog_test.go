@@ -31,11 +31,11 @@ func (h *harness) appendLog(agentID, agentTok, runID string, offset int64, data 
 
 // logAt reads a run's log as a user does.
 type logAnswer struct {
-	data             string
-	offset, next     int64
-	complete         bool
-	code             int
-	contentType, raw string
+	data         string
+	offset, next int64
+	complete     bool
+	code         int
+	contentType  string
 }
 
 func (h *harness) readLog(runID, userTok, query string) logAnswer {

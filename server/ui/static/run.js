@@ -56,6 +56,10 @@
           setNote('output unavailable (' + res.status + ')');
           return;
         }
+        if (res && res.redirected) { // to the sign-in page: retrying cannot help
+          setNote('signed out: sign in again and reload this page');
+          return;
+        }
         setNote('reconnecting…');
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 30000);

@@ -21,7 +21,8 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // browser starts a headless Chromium with a throwaway profile and returns
-// a chromedp context bounded to one minute.
+// a chromedp context bounded to two minutes (a loaded two-CPU machine can
+// take half a minute just to start the browser).
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -41,7 +42,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.WindowSize(1280, 900),
 	)
 	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, time.Minute)
+	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
 	// Cleanups run last-in first-out: the browser exits before its
 	// profile directory is removed.
 	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })

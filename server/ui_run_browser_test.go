@@ -60,7 +60,7 @@ func logHas(s string) string {
 // reader who scrolled up and following the end for one at the bottom;
 // output that looks like markup stays text, a character split across two
 // appends comes out whole, the elapsed time ticks, and the run's end
-// shows in place. Then, where the server's --log-max cap dropped part of
+// shows in place, and so does a stop asked from the page. Then, where the server's --log-max cap dropped part of
 // another run's output, its page says how many bytes, between the kept
 // head and the newest part.
 func TestRunPageInARealBrowser(t *testing.T) {
@@ -69,6 +69,9 @@ func TestRunPageInARealBrowser(t *testing.T) {
 	h := newHarness(t, server.Config{LogMax: api.MinLogMax})
 	alice, id, agentID, agentTok := h.aliceOnline()
 	q := h.started(alice, id, agentID, agentTok, 4242)
+	// Both runs start now: the agent's heartbeat would be stale by the
+	// time the first part is done.
+	capped := h.started(alice, id, agentID, agentTok, 7)
 	var out strings.Builder
 	for i := range 200 {
 		fmt.Fprintf(&out, "epoch %03d loss 0.%03d\n", i, 999-i)
@@ -139,25 +142,49 @@ func TestRunPageInARealBrowser(t *testing.T) {
 		_ = os.WriteFile("/tmp/run-page.png", data, 0o644) // for a person to look at
 	}
 
-	// The run ends: the status section changes in place.
-	h.ended(agentID, agentTok, q, 3, "")
+	// Stop it from its page with a reason: back on the run page, which
+	// names who stopped it and why.
 	err = chromedp.Do(ctx,
-		textHas("#status", "failed: exit 3"),
-		textHas("#exit-reason", "exit code 3"),
-		jsTrue(`window.argusMarker === 42`, "no reload at the end"),
-		jsTrue(`document.querySelector("#status.verdict-failed") !== null && !document.getElementById("stop")`, "failure colours, no Stop"),
+		chromedp.SendKeys(chromedp.CSS(`#run-status input[name="reason"]`), "GPU needed"),
+		chromedp.Click(chromedp.ID("stop")),
+		textHas("#flash", "stop queued for "+q.RunID),
+		textHas("#status", "stopping"),
+		textHas("#stopped-by", "alice"),
+		textHas("#stop-reason", "GPU needed"),
+		jsTrue(logHas("epoch 201 café done"), "the output again after the form's redirect"),
+		jsTrue(`(window.argusMarker = 43) === 43`, "set the marker again"),
+	)
+	if err != nil {
+		t.Fatalf("stop from the run page: %v", err)
+	}
+	cmds := h.jobs(agentID, agentTok)
+	if len(cmds) != 1 || cmds[0].Stop == nil || cmds[0].Stop.Reason != "GPU needed" {
+		t.Fatalf("jobs after Stop = %+v", cmds)
+	}
+	h.expect(200, "POST", "/api/agents/"+agentID+"/jobs/"+cmds[0].ID+"/ack", agentTok, api.AckRequest{Outcome: api.StopTerminated})
+
+	// The run ends: the status section changes in place.
+	appendLine("caught SIGTERM, saving checkpoint\n")
+	h.ended(agentID, agentTok, q, 0, "SIGTERM")
+	err = chromedp.Do(ctx,
+		textHas("#status", "stopped"),
+		textHas("#exit-reason", "killed by signal SIGTERM"),
+		jsTrue(logHas("caught SIGTERM, saving checkpoint"), "the last line"),
+		jsTrue(`window.argusMarker === 43`, "no reload at the end"),
+		jsTrue(`document.querySelector("#status.verdict-stopped") !== null && !document.getElementById("stop")`, "stopped colours, no Stop"),
+		jsTrue(`document.getElementById("log-state").textContent === ""`, "no longer following"),
 	)
 	if err != nil {
 		t.Fatalf("the run's end: %v", err)
 	}
 	saveShot(t, ctx, "run-ended.png")
-	cappedRun(t, ctx, h, alice, id, agentID, agentTok)
+	cappedRun(t, ctx, h, alice, capped.RunID, agentID, agentTok)
 }
 
 // cappedRun is the dropped-output part of TestRunPageInARealBrowser: a
 // second browser would cost more than the check.
-func cappedRun(t *testing.T, ctx context.Context, h *harness, alice, id, agentID, agentTok string) {
-	q := h.started(alice, id, agentID, agentTok, 7)
+func cappedRun(t *testing.T, ctx context.Context, h *harness, alice, runID, agentID, agentTok string) {
+	q := api.Queued{RunID: runID}
 	var sent int64
 	var last string
 	for i := 0; sent < api.MinLogMax+api.MaxLogChunk/2; i++ {
@@ -166,7 +193,7 @@ func cappedRun(t *testing.T, ctx context.Context, h *harness, alice, id, agentID
 		h.expect200(h.appendLog(agentID, agentTok, q.RunID, sent, chunk, ""))
 		sent += int64(len(chunk))
 	}
-	h.ended(agentID, agentTok, q, 0, "")
+	h.ended(agentID, agentTok, q, 3, "")
 	head := h.readLog(q.RunID, alice, "")
 	rest := h.readLog(q.RunID, alice, "?offset="+strconv.FormatInt(head.next, 10))
 	if rest.offset <= head.next {
@@ -177,7 +204,9 @@ func cappedRun(t *testing.T, ctx context.Context, h *harness, alice, id, agentID
 		chromedp.Navigate(h.url+"/ui/runs/"+q.RunID),
 		jsTrue(`(g => !!g && g.textContent.includes(`+strconv.Quote(fmt.Sprintf("… %d bytes dropped …", rest.offset-head.next))+`))(document.querySelector("#log .gap"))`, "the gap's note"),
 		jsTrue(`document.getElementById("log").lastChild.textContent.endsWith(`+strconv.Quote(last)+`)`, "the newest output"),
-		jsTrue(`document.getElementById("log-state").textContent === "" && document.getElementById("status").textContent === "exited 0"`, "the end"),
+		jsTrue(`document.getElementById("log-state").textContent === ""`, "no longer following"),
+		textHas("#status.verdict-failed", "failed: exit 3"),
+		textHas("#exit-reason", "exit code 3"),
 	)
 	if err != nil {
 		t.Fatalf("open the run page of a capped log: %v", err)

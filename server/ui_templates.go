@@ -12,7 +12,7 @@ import (
 	"github.com/argus-exec/argus/server/store"
 )
 
-// The UI's HTML and CSS are compiled into the binary: the server needs no
+// The UI's HTML, CSS and its one script are compiled into the binary: the server needs no
 // asset directory, and the pages load nothing from anywhere else (no CDN),
 // which the Content-Security-Policy below enforces.
 //

@@ -56,6 +56,11 @@ func TestUIRunPage(t *testing.T) {
 	mustContain(t, h.page(c, "/ui/runs/"+failed.RunID), `verdict-failed`, `>failed: exit 3</span>`, `id="exit-reason">exit code 3<`)
 	batch := h.page(c, "/ui/batches/"+id)
 	mustContain(t, rowOf(t, batch, failed.RunID), `<a href="/ui/runs/`+failed.RunID+`"`)
+
+	// A run not started yet: no elapsed time, and Cancel rather than Stop.
+	var queued api.Queued
+	h.expect(202, "POST", "/api/batches/"+id+"/rerun", alice, nil).json(t, &queued)
+	mustContain(t, h.page(c, "/ui/runs/"+queued.RunID), `status-queued`, `id="elapsed">—<`, `>Cancel</button>`, `id="exit-reason">—<`)
 }
 
 // TestUIRunLog: the run page's log route serves the API's bytes and

@@ -12,9 +12,9 @@ import (
 	"github.com/argus-exec/argus/server/store"
 )
 
-// The UI's HTML, CSS and its one script are compiled into the binary: the server needs no
-// asset directory, and the pages load nothing from anywhere else (no CDN),
-// which the Content-Security-Policy below enforces.
+// The UI's HTML, CSS and its one script are compiled into the binary: the
+// server needs no asset directory, and the pages load nothing from
+// anywhere else (no CDN), which the Content-Security-Policy below enforces.
 //
 //go:embed ui/templates/*.html ui/static/style.css ui/static/run.js
 var uiFiles embed.FS

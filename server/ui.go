@@ -26,8 +26,11 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.requireSession(s.handleHome))
 	mux.HandleFunc("GET /ui/batches/{id}", s.requireSession(s.handleBatchPage))
 	mux.HandleFunc("POST /ui/batches/{id}/rerun", s.requireSession(s.handleUIRerun))
+	mux.HandleFunc("GET /ui/runs/{run_id}", s.requireSession(s.handleRunPage))
+	mux.HandleFunc("GET /ui/runs/{run_id}/log", s.requireSession(s.handleUIRunLog))
 	mux.HandleFunc("POST /ui/runs/{run_id}/stop", s.requireSession(s.handleUIStop))
 	mux.HandleFunc("GET /ui/static/style.css", s.handleCSS)
+	mux.HandleFunc("GET /ui/static/run.js", s.handleJS)
 }
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
@@ -222,7 +225,7 @@ func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess sess
 	if err == nil {
 		q, err = s.queueRerun(r.Context(), b, "", by, 0)
 	}
-	return s.afterForm(w, r, sess, id, err, "rerun queued as "+q.RunID)
+	return s.afterForm(w, r, sess, batchQuery{id: id}.url(), err, "rerun queued as "+q.RunID)
 }
 
 func (s *Server) handleUIStop(w http.ResponseWriter, r *http.Request, sess session) error {
@@ -242,23 +245,32 @@ func (s *Server) handleUIStop(w http.ResponseWriter, r *http.Request, sess sessi
 	if err == nil {
 		_, err = s.queueStop(r.Context(), run, ask)
 	}
-	return s.afterForm(w, r, sess, run.BatchID, err, "stop queued for "+run.ID)
+	// Back to the page the form was on: the run page sends back=run.
+	back := ""
+	switch {
+	case run.ID != "" && r.PostFormValue("back") == "run":
+		back = runURL(run.ID)
+	case run.BatchID != "":
+		back = batchQuery{id: run.BatchID}.url()
+	}
+	return s.afterForm(w, r, sess, back, err, "stop queued for "+run.ID)
 }
 
-// afterForm redirects (303) back to the batch page with a flash: the
-// success message, or the refusal for 400 (a stop reason too long, say),
-// 403 and 409. Anything else (404, store failures) is an error page.
-func (s *Server) afterForm(w http.ResponseWriter, r *http.Request, sess session, batchID string, err error, ok string) error {
+// afterForm redirects (303) back to the page of the form (back, a path
+// built from ids; "" when there is none) with a flash: the success
+// message, or the refusal for 400 (a stop reason too long, say), 403 and
+// 409. Anything else (404, store failures) is an error page.
+func (s *Server) afterForm(w http.ResponseWriter, r *http.Request, sess session, back string, err error, ok string) error {
 	f := flash{Msg: ok}
 	if err != nil {
 		var he *httpError
 		flashed := map[int]bool{http.StatusBadRequest: true, http.StatusForbidden: true, http.StatusConflict: true}
-		if !errors.As(err, &he) || !flashed[he.code] || batchID == "" {
+		if !errors.As(err, &he) || !flashed[he.code] || back == "" {
 			return err
 		}
 		f = flash{Msg: he.msg, Error: true}
 	}
-	http.Redirect(w, r, "/ui/batches/"+url.PathEscape(batchID)+"?"+s.ui.flashQuery(sess, f), http.StatusSeeOther)
+	http.Redirect(w, r, back+"?"+s.ui.flashQuery(sess, f), http.StatusSeeOther)
 	return nil
 }
 

@@ -21,7 +21,8 @@ import (
 const chromiumPath = "/usr/bin/chromium"
 
 // browser starts a headless Chromium with a throwaway profile and returns
-// a chromedp context bounded to one minute.
+// a chromedp context bounded to two minutes (a loaded two-CPU machine can
+// take half a minute just to start the browser).
 func browser(t *testing.T) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -41,7 +42,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.WindowSize(1280, 900),
 	)
 	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, time.Minute)
+	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
 	// Cleanups run last-in first-out: the browser exits before its
 	// profile directory is removed.
 	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
@@ -205,8 +206,9 @@ func TestUIInARealBrowser(t *testing.T) {
 }
 
 // saveShot keeps a screenshot in the test's temp dir, or in
-// $ARGUS_UI_SCREENSHOTS when set, so a person can look at the pages.
-func saveShot(t *testing.T, ctx context.Context, name string) {
+// $ARGUS_UI_SCREENSHOTS when set, so a person can look at the pages; it
+// returns the file's path.
+func saveShot(t *testing.T, ctx context.Context, name string) string {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
 	if err != nil {
@@ -221,4 +223,5 @@ func saveShot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+	return path
 }

@@ -12,11 +12,11 @@ import (
 	"github.com/argus-exec/argus/server/store"
 )
 
-// The UI's HTML and CSS are compiled into the binary: the server needs no
-// asset directory, and the pages load nothing from anywhere else (no CDN),
-// which the Content-Security-Policy below enforces.
+// The UI's HTML, CSS and its one script are compiled into the binary: the
+// server needs no asset directory, and the pages load nothing from
+// anywhere else (no CDN), which the Content-Security-Policy below enforces.
 //
-//go:embed ui/templates/*.html ui/static/style.css
+//go:embed ui/templates/*.html ui/static/style.css ui/static/run.js
 var uiFiles embed.FS
 
 // webUI is the UI's state: the signing key and the parsed pages.
@@ -24,23 +24,29 @@ type webUI struct {
 	key   []byte
 	pages map[string]*template.Template
 	css   []byte
+	js    []byte // run.js, the run page's live output
 }
 
 func newWebUI(key []byte) *webUI {
 	u := &webUI{key: newWebUIKey(key), pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{"when": when, "ago": ago}
-	for _, page := range []string{"login.html", "home.html", "batch.html", "error.html"} {
+	for _, page := range []string{"login.html", "home.html", "batch.html", "run.html", "error.html"} {
 		// Each page is its own set with the layout, so every page can
 		// define the same "title" and "content" blocks.
 		u.pages[page] = template.Must(template.New(page).Funcs(funcs).
 			ParseFS(uiFiles, "ui/templates/layout.html", "ui/templates/"+page))
 	}
-	css, err := uiFiles.ReadFile("ui/static/style.css")
+	u.css = mustRead("ui/static/style.css")
+	u.js = mustRead("ui/static/run.js")
+	return u
+}
+
+func mustRead(name string) []byte {
+	b, err := uiFiles.ReadFile(name)
 	if err != nil {
 		panic(err) // embedded at build time: cannot be missing
 	}
-	u.css = css
-	return u
+	return b
 }
 
 // page is what every template gets: the layout's fields and the page's own.
@@ -53,7 +59,10 @@ type page struct {
 	// show new heartbeats and run states, without the flash; plain
 	// <meta refresh>, no script. Empty: no auto-refresh.
 	Refresh string
-	Data    any
+	// Script is the one script the page loads (a path on this server),
+	// when it has one; pages without it work with no JavaScript at all.
+	Script string
+	Data   any
 }
 
 // uiHeaders is set on every UI answer. CSP default-src 'self' bars inline
@@ -115,10 +124,18 @@ func (s *Server) uiWrap(h handlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) handleCSS(w http.ResponseWriter, r *http.Request) {
+	serveStatic(w, "text/css; charset=utf-8", s.ui.css)
+}
+
+func (s *Server) handleJS(w http.ResponseWriter, r *http.Request) {
+	serveStatic(w, "text/javascript; charset=utf-8", s.ui.js)
+}
+
+func serveStatic(w http.ResponseWriter, contentType string, body []byte) {
 	uiHeaders(w)
-	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "public, max-age=3600")
-	_, _ = w.Write(s.ui.css)
+	_, _ = w.Write(body)
 }
 
 // when formats a time (or *time.Time) in UTC; "—" when unset.

@@ -96,6 +96,14 @@ func FindLeader(runID string) (p Process, ok bool) {
 	return Process{PID: pid, Group: groupOf(pid), StartTime: ticks}, true
 }
 
+// Identify is pid's identity as the system has it now, for a process the
+// caller knows to be the one it means (its own unreaped child, say): what
+// a later Running compares against. StartTime is 0 when it cannot be read.
+func Identify(pid int) Process {
+	ticks, _ := startTime(pid)
+	return Process{PID: pid, Group: groupOf(pid), StartTime: ticks}
+}
+
 // Ref is what the agent knows of a run it is asked to stop.
 type Ref struct {
 	RunID  string

@@ -72,6 +72,16 @@ func runCreationFlags(agentInJob bool, agentJobLimits uint32) uint32 {
 	return flags
 }
 
+// detachedCreationFlags is how a helper that must outlive the agent (a
+// run's supervisor) is created: no console at all (DETACHED_PROCESS), so
+// the agent's terminal closing or its Ctrl-C never reaches it, in a
+// process group of its own, and out of the agent's job when that job
+// allows it, for the reason runCreationFlags gives.
+func detachedCreationFlags(agentInJob bool, agentJobLimits uint32) uint32 {
+	flags := uint32(winDetachedProcess | winCreateNewProcessGroup)
+	return flags | runCreationFlags(agentInJob, agentJobLimits)&winCreateBreakawayFromJob
+}
+
 // ctrlBreakGroup decides whether a stop may send CTRL_BREAK_EVENT and to
 // which process group: the run's leader's, which CREATE_NEW_PROCESS_GROUP
 // made a group with the leader's PID as its id, and only while the leader

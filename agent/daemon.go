@@ -31,7 +31,6 @@ type daemon struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // command ids being handled
-	children map[string]bool // run ids whose process is this agent's unreaped child
 	wg       sync.WaitGroup  // loops, not runs
 	cmds     sync.WaitGroup  // command handlers: a start is never cut in half
 
@@ -91,7 +90,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d := &daemon{
 		cfg: cfg, log: cfg.Logger, agentID: cache.AgentID, journal: j, logDir: logDir,
 		kick: make(chan struct{}, 1), fail: fail,
-		inflight: map[string]bool{}, children: map[string]bool{}, ends: map[string]chan struct{}{},
+		inflight: map[string]bool{}, ends: map[string]chan struct{}{},
 		token: cache.Token,
 	}
 	d.cur.Store(c)

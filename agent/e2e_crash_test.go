@@ -61,8 +61,8 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 
 	e.startAgent(home)
 	r := e.waitEnded(ending.ID, 20*time.Second)
-	if r.Status != api.RunExited || !r.ExitUnknown || r.ExitCode != nil {
-		t.Fatalf("run that ended while the agent was down = %+v, want exited with an unknown status", r)
+	if r.Status != api.RunExited || r.ExitUnknown || r.ExitCode == nil || *r.ExitCode != 4 {
+		t.Fatalf("run that ended while the agent was down = %+v, want exited with its real code 4", r)
 	}
 	if n := countStarts(t, endingCwd); n != 1 {
 		t.Fatalf("run started %d times", n)
@@ -108,8 +108,8 @@ func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
 	}
 	finish(t, cwd)
 	r = e.waitEnded(runID, 20*time.Second)
-	if r.Status != api.RunExited || !r.ExitUnknown {
-		t.Fatalf("re-attached run's end = %+v", r)
+	if r.Status != api.RunExited || r.ExitUnknown || r.ExitCode == nil || *r.ExitCode != 4 {
+		t.Fatalf("re-attached run's end = %+v, want its real code 4", r)
 	}
 }
 

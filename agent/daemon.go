@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
@@ -96,6 +97,8 @@ func Run(ctx context.Context, cfg Config) error {
 	d.cur.Store(c)
 	d.log.Info().Str("agent_id", d.agentID).Str("url", cfg.URL).Str("label", cfg.Label).Msg("argus-agent started")
 	j.prune(7 * 24 * time.Hour)
+	supervise.Warm() // the first rerun's supervisor, started ahead of it
+	defer supervise.Drop()
 	d.recover(ctx)
 	d.goLoop(ctx, d.heartbeatLoop)
 	d.goLoop(ctx, d.pollLoop)

@@ -1,12 +1,10 @@
 package supervise
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"time"
 
@@ -26,48 +24,43 @@ type Run struct {
 	cmd        *exec.Cmd
 }
 
-// Start starts a supervisor for c and returns once it reports the run
-// started (or why it could not start it). The supervisor's exit status
-// will be in statusPath.
+// Start hands c to a supervisor (the spare, else a new one) and returns
+// once it reports the run started, or why it could not start it. The run's
+// exit status will be in statusPath.
 func Start(c proc.Command, statusPath string) (*Run, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the agent's executable to supervise the run: %w", err)
-	}
 	req, err := json.Marshal(requestOf(c, statusPath))
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), EnvSupervise+"=1")
-	// Not the agent's cwd: the supervisor must not hold a directory busy
-	// (an unmount, a removed home) for as long as the run lasts.
-	cmd.Dir = string(os.PathSeparator)
-	cmd.Stdin = bytes.NewReader(req) // not argv: argv is world-readable
-	cmd.SysProcAttr = proc.DetachedAttr()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
+	s, err := take()
+	if err == nil {
+		err = s.send(req)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the run's supervisor: %w", err)
-	}
-	line, err := readStart(out, startTimeout)
-	_ = out.Close() // nothing more comes; the run may last for days
 	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		// A spare that died before its command is no run lost: a new
+		// supervisor gets it.
+		if s, err = spawn(); err != nil {
+			return nil, err
+		}
+		if err := s.send(req); err != nil {
+			return nil, err
+		}
+	}
+	line, err := readStart(s.stdout, startTimeout)
+	_ = s.stdout.Close() // nothing more comes; the run may last for days
+	if err != nil {
+		s.kill()
 		return nil, err
 	}
 	if line.Error != "" {
-		_ = cmd.Wait()
+		_ = s.cmd.Wait()
 		return nil, errors.New(line.Error)
 	}
 	return &Run{
 		Leader:     proc.Process{PID: line.PID, Group: line.Group, StartTime: line.StartTime},
-		Supervisor: proc.Identify(cmd.Process.Pid),
+		Supervisor: proc.Identify(s.cmd.Process.Pid),
 		StatusPath: statusPath,
-		cmd:        cmd,
+		cmd:        s.cmd,
 	}, nil
 }
 

@@ -6,8 +6,9 @@
 // supervisor does not depend on it, so a restarted agent reads the real
 // exit from the file (ReadExit) instead of reporting it unknown.
 //
-// Here: starting a supervisor and reading its start report (Start, in
-// start.go), the supervisor's whole life (supervisor.go, entered from this
+// Here: handing a run to a supervisor and reading its start report
+// (Start, in start.go), keeping one supervisor started ahead of need, off
+// the path from a rerun to its PID (spare.go), the supervisor's whole life (supervisor.go, entered from this
 // package's init before main or any flag parsing runs, so it works for
 // argus-agent and for any test binary linking this package), and the
 // wire and file formats (this file). Not here: how a run is started,

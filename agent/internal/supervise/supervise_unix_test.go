@@ -5,9 +5,11 @@ package supervise
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/argus-exec/argus/agent/internal/proc"
 	"golang.org/x/sys/unix"
@@ -137,5 +139,67 @@ func TestReadExitOfACorruptFile(t *testing.T) {
 	}
 	if _, found, err := ReadExit(path); !found || err == nil {
 		t.Fatalf("file with no code or signal: found %v, err %v; want an error", found, err)
+	}
+}
+
+// A spare that died while it waited (killed by someone) costs nothing but
+// a new supervisor: the run still starts, once.
+func TestADeadSpareIsReplaced(t *testing.T) {
+	Warm()
+	s := waitSpare(t)
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.cmd.Process.Wait() // dead and reaped, still the spare
+	c, statusPath := command(t, "/bin/sh", "-c", "echo once >> starts; exit 5")
+	run, err := Start(c, statusPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exit, err := run.Wait()
+	if err != nil || exit.Code == nil || *exit.Code != 5 {
+		t.Fatalf("run after a dead spare: %+v, %v", exit, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(c.Dir, "starts")); string(data) != "once\n" {
+		t.Fatalf("starts = %q, want one", data)
+	}
+}
+
+// waitSpare waits for the spare Warm started and returns it, left in place.
+func waitSpare(t testing.TB) *supervisor {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		spare.Lock()
+		s := spare.s
+		spare.Unlock()
+		if s != nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spare supervisor within 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
+	}
+}
+
+// BenchmarkStart is a rerun's cost here, a warm spare's hand-over
+// included: from Start to the run's leader known.
+func BenchmarkStart(b *testing.B) {
+	dir := b.TempDir()
+	Warm()
+	for i := 0; b.Loop(); i++ {
+		id := "bench-" + strconv.Itoa(i)
+		run, err := Start(proc.Command{RunID: id, Argv: []string{"/bin/true"}, Dir: dir,
+			Env: []string{proc.EnvRunID + "=" + id}, LogPath: filepath.Join(dir, id+".log")}, filepath.Join(dir, id+".exit"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if _, err := run.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		waitSpare(b) // a rerun's PID, not the next spare's start, is measured
+		b.StartTimer()
 	}
 }

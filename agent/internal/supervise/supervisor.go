@@ -2,6 +2,8 @@ package supervise
 
 import (
 	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -37,7 +39,11 @@ func supervise() int {
 	// action (death) away.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, os.Interrupt)
 	var req request
-	if err := json.NewDecoder(os.Stdin).Decode(&req); err != nil {
+	err := json.NewDecoder(os.Stdin).Decode(&req)
+	if errors.Is(err, io.EOF) {
+		return exitBadRequest // a spare whose agent is gone (spare.go): nobody to tell
+	}
+	if err != nil {
 		report(startLine{Error: "supervisor: reading the command: " + err.Error()})
 		return exitBadRequest
 	}

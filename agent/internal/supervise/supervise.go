@@ -34,13 +34,16 @@
 // Windows: compiles, and is reasoned about, not run. The supervisor is
 // started with DETACHED_PROCESS and CREATE_NEW_PROCESS_GROUP, so the
 // agent's console events never reach it, and leaves the agent's job object
-// when that job allows breakaway; when it does not (a job that kills on
-// close, as some service managers and terminals use), the supervisor dies
-// with the agent's job, the run (which breaks away on the same terms, or
-// not) with it or not, and a run that survives without its supervisor is
-// reported as today: exit unknown. The run's job object is created by the
-// supervisor; the agent keeps a handle to it (proc.HoldRun) so its name
-// outlives the supervisor while the agent runs.
+// on the same terms as the run (proc: when that job allows breakaway, or
+// lets children out silently). In a job that allows neither (one that
+// kills on close, as some service managers and terminals use) the
+// supervisor and the run die with the agent's job, as the run alone did
+// before, and the run is reported exit unknown. The run's job object is
+// created by the supervisor (proc.Start); the agent keeps a handle to it
+// (proc.HoldRun), so its name outlives the supervisor while the agent
+// runs. Unproven there: that a DETACHED_PROCESS supervisor's run still
+// gets its own windowless console and CTRL_BREAK reaches it, and the
+// breakaway itself.
 //
 // What stays unknown anywhere: the exit of a run whose supervisor was
 // itself killed (SIGKILL, the OOM killer) before writing the file.

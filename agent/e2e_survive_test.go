@@ -58,29 +58,41 @@ func TestARunThatEndsWhileNoAgentRunsKeepsItsExitAndOutput(t *testing.T) {
 	}
 }
 
-// A crash after the run was spawned but before its start was journaled,
-// the run ending before an agent is back: its supervisor's status file
-// says it started and how it ended, so it is neither failed nor unknown.
+// A crash after the run was spawned but before its start was journaled:
+// its supervisor's status file says it started and how it ended, so it is
+// neither failed nor unknown, whether it ended before an agent was back
+// (reported from the file alone) or after (adopted by its run ID, its
+// unknown supervisor's file awaited).
 func TestCrashBeforeTheStartIsJournaledStillReportsTheRealExit(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	home := e.agentHome("")
-	crashing := e.startAgent(home, "ARGUS_AGENT_FAULT=before-record")
-	id, cwd := e.batch(waitForFile)
-	runID := e.rerun(id)
-	if code := e.exit(crashing, 10*time.Second); code != 70 {
-		t.Fatalf("fault-injected agent exit %d, want 70", code)
-	}
-	waitFor(t, 5*time.Second, "the spawned run", func() bool { return countStarts(t, cwd) == 1 })
-	finish(t, cwd)
-	waitFor(t, 10*time.Second, "the run to end", func() bool { return len(pidsOfRun(runID)) == 0 })
-
-	e.startAgent(home)
-	r := e.waitEnded(runID, 20*time.Second)
-	if r.Status != api.RunExited || r.ExitUnknown || r.ExitCode == nil || *r.ExitCode != 4 || r.PID == 0 {
-		t.Fatalf("run that started and ended around a crash = %+v, want exited with code 4 and its PID", r)
-	}
-	if n := countStarts(t, cwd); n != 1 {
-		t.Fatalf("run started %d times", n)
+	for _, endsBeforeRestart := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ends before the restart %v", endsBeforeRestart), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			home := e.agentHome("")
+			crashing := e.startAgent(home, "ARGUS_AGENT_FAULT=before-record")
+			id, cwd := e.batch(waitForFile)
+			runID := e.rerun(id)
+			if code := e.exit(crashing, 10*time.Second); code != 70 {
+				t.Fatalf("fault-injected agent exit %d, want 70", code)
+			}
+			waitFor(t, 5*time.Second, "the spawned run", func() bool { return countStarts(t, cwd) == 1 })
+			if endsBeforeRestart {
+				finish(t, cwd)
+				waitFor(t, 10*time.Second, "the run to end", func() bool { return len(pidsOfRun(runID)) == 0 })
+			}
+			e.startAgent(home)
+			if !endsBeforeRestart {
+				e.waitStatus(runID, api.RunRunning)
+				finish(t, cwd)
+			}
+			r := e.waitEnded(runID, 20*time.Second)
+			if r.Status != api.RunExited || r.ExitUnknown || r.ExitCode == nil || *r.ExitCode != 4 || r.PID == 0 {
+				t.Fatalf("run that started around a crash = %+v, want exited with code 4 and its PID", r)
+			}
+			if n := countStarts(t, cwd); n != 1 {
+				t.Fatalf("run started %d times", n)
+			}
+		})
 	}
 }

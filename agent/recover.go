@@ -92,8 +92,8 @@ func (d *daemon) settleEnded(rec Record, exit supervise.Exit) {
 // reattach watches a run started by an earlier agent until it ends.
 func (d *daemon) reattach(ctx context.Context, rec Record) {
 	w := newRunWatch(rec)
-	if over, exit := w.check(time.Now()); over {
-		d.finish(rec.CmdID, d.endReport(rec.CmdID, exit))
+	if over, exit, err := w.check(time.Now()); over {
+		d.finish(rec.CmdID, d.endReport(rec, exit, err))
 		return
 	}
 	d.log.Info().Str("run_id", rec.RunID).Int("pid", rec.PID).Int("supervisor_pid", rec.SupervisorPID).
@@ -107,8 +107,8 @@ func (d *daemon) reattach(ctx context.Context, rec Record) {
 			case <-ctx.Done():
 				return
 			case now := <-tick.C:
-				if over, exit := w.check(now); over {
-					d.finish(rec.CmdID, d.endReport(rec.CmdID, exit))
+				if over, exit, err := w.check(now); over {
+					d.finish(rec.CmdID, d.endReport(rec, exit, err))
 					return
 				}
 			}
@@ -117,12 +117,16 @@ func (d *daemon) reattach(ctx context.Context, rec Record) {
 }
 
 // endReport is the report for a run that is over: the exit its
-// supervisor wrote, else deadRunExit of its latest record.
-func (d *daemon) endReport(cmdID string, exit *supervise.Exit) api.ExitReport {
+// supervisor wrote, else deadRunExit of its latest record (err: why the
+// supervisor's record could not be read).
+func (d *daemon) endReport(rec Record, exit *supervise.Exit, err error) api.ExitReport {
 	if exit != nil {
 		return exitReport(*exit)
 	}
-	latest, _ := d.journal.get(cmdID)
+	if err != nil {
+		d.log.Warn().Err(err).Str("run_id", rec.RunID).Msg("the run's exit is unknown")
+	}
+	latest, _ := d.journal.get(rec.CmdID)
 	return deadRunExit(latest)
 }
 

@@ -39,27 +39,29 @@ func newRunWatch(rec Record) *runWatch {
 // neither the leader nor the supervisor runs: the supervisor writes the
 // file before it exits, and the processes are looked at before the file,
 // so a supervisor seen gone left the file it ever will.
-func (w *runWatch) check(now time.Time) (over bool, exit *supervise.Exit) {
+// A status file that is there but unreadable ends the run too, with err
+// saying why its exit is unknown.
+func (w *runWatch) check(now time.Time) (over bool, exit *supervise.Exit, err error) {
 	supervisorGone := w.supervisor.PID == 0 || !w.supervisor.Running()
 	leaderGone := !w.leader.Running()
 	if w.statusPath != "" {
 		e, found, err := supervise.ReadExit(w.statusPath)
 		if found && err == nil {
-			return true, &e
+			return true, &e, nil
 		}
 		if found {
-			return true, nil // a corrupt file: the run is over, how is unknown
+			return true, nil, err
 		}
 	}
 	if !leaderGone || !supervisorGone {
 		w.goneSince = time.Time{}
-		return false, nil
+		return false, nil, nil
 	}
 	if w.statusPath != "" && w.supervisor.PID == 0 {
 		if w.goneSince.IsZero() {
 			w.goneSince = now
 		}
-		return now.Sub(w.goneSince) >= unknownSupervisorGrace, nil
+		return now.Sub(w.goneSince) >= unknownSupervisorGrace, nil, nil
 	}
-	return true, nil
+	return true, nil, nil
 }

@@ -68,14 +68,14 @@ func Drop() {
 	}
 }
 
-// take returns the spare, or a new supervisor when there is none ready,
-// and has the next spare started.
+// take returns the spare, or a new supervisor when there is none ready.
+// The next spare is Start's to order, once the run has started: its
+// start-up would otherwise compete with the run's for the CPU.
 func take() (*supervisor, error) {
 	spare.Lock()
 	s := spare.s
 	spare.s = nil
 	spare.Unlock()
-	Warm()
 	if s != nil {
 		return s, nil
 	}

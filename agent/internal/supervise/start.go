@@ -48,6 +48,7 @@ func Start(c proc.Command, statusPath string) (*Run, error) {
 	}
 	line, err := readStart(s.stdout, startTimeout)
 	_ = s.stdout.Close() // nothing more comes; the run may last for days
+	Warm()               // the next run's supervisor
 	if err != nil {
 		s.kill()
 		return nil, err

@@ -21,6 +21,7 @@ import (
 
 // supervisor is a started supervisor that has not been given a command.
 type supervisor struct {
+	self   proc.Process // read at spawn, off the path from a rerun to its PID
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	stdout io.ReadCloser
@@ -105,7 +106,9 @@ func spawn() (*supervisor, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the run's supervisor: %w", err)
 	}
-	return &supervisor{cmd: cmd, stdin: stdin, stdout: stdout}, nil
+	// Still this process's unreaped child: its PID is its own.
+	self := proc.Identify(cmd.Process.Pid)
+	return &supervisor{self: self, cmd: cmd, stdin: stdin, stdout: stdout}, nil
 }
 
 // send gives the supervisor its command; an error means it never got it

@@ -59,7 +59,7 @@ func Start(c proc.Command, statusPath string) (*Run, error) {
 	}
 	return &Run{
 		Leader:     proc.Process{PID: line.PID, Group: line.Group, StartTime: line.StartTime},
-		Supervisor: proc.Identify(s.cmd.Process.Pid),
+		Supervisor: s.self,
 		StatusPath: statusPath,
 		cmd:        s.cmd,
 	}, nil

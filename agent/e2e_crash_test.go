@@ -38,6 +38,14 @@ func countStarts(t *testing.T, cwd string) int {
 	return strings.Count(string(data), "start\n")
 }
 
+// startsOnce is countStarts of a run known to be running: its PID shows
+// before its shell has run a line, so the first start is waited for.
+func startsOnce(t *testing.T, cwd string) int {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the run's start in starts.txt", func() bool { return countStarts(t, cwd) > 0 })
+	return countStarts(t, cwd)
+}
+
 func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -6,16 +6,19 @@
 // cancelled or expired run is never started (queue.go), stopping a run
 // (stop.go), the on-disk journal that makes each command run at most once
 // and remembers what the server has not yet been told (journal.go),
-// picking up runs after a restart (recover.go), and delivering acks and
-// exit reports until the server has them (outbox.go), stopping a run whose
-// timeout ran out (timeout.go), taking up the new token that --reregister
-// wrote beside a running daemon (tokenswap.go), and saying goodbye to the
-// server on a clean stop (daemon.go). The state directory
+// picking up runs after a restart, with the exit a run's supervisor
+// recorded while no agent watched (recover.go, watch.go), delivering acks
+// and exit reports until the server has them (outbox.go), stopping a run
+// whose timeout ran out (timeout.go), taking up the new token that
+// --reregister wrote beside a running daemon (tokenswap.go), and saying
+// goodbye to the server on a clean stop (daemon.go). The state directory
 // is private to the agent's user and locked against a second agent on it
 // (fs_*.go).
 //
 // How processes are started, identified and stopped on each platform
 // (process groups, start times, Windows job objects) is agent/internal/proc;
+// each run's real parent, which waits for it and writes down how it ended
+// whatever becomes of the agent, is a supervisor (agent/internal/supervise);
 // this package decides when, and journals and reports what happened.
 // Not here: the CLI, its flags, config file, exit codes and service
 // installation (cmd/argus-agent, with the unit files in package systemd),

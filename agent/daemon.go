@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
@@ -34,7 +35,6 @@ type daemon struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // command ids being handled
-	children map[string]bool // run ids whose process is this agent's unreaped child
 	wg       sync.WaitGroup  // loops, not runs
 	cmds     sync.WaitGroup  // command handlers: a start is never cut in half
 
@@ -94,12 +94,14 @@ func Run(ctx context.Context, cfg Config) error {
 	d := &daemon{
 		cfg: cfg, log: cfg.Logger, agentID: cache.AgentID, journal: j, logDir: logDir,
 		kick: make(chan struct{}, 1), shipKick: make(chan struct{}, 1), fail: fail,
-		inflight: map[string]bool{}, children: map[string]bool{}, ends: map[string]chan struct{}{},
+		inflight: map[string]bool{}, ends: map[string]chan struct{}{},
 		token: cache.Token,
 	}
 	d.cur.Store(c)
 	d.log.Info().Str("agent_id", d.agentID).Str("url", cfg.URL).Str("label", cfg.Label).Msg("argus-agent started")
 	j.prune(7 * 24 * time.Hour)
+	supervise.Warm() // the first rerun's supervisor, started ahead of it
+	defer supervise.Drop()
 	d.recover(ctx)
 	d.goLoop(ctx, d.heartbeatLoop)
 	d.goLoop(ctx, d.pollLoop)

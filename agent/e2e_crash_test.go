@@ -45,6 +45,14 @@ func countStarts(t *testing.T, cwd string) int {
 	return strings.Count(string(data), "start\n")
 }
 
+// startsOnce is countStarts of a run known to be running: its PID shows
+// before its shell has run a line, so the first start is waited for.
+func startsOnce(t *testing.T, cwd string) int {
+	t.Helper()
+	waitFor(t, 10*time.Second, "the run's start in starts.txt", func() bool { return countStarts(t, cwd) > 0 })
+	return countStarts(t, cwd)
+}
+
 func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -68,8 +76,8 @@ func TestKill9OfTheAgentLeavesRunsAndARestartTakesThemBack(t *testing.T) {
 
 	e.startAgent(home)
 	r := e.waitEnded(ending.ID, 20*time.Second)
-	if r.Status != api.RunExited || !r.ExitUnknown || r.ExitCode != nil {
-		t.Fatalf("run that ended while the agent was down = %+v, want exited with an unknown status", r)
+	if r.Status != api.RunExited || r.ExitUnknown || r.ExitCode == nil || *r.ExitCode != 4 {
+		t.Fatalf("run that ended while the agent was down = %+v, want exited with its real code 4", r)
 	}
 	if n := countStarts(t, endingCwd); n != 1 {
 		t.Fatalf("run started %d times", n)
@@ -115,8 +123,8 @@ func TestCrashAfterSpawnBeforeAckDoesNotSpawnTwice(t *testing.T) {
 	}
 	finish(t, cwd)
 	r = e.waitEnded(runID, 20*time.Second)
-	if r.Status != api.RunExited || !r.ExitUnknown {
-		t.Fatalf("re-attached run's end = %+v", r)
+	if r.Status != api.RunExited || r.ExitUnknown || r.ExitCode == nil || *r.ExitCode != 4 {
+		t.Fatalf("re-attached run's end = %+v, want its real code 4", r)
 	}
 }
 

@@ -30,6 +30,13 @@ type Record struct {
 	StartTicks uint64    `json:"start_ticks,omitempty"`
 	StartedAt  time.Time `json:"started_at,omitempty"`
 	LogPath    string    `json:"log_path,omitempty"`
+	// The run's supervisor (agent/internal/supervise), its real parent,
+	// by PID and start time, and the file it writes the run's exit to:
+	// how a restarted agent learns how a run ended while it was away.
+	// Records of agents that predate supervisors have none of them.
+	SupervisorPID   int    `json:"supervisor_pid,omitempty"`
+	SupervisorStart uint64 `json:"supervisor_start_ticks,omitempty"`
+	StatusPath      string `json:"status_path,omitempty"`
 	// KilledBy is set when a stop had to SIGKILL the run: what a re-attached
 	// run (not the agent's child) is reported to have died of.
 	KilledBy string `json:"killed_by,omitempty"`
@@ -263,7 +270,7 @@ func (j *journal) write(r Record, newEntry bool) error {
 }
 
 // prune forgets records the server has fully heard about, once old, with
-// their run logs.
+// their run logs and status files.
 func (j *journal) prune(olderThan time.Duration) {
 	cut := time.Now().Add(-olderThan)
 	j.mu.Lock()
@@ -275,8 +282,10 @@ func (j *journal) prune(olderThan time.Duration) {
 		}
 		if os.Remove(filepath.Join(j.dir, id+".json")) == nil {
 			delete(j.all, id)
-			if r.LogPath != "" {
-				os.Remove(r.LogPath)
+			for _, p := range []string{r.LogPath, r.StatusPath} {
+				if p != "" {
+					os.Remove(p)
+				}
 			}
 		}
 	}

@@ -5,16 +5,15 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/agent/internal/proc"
+	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/server/api"
 )
 
-// watchEvery is how often a re-attached run (no longer this agent's child,
-// so no wait to block on) is checked for its end.
-const watchEvery = 500 * time.Millisecond
-
 // recover picks up where a previous agent left off: runs still alive are
 // watched to their end; runs that ended while no agent watched are
-// reported with an unknown exit status; a command journaled but perhaps
+// reported with the exit their supervisor wrote (exit unknown only when
+// there is none: a record of an agent that predates supervisors, or a
+// supervisor that was killed itself); a command journaled but perhaps
 // never started is settled without starting it; unsent acks and exits go
 // out through the outbox.
 func (d *daemon) recover(ctx context.Context) {
@@ -37,10 +36,22 @@ func (d *daemon) recover(ctx context.Context) {
 // step, which rerun awaits beside the journal write; without a yes
 // nothing was spawned, and the failed ack below is taken by the server for
 // a command delivered or starting, and refused with 409, then dropped, for
-// one cancelled or expired). If a process of the run exists it was started:
-// adopt it. If none does, it is not started now either — the run fails —
-// since it might have started and ended, and a command runs at most once.
+// one cancelled or expired). A status file means the run was started and
+// has ended: both are reported as its supervisor saw them. Else, if a
+// process of the run exists it was started: adopt it. If none does, it is
+// not started now either — the run fails — since it might have started
+// and ended, and a command runs at most once.
 func (d *daemon) settleStarting(ctx context.Context, rec Record) {
+	if rec.StatusPath != "" {
+		exit, found, err := supervise.ReadExit(rec.StatusPath)
+		if found && err == nil {
+			d.settleEnded(rec, exit)
+			return
+		}
+		if err != nil {
+			d.log.Warn().Err(err).Str("run_id", rec.RunID).Msg("unreadable status file of a run being started")
+		}
+	}
 	p, found := proc.FindLeader(rec.RunID)
 	if !found {
 		d.log.Warn().Str("run_id", rec.RunID).Msg("agent stopped while starting this run; not starting it again")
@@ -54,7 +65,8 @@ func (d *daemon) settleStarting(ctx context.Context, rec Record) {
 	rec, err := d.journal.update(rec.CmdID, func(r *Record) {
 		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now
 		// Its real start is unknown: the timeout counts from now, so a
-		// run is never cut short.
+		// run is never cut short. Its supervisor is unknown too (the
+		// watch allows for that).
 		r.Deadline = deadlineFrom(now, r.TimeoutMS)
 		r.Ack = &api.AckRequest{PID: p.PID, StartedAt: &now}
 	})
@@ -65,32 +77,67 @@ func (d *daemon) settleStarting(ctx context.Context, rec Record) {
 	d.reattach(ctx, rec)
 }
 
+// settleEnded reports a run that started and ended while its start was
+// not yet journaled, with the start and the end its supervisor recorded.
+func (d *daemon) settleEnded(rec Record, exit supervise.Exit) {
+	started := exit.StartedAt.UTC()
+	d.log.Info().Str("run_id", rec.RunID).Msg("agent stopped while starting this run; it ran and ended meanwhile")
+	d.record(rec.CmdID, func(r *Record) {
+		r.State, r.PID, r.StartedAt = stateRunning, exit.Leader, started
+		r.Ack = &api.AckRequest{PID: exit.Leader, StartedAt: &started}
+	})
+	d.finish(rec.CmdID, exitReport(exit))
+}
+
 // reattach watches a run started by an earlier agent until it ends.
 func (d *daemon) reattach(ctx context.Context, rec Record) {
-	leader := proc.Process{PID: rec.PID, Group: rec.PGID, StartTime: rec.StartTicks}
-	if !leader.Running() {
-		d.finish(rec.CmdID, deadRunExit(rec))
+	w := newRunWatch(rec)
+	if over, exit, err := w.check(time.Now()); over {
+		d.finish(rec.CmdID, d.endReport(rec, exit, err))
 		return
 	}
-	d.log.Info().Str("run_id", rec.RunID).Int("pid", rec.PID).Msg("re-attached to a running run")
+	d.log.Info().Str("run_id", rec.RunID).Int("pid", rec.PID).Int("supervisor_pid", rec.SupervisorPID).
+		Msg("re-attached to a running run")
 	d.armTimeout(ctx, rec) // a deadline that passed meanwhile fires at once
 	go func() {
 		tick := time.NewTicker(watchEvery)
 		defer tick.Stop()
-		for leader.Running() {
+		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-tick.C:
+			case now := <-tick.C:
+				if over, exit, err := w.check(now); over {
+					d.finish(rec.CmdID, d.endReport(rec, exit, err))
+					return
+				}
 			}
 		}
-		latest, _ := d.journal.get(rec.CmdID)
-		d.finish(rec.CmdID, deadRunExit(latest))
 	}()
 }
 
-// deadRunExit is the report for a run that was not this agent's child
-// when it ended: its status cannot be known, unless a stop killed it.
+// endReport is the report for a run that is over: the exit its
+// supervisor wrote, else deadRunExit of its latest record (err: why the
+// supervisor's record could not be read).
+func (d *daemon) endReport(rec Record, exit *supervise.Exit, err error) api.ExitReport {
+	if exit != nil {
+		return exitReport(*exit)
+	}
+	if err != nil {
+		d.log.Warn().Err(err).Str("run_id", rec.RunID).Msg("the run's exit is unknown")
+	}
+	latest, _ := d.journal.get(rec.CmdID)
+	return deadRunExit(latest)
+}
+
+// exitReport is a supervisor's record of a run's end, as the server takes it.
+func exitReport(e supervise.Exit) api.ExitReport {
+	return api.ExitReport{ExitCode: e.Code, Signal: e.Signal, EndedAt: e.EndedAt.UTC()}
+}
+
+// deadRunExit is the report for a run whose end nobody recorded (no
+// supervisor, or one that died first): its status cannot be known,
+// unless a stop killed it.
 func deadRunExit(rec Record) api.ExitReport {
 	if rec.KilledBy != "" {
 		return api.ExitReport{Signal: rec.KilledBy, EndedAt: time.Now().UTC()}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/agent/internal/proc"
+	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -55,9 +56,10 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 	fault("before-start")
 	answer := make(chan bool, 1)
 	go func() { answer <- d.mayStart(ctx, c) }()
+	base := filepath.Join(d.logDir, safeName(c.RunID))
 	rec := Record{
 		CmdID: c.ID, Kind: api.KindRerun, RunID: c.RunID, BatchID: c.BatchID, State: stateStarting,
-		LogPath: filepath.Join(d.logDir, safeName(c.RunID)+".log"), Ship: true,
+		LogPath: base + ".log", StatusPath: base + ".exit", Ship: true,
 	}
 	if c.Rerun != nil {
 		rec.TimeoutMS = c.Rerun.TimeoutMS
@@ -84,25 +86,24 @@ func (d *daemon) rerun(ctx context.Context, c api.Command, received time.Time) {
 		return
 	}
 	fault("after-start") // journaled and the server said yes; not spawned yet
-	child, err := d.start(c, rec.LogPath)
+	run, err := d.start(c, rec.LogPath, rec.StatusPath)
 	if err != nil {
 		log.Warn().Err(err).Msg("run could not start")
 		d.record(c.ID, func(r *Record) { r.State = stateFailed; r.Ack = &api.AckRequest{Error: err.Error()} })
 		return
 	}
-	p := child.Process
+	fault("before-record") // spawned, its start not journaled yet
+	p, sup := run.Leader, run.Supervisor
 	now := time.Now().UTC()
-	d.mu.Lock()
-	d.children[c.RunID] = true
-	d.mu.Unlock()
 	d.record(c.ID, func(r *Record) {
 		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now
+		r.SupervisorPID, r.SupervisorStart = sup.PID, sup.StartTime
 		r.Deadline = deadlineFrom(now, r.TimeoutMS)
 		r.Ack = &api.AckRequest{PID: p.PID, StartedAt: &now}
 	})
 	log.Info().Int("pid", p.PID).Msg("run started")
 	fault("after-spawn")
-	go d.waitChild(child, c.ID, c.RunID)
+	go d.waitRun(run, c.ID)
 	if rec, ok := d.journal.get(c.ID); ok {
 		d.armTimeout(ctx, rec)
 	}
@@ -132,10 +133,11 @@ func (d *daemon) unjournal(c api.Command) {
 	}
 }
 
-// start launches the command (proc.Start: its own process group, and on
-// Windows its own job), in the recorded cwd, with the recorded environment
-// (minus tokens), output to the run's log file.
-func (d *daemon) start(c api.Command, logPath string) (*proc.Child, error) {
+// start launches the command under a supervisor (supervise.Start, which
+// calls proc.Start: its own process group, and on Windows its own job), in
+// the recorded cwd, with the recorded environment (minus tokens), output
+// to the run's log file, its exit status to statusPath.
+func (d *daemon) start(c api.Command, logPath, statusPath string) (*supervise.Run, error) {
 	spec := c.Rerun
 	if spec == nil || spec.Command.IsZero() {
 		return nil, errors.New("the command carries nothing to run")
@@ -143,23 +145,27 @@ func (d *daemon) start(c api.Command, logPath string) (*proc.Child, error) {
 	if st, err := os.Stat(spec.Cwd); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("working directory %q does not exist on this host", spec.Cwd)
 	}
-	return proc.Start(proc.Command{
+	run, err := supervise.Start(proc.Command{
 		RunID: c.RunID, Argv: spec.Command.Argv, Shell: spec.Command.Shell, Dir: spec.Cwd,
 		Env: runEnv(spec.Env, c.RunID, c.BatchID, d.cfg.Properties), LogPath: logPath,
-	})
+	}, statusPath)
+	if err == nil {
+		proc.HoldRun(c.RunID)
+	}
+	return run, err
 }
 
-// waitChild reaps a run this agent started and records how it ended.
-func (d *daemon) waitChild(child *proc.Child, cmdID, runID string) {
-	code, signal := child.Wait()
-	d.mu.Lock()
-	delete(d.children, runID)
-	d.mu.Unlock()
-	exit := api.ExitReport{EndedAt: time.Now().UTC(), ExitCode: code, Signal: signal}
-	if exit.ExitCode == nil && exit.Signal == "" {
-		exit.Unknown = true
+// waitRun waits for a run's supervisor, which ends just after the run,
+// and records how the run ended.
+func (d *daemon) waitRun(run *supervise.Run, cmdID string) {
+	exit, err := run.Wait()
+	if err != nil {
+		d.log.Warn().Err(err).Str("cmd_id", cmdID).Msg("the run's exit is unknown")
+		latest, _ := d.journal.get(cmdID)
+		d.finish(cmdID, deadRunExit(latest))
+		return
 	}
-	d.finish(cmdID, exit)
+	d.finish(cmdID, exitReport(exit))
 }
 
 // finish records a run's end with its output tail and queues the report.

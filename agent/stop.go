@@ -51,20 +51,18 @@ var stopOutcomes = map[proc.Outcome]string{
 }
 
 // stopRun stops the run the journal knows as runID. Before a SIGKILL the
-// run's record says so (KilledBy): a run that is not this agent's child
-// when it dies has no exit status to report but that.
+// run's record says so (KilledBy): what a run whose supervisor died too
+// is reported to have died of. The run is never the agent's own child
+// (its supervisor is its parent), so its recorded PID is signalled only
+// while the start time matches (proc's PID-reuse guard).
 func (d *daemon) stopRun(ctx context.Context, runID string, grace time.Duration) (string, error) {
 	run, ok := d.journal.runRecord(runID)
 	if !ok || run.PID == 0 {
 		return api.StopAlreadyGone, nil
 	}
-	d.mu.Lock()
-	child := d.children[run.RunID]
-	d.mu.Unlock()
 	ref := proc.Ref{
 		RunID:  run.RunID,
 		Leader: proc.Process{PID: run.PID, Group: run.PGID, StartTime: run.StartTicks},
-		Child:  child,
 	}
 	outcome, err := proc.Stop(ctx, ref, grace, func() {
 		d.record(run.CmdID, func(r *Record) { r.KilledBy = "SIGKILL" })

@@ -44,7 +44,7 @@ func TestStopNeverSignalsAReusedPID(t *testing.T) {
 		PID: leader.PID, PGID: leader.Group, StartTicks: leader.StartTime - 1}); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemon{journal: j, children: map[string]bool{}, log: zerolog.Nop()}
+	d := &daemon{journal: j, log: zerolog.Nop()}
 	outcome, err := d.stopRun(context.Background(), "run_old", time.Second)
 	if err != nil || outcome != api.StopAlreadyGone {
 		t.Fatalf("stop of a reused PID = %q, %v", outcome, err)

@@ -23,7 +23,7 @@ const (
 	exitRunFailed  = 3 // non-zero exit, killed by a signal, failed to start, timed out
 	exitRunNoRun   = 4 // never ran: cancelled or expired
 	exitRunStopped = 5 // stopped because someone asked
-	exitRunUnknown = 6 // ended while its agent was away; how is not known
+	exitRunUnknown = 6 // ended, and nobody recorded how (api.ExitReport.Unknown)
 )
 
 // statusExitCode is the exit code `argus status` gives for r.

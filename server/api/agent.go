@@ -114,8 +114,9 @@ type Ack struct {
 }
 
 // ExitReport is the body of POST /api/agents/{id}/runs/{run_id}/exit, sent
-// once a run has ended. Unknown is set when the agent was down when the run
-// ended and cannot know its exit status; ExitCode and Signal are then empty.
+// once a run has ended. Unknown is set when nobody recorded how the run
+// ended (its supervisor died first, or an agent from before supervisors
+// was down when it ended); ExitCode and Signal are then empty.
 type ExitReport struct {
 	ExitCode *int      `json:"exit_code,omitempty"`
 	Signal   string    `json:"signal,omitempty"`

@@ -11,7 +11,7 @@ const (
 	VerdictOK      Verdict = "ok"      // exited with code 0
 	VerdictStopped Verdict = "stopped" // ended because a user asked: neither success nor failure
 	VerdictFailed  Verdict = "failed"  // did not do its job: see Outcome's words for how
-	VerdictUnknown Verdict = "unknown" // ended while its agent was away; how is not known
+	VerdictUnknown Verdict = "unknown" // ended, and nobody recorded how (see ExitReport.Unknown)
 )
 
 // Outcome says in a few words how the run stands ("exited 0", "failed:

@@ -101,6 +101,15 @@ func keepJob(runID string, job windows.Handle) {
 	jobHandles.m[runID] = job
 }
 
+// HoldRun opens a run's job by name and keeps the handle (openJob), so
+// that the name lives as long as this process even once the run's leader
+// and the process that created the job (its supervisor) are gone.
+func HoldRun(runID string) {
+	if h, err := openJob(runID); err == nil {
+		windows.CloseHandle(h)
+	}
+}
+
 // openJob returns a handle of the caller's own (to close) to a run's job:
 // a duplicate of the agent's, else one opened by name, a copy of which
 // the agent keeps (a restarted agent then holds the name too).

@@ -24,9 +24,11 @@
 // time (Linux: clock ticks since boot from /proc; macOS: microseconds
 // since the epoch from sysctl; Windows: the creation FILETIME), and a
 // recorded PID is only signalled while the process holding it has the
-// recorded start time, or while it is still the agent's unreaped child
-// (Ref.Child), whose PID the kernel cannot hand out again. On Windows the
-// run's job, found by its name, needs no PID at all.
+// recorded start time, or while it is still the caller's unreaped child
+// (Ref.Child), whose PID the kernel cannot hand out again. (The agent's
+// runs are children of their supervisors, package supervise, never of the
+// agent: it relies on start times.) On Windows the run's job, found by
+// its name, needs no PID at all.
 //
 // Stopping (Stop): SIGTERM to the run's process group, up to the grace
 // period for it to end, then SIGKILL to the group, then a sweep that
@@ -45,9 +47,9 @@
 //   - macOS shows a process's environment only to its own user (or
 //     root): a tagged process of another user is not swept.
 //   - Other Unixes (the BSDs) have no start time or tag lookup here: only
-//     the agent's own unreaped children are signalled, a restarted agent
-//     cannot stop the runs of an earlier one, and a re-attached run is
-//     watched by PID alone.
+//     a caller's own unreaped children are signalled, and a run's
+//     leader is its supervisor's child, so the agent cannot stop runs
+//     there; a re-attached run is watched by PID alone.
 //   - Windows has no signals: CTRL_BREAK is the polite request, and a
 //     process that ignores it is terminated with its job. A process the
 //     run spawned in the microseconds between starting and joining its job
@@ -94,6 +96,14 @@ func FindLeader(runID string) (p Process, ok bool) {
 	}
 	ticks, _ := startTime(pid)
 	return Process{PID: pid, Group: groupOf(pid), StartTime: ticks}, true
+}
+
+// Identify is pid's identity as the system has it now, for a process the
+// caller knows to be the one it means (its own unreaped child, say): what
+// a later Running compares against. StartTime is 0 when it cannot be read.
+func Identify(pid int) Process {
+	ticks, _ := startTime(pid)
+	return Process{PID: pid, Group: groupOf(pid), StartTime: ticks}
 }
 
 // Ref is what the agent knows of a run it is asked to stop.

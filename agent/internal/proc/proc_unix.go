@@ -21,6 +21,15 @@ func prepareRun(cmd *exec.Cmd, cmdLine string) error {
 // all a run needs. (Windows puts the run in its job object here.)
 func afterStart(cmd *exec.Cmd, runID string) error { return nil }
 
+// DetachedAttr is how a helper that must outlive the agent as a run does
+// (a run's supervisor) is started: in a session of its own, so no
+// terminal signal, and no signal to the agent's process group, reaches it.
+func DetachedAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
+
+// HoldRun has nothing to do on Unix: a run is found by its process group
+// and tags, which need no handle. (Windows keeps its job's name alive.)
+func HoldRun(runID string) {}
+
 // runTarget decides what a stop may signal. The group, by its leader's
 // PID, only while that PID provably is still the run (the agent's own
 // unreaped child, or a matching start time): a recorded PID the kernel

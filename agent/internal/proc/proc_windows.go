@@ -43,6 +43,12 @@ func prepareRun(cmd *exec.Cmd, cmdLine string) error {
 	return nil
 }
 
+// DetachedAttr is how a helper that must outlive the agent as a run does
+// (a run's supervisor) is started (detachedCreationFlags).
+func DetachedAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{CreationFlags: detachedCreationFlags(agentJob())}
+}
+
 // agentJob reports whether the agent itself runs in a job and that job's
 // limit flags, which say whether a run may break away from it.
 func agentJob() (bool, uint32) {

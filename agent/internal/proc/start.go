@@ -25,7 +25,8 @@ type Command struct {
 	LogPath string
 }
 
-// Child is a run this agent started and has not reaped yet.
+// Child is a run this process (a run's supervisor, package supervise)
+// started and has not reaped yet.
 type Child struct {
 	Process
 	cmd *exec.Cmd

@@ -46,14 +46,17 @@ const (
 // whether it runs as a service or in a terminal.
 func jobName(runID string) string {
 	id := runID
-	if !plainRunID.MatchString(id) {
+	if len(id) > 100 || !plainRunID.MatchString(id) {
 		id = fmt.Sprintf("run-%x", runID)
 	}
 	return `Local\argus-run-` + id
 }
 
-// plainRunID is a run ID usable in an object name as it is.
-var plainRunID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,100}$`)
+// plainRunID is a run ID usable in an object name as it is (with at most
+// 100 of them, checked apart: a {1,100} here compiles to a hundred copies,
+// a cost every start of the agent's executable pays, run supervisors
+// included).
+var plainRunID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // runCreationFlags is how a run is created. A new process group, so that
 // CTRL_BREAK reaches the run and nothing else; its own windowless console
@@ -70,6 +73,16 @@ func runCreationFlags(agentInJob bool, agentJobLimits uint32) uint32 {
 		flags |= winCreateBreakawayFromJob
 	}
 	return flags
+}
+
+// detachedCreationFlags is how a helper that must outlive the agent (a
+// run's supervisor) is created: no console at all (DETACHED_PROCESS), so
+// the agent's terminal closing or its Ctrl-C never reaches it, in a
+// process group of its own, and out of the agent's job when that job
+// allows it, for the reason runCreationFlags gives.
+func detachedCreationFlags(agentInJob bool, agentJobLimits uint32) uint32 {
+	flags := uint32(winDetachedProcess | winCreateNewProcessGroup)
+	return flags | runCreationFlags(agentInJob, agentJobLimits)&winCreateBreakawayFromJob
 }
 
 // ctrlBreakGroup decides whether a stop may send CTRL_BREAK_EVENT and to

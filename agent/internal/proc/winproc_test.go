@@ -55,6 +55,21 @@ func TestRunCreationFlags(t *testing.T) {
 	}
 }
 
+// A supervisor has no console at all and leaves the agent's job exactly
+// when a run would.
+func TestDetachedCreationFlags(t *testing.T) {
+	const base = winDetachedProcess | winCreateNewProcessGroup
+	if got := detachedCreationFlags(false, 0); got != base {
+		t.Errorf("agent in no job: %#x, want %#x", got, base)
+	}
+	if got := detachedCreationFlags(true, winLimitBreakawayOK); got != base|winCreateBreakawayFromJob {
+		t.Errorf("job allows breakaway: %#x, want %#x", got, base|winCreateBreakawayFromJob)
+	}
+	if got := detachedCreationFlags(true, 0x2000); got != base {
+		t.Errorf("job forbids breakaway: %#x, want %#x", got, base)
+	}
+}
+
 func TestCtrlBreakGroupOnlyForAProvenLeader(t *testing.T) {
 	if g, ok := ctrlBreakGroup(4242, true); !ok || g != 4242 {
 		t.Fatalf("proven leader: group %d, %v", g, ok)

@@ -51,6 +51,13 @@ func TestARunThatEndsWhileNoAgentRunsKeepsItsExitAndOutput(t *testing.T) {
 					t.Errorf("output_tail %q lacks %q", r.OutputTail, line)
 				}
 			}
+			// The whole log too, shipped by the restarted agent from where
+			// the server had it.
+			l := &logReader{e: e, runID: run.ID}
+			l.readUntil(20*time.Second, "the whole log", complete)
+			if want := "line 1\nline 2\nline 3\nline 4\n"; l.data.String() != want {
+				t.Errorf("log %q, want %q", l.data.String(), want)
+			}
 			if n := countStarts(t, cwd); n != 1 {
 				t.Fatalf("run started %d times", n)
 			}

@@ -155,8 +155,8 @@ func (d *daemon) start(c api.Command, logPath, statusPath string) (*supervise.Ru
 	return run, err
 }
 
-// waitRun waits for a run's supervisor, which ends just after the run,
-// and records how the run ended.
+// waitRun waits until the run's supervisor has recorded the run's end
+// (or is gone), and records how the run ended.
 func (d *daemon) waitRun(run *supervise.Run, cmdID string) {
 	exit, err := run.Wait()
 	if err != nil {

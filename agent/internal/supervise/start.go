@@ -1,109 +1,96 @@
 package supervise
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os/exec"
 	"time"
 
 	"github.com/argus-exec/argus/agent/internal/proc"
 )
 
-// startTimeout bounds the wait for the supervisor's start line. Starting
-// a run takes milliseconds; a supervisor that says nothing for this long
-// is stuck, and is killed rather than left to start the run later.
+// startTimeout bounds the wait for the supervisor's answer. Starting a
+// run takes milliseconds; a supervisor silent for this long is stuck, and
+// is killed rather than left to start the run later.
 const startTimeout = 10 * time.Second
 
-// Run is a run started under a supervisor that is the agent's own child.
+// Run is a run started under the agent's supervisor.
 type Run struct {
 	Leader     proc.Process // the run's first process, leading its group
 	Supervisor proc.Process // its parent, identified like a run leader
 	StatusPath string
-	cmd        *exec.Cmd
+	ended      <-chan struct{} // closed when the supervisor has recorded its end, or is gone
 }
 
-// Start hands c to a supervisor (the spare, else a new one) and returns
-// once it reports the run started, or why it could not start it. The run's
+// Start hands c to the agent's supervisor (a new one if it died) and
+// returns once the run has started, or why it could not start. The run's
 // exit status will be in statusPath.
 func Start(c proc.Command, statusPath string) (*Run, error) {
-	req, err := json.Marshal(requestOf(c, statusPath))
+	req := requestOf(c, statusPath)
+	s, err := supervisor()
 	if err != nil {
 		return nil, err
 	}
-	s, err := take()
-	if err == nil {
-		err = s.send(req)
-	}
-	if err != nil {
-		// A spare that died before its command is no run lost: a new
-		// supervisor gets it.
-		if s, err = spawn(); err != nil {
+	started, ended, err := s.send(req)
+	if errors.Is(err, errNotSent) {
+		// Died before it got the command: no run lost, none started, so a
+		// new supervisor gets it.
+		if s, err = supervisor(); err != nil {
 			return nil, err
 		}
-		if err := s.send(req); err != nil {
-			return nil, err
-		}
+		started, ended, err = s.send(req)
 	}
-	line, err := readStart(s.stdout, startTimeout)
-	_ = s.stdout.Close() // nothing more comes; the run may last for days
-	Warm()               // the next run's supervisor
 	if err != nil {
-		s.kill()
 		return nil, err
 	}
-	if line.Error != "" {
-		_ = s.cmd.Wait()
-		return nil, errors.New(line.Error)
-	}
-	return &Run{
-		Leader:     proc.Process{PID: line.PID, Group: line.Group, StartTime: line.StartTime},
-		Supervisor: s.self,
-		StatusPath: statusPath,
-		cmd:        s.cmd,
-	}, nil
-}
-
-// readStart reads the supervisor's start line, for at most within.
-func readStart(r io.Reader, within time.Duration) (startLine, error) {
-	type result struct {
-		line startLine
-		err  error
-	}
-	got := make(chan result, 1)
-	go func() {
-		var l startLine
-		err := json.NewDecoder(r).Decode(&l)
-		got <- result{l, err}
-	}()
-	timer := time.NewTimer(within)
+	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
 	select {
-	case res := <-got:
-		if res.err != nil {
-			return startLine{}, fmt.Errorf("the run's supervisor ended without starting it: %w", res.err)
+	case r, ok := <-started:
+		if !ok {
+			return orphan(c.RunID, s, statusPath)
 		}
-		if res.line.Error == "" && res.line.PID <= 0 {
-			return startLine{}, errors.New("the run's supervisor reported no process")
+		if r.Error != "" {
+			return nil, errors.New(r.Error)
 		}
-		return res.line, nil
+		if r.PID <= 0 {
+			return nil, errors.New("the run's supervisor reported no process")
+		}
+		return &Run{
+			Leader:     proc.Process{PID: r.PID, Group: r.Group, StartTime: r.StartTime},
+			Supervisor: s.self, StatusPath: statusPath, ended: ended,
+		}, nil
 	case <-timer.C:
-		return startLine{}, fmt.Errorf("the run's supervisor did not report within %v", within)
+		s.kill()
+		return nil, fmt.Errorf("the run's supervisor did not answer within %v", startTimeout)
 	}
 }
 
-// Wait reaps the supervisor, which ends just after the run, and reads the
-// run's exit from the status file. An error means the exit is unknown:
-// the supervisor died before writing it, or the file is unreadable.
+// orphan is a start whose supervisor died after it got the command: the
+// run may have started, and then runs on without anyone to record its
+// end. If its processes are found it is adopted, its end unknown
+// (Wait errs); otherwise it did not start.
+func orphan(runID string, s *shim, statusPath string) (*Run, error) {
+	p, found := proc.FindLeader(runID)
+	if !found {
+		return nil, errors.New("the run's supervisor died before starting it")
+	}
+	gone := make(chan struct{})
+	close(gone)
+	return &Run{Leader: p, Supervisor: s.self, StatusPath: statusPath, ended: gone}, nil
+}
+
+// Wait waits for the supervisor to record the run's end (or to be gone)
+// and reads the exit from the status file. An error means the exit is
+// unknown: the supervisor died before writing it, or the file is
+// unreadable.
 func (r *Run) Wait() (Exit, error) {
-	werr := r.cmd.Wait()
+	<-r.ended
 	exit, found, err := ReadExit(r.StatusPath)
 	if err != nil {
 		return Exit{}, err
 	}
 	if !found {
-		return Exit{}, fmt.Errorf("the run's supervisor ended (%v) without recording the run's exit", werr)
+		return Exit{}, errors.New("the run's supervisor ended without recording the run's exit")
 	}
 	return exit, nil
 }

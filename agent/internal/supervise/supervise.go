@@ -1,14 +1,22 @@
-// Package supervise gives each run a supervisor: a small process, the
-// agent's own executable re-run with EnvSupervise=1, that starts the run
+// Package supervise gives runs a supervisor: a small process, the
+// agent's own executable re-run with EnvSupervise=1, that starts each run
 // (proc.Start), is its real parent, waits for it and writes how it ended
 // (exit code or signal, start and end) to a status file next to the run's
 // log. The agent may stop, crash, be SIGKILLed or upgraded meanwhile: the
 // supervisor does not depend on it, so a restarted agent reads the real
 // exit from the file (ReadExit) instead of reporting it unknown.
 //
-// Here: handing a run to a supervisor and reading its start report
-// (Start, in start.go), keeping one supervisor started ahead of need, off
-// the path from a rerun to its PID (spare.go), the supervisor's whole life (supervisor.go, entered from this
+// One supervisor serves an agent for its life (shim.go): started with the
+// agent, it takes each run as one JSON line on its stdin and answers on
+// its stdout, so a rerun costs the run's own fork and exec and a pipe
+// round trip, not the start of a Go program. When the agent stops or dies
+// its stdin closes: it starts nothing more and exits once its last run is
+// recorded. A restarted agent starts its own and only reads the status
+// files of runs an earlier supervisor still holds.
+//
+// Here: handing runs to the supervisor and reading its answers (Start and
+// Run.Wait in start.go, the supervisor's lifecycle on the agent's side in
+// shim.go), the supervisor's whole life (supervisor.go, entered from this
 // package's init before main or any flag parsing runs, so it works for
 // argus-agent and for any test binary linking this package), and the
 // wire and file formats (this file). Not here: how a run is started,
@@ -17,16 +25,14 @@
 // supervisor is not in), and what the agent journals or reports (package
 // agent).
 //
-// The command goes to the supervisor on its stdin as JSON, never in argv,
-// which any user can read. The supervisor answers one JSON line on its
-// stdout (the started leader, or why it could not start), then closes
-// it: it never writes to the agent again, so an agent that died cannot
-// SIGPIPE it. It ignores SIGHUP and SIGINT (by a handler, not SIG_IGN,
-// which the run would inherit), and on Unix leads a session of its own.
+// Commands go to the supervisor on its stdin as JSON, never in argv,
+// which any user can read, and it gets the agent's environment without
+// the agent's ARGUS_ settings. It ignores SIGHUP, SIGINT and SIGPIPE (by
+// handlers, not SIG_IGN, which runs would inherit), and on Unix leads a
+// session of its own.
 //
-// The wire and file formats are fixed: an agent upgraded in place starts
-// the new executable as the supervisor of a run the old agent asked for,
-// and a new agent reads status files old supervisors wrote.
+// The wire and file formats are fixed: a new agent reads status files
+// old supervisors wrote.
 //
 // What is and is not proven. Linux: everything, by tests with real
 // processes, including an agent SIGKILLed while a run ends (agent e2e
@@ -46,7 +52,9 @@
 // breakaway itself.
 //
 // What stays unknown anywhere: the exit of a run whose supervisor was
-// itself killed (SIGKILL, the OOM killer) before writing the file.
+// itself killed (SIGKILL, the OOM killer) before writing the file; one
+// supervisor holds all of an agent's runs, so killing it leaves every
+// one of them so.
 package supervise
 
 import (
@@ -60,7 +68,7 @@ import (
 	"github.com/argus-exec/argus/agent/internal/proc"
 )
 
-// EnvSupervise, set to "1", turns the process into a run's supervisor
+// EnvSupervise, set to "1", turns the process into the runs' supervisor
 // (see init in supervisor.go).
 const EnvSupervise = "ARGUS_AGENT_SUPERVISE"
 
@@ -94,12 +102,16 @@ func (r request) command() proc.Command {
 	return proc.Command{RunID: r.RunID, Argv: r.Argv, Shell: r.Shell, Dir: r.Dir, Env: r.Env, LogPath: r.LogPath}
 }
 
-// startLine is the supervisor's one line on its stdout.
-type startLine struct {
+// reply is one line of the supervisor's answers: a run started (PID,
+// group and start time) or not (Error), and later that it ended and its
+// status is written (Ended). ID is the run's.
+type reply struct {
+	ID        string `json:"id"`
 	PID       int    `json:"pid,omitempty"`
 	Group     int    `json:"group,omitempty"`
 	StartTime uint64 `json:"start_time,omitempty"`
 	Error     string `json:"error,omitempty"`
+	Ended     bool   `json:"ended,omitempty"`
 }
 
 // status is the status file.

@@ -117,9 +117,8 @@ func TestTheSupervisorIsDetachedAndItsExitOutlivesIt(t *testing.T) {
 	if _, err := run.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if sup.Running() {
-		t.Fatal("supervisor still running after Wait")
-	}
+	Drop() // as the agent's end would: the supervisor has no run left
+	waitGone(t, sup)
 	exit, found, err := ReadExit(statusPath)
 	if !found || err != nil || exit.Code == nil || *exit.Code != 7 {
 		t.Fatalf("ReadExit after the supervisor ended = %+v, %v, %v; want code 7", exit, found, err)
@@ -142,15 +141,67 @@ func TestReadExitOfACorruptFile(t *testing.T) {
 	}
 }
 
-// A spare that died while it waited (killed by someone) costs nothing but
-// a new supervisor: the run still starts, once.
-func TestADeadSpareIsReplaced(t *testing.T) {
-	Warm()
-	s := waitSpare(t)
-	if err := s.cmd.Process.Kill(); err != nil {
+// One supervisor serves every run, side by side; a supervisor the agent
+// lets go (it stopped, or died) starts nothing more but outlives its last
+// run and records its end.
+func TestOneSupervisorForAllRunsOutlivesTheAgent(t *testing.T) {
+	a, aStatus := command(t, "/bin/sh", "-c", "while [ ! -f done ]; do sleep 0.02; done; exit 4")
+	b, bStatus := command(t, "/bin/sh", "-c", "exit 6")
+	runA, err := Start(a, aStatus)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = s.cmd.Process.Wait() // dead and reaped, still the spare
+	runB, err := Start(b, bStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runA.Supervisor != runB.Supervisor {
+		t.Fatalf("two supervisors %+v and %+v, want one", runA.Supervisor, runB.Supervisor)
+	}
+	if exit, err := runB.Wait(); err != nil || exit.Code == nil || *exit.Code != 6 {
+		t.Fatalf("second run: %+v, %v", exit, err)
+	}
+	Drop()
+	if !runA.Supervisor.Running() {
+		t.Fatal("the supervisor ended with a run still going")
+	}
+	if err := os.WriteFile(filepath.Join(a.Dir, "done"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, runA.Supervisor)
+	if exit, found, err := ReadExit(aStatus); !found || err != nil || exit.Code == nil || *exit.Code != 4 {
+		t.Fatalf("the run that outlived its agent: %+v, %v, %v; want code 4", exit, found, err)
+	}
+	// The next run gets a new supervisor.
+	c, cStatus := command(t, "/bin/sh", "-c", "exit 0")
+	runC, err := Start(c, cStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runC.Supervisor == runA.Supervisor {
+		t.Fatal("a run went to a supervisor that was let go")
+	}
+	if _, err := runC.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A supervisor that died (killed by someone) costs nothing but a new one:
+// the next run still starts, once; a run of the dead one that was going
+// has no recorded end, and Wait says so.
+func TestADeadSupervisorIsReplaced(t *testing.T) {
+	a, aStatus := command(t, "sleep", "30")
+	runA, err := Start(a, aStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(runA.Supervisor.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runA.Wait(); err == nil {
+		t.Fatal("Wait of a run whose supervisor was killed gave an exit")
+	}
+	_ = syscall.Kill(-runA.Leader.Group, syscall.SIGKILL)
 	c, statusPath := command(t, "/bin/sh", "-c", "echo once >> starts; exit 5")
 	run, err := Start(c, statusPath)
 	if err != nil {
@@ -158,33 +209,27 @@ func TestADeadSpareIsReplaced(t *testing.T) {
 	}
 	exit, err := run.Wait()
 	if err != nil || exit.Code == nil || *exit.Code != 5 {
-		t.Fatalf("run after a dead spare: %+v, %v", exit, err)
+		t.Fatalf("run after a dead supervisor: %+v, %v", exit, err)
 	}
 	if data, _ := os.ReadFile(filepath.Join(c.Dir, "starts")); string(data) != "once\n" {
 		t.Fatalf("starts = %q, want one", data)
 	}
 }
 
-// waitSpare waits for the spare Warm started and returns it, left in place.
-func waitSpare(t testing.TB) *supervisor {
+// waitGone waits for a supervisor to exit.
+func waitGone(t *testing.T, p proc.Process) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		spare.Lock()
-		s := spare.s
-		spare.Unlock()
-		if s != nil {
-			return s
-		}
+	for p.Running() {
 		if time.Now().After(deadline) {
-			t.Fatal("no spare supervisor within 10s")
+			t.Fatalf("supervisor %d still running", p.PID)
 		}
 		time.Sleep(5 * time.Millisecond) // poll interval, bounded by the deadline
 	}
 }
 
-// BenchmarkStart is a rerun's cost here, a warm spare's hand-over
-// included: from Start to the run's leader known.
+// BenchmarkStart is a rerun's cost here: from Start to the run's leader
+// known, through the running supervisor.
 func BenchmarkStart(b *testing.B) {
 	dir := b.TempDir()
 	Warm()
@@ -199,7 +244,6 @@ func BenchmarkStart(b *testing.B) {
 		if _, err := run.Wait(); err != nil {
 			b.Fatal(err)
 		}
-		waitSpare(b) // a rerun's PID, not the next spare's start, is measured
 		b.StartTimer()
 	}
 }

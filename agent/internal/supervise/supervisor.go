@@ -2,10 +2,9 @@ package supervise
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -13,60 +12,71 @@ import (
 	"github.com/argus-exec/argus/internal/atomicfile"
 )
 
-// The supervisor's exit codes say which step failed; nobody reads its
-// stderr (the agent gives it none), but a test or a person can see them.
-const (
-	exitBadRequest = 2 // stdin held no command
-	exitNoStart    = 3 // the run could not start (said on the start line)
-	exitNoStatus   = 4 // the run ended, its status could not be written
-)
-
-// init turns the process into a supervisor before anything else of the
-// agent runs (flags, logging, the daemon): cheap, since it is on the path
-// from a rerun to its PID, and safe, since main never runs in it.
+// init turns the process into the agent's supervisor before anything else
+// of the agent runs (flags, logging, the daemon): main never runs in it.
 func init() {
 	if os.Getenv(EnvSupervise) == "1" {
-		os.Exit(supervise())
+		supervise()
+		os.Exit(0)
 	}
 }
 
-// supervise is the supervisor's whole life: read the command, start the
-// run, say so once, wait, write the status.
-func supervise() int {
-	// A handler rather than SIG_IGN: the run inherits ignored signals
-	// across exec but not handled ones, and its own SIGINT must work.
-	// Dropped signals are not read: the channel only keeps the default
-	// action (death) away.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, os.Interrupt)
-	var req request
-	err := json.NewDecoder(os.Stdin).Decode(&req)
-	if errors.Is(err, io.EOF) {
-		return exitBadRequest // a spare whose agent is gone (spare.go): nobody to tell
+// supervise is the supervisor's whole life: start each run the agent
+// sends, say so, wait for it, write its status, say so; and once the
+// agent's end of stdin closes, start nothing more and return when the
+// last run is recorded.
+func supervise() {
+	// Handlers rather than SIG_IGN: a run inherits ignored signals across
+	// exec but not handled ones. SIGHUP and SIGINT must not end the
+	// supervisor of runs that outlive a terminal; SIGPIPE must not end it
+	// when it answers an agent that is gone (writes then fail instead).
+	// The channel is never read: it only keeps the default action away.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, os.Interrupt, syscall.SIGPIPE)
+	out := &answers{enc: json.NewEncoder(os.Stdout)}
+	dec := json.NewDecoder(os.Stdin)
+	var runs sync.WaitGroup
+	for {
+		var req request
+		if dec.Decode(&req) != nil {
+			break // the agent is gone, or stopped: nothing more comes
+		}
+		runs.Add(1)
+		go func() {
+			defer runs.Done()
+			superviseRun(req, out)
+		}()
 	}
-	if err != nil {
-		report(startLine{Error: "supervisor: reading the command: " + err.Error()})
-		return exitBadRequest
-	}
+	runs.Wait()
+}
+
+// superviseRun starts one run, waits for it and records its end.
+func superviseRun(req request, out *answers) {
 	child, err := proc.Start(req.command())
 	if err != nil {
-		report(startLine{Error: err.Error()})
-		return exitNoStart
+		out.send(reply{ID: req.RunID, Error: err.Error()})
+		return
 	}
 	started := time.Now().UTC()
-	report(startLine{PID: child.PID, Group: child.Group, StartTime: child.StartTime})
+	out.send(reply{ID: req.RunID, PID: child.PID, Group: child.Group, StartTime: child.StartTime})
 	code, sig := child.Wait()
 	s := status{PID: child.PID, StartedAt: started, ExitCode: code, Signal: sig, EndedAt: time.Now().UTC()}
-	if writeStatus(req.StatusPath, s) != nil {
-		return exitNoStatus
-	}
-	return 0
+	// A status that cannot be written leaves the end unknown; the agent
+	// learns that from the file's absence.
+	_ = writeStatus(req.StatusPath, s)
+	out.send(reply{ID: req.RunID, Ended: true})
 }
 
-// report writes the one start line and closes stdout for good: the agent
-// that reads it may be gone by the time anything else would be written.
-func report(l startLine) {
-	_ = json.NewEncoder(os.Stdout).Encode(l)
-	_ = os.Stdout.Close()
+// answers writes reply lines, one at a time. Errors are dropped: the
+// agent reading them may be gone, and the status files say what matters.
+type answers struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (a *answers) send(r reply) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_ = a.enc.Encode(r)
 }
 
 // writeStatus puts the run's end on disk durably (temp file, fsync,

@@ -62,14 +62,18 @@ func has(s string) func(*logReader) bool {
 
 func complete(l *logReader) bool { return l.done }
 
+// The scripts here wait for files the test creates, and also end once
+// their directory is gone ([ -d "$PWD" ]), so a failed test leaves no
+// process behind.
+
 // Lines a run prints are readable through the API while it runs, each as
 // it comes, and the log is complete, whole and in order once it ends.
 func TestOutputIsReadableWhileTheRunRuns(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
-	id, cwd := e.batch(`echo "epoch 1 loss 0.9"; while [ ! -f next ]; do sleep 0.05; done; ` +
-		`echo "epoch 2 loss 0.5" >&2; while [ ! -f done ]; do sleep 0.05; done; echo "bye"; exit 3`)
+	id, cwd := e.batch(`echo "epoch 1 loss 0.9"; while [ ! -f next ] && [ -d "$PWD" ]; do sleep 0.05; done; ` +
+		`echo "epoch 2 loss 0.5" >&2; while [ ! -f done ] && [ -d "$PWD" ]; do sleep 0.05; done; echo "bye"; exit 3`)
 	runID := e.rerun(id)
 	l := &logReader{e: e, runID: runID}
 	l.readUntil(20*time.Second, "first line", has("epoch 1 loss 0.9\n"))
@@ -141,7 +145,7 @@ func TestOutputSurvivesAServerOutage(t *testing.T) {
 	e.StartAgent(e.server, testenv.AgentSpec{Home: home, Args: []string{
 		"--heartbeat-interval", "1s", "--poll-wait", "5s", "--max-backoff", "1s",
 	}}, e.ids[home], e.user)
-	id, cwd := e.batch(`echo before; while [ ! -f go ]; do sleep 0.05; done; seq 1 20000; echo after; exit 3`)
+	id, cwd := e.batch(`echo before; while [ ! -f go ] && [ -d "$PWD" ]; do sleep 0.05; done; seq 1 20000; echo after; exit 3`)
 	runID := e.rerun(id)
 	l := &logReader{e: e, runID: runID}
 	l.readUntil(20*time.Second, "the first line", has("before\n"))

@@ -27,7 +27,7 @@ func TestLogsEndToEnd(t *testing.T) {
 	e.StartAgent(e.server, testenv.AgentSpec{Home: home}, agentID, e.client(t, alice))
 	cwd := t.TempDir()
 	r := e.argus(t, env, cwd, "record", "--no-run", "--project", "mnist", "--", "sh", "-c",
-		`echo "epoch 1"; while [ ! -f go ]; do sleep 0.05; done; echo "epoch 2" >&2; exit 3`)
+		`echo "epoch 1"; while [ ! -f go ] && [ -d "$PWD" ]; do sleep 0.05; done; echo "epoch 2" >&2; exit 3`)
 	wantOK(t, "record", r)
 	batch := strings.TrimSpace(r.Stdout)
 

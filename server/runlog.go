@@ -144,12 +144,14 @@ func (s *Server) readLog(ctx context.Context, runID string, offset int64) (store
 	return slice, nil
 }
 
-// logComplete: the run has ended and everything it will send is there.
+// logComplete: the run has ended, everything it will send is there, and
+// the reader has it all. (A reader may ask past what was received: that
+// alone proves nothing.)
 func logComplete(l store.LogSlice) bool {
 	if !l.Ended || l.Next() < l.Received {
 		return false
 	}
-	return l.Size == nil || l.Next() >= *l.Size
+	return l.Size == nil || l.Received >= *l.Size
 }
 
 func writeLog(w http.ResponseWriter, l store.LogSlice) error {

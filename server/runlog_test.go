@@ -93,6 +93,9 @@ func TestRunLogLive(t *testing.T) {
 	if l := h.readLog(q.RunID, alice, "?offset=18&wait=0s"); l.complete || l.data != "" {
 		t.Fatalf("log of an ended run missing 7 bytes = %+v, want incomplete", l)
 	}
+	if l := h.readLog(q.RunID, alice, "?offset=25&wait=0s"); l.complete {
+		t.Fatalf("a read past what was received, at the log's final size = %+v, want incomplete", l)
+	}
 	h.expect200(h.appendLog(agentID, tok, q.RunID, 18, []byte("done.\n\n"), ""))
 	if l := h.readLog(q.RunID, alice, "?offset=18&wait=20s"); !l.complete || l.data != "done.\n\n" || l.next != 25 {
 		t.Fatalf("log once all of it is in = %+v, want complete", l)

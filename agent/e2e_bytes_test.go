@@ -43,6 +43,12 @@ func TestOutputBytesEndExited(t *testing.T) {
 			if r.OutputTail != "a\x00b\uFFFDc\n" {
 				t.Errorf("output_tail %q, want the text with U+FFFD for the byte that is not UTF-8", r.OutputTail)
 			}
+			// And the live log, as the exact bytes.
+			l := &logReader{e: e, runID: runID}
+			l.readUntil(20*time.Second, "the whole log", complete)
+			if !bytes.Equal(l.data.Bytes(), want) {
+				t.Errorf("log %q, want %q", l.data.Bytes(), want)
+			}
 			// Once delivered, the journal carries the output in neither form.
 			waitFor(t, 10*time.Second, "the exit marked sent in the journal", func() bool {
 				for _, rec := range journalRecords(t, home) {

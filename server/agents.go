@@ -128,52 +128,27 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
 	if wait > 0 {
 		s.metrics.held.Inc()
 		defer s.metrics.held.Dec()
 	}
-	for {
-		woken, cancel, err := s.waker.Subscribe(r.Context(), agentID)
-		if err != nil {
-			// No wake-ups right now (a lost database listener): commands
-			// must still flow, so look in the store every second instead.
-			s.log.Debug().Err(err).Msg("long-poll without wake-ups; re-checking every second")
-			woken, cancel = recheckAfter(time.Second)
+	cmds := []api.Command{}
+	err = s.hold(r.Context(), agentID, wait, func() (bool, <-chan time.Time, error) {
+		found, err := s.claim(r, agentID, maxRuns)
+		if err != nil || len(found) > 0 {
+			cmds = found
+			return true, nil, err
 		}
-		cmds, err := s.claim(r, agentID, maxRuns)
-		if err != nil || len(cmds) > 0 || wait == 0 {
-			cancel()
-			if err != nil {
-				return err
-			}
-			writeJSON(w, http.StatusOK, api.JobList{Commands: cmds})
-			return nil
-		}
+		// Also wake when a lease of the agent's commands ends, so a
+		// redelivery is not late.
 		leaseEnd, err := s.leaseTimer(r, agentID)
-		if err != nil {
-			cancel()
-			return err
-		}
-		var done bool
-		select {
-		case <-woken:
-		case <-leaseEnd:
-		case <-deadline.C:
-			done = true
-		case <-s.closing:
-			done = true
-		case <-r.Context().Done():
-			cancel()
-			return r.Context().Err()
-		}
-		cancel()
-		if done {
-			writeJSON(w, http.StatusOK, api.JobList{Commands: []api.Command{}})
-			return nil
-		}
+		return false, leaseEnd, err
+	})
+	if err != nil {
+		return err
 	}
+	writeJSON(w, http.StatusOK, api.JobList{Commands: cmds})
+	return nil
 }
 
 func (s *Server) claim(r *http.Request, agentID string, maxRuns int) ([]api.Command, error) {

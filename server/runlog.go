@@ -90,38 +90,16 @@ func (s *Server) serveRunLog(w http.ResponseWriter, r *http.Request, runID strin
 	if err != nil {
 		return err
 	}
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	for {
-		woken, cancel, err := s.waker.Subscribe(r.Context(), logKey(runID))
-		if err != nil {
-			s.log.Debug().Err(err).Msg("log read without wake-ups; re-checking every second")
-			woken, cancel = recheckAfter(time.Second)
-		}
-		slice, err := s.readLog(r.Context(), runID, offset)
-		if err != nil || len(slice.Data) > 0 || logComplete(slice) || wait == 0 {
-			cancel()
-			if err != nil {
-				return err
-			}
-			return writeLog(w, slice)
-		}
-		var done bool
-		select {
-		case <-woken:
-		case <-deadline.C:
-			done = true
-		case <-s.closing:
-			done = true
-		case <-r.Context().Done():
-			cancel()
-			return r.Context().Err()
-		}
-		cancel()
-		if done {
-			return writeLog(w, slice)
-		}
+	var slice store.LogSlice
+	err = s.hold(r.Context(), logKey(runID), wait, func() (bool, <-chan time.Time, error) {
+		var err error
+		slice, err = s.readLog(r.Context(), runID, offset)
+		return len(slice.Data) > 0 || logComplete(slice), nil, err
+	})
+	if err != nil {
+		return err
 	}
+	return writeLog(w, slice)
 }
 
 // readLog reads one slice of a run's log. A run that ended without

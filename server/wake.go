@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Waker tells held long-polls that an agent has new commands. Handlers
@@ -65,4 +66,47 @@ func (w *LocalWaker) Notify(_ context.Context, agentID string) error {
 		}
 	}
 	return nil
+}
+
+// holdCheck looks for what a held request waits for: answered when the
+// request should be answered now; also, when not nil, one more event to
+// wake the hold for (a lease running out).
+type holdCheck func() (answered bool, also <-chan time.Time, err error)
+
+// hold runs check, and while it finds nothing, waits (at most wait in
+// all) for a Notify under key, check's own event, or the server closing,
+// then checks again. It subscribes before each check, so a Notify between
+// the check and the wait is never missed. It returns after the first
+// check when wait is 0; the caller then answers with what check found
+// last. A lost subscription (a database listener down) falls back to
+// checking every second rather than failing the request.
+func (s *Server) hold(ctx context.Context, key string, wait time.Duration, check holdCheck) error {
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for {
+		woken, cancel, err := s.waker.Subscribe(ctx, key)
+		if err != nil {
+			s.log.Debug().Err(err).Msg("held request without wake-ups; re-checking every second")
+			woken, cancel = recheckAfter(time.Second)
+		}
+		answered, also, err := check()
+		if err != nil || answered || wait == 0 {
+			cancel()
+			return err
+		}
+		select {
+		case <-woken:
+		case <-also:
+		case <-deadline.C:
+			cancel()
+			return nil
+		case <-s.closing:
+			cancel()
+			return nil
+		case <-ctx.Done():
+			cancel()
+			return ctx.Err()
+		}
+		cancel()
+	}
 }

@@ -246,21 +246,3 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
-// allAgents is every agent of a user, page by page: picking where a rerun
-// goes must consider them all, however many there are.
-func (s *Server) allAgents(ctx context.Context, userID string) ([]store.Agent, error) {
-	var all []store.Agent
-	page := store.Page{Limit: maxPageLimit}
-	for {
-		agents, more, err := s.store.ListAgents(ctx, userID, page)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, agents...)
-		if !more {
-			return all, nil
-		}
-		k := agents[len(agents)-1].Key()
-		page.After = &k
-	}
-}

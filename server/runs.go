@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
@@ -79,13 +78,13 @@ func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID, by stri
 // origin host, the most recently heard from if there are several, or the
 // one asked for.
 func (s *Server) pickAgent(ctx context.Context, b store.Batch, want string) (store.Agent, error) {
-	agents, err := s.allAgents(ctx, b.OwnerID)
+	agents, err := s.store.AgentsOnHost(ctx, b.OwnerID, b.Snapshot.Host)
 	if err != nil {
 		return store.Agent{}, err
 	}
 	var best store.Agent
 	for _, a := range agents {
-		if !strings.EqualFold(a.Hostname, b.Snapshot.Host) || !s.online(a) || (want != "" && a.ID != want) {
+		if !s.online(a) || (want != "" && a.ID != want) {
 			continue
 		}
 		if best.ID == "" || a.LastHeartbeat.After(best.LastHeartbeat) {

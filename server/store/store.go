@@ -82,6 +82,10 @@ type Store interface {
 	Agent(ctx context.Context, id string) (Agent, error)
 	// ListAgents returns one page of the user's agents (see Page).
 	ListAgents(ctx context.Context, userID string, p Page) (agents []Agent, more bool, err error)
+	// AgentsOnHost returns the user's agents on hostname (compared
+	// without regard to case), online or not: where a rerun of a batch
+	// recorded there may go. An index lookup, whatever the fleet's size.
+	AgentsOnHost(ctx context.Context, userID, hostname string) ([]Agent, error)
 	// Heartbeat stores the agent's last heartbeat; a time older than the
 	// stored one leaves it as it is (replicas may write out of order).
 	// ErrNotFound for an unknown agent.

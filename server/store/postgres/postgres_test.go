@@ -199,3 +199,43 @@ func TestUpgradeOutputToBytes(t *testing.T) {
 	defer db.Close()
 	storetest.UpgradeOutputToBytes(t, db, Dialect(), func() store.Store { return openDSN(t, dsn) })
 }
+
+// TestHotQueriesUseTheirIndexes: every hot path's query (sqlstore.HotQueries)
+// can be planned on its index. Sequential scans are turned off for the
+// session: on a test's near-empty tables the planner rightly prefers
+// them, and the question is whether the index serves the query at all.
+func TestHotQueriesUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	s := openDSN(t, pgtest.Schema(t))
+	conn, err := s.(*sqlstore.Store).DB().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range sqlstore.HotQueries() {
+		rows, err := conn.QueryContext(t.Context(), "EXPLAIN "+q.Rebind(Dialect()), q.Args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		p := strings.Join(plan, "; ")
+		found := false
+		for _, ix := range q.Indexes {
+			found = found || strings.Contains(p, " "+ix+" ") || strings.Contains(p, " "+ix+";") || strings.HasSuffix(p, " "+ix)
+		}
+		if !found {
+			t.Errorf("%s: plan %q uses none of %v", q.Name, p, q.Indexes)
+		}
+	}
+}

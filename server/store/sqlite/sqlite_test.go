@@ -447,3 +447,39 @@ func TestUpgradeOutputToBytes(t *testing.T) {
 	defer db.Close()
 	storetest.UpgradeOutputToBytes(t, db, Dialect(), func() store.Store { return openFile(t, path) })
 }
+
+// TestHotQueriesUseTheirIndexes: every hot path's query (sqlstore.HotQueries)
+// is planned on its index, not as a scan of the fleet.
+func TestHotQueriesUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	s := openFile(t, filepath.Join(t.TempDir(), "argus.db"))
+	db := s.(*sqlstore.Store).DB()
+	for _, q := range sqlstore.HotQueries() {
+		rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q.Rebind(Dialect()), q.Args...)
+		if err != nil {
+			t.Fatalf("%s: %v", q.Name, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if p := strings.Join(plan, "; "); !usesOne(p, q.Indexes) {
+			t.Errorf("%s: plan %q uses none of %v", q.Name, p, q.Indexes)
+		}
+	}
+}
+
+func usesOne(plan string, indexes []string) bool {
+	for _, ix := range indexes {
+		if strings.Contains(plan, "INDEX "+ix) {
+			return true
+		}
+	}
+	return false
+}

@@ -133,6 +133,23 @@ func (s *Store) ListAgents(ctx context.Context, userID string, p store.Page) ([]
 	return as, more, nil
 }
 
+const agentsOnHostSQL = `SELECT ` + agentCols + ` FROM agents a
+	WHERE a.user_id = ? AND LOWER(a.hostname) = LOWER(?) ORDER BY a.created_at, a.id`
+
+// AgentsOnHost implements store.Store through the agents_user_host index
+// (schemaV11).
+func (s *Store) AgentsOnHost(ctx context.Context, userID, hostname string) ([]store.Agent, error) {
+	rows, err := s.pool().query(ctx, agentsOnHostSQL, userID, hostname)
+	if err != nil {
+		return nil, fmt.Errorf("agents on host: %w", err)
+	}
+	as, err := collect(rows, scanAgent)
+	if err != nil {
+		return nil, fmt.Errorf("agents on host: %w", err)
+	}
+	return as, nil
+}
+
 // heartbeatSQL moves an agent's heartbeat forward only: replicas coalesce
 // heartbeats and flush them at their own pace, so an older time can arrive
 // after a newer one. CASE rather than MAX/GREATEST, which engines spell

@@ -29,6 +29,7 @@ func Migrations() []Migration {
 		{Version: 8, Stmts: schemaV8},
 		{Version: 9, Stmts: schemaV9},
 		{Version: 10, Stmts: schemaV10},
+		{Version: 11, Stmts: schemaV11},
 	}
 }
 
@@ -315,4 +316,13 @@ var schemaV10 = []string{
 	`ALTER TABLE runs ADD COLUMN log_received {{int64}} NOT NULL DEFAULT 0`,
 	`ALTER TABLE runs ADD COLUMN log_stored {{int64}} NOT NULL DEFAULT 0`,
 	`ALTER TABLE runs ADD COLUMN log_size {{int64}}`,
+}
+
+// schemaV11 indexes an owner's agents by host, as a rerun looks for them
+// (store.AgentsOnHost): host names compare without regard to case, so the
+// index is on LOWER(hostname), which both engines index as an expression,
+// then on the answer's order, so no plan prefers agents_user_created
+// (which would read all the owner's agents) to skip a sort.
+var schemaV11 = []string{
+	`CREATE INDEX agents_user_host ON agents(user_id, LOWER(hostname), created_at, id)`,
 }

@@ -94,9 +94,11 @@ func insertToken(ctx context.Context, c conn, t store.Token) error {
 	return nil
 }
 
+const tokenByHashSQL = `SELECT ` + tokenCols + ` FROM tokens WHERE hash = ?`
+
 // TokenByHash finds a token, revoked or not, by its hash.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
-	t, err := scanToken(s.pool().row(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hash))
+	t, err := scanToken(s.pool().row(ctx, tokenByHashSQL, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		// The hash is a credential: keep it out of the message.
 		return store.Token{}, fmt.Errorf("token: %w", store.ErrNotFound)

@@ -213,3 +213,29 @@ func testPing(t *testing.T, f *fixture) {
 		t.Error("Ping after Close succeeded")
 	}
 }
+
+// testAgentsOnHost: a user's agents on one host, its name in any case,
+// revoked ones marked; nobody else's, and no other host's.
+func testAgentsOnHost(t *testing.T, f *fixture) {
+	alice, bob := f.user("alice"), f.user("bob")
+	a1 := f.agent(alice, "a1", "GPU-01")
+	a2 := f.agent(alice, "a2", "gpu-01")
+	f.agent(alice, "a3", "gpu-02")
+	f.agent(bob, "b1", "gpu-01")
+	if _, err := f.s.RevokeToken(f.ctx, "tok-a2", t0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.s.AgentsOnHost(f.ctx, alice.ID, "Gpu-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != a1.ID || got[1].ID != a2.ID {
+		t.Fatalf("alice's agents on Gpu-01 = %+v, want a1 and a2", got)
+	}
+	if got[0].Revoked || !got[1].Revoked || got[0].Hostname != "GPU-01" {
+		t.Fatalf("agents = %+v, want a2 revoked, names as registered", got)
+	}
+	if none, err := f.s.AgentsOnHost(f.ctx, alice.ID, "gpu-03"); err != nil || len(none) != 0 {
+		t.Fatalf("agents on an unknown host = %+v, %v", none, err)
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListTokens", testListTokens},
 		{"RegisterAgent", testRegisterAgent},
 		{"ListAgents", testListAgents},
+		{"AgentsOnHost", testAgentsOnHost},
 		{"Heartbeat", testHeartbeat},
 		{"Heartbeats", testHeartbeats},
 		{"RotateAgentToken", testRotateAgentToken},

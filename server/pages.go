@@ -245,4 +245,3 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error 
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
-

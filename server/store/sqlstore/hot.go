@@ -6,8 +6,8 @@ import "strings"
 // index its plan must use: an engine's tests EXPLAIN each one, so a
 // change that turns one into a scan of the fleet fails there.
 type HotQuery struct {
-	Name  string
-	SQL   string // with the dialect's placeholders filled by Rebind
+	Name string
+	SQL  string // with the dialect's placeholders filled by Rebind
 	Args []any
 	// Indexes are the names the plan may show: one the migrations
 	// create, or the engine's own for a UNIQUE column (SQLite's

@@ -23,6 +23,13 @@ const cmdCols = `c.id, c.agent_id, COALESCE(c.run_id, ''), c.kind, c.payload, c.
 const claimable = `c.agent_id = ? AND c.state IN ('queued', 'delivered', 'starting')
 	AND (c.state = 'queued' OR c.lease_until < ?)`
 
+// anyClaimableSQL is the long-poll's cheap look: is anything claimable?
+const anyClaimableSQL = `SELECT 1 FROM commands c WHERE ` + claimable + ` LIMIT 1`
+
+// nextLeaseSQL is the earliest lease end of an agent's unacked commands.
+const nextLeaseSQL = `SELECT MIN(lease_until) FROM commands
+	WHERE agent_id = ? AND state IN ('delivered', 'starting')`
+
 func scanCommand(r row) (store.Command, error) {
 	var c store.Command
 	var payload, state string
@@ -103,8 +110,7 @@ func (s *Store) ClaimCommandsCapped(ctx context.Context, agentID string, maxRuns
 	// Long-polls call this often for agents with nothing to do; a plain
 	// read answers them without taking the write lock.
 	var one int
-	err := s.pool().row(ctx, `SELECT 1 FROM commands c WHERE `+claimable+` LIMIT 1`,
-		agentID, dbTime(now)).Scan(&one)
+	err := s.pool().row(ctx, anyClaimableSQL, agentID, dbTime(now)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -167,8 +173,7 @@ func claim(ctx context.Context, tx conn, agentID string, maxRuns int, now time.T
 // unacked commands.
 func (s *Store) NextLeaseExpiry(ctx context.Context, agentID string) (time.Time, bool, error) {
 	var earliest sql.NullInt64
-	err := s.pool().row(ctx, `SELECT MIN(lease_until) FROM commands
-		WHERE agent_id = ? AND state IN ('delivered', 'starting')`, agentID).Scan(&earliest)
+	err := s.pool().row(ctx, nextLeaseSQL, agentID).Scan(&earliest)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("next lease expiry: %w", err)
 	}

@@ -21,6 +21,9 @@ func HotQueries() []HotQuery {
 	return []HotQuery{
 		{Name: "a rerun's agents on the batch's host", SQL: agentsOnHostSQL, Args: []any{"u-1", "gpu-01"}, Indexes: []string{"agents_user_host"}},
 		{Name: "a request's token", SQL: tokenByHashSQL, Args: []any{"hash"}, Indexes: []string{"sqlite_autoindex_tokens", "tokens_hash_key"}},
+		{Name: "a long-poll's look for work", SQL: anyClaimableSQL, Args: []any{"agt-1", int64(1)}, Indexes: []string{"commands_agent_state"}},
+		{Name: "a long-poll's next lease end", SQL: nextLeaseSQL, Args: []any{"agt-1"}, Indexes: []string{"commands_agent_state"}},
+		{Name: "a heartbeat", SQL: heartbeatSQL, Args: []any{int64(1), int64(1), "agt-1"}, Indexes: []string{"sqlite_autoindex_agents", "agents_pkey"}},
 	}
 }
 

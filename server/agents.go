@@ -67,7 +67,11 @@ func (s *Server) reregister(r *http.Request, p principal, a *store.Agent, t stor
 	}
 	a.ID, a.CreatedAt = old.ID, old.CreatedAt
 	t.AgentID = old.ID
-	return s.store.RotateAgentToken(r.Context(), *a, t, t.CreatedAt)
+	if err := s.store.RotateAgentToken(r.Context(), *a, t, t.CreatedAt); err != nil {
+		return err
+	}
+	s.announceRevocation(r.Context()) // the agent's old token
+	return nil
 }
 
 // handleHeartbeat records that the agent is alive, written behind in

@@ -23,6 +23,9 @@ type metrics struct {
 	// authRefused counts attempts refused (429) because their address had
 	// spent its failed-authentication budget; via is "api" or "web".
 	authRefused *prometheus.CounterVec
+	// tokenLookups counts how requests' tokens were verified: "cache" or
+	// "store" (tokencache.go).
+	tokenLookups *prometheus.CounterVec
 }
 
 func newMetrics(st store.Store, cfg Config) *metrics {
@@ -50,7 +53,14 @@ func newMetrics(st store.Store, cfg Config) *metrics {
 	for _, via := range []string{"api", "web"} {
 		m.authRefused.WithLabelValues(via) // both series exist from the start, at 0
 	}
-	m.registry.MustRegister(m.requests, m.dispatch, m.held, m.authRefused, &storeCollector{st: st, cfg: cfg},
+	m.tokenLookups = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "argus_auth_token_lookups_total",
+		Help: "Bearer tokens verified, by where from: the cache of verified tokens, or the store.",
+	}, []string{"source"})
+	for _, src := range []string{"cache", "store"} {
+		m.tokenLookups.WithLabelValues(src)
+	}
+	m.registry.MustRegister(m.requests, m.dispatch, m.held, m.authRefused, m.tokenLookups, &storeCollector{st: st, cfg: cfg},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -78,6 +78,14 @@ type Config struct {
 	// QueueTTL is how long a rerun may wait to be started by its agent
 	// before it expires (queue.go). Default 10m; negative: never.
 	QueueTTL time.Duration
+	// TokenCacheTTL bounds how long a verified token is trusted without
+	// the store while revocations may go unheard (tokencache.go). Default
+	// 10s; negative: no cache, every request's token is looked up.
+	TokenCacheTTL time.Duration
+	// RevocationMarker is the file `argus-server token revoke` replaces
+	// on the SQLite database (RevocationMarker(db)); empty on PostgreSQL,
+	// where revocations are announced through the Waker.
+	RevocationMarker string
 	// LogMax caps the output kept per run (runlog.go): past it, the first
 	// api.LogHead bytes and the newest are kept. Default
 	// api.DefaultLogMax; negative: no cap. A positive value below
@@ -88,6 +96,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.TokenCacheTTL == 0 {
+		c.TokenCacheTTL = 10 * time.Second
 	}
 	switch {
 	case c.LogMax == 0:
@@ -145,6 +156,7 @@ type Server struct {
 
 	authLimit *authLimiter // failed-authentication budgets (authlimit.go)
 	lastUsed  *lastUsed    // tokens' last-used times, written behind (lastused.go)
+	tokens    *tokenCache  // verified tokens (tokencache.go)
 	names     sync.Map     // user id → name (actor.go)
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
@@ -170,6 +182,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	s.ui = newWebUI(cfg.SessionKey)
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
 	s.lastUsed = newLastUsed(st, s.log)
+	s.tokens = newTokenCache(cfg.TokenCacheTTL, tokenCacheMax, cfg.RevocationMarker)
 	s.handler = s.routes()
 	return s
 }
@@ -212,6 +225,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	usedDone := make(chan struct{})
 	go func() { s.lastUsed.run(beatsCtx, lastUsedFlush); close(usedDone) }()
 	go s.sweepExpired(beatsCtx)
+	go s.watchRevocations(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.
 	defer func() { stopBeats(); <-beatsDone; <-usedDone }()

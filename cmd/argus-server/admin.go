@@ -2,15 +2,20 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/argus-exec/argus/internal/atomicfile"
 	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/pgwake"
 	"github.com/argus-exec/argus/server/store"
+	"github.com/argus-exec/argus/server/store/postgres"
 )
 
 func userCommand(dbFlag cli.Flag) *cli.Command {
@@ -63,6 +68,9 @@ func tokenCommand(dbFlag cli.Flag) *cli.Command {
 				if err != nil {
 					return err
 				}
+				if err := announceRevocation(c.Context, c.String("db")); err != nil {
+					return fmt.Errorf("revoked %s, but running servers were not told, and may accept it for up to 10s more: %w", t.ID, err)
+				}
 				_, err = fmt.Fprintf(c.App.ErrWriter, "revoked %s (%s)\n", t.ID, t.Kind)
 				return err
 			},
@@ -99,4 +107,21 @@ func readLine(r io.Reader) (string, error) {
 		return "", errors.New("no token on stdin: pipe it in, e.g. argus-server token revoke - < token.txt")
 	}
 	return line, nil
+}
+
+// announceRevocation tells running servers that a token was revoked, so
+// their caches of verified tokens forget it at once: on PostgreSQL through
+// the channel the replicas listen on, on SQLite by replacing the marker
+// file beside the database, which servers check on every cached token.
+func announceRevocation(ctx context.Context, db string) error {
+	if !postgres.IsDSN(db) {
+		stamp := time.Now().UTC().Format(time.RFC3339Nano) + "\n"
+		return atomicfile.WriteFile(server.RevocationMarker(db), []byte(stamp), true)
+	}
+	w, err := pgwake.Open(ctx, db, pgwake.Config{})
+	if err != nil {
+		return err
+	}
+	defer w.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the notice is sent or not by then
+	return w.Notify(ctx, server.RevokedKey)
 }

@@ -103,20 +103,21 @@ func serve(c *cli.Context) error {
 	defer closeWaker()
 
 	srv := server.New(server.Config{
-		Lease:          c.Duration("lease"),
-		OnlineWindow:   c.Duration("online-window"),
-		MaxWait:        c.Duration("max-wait"),
-		MaxBodyBytes:   c.Int64("max-body"),
-		HeartbeatFlush: flushEvery(c.Duration("heartbeat-flush")),
-		QueueTTL:       flushEvery(c.Duration("queue-ttl")), // 0: never expire
-		LogMax:         logMax,
-		SessionKey:     []byte(sessionKey),
-		SessionTTL:     c.Duration("session-ttl"),
-		SecureCookies:  c.Bool("secure-cookies"),
-		AuthFailBurst:  limits.AuthFailBurst,
-		AuthFailRate:   limits.AuthFailRate,
-		TrustedProxies: limits.TrustedProxies,
-		Logger:         &log,
+		Lease:            c.Duration("lease"),
+		OnlineWindow:     c.Duration("online-window"),
+		MaxWait:          c.Duration("max-wait"),
+		MaxBodyBytes:     c.Int64("max-body"),
+		HeartbeatFlush:   flushEvery(c.Duration("heartbeat-flush")),
+		QueueTTL:         flushEvery(c.Duration("queue-ttl")), // 0: never expire
+		LogMax:           logMax,
+		RevocationMarker: revocationMarker(c.String("db")),
+		SessionKey:       []byte(sessionKey),
+		SessionTTL:       c.Duration("session-ttl"),
+		SecureCookies:    c.Bool("secure-cookies"),
+		AuthFailBurst:    limits.AuthFailBurst,
+		AuthFailRate:     limits.AuthFailRate,
+		TrustedProxies:   limits.TrustedProxies,
+		Logger:           &log,
 	}, st, waker)
 	startLog := log
 	if _, port, _ := net.SplitHostPort(addr); port == "0" {
@@ -157,6 +158,15 @@ func flushEvery(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// revocationMarker is the file `argus-server token revoke` replaces on a
+// SQLite database; PostgreSQL announces revocations through the Waker.
+func revocationMarker(db string) string {
+	if postgres.IsDSN(db) {
+		return ""
+	}
+	return server.RevocationMarker(db)
 }
 
 // parseLogMax reads --log-max as the server.Config wants it: "0" (keep

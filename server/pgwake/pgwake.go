@@ -156,6 +156,15 @@ func (w *Waker) Subscribe(ctx context.Context, agentID string) (<-chan struct{},
 	}, nil
 }
 
+// Listening reports whether the listener is connected, so that Notify
+// calls of other replicas reach this one's subscribers now. (A listener
+// that died without a word is found by the next probe.)
+func (w *Waker) Listening() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.up
+}
+
 // Notify implements server.Waker: every replica's subscribers of the agent
 // are woken, this one's included (through its own listener, like the rest).
 func (w *Waker) Notify(ctx context.Context, agentID string) error {

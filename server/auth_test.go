@@ -17,9 +17,7 @@ func TestAuthRejectsBadTokensAndChangesNothing(t *testing.T) {
 	agentA, tokA := h.agent(alice, "gpu-01", "", true)
 	agentB, _ := h.agent(alice, "gpu-02", "", true)
 	h.batch(alice, "mnist", "gpu-01")
-	if _, err := server.RevokeToken(context.Background(), h.store, revoked); err != nil {
-		t.Fatal(err)
-	}
+	h.revoke(revoked)
 	badChecksum := alice[:len(alice)-1] + flip(alice[len(alice)-1])
 	truncated := alice[:len(alice)-3]
 
@@ -57,9 +55,7 @@ func TestRevokedAgentTokenGets401(t *testing.T) {
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	agentID, tok := h.agent(alice, "gpu-01", "", true)
-	if _, err := server.RevokeToken(context.Background(), h.store, tok); err != nil {
-		t.Fatal(err)
-	}
+	h.revoke(tok)
 	before := h.snapshot()
 	h.expect(401, "POST", "/api/agents/"+agentID+"/heartbeat", tok, nil)
 	h.expect(401, "GET", "/api/agents/"+agentID+"/jobs", tok, nil)
@@ -75,9 +71,7 @@ func TestRevokeByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := server.RevokeToken(context.Background(), h.store, tokens.ID); err != nil {
-		t.Fatal(err)
-	}
+	h.revoke(tokens.ID)
 	h.expect(401, "GET", "/api/batches", alice, nil)
 	if _, err := server.RevokeToken(context.Background(), h.store, "tok_doesnotexist"); err == nil {
 		t.Fatal("revoking an unknown id succeeded")

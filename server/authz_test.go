@@ -87,9 +87,7 @@ func TestRevokedAgentIsOfflineAndNeverChosen(t *testing.T) {
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
 	_, tok := h.agent(alice, "gpu-01", "", true)
-	if _, err := server.RevokeToken(context.Background(), h.store, tok); err != nil {
-		t.Fatal(err)
-	}
+	h.revoke(tok)
 	before := h.snapshot()
 	h.expect(409, "POST", "/api/batches/"+id+"/rerun", alice, nil)
 	h.unchanged(before, "a rerun whose only agent is revoked")

@@ -64,6 +64,7 @@ func newHarnessWrapped(t *testing.T, cfg server.Config, w server.Waker, wrap fun
 	if cfg.Lease == 0 {
 		cfg.Lease = 30 * time.Second
 	}
+	cfg.RevocationMarker = server.RevocationMarker(dbPath)
 	var served store.Store = st
 	if wrap != nil {
 		served = wrap(st)
@@ -91,6 +92,18 @@ func newHarnessWrapped(t *testing.T, cfg server.Config, w server.Waker, wrap fun
 		st.Close()
 	})
 	return h
+}
+
+// revoke revokes a token (or a token id) as argus-server token revoke
+// does: in the store, then the marker file that tells the running server.
+func (h *harness) revoke(tokenOrID string) {
+	h.t.Helper()
+	if _, err := server.RevokeToken(context.Background(), h.store, tokenOrID); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := server.MarkRevoked(h.dbPath); err != nil {
+		h.t.Fatal(err)
+	}
 }
 
 // user creates a user and returns their em_live_ token.

@@ -19,6 +19,9 @@ type watchedWaker struct {
 
 func (w *watchedWaker) Subscribe(ctx context.Context, agentID string) (<-chan struct{}, func(), error) {
 	ch, cancel, err := w.LocalWaker.Subscribe(ctx, agentID)
+	if agentID == server.RevokedKey {
+		return ch, cancel, err // the server's own watch, not a poll
+	}
 	select {
 	case w.parked <- agentID:
 	default:

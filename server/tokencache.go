@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/argus-exec/argus/internal/atomicfile"
 	"github.com/argus-exec/argus/server/store"
 )
 
@@ -42,6 +43,14 @@ const RevokedKey = "auth:revoked"
 // RevocationMarker is the file whose replacement tells servers on the
 // SQLite database db that a token was revoked by another process.
 func RevocationMarker(db string) string { return db + "-revoked" }
+
+// MarkRevoked replaces the marker file of the SQLite database db: what
+// `argus-server token revoke` does after revoking, so that servers on db
+// forget the tokens they verified.
+func MarkRevoked(db string) error {
+	stamp := time.Now().UTC().Format(time.RFC3339Nano) + "\n"
+	return atomicfile.WriteFile(RevocationMarker(db), []byte(stamp), true)
+}
 
 type tokenCache struct {
 	ttl    time.Duration

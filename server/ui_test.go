@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,9 +16,7 @@ func TestUILoginRefusesBadRevokedAndAgentTokens(t *testing.T) {
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	revoked := h.user("carol")
-	if _, err := server.RevokeToken(context.Background(), h.store, revoked); err != nil {
-		t.Fatal(err)
-	}
+	h.revoke(revoked)
 	_, agentTok := h.agent(alice, "gpu-01", "", true)
 	typo := alice[:len(alice)-1] + map[bool]string{true: "A", false: "B"}[alice[len(alice)-1] != 'A']
 	for _, c := range []struct{ name, tok, says string }{
@@ -71,9 +68,7 @@ func TestUISessionCookie(t *testing.T) {
 		t.Fatalf("forged cookie: %d %s", r.code, r.location)
 	}
 	// Revoking the token ends its sessions on the next request.
-	if _, err := server.RevokeToken(context.Background(), h.store, alice); err != nil {
-		t.Fatal(err)
-	}
+	h.revoke(alice)
 	if r := h.ui(uiReq{method: "GET", path: "/", cookie: c}); r.code != http.StatusSeeOther || r.location != "/login" {
 		t.Fatalf("revoked session: %d %s", r.code, r.location)
 	}

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/argus-exec/argus/internal/atomicfile"
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/pgwake"
 	"github.com/argus-exec/argus/server/store"
@@ -115,8 +113,7 @@ func readLine(r io.Reader) (string, error) {
 // file beside the database, which servers check on every cached token.
 func announceRevocation(ctx context.Context, db string) error {
 	if !postgres.IsDSN(db) {
-		stamp := time.Now().UTC().Format(time.RFC3339Nano) + "\n"
-		return atomicfile.WriteFile(server.RevocationMarker(db), []byte(stamp), true)
+		return server.MarkRevoked(db)
 	}
 	w, err := pgwake.Open(ctx, db, pgwake.Config{})
 	if err != nil {

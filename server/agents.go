@@ -135,6 +135,7 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	if wait > 0 {
 		s.metrics.held.Inc()
 		defer s.metrics.held.Dec()
+		defer s.shed.holding()()
 	}
 	cmds := []api.Command{}
 	err = s.hold(r.Context(), agentID, wait, func() (bool, <-chan time.Time, error) {

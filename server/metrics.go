@@ -26,6 +26,9 @@ type metrics struct {
 	// tokenLookups counts how requests' tokens were verified: "cache" or
 	// "store" (tokencache.go).
 	tokenLookups *prometheus.CounterVec
+	// shed counts requests refused with 503 for overload (shed.go), by
+	// which limit: "poll" or "request".
+	shed *prometheus.CounterVec
 }
 
 func newMetrics(st store.Store, cfg Config) *metrics {
@@ -60,7 +63,14 @@ func newMetrics(st store.Store, cfg Config) *metrics {
 	for _, src := range []string{"cache", "store"} {
 		m.tokenLookups.WithLabelValues(src)
 	}
-	m.registry.MustRegister(m.requests, m.dispatch, m.held, m.authRefused, m.tokenLookups, &storeCollector{st: st, cfg: cfg},
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "argus_http_shed_total",
+		Help: "Requests refused with 503 and Retry-After because the server was at a limit: held long-polls (poll) or requests in flight (request).",
+	}, []string{"limit"})
+	for _, l := range []string{"poll", "request"} {
+		m.shed.WithLabelValues(l)
+	}
+	m.registry.MustRegister(m.requests, m.dispatch, m.held, m.authRefused, m.tokenLookups, m.shed, &storeCollector{st: st, cfg: cfg},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -158,7 +168,7 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 		}
 		sw := &statusWriter{ResponseWriter: w, req: r}
 		if !refuseTransferEncoding(sw, r) { // smuggling.go
-			mux.ServeHTTP(sw, r)
+			s.serveAdmitted(mux, sw, r) // shed.go
 		}
 		if sw.code == 0 {
 			sw.code = http.StatusOK

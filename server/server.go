@@ -78,6 +78,13 @@ type Config struct {
 	// QueueTTL is how long a rerun may wait to be started by its agent
 	// before it expires (queue.go). Default 10m; negative: never.
 	QueueTTL time.Duration
+	// MaxHeldPolls and MaxInFlight are the overload limits (shed.go): held
+	// long-polls, and requests being served besides them (agents'
+	// heartbeats, acks and reports may use twice as many). Past them, 503
+	// with Retry-After. Defaults 15000 (a process here may not open more
+	// than 20000 files) and 1000; negative: no limit.
+	MaxHeldPolls int
+	MaxInFlight  int
 	// TokenCacheTTL bounds how long a verified token is trusted without
 	// the store while revocations may go unheard (tokencache.go). Default
 	// 10s; negative: no cache, every request's token is looked up.
@@ -96,6 +103,12 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.MaxHeldPolls == 0 {
+		c.MaxHeldPolls = 15000
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 1000
 	}
 	if c.TokenCacheTTL == 0 {
 		c.TokenCacheTTL = 10 * time.Second
@@ -157,6 +170,7 @@ type Server struct {
 	authLimit *authLimiter // failed-authentication budgets (authlimit.go)
 	lastUsed  *lastUsed    // tokens' last-used times, written behind (lastused.go)
 	tokens    *tokenCache  // verified tokens (tokencache.go)
+	shed      *shedder     // overload limits (shed.go)
 	names     sync.Map     // user id → name (actor.go)
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
@@ -182,6 +196,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	s.ui = newWebUI(cfg.SessionKey)
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
 	s.lastUsed = newLastUsed(st, s.log)
+	s.shed = &shedder{maxHeld: int64(max(cfg.MaxHeldPolls, 0)), maxInFlight: int64(max(cfg.MaxInFlight, 0))}
 	s.tokens = newTokenCache(cfg.TokenCacheTTL, tokenCacheMax, cfg.RevocationMarker)
 	s.handler = s.routes()
 	return s

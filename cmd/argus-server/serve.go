@@ -45,6 +45,8 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.Float64Flag{Name: "auth-fail-rate", Value: 1, EnvVars: []string{"ARGUS_AUTH_FAIL_RATE"}, Usage: "failed authentications per second an address regains once over --auth-fail-burst"},
 			&cli.StringSliceFlag{Name: "trusted-proxy", EnvVars: []string{"ARGUS_TRUSTED_PROXIES"}, Usage: "CIDR of a reverse proxy whose X-Forwarded-For names the client (repeatable; default none: the peer address counts)"},
 			&cli.StringFlag{Name: "log-max", Value: "16MiB", EnvVars: []string{"ARGUS_LOG_MAX"}, Usage: "output kept per run (such as 16MiB or 1GB; 0: all); past it the first MiB and the newest are kept"},
+			&cli.IntFlag{Name: "max-held-polls", Value: 15000, EnvVars: []string{"ARGUS_MAX_HELD_POLLS"}, Usage: "long-polls held at once; past it new ones get 503 with Retry-After (0: no limit)"},
+			&cli.IntFlag{Name: "max-in-flight", Value: 1000, EnvVars: []string{"ARGUS_MAX_IN_FLIGHT"}, Usage: "requests served at once besides held polls; past it 503 with Retry-After, agents' heartbeats and reports last (0: no limit)"},
 			&cli.Int64Flag{Name: "max-body", Value: 1 << 20, EnvVars: []string{"ARGUS_MAX_BODY"}, Usage: "largest request body in bytes (larger gets 413)"},
 		},
 		Action: serve,
@@ -110,6 +112,8 @@ func serve(c *cli.Context) error {
 		HeartbeatFlush:   flushEvery(c.Duration("heartbeat-flush")),
 		QueueTTL:         flushEvery(c.Duration("queue-ttl")), // 0: never expire
 		LogMax:           logMax,
+		MaxHeldPolls:     noLimit(c.Int("max-held-polls")),
+		MaxInFlight:      noLimit(c.Int("max-in-flight")),
 		RevocationMarker: revocationMarker(c.String("db")),
 		SessionKey:       []byte(sessionKey),
 		SessionTTL:       c.Duration("session-ttl"),
@@ -158,6 +162,14 @@ func flushEvery(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// noLimit maps a flag's 0 ("no limit") onto server.Config's negative.
+func noLimit(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 // revocationMarker is the file `argus-server token revoke` replaces on a

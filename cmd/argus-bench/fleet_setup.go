@@ -101,7 +101,8 @@ func (f *fleet) populate(ctx context.Context, cfg fleetConfig, stderr io.Writer)
 	f.batches = make([]string, cfg.Agents)
 	fmt.Fprintf(stderr, "registering %d agents…\n", cfg.Agents)
 	err := parallel(ctx, cfg.Agents, 8, func(i int) error {
-		user := f.users[i%len(f.users)]
+		u := i % len(f.users)
+		user := f.users[u]
 		host := fmt.Sprintf("sim-%05d", i)
 		reg, err := user.Register(ctx, api.RegisterRequest{Hostname: host, OS: "linux", Arch: "amd64", Version: "bench"})
 		if err != nil {
@@ -111,7 +112,8 @@ func (f *fleet) populate(ctx context.Context, cfg fleetConfig, stderr io.Writer)
 			return err
 		}
 		b, err := user.CreateBatch(ctx, api.CreateBatchRequest{
-			Project: "fleet", Name: host,
+			// A project belongs to one user: one project per user.
+			Project: fmt.Sprintf("fleet-%03d", u), Name: host,
 			EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: host},
 		})
 		if err != nil {

@@ -77,7 +77,6 @@ func openFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) (
 	}
 	pid := f.server.Proc.PID()
 	fmt.Fprintf(stdout, "server: %s (pid %d, open files %s)\n", serverLine(f.server.Proc.Cmd.Args), pid, fileLimit(pid))
-	fmt.Fprintf(stdout, "load average at start: %s\n", loadAvg())
 
 	f.userTr = &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,

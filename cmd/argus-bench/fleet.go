@@ -22,6 +22,7 @@ type fleetConfig struct {
 	Agents      int
 	Users       int
 	Conns       int // connections per agent: 1 or 2
+	OneAddress  bool
 	Heartbeat   time.Duration
 	PollWait    time.Duration
 	Rate        float64
@@ -65,6 +66,7 @@ func fleetCommand() *cli.Command {
 			&cli.IntFlag{Name: "agents", Value: 1000, Usage: "simulated agents"},
 			&cli.IntFlag{Name: "users", Value: 1, Usage: "users owning the agents, round-robin"},
 			&cli.IntFlag{Name: "conns-per-agent", Value: 2, Usage: "2: held poll on one connection, heartbeats and acks on another (argus-agent today); 1: all on one"},
+			&cli.BoolFlag{Name: "one-address", Usage: "every agent connects from 127.0.0.1 (a fleet behind one NAT), not from an address of its own in 127.1.0.0/16"},
 			&cli.DurationFlag{Name: "heartbeat", Value: 10 * time.Second, Usage: "heartbeat interval of every agent"},
 			&cli.DurationFlag{Name: "poll-wait", Value: 30 * time.Second, Usage: "wait of the jobs long-poll"},
 			&cli.Float64Flag{Name: "rate", Value: 20, Usage: "reruns per second, open loop"},
@@ -81,7 +83,7 @@ func fleetCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return runFleet(c.Context, fleetConfig{
 				ServerBin: c.String("server-bin"), ServeArgs: c.StringSlice("serve-arg"), DB: c.String("db"),
-				Agents: c.Int("agents"), Users: c.Int("users"), Conns: c.Int("conns-per-agent"),
+				Agents: c.Int("agents"), Users: c.Int("users"), Conns: c.Int("conns-per-agent"), OneAddress: c.Bool("one-address"),
 				Heartbeat: c.Duration("heartbeat"), PollWait: c.Duration("poll-wait"),
 				Rate: c.Float64("rate"), Duration: c.Duration("duration"), Warmup: c.Duration("warmup"),
 				Drain: c.Duration("drain"), ReadyWithin: c.Duration("ready-timeout"),

@@ -57,6 +57,11 @@ func (r *fleetReport) print(w io.Writer) *verdicts {
 	cfg := r.cfg
 	fmt.Fprintf(w, "fleet: %d agents × %d connection(s), %d user(s), heartbeat every %s, poll wait %s; reruns %.0f/s for %s after %s warm-up\n",
 		cfg.Agents, cfg.Conns, cfg.Users, cfg.Heartbeat, cfg.PollWait, cfg.Rate, cfg.Duration, cfg.Warmup)
+	from := "each from an address of its own (127.1.x.y)"
+	if cfg.OneAddress {
+		from = "all from 127.0.0.1"
+	}
+	fmt.Fprintf(w, "agents connect %s\n", from)
 	fmt.Fprintf(w, "polls held by the server when the reruns began: %d of %d agents\n\n", r.PollsHeld, cfg.Agents)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -107,7 +107,11 @@ func (f *fleet) populate(ctx context.Context, cfg fleetConfig, stderr io.Writer)
 		if err != nil {
 			return fmt.Errorf("register %s: %w", host, err)
 		}
-		if f.agents[i], err = newSimAgent(f.server.URL, host, reg.AgentID, reg.Token, cfg.Conns, f.book); err != nil {
+		var from net.IP
+		if !cfg.OneAddress {
+			from = agentAddr(i)
+		}
+		if f.agents[i], err = newSimAgent(f.server.URL, host, reg.AgentID, reg.Token, cfg.Conns, from, f.book); err != nil {
 			return err
 		}
 		b, err := user.CreateBatch(ctx, api.CreateBatchRequest{

@@ -26,12 +26,27 @@ type simAgent struct {
 // simPID is the PID every simulated rerun acks.
 const simPID = 4242
 
+// agentAddr is the loopback address agent i connects from: 127.1.0.1,
+// 127.1.0.2… (Linux answers all of 127.0.0.0/8 on lo), so that the
+// server sees a host per agent, as in a real fleet, and budgets per
+// client address (failed authentications) apply per agent rather than to
+// the whole fleet at once.
+func agentAddr(i int) net.IP {
+	n := i + 1
+	return net.IPv4(127, byte(1+n>>16), byte(n>>8), byte(n))
+}
+
 // newSimAgent gives an agent that registered as host with token its own
 // transport: at most conns connections, all kept alive, so the sockets
 // the server holds are the ones a fleet of real agents would make it hold.
-func newSimAgent(url, host, id, token string, conns int, book *fleetBook) (*simAgent, error) {
+// from is the address its connections come from (nil: any).
+func newSimAgent(url, host, id, token string, conns int, from net.IP, book *fleetBook) (*simAgent, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if from != nil {
+		d.LocalAddr = &net.TCPAddr{IP: from}
+	}
 	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:         d.DialContext,
 		MaxConnsPerHost:     conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     5 * time.Minute,

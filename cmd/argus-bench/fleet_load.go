@@ -163,8 +163,18 @@ func (b *fleetBook) dispatched() (lat []time.Duration, lost int) {
 	return lat, lost
 }
 
-// errKind names what went wrong with a call the way the report counts it.
+// errKind names what went wrong with a call the way the report counts it;
+// a failure on a connection kept alive says for how long (in whole
+// seconds, rounded) it had been idle.
 func errKind(err error) string {
+	var ie *idleConnError
+	if errors.As(err, &ie) {
+		return fmt.Sprintf("%s on a connection idle %s", errKindOf(ie.err), ie.idle.Round(time.Second))
+	}
+	return errKindOf(err)
+}
+
+func errKindOf(err error) string {
 	var ae *client.APIError
 	switch {
 	case errors.As(err, &ae):

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"time"
 
 	"github.com/argus-exec/argus/client"
@@ -92,9 +94,17 @@ func (a *simAgent) heartbeatLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
+// beat sends one heartbeat. A failure on a kept-alive connection says how
+// long that connection had been idle: a server that closes idle
+// connections shows up as failures after one idle time.
 func (a *simAgent) beat(ctx context.Context) {
+	var conn httptrace.GotConnInfo
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conn = i }}
 	sent := time.Now()
-	err := a.c.Heartbeat(ctx, a.id)
+	err := a.c.Heartbeat(httptrace.WithClientTrace(ctx, trace), a.id)
+	if err != nil && conn.Reused {
+		err = &idleConnError{err: err, idle: conn.IdleTime}
+	}
 	if ctx.Err() == nil {
 		a.book.heartbeat(sent, err)
 	}
@@ -189,3 +199,16 @@ func (a *simAgent) handle(ctx context.Context, cmd api.Command) {
 		a.book.fail("exit", err)
 	}
 }
+
+// idleConnError is a call that failed on a connection kept alive from an
+// earlier call, idle for idle.
+type idleConnError struct {
+	err  error
+	idle time.Duration
+}
+
+func (e *idleConnError) Error() string {
+	return fmt.Sprintf("%v (on a kept-alive connection idle for %s)", e.err, e.idle.Round(time.Millisecond))
+}
+
+func (e *idleConnError) Unwrap() error { return e.err }

@@ -54,7 +54,8 @@ func fleetCommand() *cli.Command {
 		Description: "Starts argus-server (SQLite in a temp dir, or a fresh schema of the PostgreSQL --db), creates --users\n" +
 			"users, registers --agents agents over the API (hosts sim-00000…, spread round-robin over the users)\n" +
 			"and records one batch per host. Every simulated agent then does what argus-agent does, over its own\n" +
-			"--conns-per-agent connections: a heartbeat every --heartbeat (phases spread uniformly), a held\n" +
+			"--conns-per-agent connections, from a loopback address of its own (127.1.x.y; --one-address: all\n" +
+			"from 127.0.0.1): a heartbeat every --heartbeat (phases spread uniformly), a held\n" +
 			"GET /api/agents/{id}/jobs?wait=…, and for each rerun: start, ack with a PID, exit report. After\n" +
 			"--warmup, reruns of random hosts' batches are sent at --rate per second, open loop, for --duration.\n" +
 			"Prints heartbeat, rerun → 202 and rerun → command-at-the-agent latency, errors by kind, commands\n" +

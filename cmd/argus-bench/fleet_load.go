@@ -35,7 +35,7 @@ type fleetBook struct {
 
 	errs     map[string]int    // "call: kind" → count while measuring
 	warmErrs map[string]int    // the same during the warm-up
-	example  map[string]string // one message per kind, for the report
+	example  map[string]string // phase and kind → one message, for the report
 
 	runs       map[string]*runTrack // by run id
 	deliveries map[string]int       // by cmd id: how often any agent got it
@@ -85,16 +85,21 @@ func (b *fleetBook) fail(call string, err error) {
 	key := call + ": " + errKind(err)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var count map[string]int
 	switch b.phase {
 	case phaseWarmup:
-		b.warmErrs[key]++
+		count = b.warmErrs
 	case phaseMeasure:
-		b.errs[key]++
+		count = b.errs
 	default:
 		return
 	}
-	if _, ok := b.example[key]; !ok {
-		b.example[key] = oneLine(err.Error(), 200)
+	count[key]++
+	// One example of each kind in each phase: the report prints them
+	// with their own phase's counts.
+	ex := fmt.Sprint(b.phase, key)
+	if _, ok := b.example[ex]; !ok {
+		b.example[ex] = oneLine(err.Error(), 200)
 	}
 }
 

@@ -74,8 +74,8 @@ func (r *fleetReport) print(w io.Writer) *verdicts {
 	fmt.Fprintf(w, "\nreruns: %d sent, %d answered 202, %d of those received by an agent, %d never (within --drain %s)\n",
 		r.Sent, r.Accepted.N, r.Dispatch.N, r.Lost, cfg.Drain)
 	fmt.Fprintf(w, "commands delivered twice: %d; to an agent on another host: %d\n", r.Twice, r.WrongAgent)
-	printErrs(w, "errors while measuring", r.Errs, r.Example)
-	printErrs(w, "errors during the warm-up (not in the verdict)", r.WarmErrs, r.Example)
+	printErrs(w, "errors while measuring", r.Errs, r.Example, phaseMeasure)
+	printErrs(w, "errors during the warm-up (not in the verdict)", r.WarmErrs, r.Example, phaseWarmup)
 
 	secs := r.Window.Seconds()
 	fmt.Fprintf(w, "\nserver: RSS %s before the agents, %s at the end (peak %s): %.1f KiB per agent; CPU %.1fs in %.1fs = %.2f cores; %d open files\n",
@@ -97,7 +97,7 @@ func (r *fleetReport) print(w io.Writer) *verdicts {
 
 // printErrs prints counts by kind, most frequent first, with one message
 // of each kind.
-func printErrs(w io.Writer, title string, errs map[string]int, example map[string]string) {
+func printErrs(w io.Writer, title string, errs map[string]int, example map[string]string, phase int32) {
 	if len(errs) == 0 {
 		fmt.Fprintf(w, "%s: none\n", title)
 		return
@@ -106,7 +106,7 @@ func printErrs(w io.Writer, title string, errs map[string]int, example map[strin
 	keys := slices.Sorted(maps.Keys(errs))
 	slices.SortStableFunc(keys, func(a, b string) int { return errs[b] - errs[a] })
 	for _, k := range keys {
-		fmt.Fprintf(w, "  %6d  %s  (e.g. %s)\n", errs[k], k, example[k])
+		fmt.Fprintf(w, "  %6d  %s  (e.g. %s)\n", errs[k], k, example[fmt.Sprint(phase, k)])
 	}
 }
 

@@ -30,7 +30,8 @@ type fleet struct {
 	keep    bool
 	stderr  io.Writer
 	server  *argusServer
-	dropDB  func() // drops the PostgreSQL schema; nil on SQLite
+	schema  string // the PostgreSQL schema; "" on SQLite
+	dropDB  func() // drops it
 	userTr  *http.Transport
 	users   []*client.Client // by user
 	agents  []*simAgent      // by host index
@@ -54,7 +55,7 @@ func openFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) (
 	args := slices.Clone(cfg.ServeArgs)
 	db := ""
 	if cfg.DB != "" {
-		if db, f.dropDB, err = pgSchema(ctx, cfg.DB); err != nil {
+		if db, f.schema, f.dropDB, err = pgSchema(ctx, cfg.DB); err != nil {
 			return nil, err
 		}
 		// PostgreSQL is for replicas, which must share a session key: the
@@ -185,6 +186,9 @@ func (f *fleet) Close() {
 	}
 	if f.keep {
 		fmt.Fprintf(f.stderr, "kept %s\n", f.dir)
+		if f.schema != "" {
+			fmt.Fprintf(f.stderr, "kept PostgreSQL schema %s\n", f.schema)
+		}
 		return
 	}
 	if f.dropDB != nil {
@@ -194,23 +198,23 @@ func (f *fleet) Close() {
 }
 
 // pgSchema creates schema argus_bench_<random> in the database of base and
-// returns a DSN whose connections use it (search_path), and a func that
-// drops it, as server/store/postgres/pgtest does for tests.
-func pgSchema(ctx context.Context, base string) (dsn string, drop func(), err error) {
+// returns a DSN whose connections use it (search_path), its name, and a
+// func that drops it, as server/store/postgres/pgtest does for tests.
+func pgSchema(ctx context.Context, base string) (dsn, schema string, drop func(), err error) {
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", nil, errors.New("--db must be a postgres:// DSN (SQLite is the default)")
+		return "", "", nil, errors.New("--db must be a postgres:// DSN (SQLite is the default)")
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(cctx, base)
 	if err != nil {
-		return "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
+		return "", "", nil, fmt.Errorf("connect to %s: %w", u.Redacted(), err)
 	}
 	defer conn.Close(context.Background())
-	schema := "argus_bench_" + randomHex(6)
+	schema = "argus_bench_" + randomHex(6)
 	if _, err := conn.Exec(cctx, "CREATE SCHEMA "+schema); err != nil {
-		return "", nil, fmt.Errorf("create schema: %w", err)
+		return "", "", nil, fmt.Errorf("create schema: %w", err)
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
@@ -227,7 +231,7 @@ func pgSchema(ctx context.Context, base string) (dsn string, drop func(), err er
 			fmt.Fprintf(os.Stderr, "argus-bench: drop schema %s: %v\n", schema, err)
 		}
 	}
-	return u.String(), drop, nil
+	return u.String(), schema, drop, nil
 }
 
 func randomHex(n int) string {

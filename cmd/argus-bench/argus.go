@@ -19,6 +19,11 @@ type argusConfig struct {
 	Builder *testenv.Builder
 	// Dir holds the database; the caller removes it.
 	Dir string
+	// DB is --db: a SQLite path or a postgres:// DSN; default Dir/bench.db.
+	DB string
+	// Users are created, in this order, before the server starts; default
+	// one, "bench".
+	Users []string
 	// Logs receives the server's own output.
 	Logs io.Writer
 	// ReadyWithin bounds the wait for the server to listen and answer
@@ -26,26 +31,37 @@ type argusConfig struct {
 	ReadyWithin time.Duration
 }
 
-// argusServer is a running argus-server child with one user.
+// argusServer is a running argus-server child with its users.
 type argusServer struct {
 	*testenv.Server
-	UserToken string
+	UserToken  string   // the first user's em_live_ token
+	UserTokens []string // every user's, in argusConfig.Users order
 }
 
-// startArgus builds the binary if asked to, creates a user in a fresh
-// SQLite file with the binary's own admin command, and serves it on a
-// loopback port the kernel picks: the same steps an operator takes.
+// startArgus builds the binary if asked to, creates the users (in a fresh
+// SQLite file unless told another database) with the binary's own admin
+// command, and serves it on a loopback port the kernel picks: the same
+// steps an operator takes.
 func startArgus(ctx context.Context, cfg argusConfig) (*argusServer, error) {
 	bin, err := binary(ctx, cfg.Builder, cfg.Bin, testenv.ServerBin, "--server-bin")
 	if err != nil {
 		return nil, err
 	}
-	db := filepath.Join(cfg.Dir, "bench.db")
-	uctx, cancel := context.WithTimeout(ctx, time.Minute)
+	db := cfg.DB
+	if db == "" {
+		db = filepath.Join(cfg.Dir, "bench.db")
+	}
+	users := cfg.Users
+	if len(users) == 0 {
+		users = []string{"bench"}
+	}
+	uctx, cancel := context.WithTimeout(ctx, time.Minute+time.Duration(len(users))*time.Second)
 	defer cancel()
-	tok, err := testenv.CreateUser(uctx, bin, db, "bench")
-	if err != nil {
-		return nil, fmt.Errorf("create user: %w", err)
+	toks := make([]string, len(users))
+	for i, name := range users {
+		if toks[i], err = testenv.CreateUser(uctx, bin, db, name); err != nil {
+			return nil, fmt.Errorf("create user %s: %w", name, err)
+		}
 	}
 	// warn keeps the access log (one info line per request) off: writing
 	// it to a terminal would measure the terminal, not the server. The
@@ -59,7 +75,7 @@ func startArgus(ctx context.Context, cfg argusConfig) (*argusServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &argusServer{Server: s, UserToken: tok}, nil
+	return &argusServer{Server: s, UserToken: toks[0], UserTokens: toks}, nil
 }
 
 // Stop ends the server and waits for it to close its database.

@@ -8,7 +8,10 @@
 // a process tree that ignores SIGTERM, against the grace period; `logs`
 // times a printed line → readable through the log API, and a fast
 // writer's throughput with the agent shipping its output against the same
-// writer into a plain file.
+// writer into a plain file; `fleet` runs thousands of simulated agents
+// (heartbeats, held long-polls, acks) on one argus-server under reruns at a
+// fixed rate, and reports latency, errors, and the server's memory per
+// agent, CPU and open files.
 // BENCHMARKS.md records the method and the figures. Handler-level
 // benchmarks (no sockets) are `go test -bench` in package server.
 //
@@ -16,7 +19,8 @@
 // are built, started, made ready and stopped by internal/testenv, the
 // harness the end-to-end tests stand on; on it sit the argus-server
 // fixture (argus.go), the server-plus-agent fixture (stack.go), the
-// baseline (bare.go), the /proc readings the harness has no use for, CPU
+// baseline (bare.go), the simulated agents of the fleet benchmark
+// (fleet_sim.go), the /proc readings the harness has no use for, CPU
 // time and memory (procfs.go), the load generator (load.go) and the
 // summaries (report.go, stats.go).
 package main
@@ -64,6 +68,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			idleCommand(),
 			stopCommand(),
 			logsCommand(),
+			fleetCommand(),
 			bareCommand(),
 			printLinesCommand(),
 			writeOutputCommand(),

@@ -224,14 +224,19 @@ func (s *Server) FlushTokenUse(ctx context.Context) error { return s.lastUsed.fl
 // within ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Bodies are small (MaxBodyBytes), so a slow sender is cut off;
-		// writes must outlast the longest long-poll hold.
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: s.cfg.MaxWait + 30*time.Second,
-		IdleTimeout:  2 * time.Minute,
-		BaseContext:  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		Handler: s.handler,
+		// Both count from the accept for a connection's first request.
+		// An agent's HTTP transport may open a connection before it needs
+		// it and send its first request a heartbeat interval (10s) later:
+		// closed at 10s, as it was, that request met a reset (measured by
+		// argus-bench fleet). Bodies are small (MaxBodyBytes), so a slow
+		// sender is still cut off; writes must outlast the longest
+		// long-poll hold.
+		ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      s.cfg.MaxWait + 30*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	hs.RegisterOnShutdown(s.BeginShutdown)
 	beatsCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))

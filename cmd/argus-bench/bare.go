@@ -55,7 +55,8 @@ func serveBare(ctx context.Context, w io.Writer, addr string) error {
 	fmt.Fprintf(w, "%s\n", line)
 	hs := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 30 * time.Second,
+		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	errc := make(chan error, 1)

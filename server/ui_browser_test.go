@@ -55,23 +55,7 @@ func browser(t *testing.T) context.Context {
 func textHas(sel, want string) chromedp.Action[chromedp.Void] {
 	expr := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `);
 		return !!e && e.textContent.includes(` + strconv.Quote(want) + `); })()`
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
-			if err == nil && ok {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s never contained %q (last error: %v)", sel, want, err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	})
+	return jsTrue(expr, fmt.Sprintf("%s containing %q", sel, want))
 }
 
 func TestUIInARealBrowser(t *testing.T) {

@@ -41,6 +41,10 @@ type daemon struct {
 	ends   map[string]chan struct{} // run id → closed when it ends (timeout.go)
 	timers sync.WaitGroup           // runs' timeout watches
 
+	// pollBeats: the last poll succeeded and its server counts held polls
+	// as heartbeats, so heartbeatLoop is quiet.
+	pollBeats atomic.Bool
+
 	tokMu sync.Mutex // one token renewal at a time (tokenswap.go)
 	token string     // the token conn() sends
 }
@@ -146,29 +150,44 @@ func (d *daemon) goLoop(ctx context.Context, loop func(context.Context)) {
 	go func() { defer d.wg.Done(); loop(ctx) }()
 }
 
+// heartbeatLoop beats at once and then every interval, except while the
+// poll loop's polls are the heartbeat: a server that says so (pollBeats)
+// counts a held poll as one, and beating besides would only keep a second
+// connection open per agent. When a poll fails, the beats resume.
 func (d *daemon) heartbeatLoop(ctx context.Context) {
 	tick := time.NewTicker(d.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	failing := false
 	for {
-		c := d.conn()
-		err := c.Heartbeat(ctx, d.agentID)
-		switch {
-		case ctx.Err() != nil || d.rejected(ctx, c, err):
+		if !d.pollBeats.Load() && !d.beat(ctx, &failing) {
 			return
-		case errors.Is(err, client.ErrUnauthorized):
-			continue // renewed: beat again at once with the new token
-		case err != nil && !failing:
-			d.log.Warn().Err(err).Msg("heartbeat failed; retrying")
-		case err == nil && failing:
-			d.log.Info().Msg("heartbeat recovered")
 		}
-		failing = err != nil
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+	}
+}
+
+// beat sends one heartbeat (again at once with a renewed token), logging
+// only changes between failing and not. False: the loop must end.
+func (d *daemon) beat(ctx context.Context, failing *bool) bool {
+	for {
+		c := d.conn()
+		err := c.Heartbeat(ctx, d.agentID)
+		switch {
+		case ctx.Err() != nil || d.rejected(ctx, c, err):
+			return false
+		case errors.Is(err, client.ErrUnauthorized):
+			continue // renewed: beat again at once with the new token
+		case err != nil && !*failing:
+			d.log.Warn().Err(err).Msg("heartbeat failed; retrying")
+		case err == nil && *failing:
+			d.log.Info().Msg("heartbeat recovered")
+		}
+		*failing = err != nil
+		return true
 	}
 }
 
@@ -186,6 +205,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 		if errors.Is(err, client.ErrUnauthorized) {
 			continue // renewed: poll again at once with the new token
 		}
+		d.pollBeats.Store(err == nil && jobs.HeldPollHeartbeat)
 		if err != nil {
 			wait = nextBackoff(wait, d.cfg.MaxBackoff)
 			d.log.Warn().Err(err).Dur("retry_in", wait).Msg("polling for commands failed")

@@ -136,5 +136,10 @@ func (c Config) client(tok string) (*client.Client, error) {
 		RetryMax: 2, RetryWaitMin: 200 * time.Millisecond, RetryWaitMax: 2 * time.Second,
 		CACertFile: c.CACertFile, InsecureSkipVerify: c.InsecureSkipVerify,
 		Logger: c.Logger, Version: c.Version,
+		// The held poll is the one connection an idle agent keeps; another
+		// (acks, exits, output) closes soon after its last request.
+		IdleConnTimeout: agentIdleConn,
 	})
 }
+
+const agentIdleConn = 5 * time.Second

@@ -45,6 +45,9 @@ func (c *Client) JobsUpTo(ctx context.Context, agentID string, wait time.Duratio
 	err := c.do(ctx, call{
 		method: http.MethodGet, path: agentPath(agentID, "jobs"),
 		query: q, out: &out, timeout: timeout,
+		header: func(h http.Header) {
+			out.HeldPollHeartbeat = wait > 0 && h.Get(api.HeaderHeartbeat) == api.HeartbeatHeldPoll
+		},
 	})
 	return done(&out, err)
 }

@@ -86,6 +86,12 @@ type Options struct {
 	// New refuses them together with Transport. Retries, redirect rules
 	// and deadlines still apply.
 	Transport http.RoundTripper
+
+	// IdleConnTimeout, when positive, closes a connection of the client's
+	// own transport that has had no request for that long (default: Go's
+	// 90s). An agent keeps it short: its held poll has a connection of
+	// its own, and the one its acks used should not stay open beside it.
+	IdleConnTimeout time.Duration
 }
 
 // Client calls argus-server. It is safe for concurrent use.
@@ -195,6 +201,8 @@ type call struct {
 	// instead of in; read, when not nil, reads a 2xx answer instead of out.
 	raw  []byte
 	read func(*http.Response) error
+	// header, when not nil, is handed a 2xx answer's headers.
+	header func(http.Header)
 	// unsafe marks calls that must not be repeated once the server may have
 	// acted on them (a repeated rerun would start a second training run).
 	unsafe  bool
@@ -225,6 +233,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.apiError(cl, resp)
+	}
+	if cl.header != nil {
+		cl.header(resp.Header)
 	}
 	if cl.read != nil {
 		if err := cl.read(resp); err != nil {

@@ -44,6 +44,9 @@ func newHTTPClient(baseScheme string, opts Options) (*http.Client, error) {
 		tlsCfg.RootCAs = pool
 	}
 	tr.TLSClientConfig = tlsCfg
+	if opts.IdleConnTimeout > 0 {
+		tr.IdleConnTimeout = opts.IdleConnTimeout
+	}
 	return &http.Client{Transport: tr, CheckRedirect: refuseDowngrade(baseScheme)}, nil
 }
 

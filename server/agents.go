@@ -118,7 +118,8 @@ func parseWait(v string, max time.Duration) (time.Duration, error) {
 	return min(d, max), nil
 }
 
-// handleJobs hands out the agent's commands. With ?wait it holds the
+// handleJobs hands out the agent's commands, and counts as the agent's
+// heartbeat (beats.go). With ?wait it holds the
 // request until a command is queued (woken through the Waker), a lease of
 // one of its commands runs out (so redelivery is not late), the hold ends,
 // or the server shuts down; the last two answer an empty list.
@@ -132,10 +133,17 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Every poll is a heartbeat, and a held one goes on being one while it
+	// is held: the agent needs no other request to stay online.
+	if err := s.beats.record(r.Context(), agentID, s.cfg.Now().UTC()); err != nil {
+		return err
+	}
 	if wait > 0 {
 		s.metrics.held.Inc()
 		defer s.metrics.held.Dec()
 		defer s.shed.holding()()
+		defer s.beats.holding(agentID)()
+		w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	}
 	cmds := []api.Command{}
 	err = s.hold(r.Context(), agentID, wait, func() (bool, <-chan time.Time, error) {

@@ -18,6 +18,11 @@ import (
 // once. So an agent coming online is visible immediately, an online
 // agent's stored time is never more than fresh+flush old, and a fleet's
 // heartbeats cost one write transaction per interval, not one each.
+//
+// A held long-poll is a heartbeat too, for as long as it is held: an agent
+// whose polls this replica holds needs no heartbeat requests of its own
+// (the agent learns so from the Argus-Heartbeat answer header), which
+// leaves it one connection to the server instead of two.
 type heartbeats struct {
 	store store.Store
 	log   zerolog.Logger
@@ -25,14 +30,22 @@ type heartbeats struct {
 	every time.Duration // flush interval; <= 0 writes every heartbeat through
 
 	mu      sync.Mutex
-	stored  map[string]time.Time // agent id → last time this replica wrote
-	pending map[string]time.Time // agent id → newest heartbeat not yet written
+	stored  map[string]time.Time  // agent id → last time this replica wrote
+	pending map[string]time.Time  // agent id → newest heartbeat not yet written
+	held    map[string]*heldPolls // agent id → its long-polls held here now
+	now     func() time.Time
 }
 
-func newHeartbeats(st store.Store, log zerolog.Logger, fresh, every time.Duration) *heartbeats {
+// heldPolls counts one agent's polls held here. A goodbye drops the
+// count: a poll of the restarted agent starts a new one, which the old
+// polls' releases must not touch.
+type heldPolls struct{ n int }
+
+func newHeartbeats(st store.Store, log zerolog.Logger, now func() time.Time, fresh, every time.Duration) *heartbeats {
 	return &heartbeats{
-		store: st, log: log, fresh: fresh, every: every,
+		store: st, log: log, now: now, fresh: fresh, every: every,
 		stored: make(map[string]time.Time), pending: make(map[string]time.Time),
+		held: make(map[string]*heldPolls),
 	}
 }
 
@@ -57,6 +70,38 @@ func (h *heartbeats) record(ctx context.Context, agentID string, at time.Time) e
 	return nil
 }
 
+// holding records a long-poll of the agent held from now until the
+// returned func is called: every flush stamps it alive (heldStamps).
+func (h *heartbeats) holding(agentID string) (release func()) {
+	h.mu.Lock()
+	polls := h.held[agentID]
+	if polls == nil {
+		polls = &heldPolls{}
+		h.held[agentID] = polls
+	}
+	polls.n++
+	h.mu.Unlock()
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if polls.n--; polls.n == 0 && h.held[agentID] == polls {
+			delete(h.held, agentID)
+		}
+	}
+}
+
+// stampHeld, under h.mu, adds a heartbeat at now for every agent with a
+// poll held here whose stored time is half of fresh old: early enough that
+// it never ages out of the online window while its poll is held, rarely
+// enough that a held fleet costs a write per agent every fresh/2.
+func (h *heartbeats) stampHeld(now time.Time) {
+	for id := range h.held {
+		if now.Sub(h.stored[id]) >= h.fresh/2 {
+			h.pending[id] = now
+		}
+	}
+}
+
 // forget drops what this replica remembers of an agent that said goodbye:
 // a heartbeat still buffered for it was sent before the goodbye, and the
 // next one (the agent restarted) must be written through at once, or the
@@ -65,6 +110,7 @@ func (h *heartbeats) forget(agentID string) {
 	h.mu.Lock()
 	delete(h.stored, agentID)
 	delete(h.pending, agentID)
+	delete(h.held, agentID) // its poll, if still held, is from before the goodbye
 	h.mu.Unlock()
 }
 
@@ -72,6 +118,7 @@ func (h *heartbeats) forget(agentID string) {
 // the batch is kept for the next flush, unless a newer heartbeat came.
 func (h *heartbeats) flush(ctx context.Context) error {
 	h.mu.Lock()
+	h.stampHeld(h.now().UTC())
 	batch := h.pending
 	h.pending = make(map[string]time.Time, len(batch))
 	h.mu.Unlock()
@@ -92,12 +139,14 @@ func (h *heartbeats) flush(ctx context.Context) error {
 }
 
 // run flushes every interval until ctx ends, then once more so a clean
-// shutdown loses nothing.
+// shutdown loses nothing. Writing every heartbeat through still flushes,
+// every fresh/4, for the held polls' stamps.
 func (h *heartbeats) run(ctx context.Context) {
-	if h.every <= 0 {
-		return
+	every := h.every
+	if every <= 0 {
+		every = h.fresh / 4
 	}
-	tick := time.NewTicker(h.every)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {

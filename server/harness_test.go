@@ -346,7 +346,7 @@ func (h *harness) doNoFatal(method, path, tok string) pollResult {
 	defer resp.Body.Close()
 	var l api.JobList
 	err = json.NewDecoder(resp.Body).Decode(&l)
-	r := pollResult{code: resp.StatusCode, cmds: l.Commands, at: time.Now()}
+	r := pollResult{code: resp.StatusCode, header: resp.Header, cmds: l.Commands, at: time.Now()}
 	if err != nil {
 		r.err = err.Error()
 	}

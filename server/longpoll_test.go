@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -36,10 +37,11 @@ func newWatchedHarness(t *testing.T, cfg server.Config) (*harness, *watchedWaker
 }
 
 type pollResult struct {
-	cmds []api.Command
-	code int
-	at   time.Time
-	err  string
+	header http.Header
+	cmds   []api.Command
+	code   int
+	at     time.Time
+	err    string
 }
 
 func (h *harness) pollAsync(agentID, tok, wait string) <-chan pollResult {

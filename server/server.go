@@ -191,7 +191,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 		log:     *cfg.Logger,
 		closing: make(chan struct{}),
 	}
-	s.beats = newHeartbeats(st, s.log, cfg.OnlineWindow/2, cfg.HeartbeatFlush)
+	s.beats = newHeartbeats(st, s.log, cfg.Now, cfg.OnlineWindow/2, cfg.HeartbeatFlush)
 	s.metrics = newMetrics(st, cfg)
 	s.ui = newWebUI(cfg.SessionKey)
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)

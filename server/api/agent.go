@@ -88,9 +88,22 @@ type StopSpec struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
+const (
+	// HeaderHeartbeat on a jobs answer says what else counts as the
+	// agent's heartbeat. HeartbeatHeldPoll: every poll does, and a held
+	// one for as long as it is held, so an agent whose polls succeed needs
+	// no heartbeat requests (and no second connection) to stay online.
+	// Servers before this header count heartbeat requests only.
+	HeaderHeartbeat   = "Argus-Heartbeat"
+	HeartbeatHeldPoll = "held-poll"
+)
+
 // JobList answers GET /api/agents/{id}/jobs.
 type JobList struct {
 	Commands []Command `json:"commands"`
+	// HeldPollHeartbeat is set by the client, not sent: the answer said
+	// Argus-Heartbeat: held-poll.
+	HeldPollHeartbeat bool `json:"-"`
 }
 
 // AckRequest acknowledges a command. For a rerun: the PID, or Error when

@@ -41,9 +41,10 @@ type daemon struct {
 	ends   map[string]chan struct{} // run id → closed when it ends (timeout.go)
 	timers sync.WaitGroup           // runs' timeout watches
 
-	// pollBeats: the last poll succeeded and its server counts held polls
-	// as heartbeats, so heartbeatLoop is quiet.
-	pollBeats atomic.Bool
+	// pollsBeat: the server said it counts held polls as heartbeats;
+	// pollFailing: the last poll failed. heartbeatLoop is quiet while the
+	// first holds and the second does not.
+	pollsBeat, pollFailing atomic.Bool
 
 	tokMu sync.Mutex // one token renewal at a time (tokenswap.go)
 	token string     // the token conn() sends
@@ -151,15 +152,16 @@ func (d *daemon) goLoop(ctx context.Context, loop func(context.Context)) {
 }
 
 // heartbeatLoop beats at once and then every interval, except while the
-// poll loop's polls are the heartbeat: a server that says so (pollBeats)
-// counts a held poll as one, and beating besides would only keep a second
-// connection open per agent. When a poll fails, the beats resume.
+// poll loop's polls are the heartbeat: a server that says so (pollsBeat,
+// learnt from the first beat's answer) counts a held poll as one, and
+// beating besides would only keep a second connection open per agent.
+// When a poll fails, the beats resume.
 func (d *daemon) heartbeatLoop(ctx context.Context) {
 	tick := time.NewTicker(d.cfg.HeartbeatInterval)
 	defer tick.Stop()
 	failing := false
 	for {
-		if !d.pollBeats.Load() && !d.beat(ctx, &failing) {
+		if (!d.pollsBeat.Load() || d.pollFailing.Load()) && !d.beat(ctx, &failing) {
 			return
 		}
 		select {
@@ -175,7 +177,10 @@ func (d *daemon) heartbeatLoop(ctx context.Context) {
 func (d *daemon) beat(ctx context.Context, failing *bool) bool {
 	for {
 		c := d.conn()
-		err := c.Heartbeat(ctx, d.agentID)
+		pollsBeat, err := c.HeartbeatPolls(ctx, d.agentID)
+		if err == nil {
+			d.pollsBeat.Store(pollsBeat)
+		}
 		switch {
 		case ctx.Err() != nil || d.rejected(ctx, c, err):
 			return false
@@ -205,7 +210,10 @@ func (d *daemon) pollLoop(ctx context.Context) {
 		if errors.Is(err, client.ErrUnauthorized) {
 			continue // renewed: poll again at once with the new token
 		}
-		d.pollBeats.Store(err == nil && jobs.HeldPollHeartbeat)
+		d.pollFailing.Store(err != nil)
+		if err == nil {
+			d.pollsBeat.Store(jobs.HeldPollHeartbeat)
+		}
 		if err != nil {
 			wait = nextBackoff(wait, d.cfg.MaxBackoff)
 			d.log.Warn().Err(err).Dur("retry_in", wait).Msg("polling for commands failed")

@@ -46,7 +46,7 @@ func (c *Client) JobsUpTo(ctx context.Context, agentID string, wait time.Duratio
 		method: http.MethodGet, path: agentPath(agentID, "jobs"),
 		query: q, out: &out, timeout: timeout,
 		header: func(h http.Header) {
-			out.HeldPollHeartbeat = wait > 0 && h.Get(api.HeaderHeartbeat) == api.HeartbeatHeldPoll
+			out.HeldPollHeartbeat = h.Get(api.HeaderHeartbeat) == api.HeartbeatHeldPoll
 		},
 	})
 	return done(&out, err)
@@ -74,7 +74,19 @@ func (c *Client) StartCommand(ctx context.Context, agentID, cmdID string) (*api.
 
 // Heartbeat keeps the agent online (204 No Content).
 func (c *Client) Heartbeat(ctx context.Context, agentID string) error {
-	return c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "heartbeat")})
+	_, err := c.HeartbeatPolls(ctx, agentID)
+	return err
+}
+
+// HeartbeatPolls is Heartbeat that also says whether the server counts
+// the agent's held polls as heartbeats (Argus-Heartbeat: held-poll): an
+// agent whose polls succeed then needs no more heartbeats.
+func (c *Client) HeartbeatPolls(ctx context.Context, agentID string) (pollsBeat bool, err error) {
+	err = c.do(ctx, call{
+		method: http.MethodPost, path: agentPath(agentID, "heartbeat"),
+		header: func(h http.Header) { pollsBeat = h.Get(api.HeaderHeartbeat) == api.HeartbeatHeldPoll },
+	})
+	return pollsBeat, err
 }
 
 // Offline tells the server the agent is stopping cleanly, so it shows

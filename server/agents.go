@@ -80,6 +80,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err := s.beats.record(r.Context(), r.PathValue("agent_id"), s.cfg.Now().UTC()); err != nil {
 		return err
 	}
+	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -143,8 +144,8 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 		defer s.metrics.held.Dec()
 		defer s.shed.holding()()
 		defer s.beats.holding(agentID)()
-		w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	}
+	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	cmds := []api.Command{}
 	err = s.hold(r.Context(), agentID, wait, func() (bool, <-chan time.Time, error) {
 		found, err := s.claim(r, agentID, maxRuns)

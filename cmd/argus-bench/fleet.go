@@ -26,6 +26,7 @@ type fleetConfig struct {
 	Heartbeat   time.Duration
 	PollWait    time.Duration
 	Rate        float64
+	ProbeRate   float64 // heartbeats per second from random agents
 	Duration    time.Duration
 	Warmup      time.Duration
 	Drain       time.Duration
@@ -44,8 +45,9 @@ type fleetTargets struct {
 // maxSimSockets bounds agents × connections per simulator process. The
 // hard open-file limit on the machines this runs on is 20,000 per process,
 // and the server holds as many sockets as this process does, plus its
-// database and listener: 9,000 leaves both well clear of it.
-const maxSimSockets = 9000
+// database and listener, plus the connections of acks and probes that
+// come and go: 10,000 kept ones leaves both clear of it.
+const maxSimSockets = 10000
 
 func fleetCommand() *cli.Command {
 	return &cli.Command{
@@ -54,10 +56,12 @@ func fleetCommand() *cli.Command {
 		Description: "Starts argus-server (SQLite in a temp dir, or a fresh schema of the PostgreSQL --db), creates --users\n" +
 			"users, registers --agents agents over the API (hosts sim-00000…, spread round-robin over the users)\n" +
 			"and records one batch per host. Every simulated agent then does what argus-agent does, over its own\n" +
-			"--conns-per-agent connections, from a loopback address of its own (127.1.x.y; --one-address: all\n" +
-			"from 127.0.0.1): a heartbeat every --heartbeat (phases spread uniformly), a held\n" +
-			"GET /api/agents/{id}/jobs?wait=…, and for each rerun: start, ack with a PID, exit report. After\n" +
-			"--warmup, reruns of random hosts' batches are sent at --rate per second, open loop, for --duration.\n" +
+			"transport, from a loopback address of its own (127.1.x.y; --one-address: all from 127.0.0.1): a\n" +
+			"held GET /api/agents/{id}/jobs?wait=… that is its heartbeat (with --conns-per-agent 2, also a\n" +
+			"heartbeat every --heartbeat on a second kept connection, as agents before did), and for each\n" +
+			"rerun: start, ack with a PID, exit report. After --warmup, reruns of random hosts' batches are sent\n" +
+			"at --rate per second, open loop, for --duration, and heartbeats from random agents at\n" +
+			"--heartbeat-probes per second.\n" +
 			"Prints heartbeat, rerun → 202 and rerun → command-at-the-agent latency, errors by kind, commands\n" +
 			"delivered twice or to the wrong agent, and the server's memory (per agent), CPU and open files.",
 		Flags: []cli.Flag{
@@ -66,11 +70,12 @@ func fleetCommand() *cli.Command {
 			&cli.StringFlag{Name: "db", Usage: "postgres:// DSN to run on, in a fresh schema dropped at the end (default: SQLite in the temp dir)"},
 			&cli.IntFlag{Name: "agents", Value: 1000, Usage: "simulated agents"},
 			&cli.IntFlag{Name: "users", Value: 1, Usage: "users owning the agents, round-robin"},
-			&cli.IntFlag{Name: "conns-per-agent", Value: 2, Usage: "2: held poll on one connection, heartbeats and acks on another (argus-agent today); 1: all on one"},
+			&cli.IntFlag{Name: "conns-per-agent", Value: 1, Usage: "1: argus-agent today (its held poll is its heartbeat; acks and exits on a connection closed after 5 s idle); 2: the agent before (heartbeats every --heartbeat and acks on a second, kept connection)"},
 			&cli.BoolFlag{Name: "one-address", Usage: "every agent connects from 127.0.0.1 (a fleet behind one NAT), not from an address of its own in 127.1.0.0/16"},
 			&cli.DurationFlag{Name: "heartbeat", Value: 10 * time.Second, Usage: "heartbeat interval of every agent"},
 			&cli.DurationFlag{Name: "poll-wait", Value: 30 * time.Second, Usage: "wait of the jobs long-poll"},
 			&cli.Float64Flag{Name: "rate", Value: 20, Usage: "reruns per second, open loop"},
+			&cli.Float64Flag{Name: "heartbeat-probes", Value: 20, Usage: "heartbeats per second from random agents, besides their own (agents whose polls succeed send none), to measure heartbeat latency"},
 			&cli.DurationFlag{Name: "duration", Value: 60 * time.Second, Usage: "measured length"},
 			&cli.DurationFlag{Name: "warmup", Value: 15 * time.Second, Usage: "unmeasured time with every agent started, before the reruns (at least --heartbeat)"},
 			&cli.DurationFlag{Name: "drain", Value: 10 * time.Second, Usage: "how long, after the last rerun was answered, its command may take to reach its agent"},
@@ -86,7 +91,7 @@ func fleetCommand() *cli.Command {
 				ServerBin: c.String("server-bin"), ServeArgs: c.StringSlice("serve-arg"), DB: c.String("db"),
 				Agents: c.Int("agents"), Users: c.Int("users"), Conns: c.Int("conns-per-agent"), OneAddress: c.Bool("one-address"),
 				Heartbeat: c.Duration("heartbeat"), PollWait: c.Duration("poll-wait"),
-				Rate: c.Float64("rate"), Duration: c.Duration("duration"), Warmup: c.Duration("warmup"),
+				Rate: c.Float64("rate"), ProbeRate: c.Float64("heartbeat-probes"), Duration: c.Duration("duration"), Warmup: c.Duration("warmup"),
 				Drain: c.Duration("drain"), ReadyWithin: c.Duration("ready-timeout"),
 				Targets: fleetTargets{
 					HeartbeatP99: c.Duration("target-heartbeat-p99"), DispatchP99: c.Duration("target-dispatch-p99"),
@@ -177,7 +182,10 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 	self0, _ := readStat(os.Getpid())
 	t0 := time.Now()
 	f.book.setPhase(phaseMeasure)
+	var probes sync.WaitGroup
+	probes.Go(func() { probeLoad(ctx, f, cfg.ProbeRate, cfg.Duration) })
 	rerunLoad(ctx, f, cfg.Rate, cfg.Duration)
+	probes.Wait()
 	drainUntil := time.Now().Add(cfg.Drain)
 	for f.book.pending() > 0 && time.Now().Before(drainUntil) && sleepCtx(ctx, 20*time.Millisecond) {
 	}

@@ -231,6 +231,27 @@ func rerunLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
 	wg.Wait()
 }
 
+// probeLoad sends heartbeats at rate per second for d, each from a random
+// agent over that agent's own transport. Agents whose polls succeed send
+// none (their held poll is their heartbeat), so these probes measure what
+// an agent whose polls fail, or one before held polls counted, meets.
+func probeLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
+	if rate <= 0 {
+		return
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for k := range int(rate * d.Seconds()) {
+		due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
+		if !sleepCtx(ctx, time.Until(due)) {
+			break
+		}
+		a := f.agents[rand.IntN(len(f.agents))]
+		wg.Go(func() { a.beat(ctx) })
+	}
+	wg.Wait()
+}
+
 // oneLine folds an error message into one line of at most n bytes.
 func oneLine(s string, n int) string {
 	b := []byte(s)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/argus-exec/argus/client"
@@ -23,6 +24,9 @@ type simAgent struct {
 	c    *client.Client
 	tr   *http.Transport
 	book *fleetBook
+	// pollsBeat: the server said held polls are heartbeats; pollFailing:
+	// the last poll failed (agent/daemon.go).
+	pollsBeat, pollFailing atomic.Bool
 }
 
 // simPID is the PID every simulated rerun acks.
@@ -39,9 +43,13 @@ func agentAddr(i int) net.IP {
 }
 
 // newSimAgent gives an agent that registered as host with token its own
-// transport: at most conns connections, all kept alive, so the sockets
-// the server holds are the ones a fleet of real agents would make it hold.
-// from is the address its connections come from (nil: any).
+// transport, so the sockets the server holds are the ones a fleet of real
+// agents would make it hold. With conns 1 it is today's argus-agent: no
+// cap on connections, and one idle for 5 s is closed, so an idle agent
+// keeps only its held poll's (agent/register.go agentIdleConn). With 2 it
+// is the agent before held polls counted as heartbeats: at most two
+// connections, both kept alive. from is the address its connections come
+// from (nil: any).
 func newSimAgent(url, host, id, token string, conns int, from net.IP, book *fleetBook) (*simAgent, error) {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	if from != nil {
@@ -49,10 +57,12 @@ func newSimAgent(url, host, id, token string, conns int, from net.IP, book *flee
 	}
 	tr := &http.Transport{
 		DialContext:         d.DialContext,
-		MaxConnsPerHost:     conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     5 * time.Minute,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     5 * time.Second,
 		DisableCompression:  true,
+	}
+	if conns == 2 {
+		tr.MaxConnsPerHost, tr.IdleConnTimeout = 2, 5*time.Minute
 	}
 	// No retries, like every other benchmark call: a failure is counted,
 	// not hidden behind a second attempt.
@@ -64,28 +74,27 @@ func newSimAgent(url, host, id, token string, conns int, from net.IP, book *flee
 }
 
 // run is the agent from its start, delay after the fleet's, until ctx
-// ends: two loops on two connections, or one loop on one.
+// ends: its heartbeat loop and its poll loop, as the real agent's.
 func (a *simAgent) run(ctx context.Context, delay, every, wait time.Duration, conns int) {
 	defer a.tr.CloseIdleConnections()
 	if !sleepCtx(ctx, delay) {
 		return
 	}
-	if conns == 1 {
-		a.oneConnLoop(ctx, every, wait)
-		return
-	}
 	done := make(chan struct{})
-	go func() { defer close(done); a.heartbeatLoop(ctx, every) }()
+	go func() { defer close(done); a.heartbeatLoop(ctx, every, conns == 1) }()
 	a.pollLoop(ctx, wait)
 	<-done
 }
 
-// heartbeatLoop beats at once and then every interval, as the real agent.
-func (a *simAgent) heartbeatLoop(ctx context.Context, every time.Duration) {
+// heartbeatLoop beats at once and then every interval, as the real agent:
+// with quiet, not while its last poll said the held poll is its heartbeat.
+func (a *simAgent) heartbeatLoop(ctx context.Context, every time.Duration, quiet bool) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		a.beat(ctx)
+		if !quiet || !a.pollsBeat.Load() || a.pollFailing.Load() {
+			a.beat(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -101,7 +110,10 @@ func (a *simAgent) beat(ctx context.Context) {
 	var conn httptrace.GotConnInfo
 	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { conn = i }}
 	sent := time.Now()
-	err := a.c.Heartbeat(httptrace.WithClientTrace(ctx, trace), a.id)
+	pollsBeat, err := a.c.HeartbeatPolls(httptrace.WithClientTrace(ctx, trace), a.id)
+	if err == nil {
+		a.pollsBeat.Store(pollsBeat)
+	}
 	if err != nil && conn.Reused {
 		err = &idleConnError{err: err, idle: conn.IdleTime}
 	}
@@ -116,6 +128,10 @@ func (a *simAgent) beat(ctx context.Context) {
 func (a *simAgent) pollLoop(ctx context.Context, wait time.Duration) {
 	for ctx.Err() == nil {
 		jobs, ok := a.poll(ctx, wait)
+		a.pollFailing.Store(!ok)
+		if ok {
+			a.pollsBeat.Store(jobs.HeldPollHeartbeat)
+		}
 		if !ok {
 			sleepCtx(ctx, time.Second)
 			continue
@@ -139,36 +155,6 @@ func (a *simAgent) poll(ctx context.Context, wait time.Duration) (*api.JobList, 
 		a.book.received(a.host, cmd, got)
 	}
 	return jobs, true
-}
-
-// oneConnLoop is an agent that keeps one connection: with HTTP/1.1 a held
-// poll occupies it, so the poll is held only until the next heartbeat is
-// due, the heartbeat goes out, and the poll is renewed; commands are
-// started, acked and reported on the same connection before polling again.
-func (a *simAgent) oneConnLoop(ctx context.Context, every, wait time.Duration) {
-	next := time.Now()
-	for ctx.Err() == nil {
-		if !time.Now().Before(next) {
-			a.beat(ctx)
-			next = next.Add(every)
-			if now := time.Now(); next.Before(now) { // fell behind: keep the rhythm from now
-				next = now.Add(every)
-			}
-		}
-		w := min(time.Until(next), wait)
-		if w < time.Millisecond { // too short to hold: wait it out here
-			sleepCtx(ctx, w)
-			continue
-		}
-		jobs, ok := a.poll(ctx, w)
-		if !ok {
-			sleepCtx(ctx, min(time.Second, time.Until(next)))
-			continue
-		}
-		for _, cmd := range jobs.Commands {
-			a.handle(ctx, cmd)
-		}
-	}
 }
 
 // handle is the real agent's rerun path without the process: ask whether

@@ -89,11 +89,11 @@ type StopSpec struct {
 }
 
 const (
-	// HeaderHeartbeat on a jobs answer says what else counts as the
-	// agent's heartbeat. HeartbeatHeldPoll: every poll does, and a held
-	// one for as long as it is held, so an agent whose polls succeed needs
-	// no heartbeat requests (and no second connection) to stay online.
-	// Servers before this header count heartbeat requests only.
+	// HeaderHeartbeat on a jobs or heartbeat answer says what else counts
+	// as the agent's heartbeat. HeartbeatHeldPoll: every poll does, and a
+	// held one for as long as it is held, so an agent whose polls succeed
+	// needs no heartbeat requests (and no second connection) to stay
+	// online. Servers before this header count heartbeat requests only.
 	HeaderHeartbeat   = "Argus-Heartbeat"
 	HeartbeatHeldPoll = "held-poll"
 )

@@ -258,6 +258,10 @@ func TestHotQueriesUseTheirIndexes(t *testing.T) {
 			t.Errorf("%s: plan %q uses none of %v", q.Name, p, q.Indexes)
 		}
 		for _, step := range whole {
+			if q.Walk != "" {
+				t.Logf("%s: known walk (%s): %s", q.Name, q.Walk, step)
+				continue
+			}
 			t.Errorf("%s: plan %q reads a whole table or index: %s", q.Name, p, step)
 		}
 	}

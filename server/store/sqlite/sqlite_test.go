@@ -476,7 +476,11 @@ func TestHotQueriesUseTheirIndexes(t *testing.T) {
 			t.Errorf("%s: plan %q uses none of %v", q.Name, p, q.Indexes)
 		}
 		for _, step := range plan {
-			if strings.HasPrefix(step, "SCAN ") && step != "SCAN CONSTANT ROW" {
+			switch {
+			case !strings.HasPrefix(step, "SCAN ") || step == "SCAN CONSTANT ROW":
+			case q.Walk != "":
+				t.Logf("%s: known walk (%s): %s", q.Name, q.Walk, step)
+			default:
 				t.Errorf("%s: plan %q reads a whole table or index: %s", q.Name, p, step)
 			}
 		}

@@ -24,6 +24,10 @@ type HotQuery struct {
 	// ForUpdate and SkipLocked: the store runs the query with
 	// Dialect.ForUpdate or Dialect.SkipLocked appended, and so does Rebind.
 	ForUpdate, SkipLocked bool
+	// Walk, when set, says why the plan is a known walk of a whole index
+	// that no index can fix: the tests log it rather than fail, and still
+	// hold the plan to Indexes, so a fix has to change this entry.
+	Walk string
 }
 
 // HotQueries lists the hot paths' queries whose plans the engine tests

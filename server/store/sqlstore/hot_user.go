@@ -22,9 +22,21 @@ func userHotQueries() []HotQuery {
 
 		paged(listAgentsSQL("u-1", first)).as("agents list and UI home: the caller's agents", "agents_user_created", "agents_user_host"),
 		paged(listAgentsSQL("u-1", next)).as("agents list and UI home: the next page", "agents_user_created", "agents_user_host"),
+		paged(listBatchesSQL("u-1", first)).as("batches list and UI home: the batches the caller sees", "batches_created").walks(visibleWalk),
+		paged(listBatchesSQL("u-1", next)).as("batches list and UI home: the next page", "batches_created").walks(visibleWalk),
+		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: the runs the caller sees", "runs_created").walks(visibleWalk),
 		paged(listRunsSQL("u-1", store.RunFilter{BatchID: "bat-1"}, first)).as("batch page: its runs", "runs_batch_created"),
 	}
 }
+
+// visibleWalk is why the lists of what a user may see (visibleBatch) walk
+// every batch or run newest first: neither engine turns an OR of
+// "owner_id = ?" and two EXISTS into index ranges, so each reads the table's
+// created index in order and tests each row until the page is full. A page
+// costs the rows of other users it passes: little for a user who sees most
+// recent work, every row for one who sees none. Bounding it needs a read per
+// visible project (LATERAL on PostgreSQL, a merge in Go on SQLite).
+const visibleWalk = "a list of what the caller may see walks the whole created index until the page is full"
 
 // paged is a paged list's query as the store builds it; as names it.
 func paged(query string, args []any, err error) HotQuery {
@@ -36,5 +48,10 @@ func paged(query string, args []any, err error) HotQuery {
 
 func (q HotQuery) as(name string, indexes ...string) HotQuery {
 	q.Name, q.Indexes = name, indexes
+	return q
+}
+
+func (q HotQuery) walks(why string) HotQuery {
+	q.Walk = why
 	return q
 }

@@ -9,7 +9,8 @@ import (
 // userHotQueries are the queries of what users do most and what the web UI
 // polls (its pages refresh themselves): a rerun, the agents list, the home
 // page's hosts and batches, and a batch's runs. Each reads the caller's
-// own rows, a page at a time, not every agent, batch or run there is.
+// own rows, a page at a time, not every agent, batch or run there is;
+// the lists of what the caller may see do not yet (visibleWalk).
 func userHotQueries() []HotQuery {
 	next := store.Page{Limit: 100, After: &store.Key{CreatedAt: time.Unix(1, 0), ID: "x"}}
 	first := store.Page{Limit: 100}
@@ -20,6 +21,9 @@ func userHotQueries() []HotQuery {
 		{Name: "rerun: its project's recipients", SQL: projectRecipientsSQL, Args: []any{"p"}, Indexes: []string{"sqlite_autoindex_project_recipients_1", "project_recipients_pkey"}},
 		{Name: "rerun: the owner's agents on the batch's host", SQL: agentsOnHostSQL, Args: []any{"u-1", "gpu-01"}, Indexes: []string{"agents_user_host"}},
 
+		// Either index on user_id bounds the agents list by the caller's
+		// agents; with statistics PostgreSQL may take agents_user_host and
+		// sort them.
 		paged(listAgentsSQL("u-1", first)).as("agents list and UI home: the caller's agents", "agents_user_created", "agents_user_host"),
 		paged(listAgentsSQL("u-1", next)).as("agents list and UI home: the next page", "agents_user_created", "agents_user_host"),
 		paged(listBatchesSQL("u-1", first)).as("batches list and UI home: the batches the caller sees", "batches_created").walks(visibleWalk),

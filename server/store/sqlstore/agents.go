@@ -115,9 +115,7 @@ func (s *Store) Agent(ctx context.Context, id string) (store.Agent, error) {
 // ListAgents returns one page of the user's agents, newest registration
 // first.
 func (s *Store) ListAgents(ctx context.Context, userID string, p store.Page) ([]store.Agent, bool, error) {
-	q := pageQuery{table: "a"}
-	q.and("a.user_id = ?", userID)
-	query, args, err := q.sql(`SELECT `+agentCols+` FROM agents a`, p)
+	query, args, err := listAgentsSQL(userID, p)
 	if err != nil {
 		return nil, false, fmt.Errorf("list agents: %w", err)
 	}
@@ -131,6 +129,13 @@ func (s *Store) ListAgents(ctx context.Context, userID string, p store.Page) ([]
 	}
 	as, more := cut(as, p)
 	return as, more, nil
+}
+
+// listAgentsSQL is ListAgents' query and arguments.
+func listAgentsSQL(userID string, p store.Page) (string, []any, error) {
+	q := pageQuery{table: "a"}
+	q.and("a.user_id = ?", userID)
+	return q.sql(`SELECT `+agentCols+` FROM agents a`, p)
 }
 
 const agentsOnHostSQL = `SELECT ` + agentCols + ` FROM agents a

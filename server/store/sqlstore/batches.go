@@ -85,18 +85,18 @@ func claimProject(ctx context.Context, c conn, project, userID string, at time.T
 	return nil
 }
 
+const batchByIDSQL = `SELECT ` + batchCols + ` FROM batches b WHERE b.id = ?`
+
 // Batch finds a batch by id.
 func (s *Store) Batch(ctx context.Context, id string) (store.Batch, error) {
-	b, err := scanBatch(s.pool().row(ctx, `SELECT `+batchCols+` FROM batches b WHERE b.id = ?`, id))
+	b, err := scanBatch(s.pool().row(ctx, batchByIDSQL, id))
 	return b, notFound(err, "batch", id)
 }
 
 // ListBatches returns one page of the batches userID may see, newest
 // first.
 func (s *Store) ListBatches(ctx context.Context, userID string, p store.Page) ([]store.Batch, bool, error) {
-	q := pageQuery{table: "b"}
-	q.and(visibleBatch, userID, userID, userID)
-	query, args, err := q.sql(`SELECT `+batchCols+` FROM batches b`, p)
+	query, args, err := listBatchesSQL(userID, p)
 	if err != nil {
 		return nil, false, fmt.Errorf("list batches: %w", err)
 	}
@@ -112,15 +112,29 @@ func (s *Store) ListBatches(ctx context.Context, userID string, p store.Page) ([
 	return bs, more, nil
 }
 
+// projectOwnerSQL and projectRecipientsSQL are what a rerun or stop of a
+// batch the caller does not own reads to decide whether they may.
+const (
+	projectOwnerSQL      = `SELECT owner_id FROM projects WHERE name = ?`
+	projectRecipientsSQL = `SELECT user_id FROM project_recipients
+		WHERE project = ? ORDER BY created_at, user_id`
+)
+
+// listBatchesSQL is ListBatches' query and arguments.
+func listBatchesSQL(userID string, p store.Page) (string, []any, error) {
+	q := pageQuery{table: "b"}
+	q.and(visibleBatch, userID, userID, userID)
+	return q.sql(`SELECT `+batchCols+` FROM batches b`, p)
+}
+
 // Project finds a project and its recipients, in the order they were added.
 func (s *Store) Project(ctx context.Context, name string) (store.Project, error) {
 	p := store.Project{Name: name, RecipientIDs: []string{}}
-	err := s.pool().row(ctx, `SELECT owner_id FROM projects WHERE name = ?`, name).Scan(&p.OwnerID)
+	err := s.pool().row(ctx, projectOwnerSQL, name).Scan(&p.OwnerID)
 	if err != nil {
 		return store.Project{}, notFound(err, "project", name)
 	}
-	rows, err := s.pool().query(ctx, `SELECT user_id FROM project_recipients
-		WHERE project = ? ORDER BY created_at, user_id`, name)
+	rows, err := s.pool().query(ctx, projectRecipientsSQL, name)
 	if err != nil {
 		return store.Project{}, fmt.Errorf("project recipients: %w", err)
 	}

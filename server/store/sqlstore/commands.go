@@ -26,6 +26,10 @@ const claimable = `c.agent_id = ? AND c.state IN ('queued', 'delivered', 'starti
 // anyClaimableSQL is the long-poll's cheap look: is anything claimable?
 const anyClaimableSQL = `SELECT 1 FROM commands c WHERE ` + claimable + ` LIMIT 1`
 
+// cmdByIDSQL reads one command; AckCommand and StartCommand lock it
+// (Dialect.ForUpdate) before they change it.
+const cmdByIDSQL = `SELECT ` + cmdCols + ` FROM commands c WHERE c.id = ?`
+
 // nextLeaseSQL is the earliest lease end of an agent's unacked commands.
 const nextLeaseSQL = `SELECT MIN(lease_until) FROM commands
 	WHERE agent_id = ? AND state IN ('delivered', 'starting')`
@@ -91,7 +95,7 @@ func insertCommand(ctx context.Context, tx conn, c store.Command) error {
 
 // Command finds a command by id.
 func (s *Store) Command(ctx context.Context, id string) (store.Command, error) {
-	c, err := scanCommand(s.pool().row(ctx, `SELECT `+cmdCols+` FROM commands c WHERE c.id = ?`, id))
+	c, err := scanCommand(s.pool().row(ctx, cmdByIDSQL, id))
 	return c, notFound(err, "command", id)
 }
 
@@ -129,6 +133,14 @@ func (s *Store) ClaimCommandsCapped(ctx context.Context, agentID string, maxRuns
 	return out, nil
 }
 
+// claimAgentSQL records the agent's run limit, and locks its row.
+const claimAgentSQL = `UPDATE agents SET max_runs = ? WHERE id = ?`
+
+// deliverSQL leases one claimed command.
+const deliverSQL = `UPDATE commands SET delivered_at = ?, lease_until = ?,
+			attempts = attempts + 1, state = CASE WHEN state = 'starting' THEN 'starting' ELSE 'delivered' END
+			WHERE id = ?`
+
 // claim leases the agent's claimable commands. It first writes the
 // agent's run limit to its row, which also locks the row (PostgreSQL's
 // UPDATE takes a row lock; SQLite's write transaction excludes every other
@@ -137,7 +149,7 @@ func (s *Store) ClaimCommandsCapped(ctx context.Context, agentID string, maxRuns
 // are expired rather than handed out; with a limit, fresh reruns beyond it
 // stay queued while stops and redeliveries (already counted) still go.
 func claim(ctx context.Context, tx conn, agentID string, maxRuns int, now time.Time, lease time.Duration, limit int) ([]store.Command, error) {
-	if _, err := tx.exec(ctx, `UPDATE agents SET max_runs = ? WHERE id = ?`, maxRuns, agentID); err != nil {
+	if _, err := tx.exec(ctx, claimAgentSQL, maxRuns, agentID); err != nil {
 		return nil, err
 	}
 	if _, err := expireDue(ctx, tx, agentID, now); err != nil {
@@ -152,10 +164,7 @@ func claim(ctx context.Context, tx conn, agentID string, maxRuns int, now time.T
 		c := &cmds[i]
 		// A starting rerun stays starting: its agent may have started it,
 		// so it must not become cancellable again.
-		_, err := tx.exec(ctx, `UPDATE commands SET delivered_at = ?, lease_until = ?,
-			attempts = attempts + 1, state = CASE WHEN state = 'starting' THEN 'starting' ELSE 'delivered' END
-			WHERE id = ?`,
-			dbTime(at), dbTime(until), c.ID)
+		_, err := tx.exec(ctx, deliverSQL, dbTime(at), dbTime(until), c.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -198,8 +207,7 @@ func (s *Store) AckCommand(ctx context.Context, agentID, cmdID string, ack api.A
 	var dup bool
 	err := s.inTx(ctx, func(tx conn) error {
 		var err error
-		c, err = scanCommand(tx.row(ctx, `SELECT `+cmdCols+` FROM commands c
-			WHERE c.id = ?`+tx.s.d.ForUpdate, cmdID))
+		c, err = scanCommand(tx.row(ctx, cmdByIDSQL+tx.s.d.ForUpdate, cmdID))
 		if err != nil || c.AgentID != agentID {
 			return notFound(orNoRows(err), "command", cmdID)
 		}
@@ -228,13 +236,14 @@ func orNoRows(err error) error {
 	return err
 }
 
+const ackCommandSQL = `UPDATE commands SET state = 'acked', acked_at = ?, ack = ? WHERE id = ?`
+
 func ackCommand(ctx context.Context, tx conn, c *store.Command, ack api.AckRequest, at time.Time) error {
 	body, err := json.Marshal(ack)
 	if err != nil {
 		return fmt.Errorf("ack body: %w", err)
 	}
-	_, err = tx.exec(ctx, `UPDATE commands SET state = 'acked', acked_at = ?, ack = ? WHERE id = ?`,
-		dbTime(at), string(body), c.ID)
+	_, err = tx.exec(ctx, ackCommandSQL, dbTime(at), string(body), c.ID)
 	if err != nil {
 		return err
 	}
@@ -293,6 +302,11 @@ func applyAck(r *store.Run, kind string, ack api.AckRequest, at time.Time) {
 // any agent was handed it.
 var goneAck = api.AckRequest{Outcome: api.StopAlreadyGone, Error: "run ended before the stop was delivered"}
 
+// ackQueuedStopsSQL finds the run's commands through commands_run, not
+// the agent's: a run has a handful of commands, its agent its whole history.
+const ackQueuedStopsSQL = `UPDATE commands SET state = 'acked', acked_at = ?, ack = ?
+		WHERE run_id = ? AND kind = ? AND state = 'queued'`
+
 // ackQueuedStops acks, at at, the run's stop commands that are still
 // queued, so that no agent is later sent a stop for a PID that may by then
 // belong to another process. Delivered stops are left for the agent to
@@ -302,9 +316,7 @@ func ackQueuedStops(ctx context.Context, tx conn, runID string, at time.Time) (b
 	if err != nil {
 		return false, fmt.Errorf("ack body: %w", err)
 	}
-	res, err := tx.exec(ctx, `UPDATE commands SET state = 'acked', acked_at = ?, ack = ?
-		WHERE run_id = ? AND kind = ? AND state = 'queued'`,
-		dbTime(at), string(body), runID, api.KindStop)
+	res, err := tx.exec(ctx, ackQueuedStopsSQL, dbTime(at), string(body), runID, api.KindStop)
 	if err != nil {
 		return false, err
 	}

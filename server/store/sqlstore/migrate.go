@@ -30,6 +30,7 @@ func Migrations() []Migration {
 		{Version: 9, Stmts: schemaV9},
 		{Version: 10, Stmts: schemaV10},
 		{Version: 11, Stmts: schemaV11},
+		{Version: 12, Stmts: schemaV12},
 	}
 }
 
@@ -325,4 +326,14 @@ var schemaV10 = []string{
 // (which would read all the owner's agents) to skip a sort.
 var schemaV11 = []string{
 	`CREATE INDEX agents_user_host ON agents(user_id, LOWER(hostname), created_at, id)`,
+}
+
+// schemaV12 indexes runs by agent and status. Every claim of an agent with
+// --max-runs counts its running and stopping runs (busyRuns), and the only
+// indexes that served it read either all the agent's runs ever
+// (runs_agent_created) or every running run of the fleet
+// (runs_status_created). (created_at, id) follow, as in schemaV5, so the
+// runs list filtered by agent and status is a range read too.
+var schemaV12 = []string{
+	`CREATE INDEX runs_agent_status ON runs(agent_id, status, created_at, id)`,
 }

@@ -21,18 +21,25 @@ import (
 // expiredError is the run's error when it expires.
 const expiredError = "expired: its agent did not start it before expires_at (argus-server --queue-ttl)"
 
+// pickClaimableSQL is the claim's read; with no run limit it takes only
+// what the answer holds (pickClaimableLimitSQL). Both run with
+// Dialect.SkipLocked.
+const pickClaimableSQL = `SELECT ` + cmdCols + ` FROM commands c WHERE ` + claimable + `
+		AND (c.expires_at IS NULL OR c.expires_at >= ? OR c.state = 'starting')
+		ORDER BY c.created_at, c.id`
+
+const pickClaimableLimitSQL = pickClaimableSQL + ` LIMIT ?`
+
 // pickClaimable reads the agent's claimable commands, oldest first, locking
 // them (SKIP LOCKED on PostgreSQL). Reruns past their deadline are left
 // out. With maxRuns > 0, a rerun not yet delivered is taken only while the
 // agent's busy runs (busyRuns) stay under maxRuns; redeliveries are already
 // counted there, and stops never wait.
 func pickClaimable(ctx context.Context, tx conn, agentID string, now time.Time, maxRuns, limit int) ([]store.Command, error) {
-	q := `SELECT ` + cmdCols + ` FROM commands c WHERE ` + claimable + `
-		AND (c.expires_at IS NULL OR c.expires_at >= ? OR c.state = 'starting')
-		ORDER BY c.created_at, c.id`
+	q := pickClaimableSQL
 	args := []any{agentID, dbTime(now), dbTime(now)}
 	if maxRuns <= 0 {
-		q += ` LIMIT ?`
+		q = pickClaimableLimitSQL
 		args = append(args, limitArg(limit))
 	}
 	rows, err := tx.query(ctx, q+tx.s.d.SkipLocked, args...)
@@ -67,24 +74,30 @@ func pickClaimable(ctx context.Context, tx conn, agentID string, now time.Time, 
 // or on their way (rerun delivered or starting, not acked). One statement,
 // so one snapshot: an ack committing between two counts would move a run
 // from the second to the first unseen.
+const busyRunsSQL = `SELECT
+		(SELECT COUNT(*) FROM runs WHERE status IN ('running', 'stopping') AND agent_id = ?) +
+		(SELECT COUNT(*) FROM commands WHERE agent_id = ? AND state IN ('delivered', 'starting') AND kind = 'rerun')`
+
 func busyRuns(ctx context.Context, c conn, agentID string) (int, error) {
 	var n int
-	err := c.row(ctx, `SELECT
-		(SELECT COUNT(*) FROM runs WHERE status IN ('running', 'stopping') AND agent_id = ?) +
-		(SELECT COUNT(*) FROM commands WHERE agent_id = ? AND state IN ('delivered', 'starting') AND kind = 'rerun')`,
-		agentID, agentID).Scan(&n)
+	err := c.row(ctx, busyRunsSQL, agentID, agentID).Scan(&n)
 	return n, err
 }
+
+// expireDueSQL is the sweep's read of overdue reruns; a claim reads only
+// its agent's (expireDueAgentSQL). Both run with Dialect.SkipLocked.
+const expireDueSQL = `SELECT c.id, COALESCE(c.run_id, ''), c.expires_at FROM commands c
+		WHERE c.state IN ('queued', 'delivered') AND c.kind = 'rerun' AND c.expires_at < ?`
+
+const expireDueAgentSQL = expireDueSQL + ` AND c.agent_id = ?`
 
 // expireDue expires the reruns (of agentID, or of every agent when it is
 // "") that were not starting by their deadline. Rows another transaction
 // holds are skipped: that one decides them, and the next sweep sees them.
 func expireDue(ctx context.Context, tx conn, agentID string, now time.Time) (int, error) {
-	q := `SELECT c.id, COALESCE(c.run_id, ''), c.expires_at FROM commands c
-		WHERE c.state IN ('queued', 'delivered') AND c.kind = 'rerun' AND c.expires_at < ?`
-	args := []any{dbTime(now)}
+	q, args := expireDueSQL, []any{dbTime(now)}
 	if agentID != "" {
-		q += ` AND c.agent_id = ?`
+		q = expireDueAgentSQL
 		args = append(args, agentID)
 	}
 	rows, err := tx.query(ctx, q+tx.s.d.SkipLocked, args...)
@@ -151,14 +164,15 @@ func (s *Store) ExpireRuns(ctx context.Context, now time.Time) (int, error) {
 	return n, nil
 }
 
+const startCommandSQL = `UPDATE commands SET state = 'starting' WHERE id = ?`
+
 // StartCommand lets the agent start a delivered rerun unless it was
 // cancelled or expired; see store.Store.
 func (s *Store) StartCommand(ctx context.Context, agentID, cmdID string, now time.Time) (store.Run, bool, error) {
 	var run store.Run
 	var start bool
 	err := s.inTx(ctx, func(tx conn) error {
-		c, err := scanCommand(tx.row(ctx, `SELECT `+cmdCols+` FROM commands c
-			WHERE c.id = ?`+tx.s.d.ForUpdate, cmdID))
+		c, err := scanCommand(tx.row(ctx, cmdByIDSQL+tx.s.d.ForUpdate, cmdID))
 		if err != nil || c.AgentID != agentID {
 			return notFound(orNoRows(err), "command", cmdID)
 		}
@@ -172,7 +186,7 @@ func (s *Store) StartCommand(ctx context.Context, agentID, cmdID string, now tim
 			c.State = store.CmdExpired
 		}
 		if c.State == store.CmdDelivered {
-			if _, err := tx.exec(ctx, `UPDATE commands SET state = 'starting' WHERE id = ?`, c.ID); err != nil {
+			if _, err := tx.exec(ctx, startCommandSQL, c.ID); err != nil {
 				return err
 			}
 			c.State = store.CmdStarting

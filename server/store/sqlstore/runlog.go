@@ -163,12 +163,14 @@ func addPiece(out *store.LogSlice, off int64, piece []byte, from int64) bool {
 	return true
 }
 
+const setLogSizeSQL = `UPDATE runs SET log_size = ? WHERE id = ?`
+
 // setLogSize records, from an exit report, how much output the run's log
 // will hold in all.
 func setLogSize(ctx context.Context, tx conn, runID string, size *int64) error {
 	if size == nil {
 		return nil
 	}
-	_, err := tx.exec(ctx, `UPDATE runs SET log_size = ? WHERE id = ?`, *size, runID)
+	_, err := tx.exec(ctx, setLogSizeSQL, *size, runID)
 	return err
 }

@@ -42,11 +42,18 @@ func scanRun(r row) (store.Run, error) {
 	return run, nil
 }
 
+// runByIDSQL reads one run; runForUpdate locks it (Dialect.ForUpdate).
+const runByIDSQL = `SELECT ` + runCols + ` FROM runs r WHERE r.id = ?`
+
 // runForUpdate reads a run inside a transaction that will change it.
 func runForUpdate(ctx context.Context, c conn, id string) (store.Run, error) {
-	r, err := scanRun(c.row(ctx, `SELECT `+runCols+` FROM runs r WHERE r.id = ?`+c.s.d.ForUpdate, id))
+	r, err := scanRun(c.row(ctx, runByIDSQL+c.s.d.ForUpdate, id))
 	return r, notFound(err, "run", id)
 }
+
+const updateRunSQL = `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
+		exit_unknown = ?, error = ?, output = ?, stop_cmd_id = ?, stop_outcome = ?,
+		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ? WHERE id = ?`
 
 // updateRun writes every mutable column of r.
 func updateRun(ctx context.Context, c conn, r store.Run) error {
@@ -54,9 +61,7 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 	if r.ExitCode != nil {
 		exitCode = *r.ExitCode
 	}
-	_, err := c.exec(ctx, `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
-		exit_unknown = ?, error = ?, output = ?, stop_cmd_id = ?, stop_outcome = ?,
-		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ? WHERE id = ?`,
+	_, err := c.exec(ctx, updateRunSQL,
 		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, outputBytes(r.OutputTail),
 		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt),
 		r.StoppedBy, r.StopReason, r.ID)
@@ -226,13 +231,31 @@ func tail(s string, max int) string {
 
 // Run finds a run by id.
 func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
-	r, err := scanRun(s.pool().row(ctx, `SELECT `+runCols+` FROM runs r WHERE r.id = ?`, id))
+	r, err := scanRun(s.pool().row(ctx, runByIDSQL, id))
 	return r, notFound(err, "run", id)
 }
 
 // ListRunsForUser returns one page of the runs of every batch userID may
 // see, narrowed by f, newest first.
 func (s *Store) ListRunsForUser(ctx context.Context, userID string, f store.RunFilter, p store.Page) ([]store.Run, bool, error) {
+	query, args, err := listRunsSQL(userID, f, p)
+	if err != nil {
+		return nil, false, fmt.Errorf("list runs: %w", err)
+	}
+	rows, err := s.pool().query(ctx, query, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("list runs: %w", err)
+	}
+	runs, err := collect(rows, scanRun)
+	if err != nil {
+		return nil, false, fmt.Errorf("list runs: %w", err)
+	}
+	runs, more := cut(runs, p)
+	return runs, more, nil
+}
+
+// listRunsSQL is ListRunsForUser's query and arguments.
+func listRunsSQL(userID string, f store.RunFilter, p store.Page) (string, []any, error) {
 	q := pageQuery{table: "r"}
 	q.and(visibleBatch, userID, userID, userID)
 	if f.Status != "" {
@@ -250,18 +273,5 @@ func (s *Store) ListRunsForUser(ctx context.Context, userID string, f store.RunF
 	// Each set of filters is its own query text, so each gets a plan (and
 	// a cached statement) that can use the index on its columns; there are
 	// at most 2^4 of them, times two for the first page and the rest.
-	query, args, err := q.sql(`SELECT `+runCols+` FROM runs r JOIN batches b ON b.id = r.batch_id`, p)
-	if err != nil {
-		return nil, false, fmt.Errorf("list runs: %w", err)
-	}
-	rows, err := s.pool().query(ctx, query, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list runs: %w", err)
-	}
-	runs, err := collect(rows, scanRun)
-	if err != nil {
-		return nil, false, fmt.Errorf("list runs: %w", err)
-	}
-	runs, more := cut(runs, p)
-	return runs, more, nil
+	return q.sql(`SELECT `+runCols+` FROM runs r JOIN batches b ON b.id = r.batch_id`, p)
 }

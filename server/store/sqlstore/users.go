@@ -53,9 +53,11 @@ func (s *Store) UserByName(ctx context.Context, name string) (store.User, error)
 	return u, notFound(err, "user", name)
 }
 
+const userByIDSQL = `SELECT ` + userCols + ` FROM users WHERE id = ?`
+
 // UserByID finds a user by id.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
-	u, err := scanUser(s.pool().row(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.pool().row(ctx, userByIDSQL, id))
 	return u, notFound(err, "user", id)
 }
 

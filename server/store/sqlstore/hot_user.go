@@ -1,0 +1,61 @@
+package sqlstore
+
+import (
+	"time"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// userHotQueries are the queries of what users do most and what the web UI
+// polls (its pages refresh themselves): a rerun, the agents list, the home
+// page's hosts and batches, and a batch's runs. Each reads the caller's
+// own rows, a page at a time, not every agent, batch or run there is;
+// the lists of what the caller may see do not yet (visibleWalk).
+func userHotQueries() []HotQuery {
+	next := store.Page{Limit: 100, After: &store.Key{CreatedAt: time.Unix(1, 0), ID: "x"}}
+	first := store.Page{Limit: 100}
+	return []HotQuery{
+		{Name: "rerun and UI: the caller's name", SQL: userByIDSQL, Args: []any{"u-1"}, Indexes: usersPK},
+		{Name: "rerun: the batch", SQL: batchByIDSQL, Args: []any{"bat-1"}, Indexes: batchesPK},
+		{Name: "rerun: its project's owner", SQL: projectOwnerSQL, Args: []any{"p"}, Indexes: []string{"sqlite_autoindex_projects_1", "projects_pkey"}},
+		{Name: "rerun: its project's recipients", SQL: projectRecipientsSQL, Args: []any{"p"}, Indexes: []string{"sqlite_autoindex_project_recipients_1", "project_recipients_pkey"}},
+		{Name: "rerun: the owner's agents on the batch's host", SQL: agentsOnHostSQL, Args: []any{"u-1", "gpu-01"}, Indexes: []string{"agents_user_host"}},
+
+		// Either index on user_id bounds the agents list by the caller's
+		// agents; with statistics PostgreSQL may take agents_user_host and
+		// sort them.
+		paged(listAgentsSQL("u-1", first)).as("agents list and UI home: the caller's agents", "agents_user_created", "agents_user_host"),
+		paged(listAgentsSQL("u-1", next)).as("agents list and UI home: the next page", "agents_user_created", "agents_user_host"),
+		paged(listBatchesSQL("u-1", first)).as("batches list and UI home: the batches the caller sees", "batches_created").walks(visibleWalk),
+		paged(listBatchesSQL("u-1", next)).as("batches list and UI home: the next page", "batches_created").walks(visibleWalk),
+		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: the runs the caller sees", "runs_created").walks(visibleWalk),
+		paged(listRunsSQL("u-1", store.RunFilter{BatchID: "bat-1"}, first)).as("batch page: its runs", "runs_batch_created"),
+	}
+}
+
+// visibleWalk is why the lists of what a user may see (visibleBatch) walk
+// every batch or run newest first: neither engine turns an OR of
+// "owner_id = ?" and two EXISTS into index ranges, so each reads the table's
+// created index in order and tests each row until the page is full. A page
+// costs the rows of other users it passes: little for a user who sees most
+// recent work, every row for one who sees none. Bounding it needs a read per
+// visible project (LATERAL on PostgreSQL, a merge in Go on SQLite).
+const visibleWalk = "a list of what the caller may see walks the whole created index until the page is full"
+
+// paged is a paged list's query as the store builds it; as names it.
+func paged(query string, args []any, err error) HotQuery {
+	if err != nil {
+		panic(err) // only a page limit below 1 fails
+	}
+	return HotQuery{SQL: query, Args: args}
+}
+
+func (q HotQuery) as(name string, indexes ...string) HotQuery {
+	q.Name, q.Indexes = name, indexes
+	return q
+}
+
+func (q HotQuery) walks(why string) HotQuery {
+	q.Walk = why
+	return q
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -139,16 +140,19 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	if err := s.beats.record(r.Context(), agentID, s.cfg.Now().UTC()); err != nil {
 		return err
 	}
+	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	if wait > 0 {
+		if parked, err := s.park(w, r, agentID, wait, maxRuns); parked || err != nil {
+			return err
+		}
 		s.metrics.held.Inc()
 		defer s.metrics.held.Dec()
 		defer s.shed.holding()()
 		defer s.beats.holding(agentID)()
 	}
-	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	cmds := []api.Command{}
 	err = s.hold(r.Context(), agentID, wait, func() (bool, <-chan time.Time, error) {
-		found, err := s.claim(r, agentID, maxRuns)
+		found, err := s.claim(r.Context(), agentID, maxRuns)
 		if err != nil || len(found) > 0 {
 			cmds = found
 			return true, nil, err
@@ -165,11 +169,11 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) claim(r *http.Request, agentID string, maxRuns int) ([]api.Command, error) {
+func (s *Server) claim(ctx context.Context, agentID string, maxRuns int) ([]api.Command, error) {
 	now := s.cfg.Now().UTC()
 	// At most 20 per answer: each can be up to MaxBodyBytes, and the
 	// client caps what it reads; the rest come on the next poll.
-	claimed, err := s.store.ClaimCommandsCapped(r.Context(), agentID, maxRuns, now, s.cfg.Lease, 20)
+	claimed, err := s.store.ClaimCommandsCapped(ctx, agentID, maxRuns, now, s.cfg.Lease, 20)
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,17 @@ func (w *watchedWaker) Subscribe(ctx context.Context, agentID string) (<-chan st
 	return ch, cancel, err
 }
 
+func (w *watchedWaker) SubscribeFunc(ctx context.Context, agentID string, wake func()) (func(), error) {
+	cancel, err := w.LocalWaker.SubscribeFunc(ctx, agentID, wake)
+	if agentID != server.RevokedKey {
+		select {
+		case w.parked <- agentID:
+		default:
+		}
+	}
+	return cancel, err
+}
+
 func newWatchedHarness(t *testing.T, cfg server.Config) (*harness, *watchedWaker) {
 	w := &watchedWaker{LocalWaker: server.NewLocalWaker(), parked: make(chan string, 16)}
 	h := newHarnessWithWaker(t, cfg, w)

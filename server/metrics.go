@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -117,6 +119,32 @@ type statusWriter struct {
 	code     int
 	req      *http.Request // ServeMux sets req.Pattern before any handler runs
 	dropBody bool
+	// finish records the request's metric and log line; after a Hijack
+	// (a parked poll, park.go) whoever took the connection calls it.
+	finish   func(code int)
+	hijacked bool
+}
+
+// Hijack hands the connection over (park.go); observe then leaves the
+// request's metric and log line to the new owner.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	w.hijacked = err == nil
+	return c, rw, err
+}
+
+// statusWriterOf finds observe's statusWriter under w, or nil.
+func statusWriterOf(w http.ResponseWriter) *statusWriter {
+	for {
+		switch x := w.(type) {
+		case *statusWriter:
+			return x
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -167,28 +195,33 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		sw := &statusWriter{ResponseWriter: w, req: r}
+		sw.finish = func(code int) {
+			if code == 0 {
+				code = http.StatusOK
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			elapsed := time.Since(start)
+			method := methodLabel(r.Method)
+			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(code)).Observe(elapsed.Seconds())
+			ev := s.log.Info()
+			if code >= 500 {
+				ev = s.log.Error()
+			}
+			// A token pasted where an id belongs must not reach the log.
+			ev.Str("method", method).Str("route", route).Str("path", token.Redact(r.URL.Path)).
+				Int("status", code).Dur("duration", elapsed).Str("remote", r.RemoteAddr)
+			s.logActor(ctx, ev, who)
+			ev.Msg("request")
+		}
 		if !refuseTransferEncoding(sw, r) { // smuggling.go
 			s.serveAdmitted(mux, sw, r) // shed.go
 		}
-		if sw.code == 0 {
-			sw.code = http.StatusOK
+		if !sw.hijacked {
+			sw.finish(sw.code)
 		}
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		elapsed := time.Since(start)
-		method := methodLabel(r.Method)
-		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(sw.code)).Observe(elapsed.Seconds())
-		ev := s.log.Info()
-		if sw.code >= 500 {
-			ev = s.log.Error()
-		}
-		// A token pasted where an id belongs must not reach the log.
-		ev.Str("method", method).Str("route", route).Str("path", token.Redact(r.URL.Path)).
-			Int("status", sw.code).Dur("duration", elapsed).Str("remote", r.RemoteAddr)
-		s.logActor(ctx, ev, who)
-		ev.Msg("request")
 	})
 }
 

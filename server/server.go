@@ -175,6 +175,9 @@ type Server struct {
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once
+
+	relisten *relistener // Serve's listener, which parked polls hand back to (park.go)
+	parked   parkedPolls
 }
 
 // New builds a Server. A nil waker means the in-process LocalWaker, which
@@ -209,6 +212,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // new ones return at once. Serve calls it; tests may too.
 func (s *Server) BeginShutdown() {
 	s.closeOnce.Do(func() { close(s.closing) })
+	s.parked.wakeAll()
 }
 
 // FlushHeartbeats writes buffered heartbeats now. Serve flushes on its own;
@@ -250,8 +254,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	// uses are flushed.
 	defer func() { stopBeats(); <-beatsDone; <-usedDone }()
 
+	s.relisten = newRelistener(ln)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(s.relisten) }()
 	select {
 	case err := <-errc:
 		return err
@@ -260,6 +265,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
+	s.parked.wait(sctx) // net/http does not see parked polls' connections
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr
 	}

@@ -23,31 +23,51 @@ type Waker interface {
 	Notify(ctx context.Context, agentID string) error
 }
 
+// FuncWaker is a Waker that can also call a func instead of signalling a
+// channel, so a parked long-poll (park.go) needs no goroutine waiting on
+// a channel. wake runs on the notifier's goroutine and must not block.
+type FuncWaker interface {
+	Waker
+	SubscribeFunc(ctx context.Context, agentID string, wake func()) (cancel func(), err error)
+}
+
 // LocalWaker is the in-process Waker.
 type LocalWaker struct {
 	mu   sync.Mutex
-	subs map[string]map[chan struct{}]struct{}
+	subs map[string]map[*func()]struct{}
 }
 
 // NewLocalWaker returns an empty LocalWaker.
 func NewLocalWaker() *LocalWaker {
-	return &LocalWaker{subs: make(map[string]map[chan struct{}]struct{})}
+	return &LocalWaker{subs: make(map[string]map[*func()]struct{})}
 }
 
 // Subscribe implements Waker.
-func (w *LocalWaker) Subscribe(_ context.Context, agentID string) (<-chan struct{}, func(), error) {
+func (w *LocalWaker) Subscribe(ctx context.Context, agentID string) (<-chan struct{}, func(), error) {
 	ch := make(chan struct{}, 1) // buffered: a Notify never blocks
+	cancel, err := w.SubscribeFunc(ctx, agentID, func() {
+		select {
+		case ch <- struct{}{}:
+		default: // already signalled
+		}
+	})
+	return ch, cancel, err
+}
+
+// SubscribeFunc implements FuncWaker.
+func (w *LocalWaker) SubscribeFunc(_ context.Context, agentID string, wake func()) (func(), error) {
+	key := &wake
 	w.mu.Lock()
 	set := w.subs[agentID]
 	if set == nil {
-		set = make(map[chan struct{}]struct{})
+		set = make(map[*func()]struct{})
 		w.subs[agentID] = set
 	}
-	set[ch] = struct{}{}
+	set[key] = struct{}{}
 	w.mu.Unlock()
-	return ch, func() {
+	return func() {
 		w.mu.Lock()
-		delete(set, ch)
+		delete(set, key)
 		if len(set) == 0 && w.subs[agentID] != nil && len(w.subs[agentID]) == 0 {
 			delete(w.subs, agentID)
 		}
@@ -59,11 +79,8 @@ func (w *LocalWaker) Subscribe(_ context.Context, agentID string) (<-chan struct
 func (w *LocalWaker) Notify(_ context.Context, agentID string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ch := range w.subs[agentID] {
-		select {
-		case ch <- struct{}{}:
-		default: // already signalled
-		}
+	for wake := range w.subs[agentID] {
+		(*wake)()
 	}
 	return nil
 }

@@ -142,9 +142,29 @@ func (w *Waker) Subscribe(ctx context.Context, agentID string) (<-chan struct{},
 	if err != nil {
 		return nil, nil, err
 	}
+	return ch, w.counted(agentID, cancel), nil
+}
+
+// SubscribeFunc implements server.FuncWaker, like Subscribe.
+func (w *Waker) SubscribeFunc(ctx context.Context, agentID string, wake func()) (func(), error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.up {
+		return nil, ErrListenerDown
+	}
+	cancel, err := w.local.SubscribeFunc(ctx, agentID, wake)
+	if err != nil {
+		return nil, err
+	}
+	return w.counted(agentID, cancel), nil
+}
+
+// counted counts a subscription of agentID for the reconnect's wake-all;
+// the func returned ends it, once. Under w.mu.
+func (w *Waker) counted(agentID string, cancel func()) func() {
 	w.subs[agentID]++
 	var once sync.Once
-	return ch, func() {
+	return func() {
 		once.Do(func() {
 			cancel()
 			w.mu.Lock()
@@ -153,7 +173,7 @@ func (w *Waker) Subscribe(ctx context.Context, agentID string) (<-chan struct{},
 			}
 			w.mu.Unlock()
 		})
-	}, nil
+	}
 }
 
 // Listening reports whether the listener is connected, so that Notify

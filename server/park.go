@@ -1,0 +1,284 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/token"
+)
+
+// Parking: a held jobs poll that found nothing to hand out leaves
+// net/http. Held inside its handler, a poll keeps a goroutine whose stack
+// has grown through the handler chain and the store (16 KiB), net/http's
+// reader goroutine and buffers (about 30 KiB live per agent, measured by
+// argus-bench fleet). Parked, it keeps its connection (hijacked), a
+// subscription that calls a func, and one small goroutine blocked in a
+// one-byte Read, which notices at once an agent that hangs up. Wake-ups
+// (a command queued, a lease's end, the hold's end, shutdown) end that
+// Read through the connection's read deadline; the poll then claims as
+// before, writes its answer and hands the connection back to net/http
+// (relistener), so the agent's next request is served on it as usual.
+//
+// Parking needs Serve (its relistener), a FuncWaker, and an HTTP/1.x
+// connection net/http gives up; otherwise the poll is held in its
+// handler (hold in wake.go), which behaves the same seen from outside.
+
+// parkedPoll is one parked long-poll.
+type parkedPoll struct {
+	s       *Server
+	agentID string
+	maxRuns int
+	until   time.Time      // the hold's end
+	header  http.Header    // the answer's headers, as the middleware set them
+	finish  func(code int) // the request's metric and log line (observe)
+	woken   atomic.Bool    // a wake-up since the last look
+	cancel  func()         // ends the waker subscription
+	release func()         // ends the heartbeat stamping and the held count
+
+	mu   sync.Mutex
+	conn net.Conn // nil until hijacked
+}
+
+// parkedPolls is the Server's registry of parked polls, for shutdown.
+type parkedPolls struct {
+	mu  sync.Mutex
+	set map[*parkedPoll]struct{}
+	wg  sync.WaitGroup
+}
+
+// lookTimeout bounds each store call of a parked poll, which has no
+// request context of its own.
+const lookTimeout = 10 * time.Second
+
+// park holds r's poll parked. parked false: it could not be, nothing was
+// written, and the caller holds the poll itself. parked true with an
+// error: the caller writes the error.
+func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wait time.Duration, maxRuns int) (parked bool, err error) {
+	fw, ok := s.waker.(FuncWaker)
+	sw := statusWriterOf(w)
+	if s.relisten == nil || !ok || sw == nil || r.ProtoMajor != 1 || s.isClosing() {
+		return false, nil
+	}
+	p := &parkedPoll{s: s, agentID: agentID, maxRuns: maxRuns, until: time.Now().Add(wait)}
+	// Held from here, for the heartbeat stamps and --max-held-polls.
+	stamping := s.beats.holding(agentID)
+	s.shed.held.Add(1)
+	p.release = func() { stamping(); s.shed.held.Add(-1) }
+	// Subscribed before the look, so a command queued in between wakes it.
+	if p.cancel, err = fw.SubscribeFunc(r.Context(), agentID, p.wake); err != nil {
+		p.release()
+		return false, nil // a listener down: the handler's hold re-checks every second
+	}
+	found, err := s.claim(r.Context(), agentID, maxRuns)
+	if err != nil || len(found) > 0 {
+		p.cancel()
+		p.release()
+		if err == nil {
+			writeJSON(w, http.StatusOK, api.JobList{Commands: found})
+		}
+		return true, err
+	}
+	p.header, p.finish = w.Header().Clone(), sw.finish
+	conn, buffered, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		p.cancel()
+		p.release()
+		return false, nil
+	}
+	s.parked.add(p)
+	s.metrics.held.Inc()
+	p.mu.Lock()
+	p.conn = conn
+	p.mu.Unlock()
+	if buffered.Reader.Buffered() > 0 {
+		// The agent sent more than this request (HTTP/1.1 clients do not
+		// pipeline): those bytes cannot be handed back to net/http.
+		go p.end(p.answer(nil, false))
+		return true, nil
+	}
+	// The first look for a lease's end is made here, on the handler's
+	// goroutine: store calls grow a stack (the SQLite engine's deeply), and
+	// serve's should stay small while it waits.
+	next, err := p.nextLook()
+	if err != nil {
+		go p.end(p.fail(err))
+		return true, nil
+	}
+	go p.serve(next)
+	return true, nil
+}
+
+// wake is the waker's func: it ends the parked Read at once. The flag
+// covers a wake-up that comes while serve is not in Read.
+func (p *parkedPoll) wake() {
+	p.woken.Store(true)
+	p.mu.Lock()
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.SetReadDeadline(time.Now())
+	}
+}
+
+// serve waits for a wake-up, the hold's end or a lease's end, and claims
+// at each; it answers with what it finds, or empty at the end.
+func (p *parkedPoll) serve(next time.Time) {
+	var one [1]byte
+	for looked := false; ; looked = true {
+		closing := p.s.isClosing()
+		if closing || !time.Now().Before(p.until) {
+			p.end(p.answer(nil, !closing))
+			return
+		}
+		if looked {
+			var err error
+			if next, err = p.nextLook(); err != nil {
+				p.end(p.fail(err))
+				return
+			}
+		}
+		_ = p.conn.SetReadDeadline(next)
+		if !p.woken.Swap(false) {
+			n, err := p.conn.Read(one[:])
+			if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				p.conn.Close() // the agent hung up, or spoke out of turn
+				p.end(0)
+				return
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
+		found, err := p.s.claim(ctx, p.agentID, p.maxRuns)
+		cancel()
+		if err != nil {
+			p.end(p.fail(err))
+			return
+		}
+		if len(found) > 0 {
+			p.end(p.answer(found, true))
+			return
+		}
+	}
+}
+
+// nextLook is when to look again without a wake-up: the hold's end, or
+// just past the end of a lease of the agent's commands, so a redelivery
+// is not late.
+func (p *parkedPoll) nextLook() (time.Time, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
+	defer cancel()
+	at, ok, err := p.s.store.NextLeaseExpiry(ctx, p.agentID)
+	if err != nil || !ok {
+		return p.until, err
+	}
+	return minTime(p.until, time.Now().Add(at.Sub(p.s.cfg.Now())+time.Millisecond)), nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// answer writes the jobs answer and, with keep, hands the connection back
+// to net/http; it returns the status for the request's log line.
+func (p *parkedPoll) answer(found []api.Command, keep bool) int {
+	if found == nil {
+		found = []api.Command{}
+	}
+	p.write(http.StatusOK, api.JobList{Commands: found}, keep)
+	return http.StatusOK
+}
+
+// fail answers 500, as writeError does for a store failure.
+func (p *parkedPoll) fail(err error) int {
+	p.s.log.Error().Str("error", token.Redact(err.Error())).Str("route", "GET /api/agents/{agent_id}/jobs").Msg("request failed")
+	p.write(http.StatusInternalServerError, api.Error{Error: "internal error"}, false)
+	return http.StatusInternalServerError
+}
+
+func (p *parkedPoll) write(code int, body any, keep bool) {
+	data, _ := json.Marshal(body)
+	data = append(data, '\n')
+	h := p.header
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	resp := &http.Response{
+		StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Header: h, Close: !keep,
+		ContentLength: int64(len(data)), Body: io.NopCloser(bytes.NewReader(data)),
+	}
+	var out bytes.Buffer
+	_ = resp.Write(&out)
+	_ = p.conn.SetDeadline(time.Now().Add(lookTimeout))
+	if _, err := p.conn.Write(out.Bytes()); err != nil || !keep {
+		p.conn.Close()
+		return
+	}
+	_ = p.conn.SetDeadline(time.Time{})
+	p.s.relisten.handBack(p.conn)
+}
+
+// end releases what the parked poll held and logs the request.
+func (p *parkedPoll) end(code int) {
+	p.cancel()
+	p.release()
+	p.s.metrics.held.Dec()
+	p.s.parked.remove(p)
+	p.finish(code)
+}
+
+func (pp *parkedPolls) add(p *parkedPoll) {
+	pp.mu.Lock()
+	if pp.set == nil {
+		pp.set = make(map[*parkedPoll]struct{})
+	}
+	pp.set[p] = struct{}{}
+	pp.wg.Add(1)
+	pp.mu.Unlock()
+}
+
+func (pp *parkedPolls) remove(p *parkedPoll) {
+	pp.mu.Lock()
+	delete(pp.set, p)
+	pp.mu.Unlock()
+	pp.wg.Done()
+}
+
+// wakeAll wakes every parked poll: the server is shutting down.
+func (pp *parkedPolls) wakeAll() {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	for p := range pp.set {
+		p.wake()
+	}
+}
+
+// wait waits until every parked poll has answered, or ctx ends.
+func (pp *parkedPolls) wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { pp.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}

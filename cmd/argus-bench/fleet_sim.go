@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -67,7 +68,7 @@ func newSimAgent(url, host, id, token string, conns int, from net.IP, book *flee
 // ends: two loops on two connections, or one loop on one.
 func (a *simAgent) run(ctx context.Context, delay, every, wait time.Duration, conns int) {
 	defer a.tr.CloseIdleConnections()
-	if !sleepCtx(ctx, delay) {
+	if !ctxsleep.Sleep(ctx, delay) {
 		return
 	}
 	if conns == 1 {
@@ -117,7 +118,7 @@ func (a *simAgent) pollLoop(ctx context.Context, wait time.Duration) {
 	for ctx.Err() == nil {
 		jobs, ok := a.poll(ctx, wait)
 		if !ok {
-			sleepCtx(ctx, time.Second)
+			ctxsleep.Sleep(ctx, time.Second)
 			continue
 		}
 		for _, cmd := range jobs.Commands {
@@ -157,12 +158,12 @@ func (a *simAgent) oneConnLoop(ctx context.Context, every, wait time.Duration) {
 		}
 		w := min(time.Until(next), wait)
 		if w < time.Millisecond { // too short to hold: wait it out here
-			sleepCtx(ctx, w)
+			ctxsleep.Sleep(ctx, w)
 			continue
 		}
 		jobs, ok := a.poll(ctx, w)
 		if !ok {
-			sleepCtx(ctx, min(time.Second, time.Until(next)))
+			ctxsleep.Sleep(ctx, min(time.Second, time.Until(next)))
 			continue
 		}
 		for _, cmd := range jobs.Commands {

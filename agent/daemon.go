@@ -15,6 +15,7 @@ import (
 
 	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
@@ -217,7 +218,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 		if err != nil {
 			wait = nextBackoff(wait, d.cfg.MaxBackoff)
 			d.log.Warn().Err(err).Dur("retry_in", wait).Msg("polling for commands failed")
-			if !sleepCtx(ctx, wait) {
+			if !ctxsleep.Sleep(ctx, wait) {
 				return
 			}
 			continue
@@ -264,17 +265,6 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command, received time.Time
 func nextBackoff(prev, ceiling time.Duration) time.Duration {
 	d := min(max(2*prev, time.Second), ceiling)
 	return d/2 + rand.N(d/2+1)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 func (d *daemon) kickOutbox() {

@@ -3,7 +3,9 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +93,10 @@ func TestCancelWhileTheAgentHoldsTheRerunNeverStartsIt(t *testing.T) {
 	if err := agent.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	// kill(2) returns before every thread has stopped: released too soon,
+	// a thread still running sees the release and asks the server, which
+	// then has the run starting (no longer cancellable).
+	waitFor(t, 10*time.Second, "every thread of the agent stopped", func() bool { return threadsStopped(agent.PID()) })
 	release() // lets it go on once it runs again
 	e.cancel(runID)
 	if r := e.waitStatus(runID, api.RunCancelled); r.PID != 0 || r.EndedAt == nil {
@@ -118,6 +124,27 @@ func TestCancelWhileTheAgentHoldsTheRerunNeverStartsIt(t *testing.T) {
 	if r := e.waitStatus(runID, api.RunCancelled); r.PID != 0 {
 		t.Fatalf("cancelled run after the agent resumed = %+v", r)
 	}
+}
+
+// threadsStopped reports whether every thread of pid is stopped by a
+// signal (state T in /proc/<pid>/task/<tid>/stat).
+func threadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which may hold spaces and ')'.
+		end := bytes.LastIndexByte(data, ')')
+		if end < 0 || len(data) <= end+2 || data[end+2] != 'T' {
+			return false
+		}
+	}
+	return true
 }
 
 // journalNames reports whether the agent's journal has a record of runID.

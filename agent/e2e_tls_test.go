@@ -95,8 +95,15 @@ func TestAgentOverHTTPSWithAPrivateCA(t *testing.T) {
 	e.StartAgent(server, testenv.AgentSpec{Home: home, Args: []string{"--ca-cert", cert, "--heartbeat-interval", "1s"}},
 		strings.TrimSpace(r.Stdout), user)
 	host, _ := os.Hostname()
+	// The run's cwd is under the Env's dir, not a TempDir of its own: the
+	// Env ends what a run leaves behind before that dir is removed, and a
+	// later TempDir would be removed before that (cleanups run in reverse).
+	cwd, err := os.MkdirTemp(e.Dir, "cwd-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	b, err := user.CreateBatch(context.Background(), api.CreateBatchRequest{Project: "tls",
-		EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Argv: []string{"/bin/sh", "-c", "exit 5"}}, Cwd: t.TempDir(), Host: host,
+		EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Argv: []string{"/bin/sh", "-c", "exit 5"}}, Cwd: cwd, Host: host,
 			Env: map[string]string{"PATH": "/usr/bin:/bin"}}})
 	if err != nil {
 		t.Fatal(err)

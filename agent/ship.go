@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -58,7 +59,7 @@ func (d *daemon) shipLoop(ctx context.Context) {
 			case <-d.shipKick:
 			}
 		}
-		if !sleepCtx(ctx, delay) {
+		if !ctxsleep.Sleep(ctx, delay) {
 			return
 		}
 		if s.round(ctx) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/token"
 )
 
@@ -77,7 +78,7 @@ func (d *daemon) renewToken(ctx context.Context, used *client.Client) (bool, err
 			d.log.Info().Msg("token rejected, and a new one is in the token file (argus-agent --reregister): carrying on with it")
 			return true, nil
 		}
-		if time.Now().After(give) || !sleepCtx(ctx, tokenPoll) {
+		if time.Now().After(give) || !ctxsleep.Sleep(ctx, tokenPoll) {
 			return false, nil
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/internal/atomicfile"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/store"
 )
 
@@ -172,7 +173,7 @@ func (s *Server) watchRevocations(ctx context.Context) {
 		woken, cancel, err := s.waker.Subscribe(ctx, revokedKey)
 		if err != nil {
 			s.tokens.setLive(false)
-			if !sleepCtx(ctx, time.Second) {
+			if !ctxsleep.Sleep(ctx, time.Second) {
 				return
 			}
 			continue
@@ -207,16 +208,5 @@ func (s *Server) announceRevocation(ctx context.Context) {
 	s.tokens.flush()
 	if err := s.waker.Notify(ctx, revokedKey); err != nil {
 		s.log.Error().Err(err).Msg("could not announce a token revocation to other replicas; they trust their caches for up to the token cache TTL")
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

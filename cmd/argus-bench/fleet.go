@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/urfave/cli/v2"
 )
 
@@ -172,7 +173,7 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 	}
 	defer func() { stopAgents(); agents.Wait() }()
 	fmt.Fprintf(stderr, "warming up for %s…\n", cfg.Warmup)
-	if !sleepCtx(ctx, cfg.Warmup) {
+	if !ctxsleep.Sleep(ctx, cfg.Warmup) {
 		return ctx.Err()
 	}
 	rep.PollsHeld, _ = f.server.PollsHeld(ctx)
@@ -187,7 +188,7 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 	rerunLoad(ctx, f, cfg.Rate, cfg.Duration)
 	probes.Wait()
 	drainUntil := time.Now().Add(cfg.Drain)
-	for f.book.pending() > 0 && time.Now().Before(drainUntil) && sleepCtx(ctx, 20*time.Millisecond) {
+	for f.book.pending() > 0 && time.Now().Before(drainUntil) && ctxsleep.Sleep(ctx, 20*time.Millisecond) {
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

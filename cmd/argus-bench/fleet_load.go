@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -208,7 +209,7 @@ func rerunLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
 	total := int(rate * d.Seconds())
 	for k := range total {
 		due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
-		if !sleepCtx(ctx, time.Until(due)) {
+		if !ctxsleep.Sleep(ctx, time.Until(due)) {
 			break
 		}
 		h := rand.IntN(len(f.agents))
@@ -243,7 +244,7 @@ func probeLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
 	start := time.Now()
 	for k := range int(rate * d.Seconds()) {
 		due := start.Add(time.Duration(float64(k) / rate * float64(time.Second)))
-		if !sleepCtx(ctx, time.Until(due)) {
+		if !ctxsleep.Sleep(ctx, time.Until(due)) {
 			break
 		}
 		a := f.agents[rand.IntN(len(f.agents))]

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -77,7 +78,7 @@ func newSimAgent(url, host, id, token string, conns int, from net.IP, book *flee
 // ends: its heartbeat loop and its poll loop, as the real agent's.
 func (a *simAgent) run(ctx context.Context, delay, every, wait time.Duration, conns int) {
 	defer a.tr.CloseIdleConnections()
-	if !sleepCtx(ctx, delay) {
+	if !ctxsleep.Sleep(ctx, delay) {
 		return
 	}
 	done := make(chan struct{})
@@ -133,7 +134,7 @@ func (a *simAgent) pollLoop(ctx context.Context, wait time.Duration) {
 			a.pollsBeat.Store(jobs.HeldPollHeartbeat)
 		}
 		if !ok {
-			sleepCtx(ctx, time.Second)
+			ctxsleep.Sleep(ctx, time.Second)
 			continue
 		}
 		for _, cmd := range jobs.Commands {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/urfave/cli/v2"
 )
 
@@ -94,7 +95,7 @@ func runIdle(ctx context.Context, cfg idleConfig, stdout, stderr io.Writer) erro
 	pid := s.Agent.Proc.PID()
 
 	fmt.Fprintf(stderr, "settling %s, then watching the agent for %s…\n", cfg.Settle, cfg.Duration)
-	if !sleepCtx(ctx, cfg.Settle) {
+	if !ctxsleep.Sleep(ctx, cfg.Settle) {
 		return ctx.Err()
 	}
 	first, err := readIdle(pid)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -197,7 +198,7 @@ func (s *stack) sampleUntilEnded(ctx context.Context, runID string, within time.
 			}
 			return time.Now(), nil
 		}
-		if !sleepCtx(ctx, 100*time.Millisecond) {
+		if !ctxsleep.Sleep(ctx, 100*time.Millisecond) {
 			return time.Time{}, ctx.Err()
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
 )
@@ -244,23 +245,11 @@ func (s *stack) waitRun(ctx context.Context, runID, what string, interval, withi
 		if err := s.Agent.Proc.Exited(); err != nil {
 			return nil, err
 		}
-		if !sleepCtx(ctx, interval) {
+		// The benchmark's own waits poll at their own pace (1 ms while a
+		// figure is being taken), not at testenv.Poll's.
+		if !ctxsleep.Sleep(ctx, interval) {
 			return nil, fmt.Errorf("run %s: %w: not %s within %s (last status %s)", runID, errRunTimeout, what, within, r.Status)
 		}
-	}
-}
-
-// sleepCtx sleeps for d unless ctx ends first; false when it did. The
-// benchmark's own waits poll at their own pace (1 ms while a figure is
-// being taken), not at testenv.Poll's.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -155,7 +156,7 @@ func (s *stack) stopOnce(ctx context.Context, batchID string, cfg stopConfig) (s
 		if now.After(deadline) {
 			return r, fmt.Errorf("%d of %d processes still alive %s after the stop", alive(left), len(tree), now.Sub(t0).Round(time.Millisecond))
 		}
-		if !sleepCtx(ctx, time.Millisecond) {
+		if !ctxsleep.Sleep(ctx, time.Millisecond) {
 			return r, ctx.Err()
 		}
 	}
@@ -192,7 +193,7 @@ func waitTree(ctx context.Context, runID string, n int) ([]pidAt, error) {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("run %s: %d of %d processes after %s", runID, len(pids), n, stopWithin)
 		}
-		if !sleepCtx(ctx, 10*time.Millisecond) {
+		if !ctxsleep.Sleep(ctx, 10*time.Millisecond) {
 			return nil, ctx.Err()
 		}
 	}

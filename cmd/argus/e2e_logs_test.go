@@ -25,7 +25,13 @@ func TestLogsEndToEnd(t *testing.T) {
 	env := e.userEnv(alice)
 	home, agentID := e.AgentHome(e.server, alice, "")
 	e.StartAgent(e.server, testenv.AgentSpec{Home: home}, agentID, e.client(t, alice))
-	cwd := t.TempDir()
+	// Under the Env's dir, not a TempDir of its own: the Env ends what a run
+	// leaves behind before that dir is removed, and a later TempDir would be
+	// removed before that (cleanups run in reverse).
+	cwd, err := os.MkdirTemp(e.Dir, "cwd-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := e.argus(t, env, cwd, "record", "--no-run", "--project", "mnist", "--", "sh", "-c",
 		`echo "epoch 1"; while [ ! -f go ] && [ -d "$PWD" ]; do sleep 0.05; done; echo "epoch 2" >&2; exit 3`)
 	wantOK(t, "record", r)

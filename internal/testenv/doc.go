@@ -25,6 +25,11 @@
 // errors and, where it waits, takes a context, so a benchmark binary can
 // use it; the T helpers (Main, New and the *Env methods) wrap it for
 // tests, failing the test on error and killing everything in t.Cleanup.
+// Last of all, before the test's dir is removed, an Env ends what outlived
+// the processes it started (leftovers.go): it kills the test's runs, which
+// the agent starts in sessions of their own, and waits for the agent's
+// supervisors to write the runs' status files and exit, so nothing writes
+// into the dir while it is removed.
 //
 // Not here: fakes of the server or the agent (unit tests keep their own),
 // assertions about product behaviour, and anything a shipped binary needs.

@@ -67,7 +67,10 @@ func Bin(t testing.TB, name string, tags ...string) string {
 
 // Env is one test's world: a temp dir and the binaries built with Tags.
 // Every method fails the test on error; whatever it starts is killed in
-// Cleanup, and its output shown when the test failed.
+// Cleanup, and its output shown when the test failed. Everything it starts
+// carries EnvDir=Dir in its environment, so that what outlives those
+// processes (an agent's runs and supervisor) is found and ended before the
+// dir is removed (endLeftovers).
 type Env struct {
 	T    testing.TB
 	Dir  string
@@ -76,7 +79,12 @@ type Env struct {
 
 // New makes an Env in a fresh temp dir.
 func New(t testing.TB, tags ...string) *Env {
-	return &Env{T: t, Dir: t.TempDir(), Tags: tags}
+	e := &Env{T: t, Dir: t.TempDir(), Tags: tags}
+	// Registered right after TempDir's own cleanup, so it runs after every
+	// later one (the kills of what the Env started) and before the dir's
+	// removal.
+	t.Cleanup(e.endLeftovers)
+	return e
 }
 
 // Bin is the binary name built with the Env's tags.
@@ -95,6 +103,7 @@ func (e *Env) StartServer(spec ServerSpec) *Server {
 	if spec.Dir == "" {
 		spec.Dir = e.Dir
 	}
+	spec.Env = e.marked(spec.Env)
 	s, err := StartServer(context.Background(), spec)
 	if err != nil {
 		e.T.Fatal(err)
@@ -185,6 +194,7 @@ func (e *Env) StartAgent(s *Server, spec AgentSpec, id string, user *client.Clie
 	if spec.Bin == "" {
 		spec.Bin = e.Bin(AgentBin)
 	}
+	spec.Env = e.marked(spec.Env)
 	a, err := s.StartAgent(context.Background(), spec, id, user)
 	if err != nil {
 		e.T.Fatal(err)
@@ -204,6 +214,7 @@ func (e *Env) Start(spec Spec) *Proc {
 		f.Close()
 		spec.LogPath = f.Name()
 	}
+	spec.Env = e.marked(spec.Env)
 	p, err := Start(spec)
 	if err != nil {
 		e.T.Fatal(err)
@@ -212,9 +223,13 @@ func (e *Env) Start(spec Spec) *Proc {
 	return p
 }
 
-// Run runs a command to completion within a minute.
+// Run runs a command to completion within a minute. Unless EnvOnly, the
+// command carries EnvDir too (a local run it leaves behind is found).
 func (e *Env) Run(spec RunSpec) Result {
 	e.T.Helper()
+	if !spec.EnvOnly {
+		spec.Env = e.marked(spec.Env)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	r, err := Run(ctx, spec)

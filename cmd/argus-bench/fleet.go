@@ -22,6 +22,7 @@ type fleetConfig struct {
 	DB          string // "": SQLite in the temp dir; postgres://…: a fresh schema there
 	Agents      int
 	Users       int
+	Replicas    int // argus-server processes on the one PostgreSQL schema
 	Conns       int // connections per agent: 1 or 2
 	OneAddress  bool
 	Heartbeat   time.Duration
@@ -71,6 +72,7 @@ func fleetCommand() *cli.Command {
 			&cli.StringFlag{Name: "db", Usage: "postgres:// DSN to run on, in a fresh schema dropped at the end (default: SQLite in the temp dir)"},
 			&cli.IntFlag{Name: "agents", Value: 1000, Usage: "simulated agents"},
 			&cli.IntFlag{Name: "users", Value: 1, Usage: "users owning the agents, round-robin"},
+			&cli.IntFlag{Name: "replicas", Value: 1, Usage: "argus-server replicas on the PostgreSQL --db, taking the agents in turn; each rerun goes to another replica than its agent's (memory, CPU and files are summed)"},
 			&cli.IntFlag{Name: "conns-per-agent", Value: 1, Usage: "1: argus-agent today (its held poll is its heartbeat; acks and exits on a connection closed after 5 s idle); 2: the agent before (heartbeats every --heartbeat and acks on a second, kept connection)"},
 			&cli.BoolFlag{Name: "one-address", Usage: "every agent connects from 127.0.0.1 (a fleet behind one NAT), not from an address of its own in 127.1.0.0/16"},
 			&cli.DurationFlag{Name: "heartbeat", Value: 10 * time.Second, Usage: "heartbeat interval of every agent"},
@@ -90,7 +92,7 @@ func fleetCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return runFleet(c.Context, fleetConfig{
 				ServerBin: c.String("server-bin"), ServeArgs: c.StringSlice("serve-arg"), DB: c.String("db"),
-				Agents: c.Int("agents"), Users: c.Int("users"), Conns: c.Int("conns-per-agent"), OneAddress: c.Bool("one-address"),
+				Agents: c.Int("agents"), Users: c.Int("users"), Replicas: c.Int("replicas"), Conns: c.Int("conns-per-agent"), OneAddress: c.Bool("one-address"),
 				Heartbeat: c.Duration("heartbeat"), PollWait: c.Duration("poll-wait"),
 				Rate: c.Float64("rate"), ProbeRate: c.Float64("heartbeat-probes"), Duration: c.Duration("duration"), Warmup: c.Duration("warmup"),
 				Drain: c.Duration("drain"), ReadyWithin: c.Duration("ready-timeout"),
@@ -110,6 +112,8 @@ func (cfg fleetConfig) validate() error {
 		return errors.New("--agents must be at least 1")
 	case cfg.Users < 1 || cfg.Users > cfg.Agents:
 		return errors.New("--users must be between 1 and --agents")
+	case cfg.Replicas < 1 || (cfg.Replicas > 1 && cfg.DB == ""):
+		return errors.New("--replicas must be at least 1, and more than 1 needs a PostgreSQL --db: SQLite serves one replica")
 	case cfg.Conns != 1 && cfg.Conns != 2:
 		return errors.New("--conns-per-agent must be 1 or 2")
 	case cfg.Agents*cfg.Conns > maxSimSockets:
@@ -153,8 +157,8 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 		return err
 	}
 	defer f.Close()
-	pid := f.server.Proc.PID()
-	rep.RSSBefore, _ = statusNum(pid, "VmRSS")
+	pids := f.pids()
+	rep.RSSBefore = sumOver(pids, func(pid int) int64 { n, _ := statusNum(pid, "VmRSS"); return n })
 
 	setupStart := time.Now()
 	if err := f.populate(ctx, cfg, stderr); err != nil {
@@ -176,10 +180,13 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 	if !ctxsleep.Sleep(ctx, cfg.Warmup) {
 		return ctx.Err()
 	}
-	rep.PollsHeld, _ = f.server.PollsHeld(ctx)
+	for k := range cfg.Replicas {
+		n, _ := f.replica(k).PollsHeld(ctx)
+		rep.PollsHeld += n
+	}
 
 	fmt.Fprintf(stderr, "measuring for %s at %.0f reruns/s…\n", cfg.Duration, cfg.Rate)
-	cpu0, _ := readStat(pid)
+	cpu0 := sumOver(pids, func(pid int) int64 { st, _ := readStat(pid); return int64(st.CPU) })
 	self0, _ := readStat(os.Getpid())
 	t0 := time.Now()
 	f.book.setPhase(phaseMeasure)
@@ -194,13 +201,13 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 		return ctx.Err()
 	}
 	rep.Window = time.Since(t0)
-	cpu1, _ := readStat(pid)
+	cpu1 := sumOver(pids, func(pid int) int64 { st, _ := readStat(pid); return int64(st.CPU) })
 	self1, _ := readStat(os.Getpid())
-	rep.ServerCPU, rep.SimCPU = cpu1.CPU-cpu0.CPU, self1.CPU-self0.CPU
-	rep.RSSAfter, _ = statusNum(pid, "VmRSS")
-	rep.HWM, _ = statusNum(pid, "VmHWM")
+	rep.ServerCPU, rep.SimCPU = time.Duration(cpu1-cpu0), self1.CPU-self0.CPU
+	rep.RSSAfter = sumOver(pids, func(pid int) int64 { n, _ := statusNum(pid, "VmRSS"); return n })
+	rep.HWM = sumOver(pids, func(pid int) int64 { n, _ := statusNum(pid, "VmHWM"); return n })
 	rep.SimRSS, _ = statusNum(os.Getpid(), "VmRSS")
-	rep.FDs = countFDs(pid)
+	rep.FDs = int(sumOver(pids, func(pid int) int64 { return int64(countFDs(pid)) }))
 	rep.LoadEnd = loadAvg()
 	f.book.setPhase(phaseStop)
 
@@ -210,6 +217,16 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 		return v.err()
 	}
 	return nil
+}
+
+// sumOver adds f over the server processes (the replicas): their memory,
+// CPU and open files are the fleet's cost.
+func sumOver(pids []int, f func(pid int) int64) int64 {
+	var n int64
+	for _, pid := range pids {
+		n += f(pid)
+	}
+	return n
 }
 
 // countFDs is the number of open files of pid, or -1 when /proc says

@@ -217,7 +217,7 @@ func rerunLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
 		f.book.sent++
 		f.book.mu.Unlock()
 		wg.Go(func() {
-			user := f.users[h%len(f.users)]
+			user := f.rerunClient(h)
 			sent := time.Now()
 			q, err := user.Rerun(ctx, f.batches[h], api.RerunRequest{})
 			if err != nil {

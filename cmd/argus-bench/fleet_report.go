@@ -55,8 +55,8 @@ func (r *fleetReport) perAgentKiB() float64 {
 
 func (r *fleetReport) print(w io.Writer) *verdicts {
 	cfg := r.cfg
-	fmt.Fprintf(w, "fleet: %d agents × %d connection(s), %d user(s), heartbeat every %s, poll wait %s; reruns %.0f/s for %s after %s warm-up\n",
-		cfg.Agents, cfg.Conns, cfg.Users, cfg.Heartbeat, cfg.PollWait, cfg.Rate, cfg.Duration, cfg.Warmup)
+	fmt.Fprintf(w, "fleet: %d agents × %d connection(s), %d user(s), %d replica(s), heartbeat every %s, poll wait %s; reruns %.0f/s for %s after %s warm-up\n",
+		cfg.Agents, cfg.Conns, cfg.Users, cfg.Replicas, cfg.Heartbeat, cfg.PollWait, cfg.Rate, cfg.Duration, cfg.Warmup)
 	from := "each from an address of its own (127.1.x.y)"
 	if cfg.OneAddress {
 		from = "all from 127.0.0.1"

@@ -30,10 +30,13 @@ type fleet struct {
 	keep    bool
 	stderr  io.Writer
 	server  *argusServer
-	schema  string // the PostgreSQL schema; "" on SQLite
+	others  []*testenv.Server // more replicas on the same PostgreSQL schema
+	schema  string            // the PostgreSQL schema; "" on SQLite
 	dropDB  func() // drops it
 	userTr  *http.Transport
-	users   []*client.Client // by user
+	users   []*client.Client // by user, on the first replica
+	// byReplica are the users' clients by replica, then by user.
+	byReplica [][]*client.Client
 	agents  []*simAgent      // by host index
 	batches []string         // by host index
 	book    *fleetBook
@@ -78,20 +81,61 @@ func openFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) (
 	}
 	pid := f.server.Proc.PID()
 	fmt.Fprintf(stdout, "server: %s (pid %d, open files %s)\n", serverLine(f.server.Proc.Cmd.Args), pid, fileLimit(pid))
+	for range cfg.Replicas - 1 {
+		r, err := testenv.StartServer(ctx, testenv.ServerSpec{
+			Bin: f.server.Proc.Cmd.Path, Dir: dir, DB: db, Args: args,
+			Env: []string{"ARGUS_LOG_LEVEL=warn"}, Log: prefixWriter{prefix: "[argus-server] ", w: stderr}, ReadyWithin: cfg.ReadyWithin,
+		})
+		if err != nil {
+			return nil, err
+		}
+		f.others = append(f.others, r)
+		fmt.Fprintf(stdout, "replica: pid %d on %s\n", r.Proc.PID(), r.URL)
+	}
 
 	f.userTr = &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     time.Minute,
 	}
-	for _, tok := range f.server.UserTokens {
-		c, err := client.New(f.server.URL, tok, client.Options{RetryMax: -1, Version: "bench", Transport: f.userTr})
-		if err != nil {
-			return nil, err
+	for k := range cfg.Replicas {
+		var clients []*client.Client
+		for _, tok := range f.server.UserTokens {
+			c, err := client.New(f.replica(k).URL, tok, client.Options{RetryMax: -1, Version: "bench", Transport: f.userTr})
+			if err != nil {
+				return nil, err
+			}
+			clients = append(clients, c)
 		}
-		f.users = append(f.users, c)
+		f.byReplica = append(f.byReplica, clients)
 	}
+	f.users = f.byReplica[0]
 	return f, nil
+}
+
+// replica is the server agent i talks to: the replicas take the agents
+// in turn.
+func (f *fleet) replica(i int) *testenv.Server {
+	if k := i % (1 + len(f.others)); k > 0 {
+		return f.others[k-1]
+	}
+	return f.server.Server
+}
+
+// pids are the server processes: the first, then the other replicas.
+func (f *fleet) pids() []int {
+	out := []int{f.server.Proc.PID()}
+	for _, r := range f.others {
+		out = append(out, r.Proc.PID())
+	}
+	return out
+}
+
+// rerunClient is the user client for a rerun of host i's batch: on
+// another replica than the one its agent polls, when there are several,
+// so every rerun crosses replicas through LISTEN/NOTIFY.
+func (f *fleet) rerunClient(i int) *client.Client {
+	return f.byReplica[(i+1)%len(f.byReplica)][i%len(f.users)]
 }
 
 // populate registers the agents over the API, round-robin over the
@@ -112,7 +156,7 @@ func (f *fleet) populate(ctx context.Context, cfg fleetConfig, stderr io.Writer)
 		if !cfg.OneAddress {
 			from = agentAddr(i)
 		}
-		if f.agents[i], err = newSimAgent(f.server.URL, host, reg.AgentID, reg.Token, cfg.Conns, from, f.book); err != nil {
+		if f.agents[i], err = newSimAgent(f.replica(i).URL, host, reg.AgentID, reg.Token, cfg.Conns, from, f.book); err != nil {
 			return err
 		}
 		b, err := user.CreateBatch(ctx, api.CreateBatchRequest{
@@ -178,6 +222,9 @@ func cmpErr(first, e error) error {
 // Close stops the server, drops the PostgreSQL schema and removes the
 // temp dir, unless asked to keep them.
 func (f *fleet) Close() {
+	for _, r := range f.others {
+		r.Proc.Stop()
+	}
 	if f.server != nil {
 		f.server.Stop()
 	}

@@ -217,8 +217,15 @@ func (d *daemon) pollLoop(ctx context.Context) {
 		}
 		if err != nil {
 			wait = nextBackoff(wait, d.cfg.MaxBackoff)
-			d.log.Warn().Err(err).Dur("retry_in", wait).Msg("polling for commands failed")
-			if !ctxsleep.Sleep(ctx, wait) {
+			delay := wait
+			// An overloaded server says when to come back (5 to 15 s for a
+			// poll past its --max-held-polls); heartbeats go on meanwhile.
+			var apiErr *client.APIError
+			if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+				delay = min(apiErr.RetryAfter, d.cfg.MaxBackoff)
+			}
+			d.log.Warn().Err(err).Dur("retry_in", delay).Msg("polling for commands failed")
+			if !ctxsleep.Sleep(ctx, delay) {
 				return
 			}
 			continue

@@ -59,7 +59,9 @@ type Options struct {
 	// attempt. Zero means DefaultRetryMax; a negative value disables retries.
 	RetryMax int
 	// RetryWaitMin and RetryWaitMax bound the backoff between attempts; a
-	// server's Retry-After is honoured but capped by RetryWaitMax.
+	// server's Retry-After is honoured up to RetryWaitMax. A longer one is
+	// not waited out here: the call fails at once with an APIError whose
+	// RetryAfter says when to come back, for the caller to honour.
 	// Zero means DefaultRetryWaitMin / DefaultRetryWaitMax.
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
@@ -318,7 +320,12 @@ func (c *Client) apiError(cl call, resp *http.Response) error {
 		// HTML error pages are not.
 		msg = string(raw)
 	}
+	var retryAfter time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		retryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
 	return &APIError{
+		RetryAfter: retryAfter,
 		StatusCode: resp.StatusCode,
 		Message:    oneLine(redact(msg, c.token), 300),
 		Method:     cl.method,

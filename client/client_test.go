@@ -224,7 +224,10 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
-func TestRetryAfterCappedByMaxWait(t *testing.T) {
+// A Retry-After beyond RetryWaitMax is not waited out (nor cut short and
+// retried early, against the server's request): the call fails at once
+// and says when to come back, for the caller to honour.
+func TestRetryAfterBeyondMaxWaitIsHandedToTheCaller(t *testing.T) {
 	t.Parallel()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -240,8 +243,13 @@ func TestRetryAfterCappedByMaxWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c := newTestClient(t, srv.URL, userToken(t), fastOpts())
-	if err := c.Heartbeat(ctx, "a1"); err != nil {
-		t.Fatalf("Heartbeat: %v (Retry-After not capped by RetryWaitMax?)", err)
+	err := c.Heartbeat(ctx, "a1")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusServiceUnavailable || apiErr.RetryAfter != time.Hour {
+		t.Fatalf("Heartbeat after a 503 with Retry-After 3600: %v (%+v), want that 503 with RetryAfter 1h", err, apiErr)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Fatalf("the server was called %d times, want 1: a Retry-After beyond RetryWaitMax is the caller's", n)
 	}
 }
 

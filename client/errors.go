@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Sentinels for the answers callers act on. Test with errors.Is; the
@@ -33,6 +34,9 @@ type APIError struct {
 	// older server's) with plain text, so a 404 without it means "no such
 	// route", and with it "no such thing".
 	FromArgus bool
+	// RetryAfter is a 429's or 503's Retry-After (0: none). One longer
+	// than the client's RetryWaitMax was not retried: come back then.
+	RetryAfter time.Duration
 }
 
 // Error reads like "POST /api/batches/x/rerun: 409 Conflict: no agent

@@ -89,9 +89,24 @@ func newRetryClient(hc *http.Client, opts Options) *retryablehttp.Client {
 		RetryWaitMin: opts.RetryWaitMin,
 		RetryWaitMax: opts.RetryWaitMax,
 		RetryMax:     opts.RetryMax,
-		CheckRetry:   retryPolicy,
+		CheckRetry:   retryPolicyUpTo(opts.RetryWaitMax),
 		Backoff:      backoff,
 		ErrorHandler: giveUp,
+	}
+}
+
+// retryPolicyUpTo is retryPolicy, except that a 429 or 503 whose
+// Retry-After is longer than waitMax (when positive) is not retried: the
+// server asked for more patience than this client has between attempts,
+// and the caller, told RetryAfter (APIError), honours it.
+func retryPolicyUpTo(waitMax time.Duration) retryablehttp.CheckRetry {
+	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if err == nil && waitMax > 0 && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > waitMax {
+				return false, nil
+			}
+		}
+		return retryPolicy(ctx, resp, err)
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 //     goroutine for up to MaxWait; a new poll past the limit is refused and
 //     told to come back after a spread-out while, so a fleet refused
 //     together does not return together;
-//   - requests being served (MaxInFlight), held polls not counted. The
+//   - requests being served (MaxInFlight), held polls not counted, told
+//     to come back in 1 to 3 s. The
 //     requests that keep runs true — an agent's heartbeat, start, ack,
 //     exit report, log append and goodbye — may use twice the limit: new
 //     polls and users' requests are refused first, so an ack never waits
@@ -79,7 +80,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (done func(), ok 
 	}
 	if n := sh.inFlight.Add(1); limit > 0 && n > limit {
 		sh.inFlight.Add(-1)
-		return nil, s.refuse(w, "request", 1, "this server is serving as many requests as it may (--max-in-flight)")
+		return nil, s.refuse(w, "request", 1+rand.N(3), "this server is serving as many requests as it may (--max-in-flight)")
 	}
 	return func() { sh.inFlight.Add(-1) }, true
 }

@@ -82,8 +82,8 @@ func TestRequestsPastTheInFlightLimitAre503ButAgentsGoFirst(t *testing.T) {
 		<-bs.entered
 	}
 
-	if n := retryAfter(t, h.do("GET", "/api/batches", alice, nil)); n != 1 {
-		t.Fatalf("Retry-After %d for a request refused in flight, want 1", n)
+	if n := retryAfter(t, h.do("GET", "/api/batches", alice, nil)); n < 1 || n > 3 {
+		t.Fatalf("Retry-After %d for a request refused in flight, want 1 to 3", n)
 	}
 	retryAfter(t, h.do("GET", "/api/runs/"+q.RunID, alice, nil))
 	h.expect(204, "POST", "/api/agents/"+agentID+"/heartbeat", tok, nil)

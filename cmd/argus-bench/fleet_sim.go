@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -128,13 +129,13 @@ func (a *simAgent) beat(ctx context.Context) {
 // retried after a second (the real agent's first backoff step).
 func (a *simAgent) pollLoop(ctx context.Context, wait time.Duration) {
 	for ctx.Err() == nil {
-		jobs, ok := a.poll(ctx, wait)
+		jobs, retryIn, ok := a.poll(ctx, wait)
 		a.pollFailing.Store(!ok)
 		if ok {
 			a.pollsBeat.Store(jobs.HeldPollHeartbeat)
 		}
 		if !ok {
-			ctxsleep.Sleep(ctx, time.Second)
+			ctxsleep.Sleep(ctx, retryIn)
 			continue
 		}
 		for _, cmd := range jobs.Commands {
@@ -143,19 +144,27 @@ func (a *simAgent) pollLoop(ctx context.Context, wait time.Duration) {
 	}
 }
 
-func (a *simAgent) poll(ctx context.Context, wait time.Duration) (*api.JobList, bool) {
+// poll is one jobs poll. A failed one says when to try again: the 503's
+// Retry-After, as the real agent honours it, or a second (its first
+// backoff step).
+func (a *simAgent) poll(ctx context.Context, wait time.Duration) (*api.JobList, time.Duration, bool) {
 	jobs, err := a.c.Jobs(ctx, a.id, wait)
 	got := time.Now()
 	if err != nil {
 		if ctx.Err() == nil {
 			a.book.fail("jobs poll", err)
 		}
-		return nil, false
+		retryIn := time.Second
+		var apiErr *client.APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+			retryIn = apiErr.RetryAfter
+		}
+		return nil, retryIn, false
 	}
 	for _, cmd := range jobs.Commands {
 		a.book.received(a.host, cmd, got)
 	}
-	return jobs, true
+	return jobs, 0, true
 }
 
 // handle is the real agent's rerun path without the process: ask whether

@@ -26,20 +26,20 @@ import (
 // fleet is a running server, its users, and the simulated agents with
 // the one batch recorded on each agent's host.
 type fleet struct {
-	dir     string
-	keep    bool
-	stderr  io.Writer
-	server  *argusServer
-	others  []*testenv.Server // more replicas on the same PostgreSQL schema
-	schema  string            // the PostgreSQL schema; "" on SQLite
-	dropDB  func() // drops it
-	userTr  *http.Transport
-	users   []*client.Client // by user, on the first replica
+	dir    string
+	keep   bool
+	stderr io.Writer
+	server *argusServer
+	others []*testenv.Server // more replicas on the same PostgreSQL schema
+	schema string            // the PostgreSQL schema; "" on SQLite
+	dropDB func()            // drops it
+	userTr *http.Transport
+	users  []*client.Client // by user, on the first replica
 	// byReplica are the users' clients by replica, then by user.
 	byReplica [][]*client.Client
-	agents  []*simAgent      // by host index
-	batches []string         // by host index
-	book    *fleetBook
+	agents    []*simAgent // by host index
+	batches   []string    // by host index
+	book      *fleetBook
 }
 
 // openFleet starts the server with cfg.Users users in a fresh database

@@ -207,7 +207,12 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			method := methodLabel(r.Method)
 			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(code)).Observe(elapsed.Seconds())
 			ev := s.log.Info()
-			if code >= 500 {
+			switch {
+			case code == http.StatusServiceUnavailable && sw.Header().Get("Retry-After") != "":
+				// Shed (shed.go): counted by argus_http_shed_total, and
+				// a line each would add to the overload it answers.
+				ev = s.log.Debug()
+			case code >= 500:
 				ev = s.log.Error()
 			}
 			// A token pasted where an id belongs must not reach the log.

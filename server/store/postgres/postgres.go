@@ -60,7 +60,12 @@ func open(ctx context.Context, dsn string) (*sqlstore.Store, error) {
 	}
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(maxConns)
-	db.SetMaxIdleConns(maxConns / 2)
+	// Every connection may stay idle: with fewer, a burst's extra
+	// connections were closed as soon as it passed and opened again at the
+	// next (a new PostgreSQL backend each, measured by argus-bench fleet).
+	// A quiet server gives them back after a while instead.
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
 	// Recycle connections now and then so a failover or a load balancer in
 	// front of PostgreSQL (pgbouncer, a VIP) spreads them again.
 	db.SetConnMaxLifetime(30 * time.Minute)

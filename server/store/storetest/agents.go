@@ -35,8 +35,9 @@ func testHeartbeats(t *testing.T, f *fixture) {
 	sameTime(t, "heartbeat after empty Heartbeats", f.heartbeat("ag-older"), old)
 
 	// Many agents, so that an engine writing them one by one shows up in
-	// the suite's run time; each gets its own time.
-	const many = 200
+	// the suite's run time, and more than one statement's worth (engines
+	// write a few hundred per statement); each gets its own time.
+	const many = 600
 	beats := map[string]time.Time{
 		"ag-new": now, "ag-older": now, "ag-newer": now, "ag-unknown": now,
 	}

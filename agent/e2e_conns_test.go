@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/internal/testenv"
 )
 
@@ -38,7 +37,7 @@ func TestAnIdleAgentKeepsOneConnectionItsPollBeingItsHeartbeat(t *testing.T) {
 		if err := conns(); err != nil {
 			t.Fatalf("%v after %v", err, time.Since(watched))
 		}
-		if !e.online(home) {
+		if !e.agentOnline(home) {
 			t.Fatalf("the agent went offline %v into holding only its poll", time.Since(watched))
 		}
 		time.Sleep(200 * time.Millisecond) // the pace of the watch, not a wait for anything
@@ -62,20 +61,4 @@ func (e *env) heartbeatRequests() float64 {
 		}
 	}
 	return n
-}
-
-// online says whether the agent of home is listed online.
-func (e *env) online(home string) bool {
-	e.t.Helper()
-	page, err := e.user.Agents(context.Background(), client.ListOptions{Limit: 1000})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, a := range page.Agents {
-		if a.ID == e.ids[home] {
-			return a.Online
-		}
-	}
-	e.t.Fatalf("agent %s not listed", e.ids[home])
-	return false
 }

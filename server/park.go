@@ -45,15 +45,17 @@ type parkedPoll struct {
 	cancel  func()         // ends the waker subscription
 	release func()         // ends the heartbeat stamping and the held count
 
-	mu   sync.Mutex
-	conn net.Conn // nil until hijacked
+	conn net.Conn // the agent's connection, once hijacked
+
+	mu     sync.Mutex
+	target net.Conn // what wake ends the Read of: nil before the hijack and once unheld
 }
 
 // parkedPolls is the Server's registry of parked polls, for shutdown.
 type parkedPolls struct {
-	mu  sync.Mutex
-	set map[*parkedPoll]struct{}
-	wg  sync.WaitGroup
+	mu      sync.Mutex
+	set     map[*parkedPoll]struct{}
+	removed chan struct{} // signalled at each removal, for wait
 }
 
 // lookTimeout bounds each store call of a parked poll, which has no
@@ -97,13 +99,14 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wa
 	}
 	s.parked.add(p)
 	s.metrics.held.Inc()
-	p.mu.Lock()
 	p.conn = conn
+	p.mu.Lock()
+	p.target = conn
 	p.mu.Unlock()
 	if buffered.Reader.Buffered() > 0 {
 		// The agent sent more than this request (HTTP/1.1 clients do not
 		// pipeline): those bytes cannot be handed back to net/http.
-		go p.end(p.answer(nil, false))
+		go p.answer(nil, false)
 		return true, nil
 	}
 	// The first look for a lease's end is made here, on the handler's
@@ -111,7 +114,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wa
 	// serve's should stay small while it waits.
 	next, err := p.nextLook()
 	if err != nil {
-		go p.end(p.fail(err))
+		go p.fail(err)
 		return true, nil
 	}
 	go p.serve(next)
@@ -119,14 +122,15 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wa
 }
 
 // wake is the waker's func: it ends the parked Read at once. The flag
-// covers a wake-up that comes while serve is not in Read.
+// covers a wake-up that comes while serve is not in Read. Under p.mu, so
+// that once unhold has run no wake-up touches a connection net/http owns
+// again.
 func (p *parkedPoll) wake() {
 	p.woken.Store(true)
 	p.mu.Lock()
-	c := p.conn
-	p.mu.Unlock()
-	if c != nil {
-		_ = c.SetReadDeadline(time.Now())
+	defer p.mu.Unlock()
+	if p.target != nil {
+		_ = p.target.SetReadDeadline(time.Now())
 	}
 }
 
@@ -137,13 +141,13 @@ func (p *parkedPoll) serve(next time.Time) {
 	for looked := false; ; looked = true {
 		closing := p.s.isClosing()
 		if closing || !time.Now().Before(p.until) {
-			p.end(p.answer(nil, !closing))
+			p.answer(nil, !closing)
 			return
 		}
 		if looked {
 			var err error
 			if next, err = p.nextLook(); err != nil {
-				p.end(p.fail(err))
+				p.fail(err)
 				return
 			}
 		}
@@ -151,8 +155,9 @@ func (p *parkedPoll) serve(next time.Time) {
 		if !p.woken.Swap(false) {
 			n, err := p.conn.Read(one[:])
 			if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+				p.unhold()
 				p.conn.Close() // the agent hung up, or spoke out of turn
-				p.end(0)
+				p.done(0)
 				return
 			}
 		}
@@ -160,11 +165,11 @@ func (p *parkedPoll) serve(next time.Time) {
 		found, err := p.s.claim(ctx, p.agentID, p.maxRuns)
 		cancel()
 		if err != nil {
-			p.end(p.fail(err))
+			p.fail(err)
 			return
 		}
 		if len(found) > 0 {
-			p.end(p.answer(found, true))
+			p.answer(found, true)
 			return
 		}
 	}
@@ -191,20 +196,27 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // answer writes the jobs answer and, with keep, hands the connection back
-// to net/http; it returns the status for the request's log line.
-func (p *parkedPoll) answer(found []api.Command, keep bool) int {
+// to net/http.
+func (p *parkedPoll) answer(found []api.Command, keep bool) {
 	if found == nil {
 		found = []api.Command{}
 	}
-	p.write(http.StatusOK, api.JobList{Commands: found}, keep)
-	return http.StatusOK
+	p.respond(http.StatusOK, api.JobList{Commands: found}, keep)
 }
 
 // fail answers 500, as writeError does for a store failure.
-func (p *parkedPoll) fail(err error) int {
+func (p *parkedPoll) fail(err error) {
 	p.s.log.Error().Str("error", token.Redact(err.Error())).Str("route", "GET /api/agents/{agent_id}/jobs").Msg("request failed")
-	p.write(http.StatusInternalServerError, api.Error{Error: "internal error"}, false)
-	return http.StatusInternalServerError
+	p.respond(http.StatusInternalServerError, api.Error{Error: "internal error"}, false)
+}
+
+// respond ends the hold first (so the agent's next poll, which may come
+// the moment this answer reaches it, finds the slot free and nothing
+// waking this one), then writes, then logs.
+func (p *parkedPoll) respond(code int, body any, keep bool) {
+	p.unhold()
+	p.write(code, body, keep)
+	p.done(code)
 }
 
 func (p *parkedPoll) write(code int, body any, keep bool) {
@@ -225,17 +237,25 @@ func (p *parkedPoll) write(code int, body any, keep bool) {
 		p.conn.Close()
 		return
 	}
-	_ = p.conn.SetDeadline(time.Time{})
+	_ = p.conn.SetDeadline(time.Time{}) // a last wake-up's too
 	p.s.relisten.handBack(p.conn)
 }
 
-// end releases what the parked poll held and logs the request.
-func (p *parkedPoll) end(code int) {
+// unhold ends what the parked poll holds: wake-ups, its heartbeat
+// stamping, its place under --max-held-polls and in the held-polls metric.
+func (p *parkedPoll) unhold() {
+	p.mu.Lock()
+	p.target = nil
+	p.mu.Unlock()
 	p.cancel()
 	p.release()
 	p.s.metrics.held.Dec()
-	p.s.parked.remove(p)
+}
+
+// done logs the request and leaves the registry shutdown waits on.
+func (p *parkedPoll) done(code int) {
 	p.finish(code)
+	p.s.parked.remove(p)
 }
 
 func (pp *parkedPolls) add(p *parkedPoll) {
@@ -243,16 +263,22 @@ func (pp *parkedPolls) add(p *parkedPoll) {
 	if pp.set == nil {
 		pp.set = make(map[*parkedPoll]struct{})
 	}
+	if pp.removed == nil {
+		pp.removed = make(chan struct{}, 1)
+	}
 	pp.set[p] = struct{}{}
-	pp.wg.Add(1)
 	pp.mu.Unlock()
 }
 
 func (pp *parkedPolls) remove(p *parkedPoll) {
 	pp.mu.Lock()
 	delete(pp.set, p)
+	removed := pp.removed
 	pp.mu.Unlock()
-	pp.wg.Done()
+	select {
+	case removed <- struct{}{}:
+	default: // wait has a signal to look at already
+	}
 }
 
 // wakeAll wakes every parked poll: the server is shutting down.
@@ -264,13 +290,22 @@ func (pp *parkedPolls) wakeAll() {
 	}
 }
 
-// wait waits until every parked poll has answered, or ctx ends.
+// wait waits until every parked poll has answered, or ctx ends. Polls
+// may still be parking while it waits (one that parks after shutdown
+// began answers at once).
 func (pp *parkedPolls) wait(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { pp.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	for {
+		pp.mu.Lock()
+		n, removed := len(pp.set), pp.removed
+		pp.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-removed:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

@@ -167,9 +167,12 @@ func TestStopSweepsProcessesThatLeftTheGroup(t *testing.T) {
 	})
 	e.stop(run.ID, "5s")
 	r := e.waitStopped(run.ID)
-	if alive(escaped) || r.StopOutcome != api.StopKilled {
-		t.Fatalf("after the stop: escapee alive %v, run %+v (want killed: the sweep had to kill)", alive(escaped), r)
+	if r.StopOutcome != api.StopKilled {
+		t.Fatalf("after the stop: run %+v (want killed: the sweep had to kill)", r)
 	}
+	// SIGKILL is delivered asynchronously: on a loaded machine the escapee
+	// may still be on its way out when the outcome is reported.
+	waitFor(t, 5*time.Second, "the escapee killed by the sweep", func() bool { return !alive(escaped) })
 }
 
 func TestExitCodeAndOutputTailAreReported(t *testing.T) {

@@ -195,12 +195,23 @@ func (s *Server) claim(ctx context.Context, agentID string, maxRuns int) ([]api.
 // leaseTimer fires when the agent's earliest outstanding lease ends, or
 // never when there is none.
 func (s *Server) leaseTimer(r *http.Request, agentID string) (<-chan time.Time, error) {
-	at, ok, err := s.store.NextLeaseExpiry(r.Context(), agentID)
+	at, ok, err := s.leaseLook(r.Context(), agentID)
 	if err != nil || !ok {
 		return nil, err
 	}
-	// A millisecond past the end, so the claim that follows sees it expired.
-	return time.After(at.Sub(s.cfg.Now()) + time.Millisecond), nil
+	return time.After(time.Until(at)), nil
+}
+
+// leaseLook is when, on this process's clock, to look again for the
+// agent's commands because a lease of one ends: a millisecond past the
+// end, so the claim that follows sees it expired. ok is false when no
+// lease is outstanding.
+func (s *Server) leaseLook(ctx context.Context, agentID string) (at time.Time, ok bool, err error) {
+	end, ok, err := s.store.NextLeaseExpiry(ctx, agentID)
+	if err != nil || !ok {
+		return time.Time{}, false, err
+	}
+	return time.Now().Add(end.Sub(s.cfg.Now()) + time.Millisecond), true, nil
 }
 
 func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {

@@ -73,9 +73,8 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wa
 	}
 	p := &parkedPoll{s: s, agentID: agentID, maxRuns: maxRuns, until: time.Now().Add(wait)}
 	// Held from here, for the heartbeat stamps and --max-held-polls.
-	stamping := s.beats.holding(agentID)
-	s.shed.held.Add(1)
-	p.release = func() { stamping(); s.shed.held.Add(-1) }
+	stamping, counted := s.beats.holding(agentID), s.shed.parking()
+	p.release = func() { stamping(); counted() }
 	// Subscribed before the look, so a command queued in between wakes it.
 	if p.cancel, err = fw.SubscribeFunc(r.Context(), agentID, p.wake); err != nil {
 		p.release()
@@ -181,18 +180,11 @@ func (p *parkedPoll) serve(next time.Time) {
 func (p *parkedPoll) nextLook() (time.Time, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
 	defer cancel()
-	at, ok, err := p.s.store.NextLeaseExpiry(ctx, p.agentID)
-	if err != nil || !ok {
+	at, ok, err := p.s.leaseLook(ctx, p.agentID)
+	if err != nil || !ok || p.until.Before(at) {
 		return p.until, err
 	}
-	return minTime(p.until, time.Now().Add(at.Sub(p.s.cfg.Now())+time.Millisecond)), nil
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
+	return at, nil
 }
 
 // answer writes the jobs answer and, with keep, hands the connection back

@@ -106,6 +106,14 @@ func (sh *shedder) holding() func() {
 	}
 }
 
+// parking counts a parked poll (park.go) as held until the returned func
+// is called. Unlike holding, it leaves in-flight alone: the parked poll's
+// request leaves net/http, and in flight, as soon as it is parked.
+func (sh *shedder) parking() func() {
+	sh.held.Add(1)
+	return func() { sh.held.Add(-1) }
+}
+
 func (s *Server) refuse(w http.ResponseWriter, what string, retryAfter int, why string) bool {
 	s.metrics.shed.WithLabelValues(what).Inc()
 	w.Header().Set("Retry-After", strconv.Itoa(retryAfter))

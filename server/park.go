@@ -215,8 +215,7 @@ func (p *parkedPoll) write(code int, body any, keep bool) {
 	data, _ := json.Marshal(body)
 	data = append(data, '\n')
 	h := p.header
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	setJSONHeaders(h)
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	resp := &http.Response{
 		StatusCode: code, ProtoMajor: 1, ProtoMinor: 1, Header: h, Close: !keep,

@@ -117,19 +117,7 @@ func (s *Store) Agent(ctx context.Context, id string) (store.Agent, error) {
 // first.
 func (s *Store) ListAgents(ctx context.Context, userID string, p store.Page) ([]store.Agent, bool, error) {
 	query, args, err := listAgentsSQL(userID, p)
-	if err != nil {
-		return nil, false, fmt.Errorf("list agents: %w", err)
-	}
-	rows, err := s.pool().query(ctx, query, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list agents: %w", err)
-	}
-	as, err := collect(rows, scanAgent)
-	if err != nil {
-		return nil, false, fmt.Errorf("list agents: %w", err)
-	}
-	as, more := cut(as, p)
-	return as, more, nil
+	return listPage(ctx, s, "list agents", query, args, err, scanAgent, p)
 }
 
 // listAgentsSQL is ListAgents' query and arguments.

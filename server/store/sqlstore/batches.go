@@ -97,19 +97,7 @@ func (s *Store) Batch(ctx context.Context, id string) (store.Batch, error) {
 // first.
 func (s *Store) ListBatches(ctx context.Context, userID string, p store.Page) ([]store.Batch, bool, error) {
 	query, args, err := listBatchesSQL(userID, p)
-	if err != nil {
-		return nil, false, fmt.Errorf("list batches: %w", err)
-	}
-	rows, err := s.pool().query(ctx, query, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list batches: %w", err)
-	}
-	bs, err := collect(rows, scanBatch)
-	if err != nil {
-		return nil, false, fmt.Errorf("list batches: %w", err)
-	}
-	bs, more := cut(bs, p)
-	return bs, more, nil
+	return listPage(ctx, s, "list batches", query, args, err, scanBatch, p)
 }
 
 // projectOwnerSQL and projectRecipientsSQL are what a rerun or stop of a

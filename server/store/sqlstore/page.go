@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -51,6 +52,25 @@ func (q *pageQuery) sql(sel string, p store.Page) (string, []any, error) {
 }
 
 // cut trims the extra row sql asked for and says whether it was there.
+// listPage runs a paged list's query, built (with buildErr) by one of the
+// list*SQL builders that HotQueries shares, and cuts the page: what every
+// paged list does after building its SQL. what names the list in errors.
+func listPage[T any](ctx context.Context, s *Store, what, query string, args []any, buildErr error, scan func(row) (T, error), p store.Page) ([]T, bool, error) {
+	if buildErr != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, buildErr)
+	}
+	rows, err := s.pool().query(ctx, query, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	}
+	items, err := collect(rows, scan)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", what, err)
+	}
+	items, more := cut(items, p)
+	return items, more, nil
+}
+
 func cut[T any](items []T, p store.Page) ([]T, bool) {
 	if len(items) > p.Limit {
 		return items[:p.Limit], true

@@ -239,19 +239,7 @@ func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
 // see, narrowed by f, newest first.
 func (s *Store) ListRunsForUser(ctx context.Context, userID string, f store.RunFilter, p store.Page) ([]store.Run, bool, error) {
 	query, args, err := listRunsSQL(userID, f, p)
-	if err != nil {
-		return nil, false, fmt.Errorf("list runs: %w", err)
-	}
-	rows, err := s.pool().query(ctx, query, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("list runs: %w", err)
-	}
-	runs, err := collect(rows, scanRun)
-	if err != nil {
-		return nil, false, fmt.Errorf("list runs: %w", err)
-	}
-	runs, more := cut(runs, p)
-	return runs, more, nil
+	return listPage(ctx, s, "list runs", query, args, err, scanRun, p)
 }
 
 // listRunsSQL is ListRunsForUser's query and arguments.

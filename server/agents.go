@@ -152,15 +152,17 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	cmds := []api.Command{}
 	err = s.hold(r.Context(), agentID, wait, func() (bool, <-chan time.Time, error) {
-		found, err := s.claim(r.Context(), agentID, maxRuns)
+		found, next, ok, err := s.lookForWork(r.Context(), agentID, maxRuns)
 		if err != nil || len(found) > 0 {
 			cmds = found
 			return true, nil, err
 		}
+		if !ok {
+			return false, nil, nil
+		}
 		// Also wake when a lease of the agent's commands ends, so a
 		// redelivery is not late.
-		leaseEnd, err := s.leaseTimer(r, agentID)
-		return false, leaseEnd, err
+		return false, time.After(time.Until(next)), nil
 	})
 	if err != nil {
 		return err
@@ -192,26 +194,36 @@ func (s *Server) claim(ctx context.Context, agentID string, maxRuns int) ([]api.
 	return out, nil
 }
 
-// leaseTimer fires when the agent's earliest outstanding lease ends, or
-// never when there is none.
-func (s *Server) leaseTimer(r *http.Request, agentID string) (<-chan time.Time, error) {
-	at, ok, err := s.leaseLook(r.Context(), agentID)
-	if err != nil || !ok {
-		return nil, err
+// lookForWork is a poll's look: the commands it claims for the agent or,
+// when there are none, when to look again because a lease of one ends
+// (ok false: no lease is outstanding). An agent with nothing outstanding,
+// what nearly every look finds, costs one read.
+func (s *Server) lookForWork(ctx context.Context, agentID string, maxRuns int) (found []api.Command, next time.Time, ok bool, err error) {
+	o, err := s.store.LookForWork(ctx, agentID, s.cfg.Now().UTC())
+	if err != nil {
+		return nil, time.Time{}, false, err
 	}
-	return time.After(time.Until(at)), nil
+	if o.Claimable {
+		if found, err = s.claim(ctx, agentID, maxRuns); err != nil || len(found) > 0 {
+			return found, time.Time{}, false, err
+		}
+		// Nothing handed out (--max-runs is reached): the leases of the
+		// commands on their way say when to look again.
+		if o.LeaseEnd, o.HasLease, err = s.store.NextLeaseExpiry(ctx, agentID); err != nil {
+			return nil, time.Time{}, false, err
+		}
+	}
+	if !o.HasLease {
+		return nil, time.Time{}, false, nil
+	}
+	return nil, s.lookAt(o.LeaseEnd), true, nil
 }
 
-// leaseLook is when, on this process's clock, to look again for the
-// agent's commands because a lease of one ends: a millisecond past the
-// end, so the claim that follows sees it expired. ok is false when no
-// lease is outstanding.
-func (s *Server) leaseLook(ctx context.Context, agentID string) (at time.Time, ok bool, err error) {
-	end, ok, err := s.store.NextLeaseExpiry(ctx, agentID)
-	if err != nil || !ok {
-		return time.Time{}, false, err
-	}
-	return time.Now().Add(end.Sub(s.cfg.Now()) + time.Millisecond), true, nil
+// lookAt is when, on this process's clock, to look again for the agent's
+// commands because a lease ends at end (store time): a millisecond past
+// it, so the claim that follows sees it expired.
+func (s *Server) lookAt(end time.Time) time.Time {
+	return time.Now().Add(end.Sub(s.cfg.Now()) + time.Millisecond)
 }
 
 func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {

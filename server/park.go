@@ -80,7 +80,7 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wa
 		p.release()
 		return false, nil // a listener down: the handler's hold re-checks every second
 	}
-	found, err := s.claim(r.Context(), agentID, maxRuns)
+	found, next, err := p.look(r.Context())
 	if err != nil || len(found) > 0 {
 		p.cancel()
 		p.release()
@@ -108,14 +108,9 @@ func (s *Server) park(w http.ResponseWriter, r *http.Request, agentID string, wa
 		go p.answer(nil, false)
 		return true, nil
 	}
-	// The first look for a lease's end is made here, on the handler's
-	// goroutine: store calls grow a stack (the SQLite engine's deeply), and
-	// serve's should stay small while it waits.
-	next, err := p.nextLook()
-	if err != nil {
-		go p.fail(err)
-		return true, nil
-	}
+	// Store calls are made on the handler's goroutine where they can be
+	// (the first look was): they grow a stack (the SQLite engine's
+	// deeply), and serve's should stay small while it waits.
 	go p.serve(next)
 	return true, nil
 }
@@ -133,22 +128,15 @@ func (p *parkedPoll) wake() {
 	}
 }
 
-// serve waits for a wake-up, the hold's end or a lease's end, and claims
-// at each; it answers with what it finds, or empty at the end.
+// serve waits for a wake-up, the hold's end or a lease's end (next),
+// and looks at each; it answers with what it finds, or empty at the end.
 func (p *parkedPoll) serve(next time.Time) {
 	var one [1]byte
-	for looked := false; ; looked = true {
-		closing := p.s.isClosing()
-		if closing || !time.Now().Before(p.until) {
-			p.answer(nil, !closing)
+	for {
+		// Checked before the Read too: a shutdown that began before this
+		// poll was registered did not wake it.
+		if p.ended() {
 			return
-		}
-		if looked {
-			var err error
-			if next, err = p.nextLook(); err != nil {
-				p.fail(err)
-				return
-			}
 		}
 		_ = p.conn.SetReadDeadline(next)
 		if !p.woken.Swap(false) {
@@ -160,8 +148,11 @@ func (p *parkedPoll) serve(next time.Time) {
 				return
 			}
 		}
+		if p.ended() {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
-		found, err := p.s.claim(ctx, p.agentID, p.maxRuns)
+		found, at, err := p.look(ctx)
 		cancel()
 		if err != nil {
 			p.fail(err)
@@ -171,20 +162,30 @@ func (p *parkedPoll) serve(next time.Time) {
 			p.answer(found, true)
 			return
 		}
+		next = at
 	}
 }
 
-// nextLook is when to look again without a wake-up: the hold's end, or
-// just past the end of a lease of the agent's commands, so a redelivery
-// is not late.
-func (p *parkedPoll) nextLook() (time.Time, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), lookTimeout)
-	defer cancel()
-	at, ok, err := p.s.leaseLook(ctx, p.agentID)
-	if err != nil || !ok || p.until.Before(at) {
-		return p.until, err
+// ended answers empty when the server is shutting down or the hold is
+// over.
+func (p *parkedPoll) ended() bool {
+	closing := p.s.isClosing()
+	if !closing && time.Now().Before(p.until) {
+		return false
 	}
-	return at, nil
+	p.answer(nil, !closing)
+	return true
+}
+
+// look claims the agent's commands, or says when to look again without
+// a wake-up: the hold's end, or just past the end of a lease of the
+// agent's commands, so a redelivery is not late.
+func (p *parkedPoll) look(ctx context.Context) ([]api.Command, time.Time, error) {
+	found, at, ok, err := p.s.lookForWork(ctx, p.agentID, p.maxRuns)
+	if err != nil || len(found) > 0 || !ok || p.until.Before(at) {
+		return found, p.until, err
+	}
+	return nil, at, nil
 }
 
 // answer writes the jobs answer and, with keep, hands the connection back

@@ -157,6 +157,10 @@ type Store interface {
 	// Waiting says where a queued run's rerun stands and how busy its
 	// agent is; ErrNotFound for an unknown run.
 	Waiting(ctx context.Context, runID string) (Waiting, error)
+	// LookForWork is a long-poll's look, one read that claims nothing:
+	// whether any of the agent's commands is claimable at now and, when
+	// none is, when the earliest lease of a delivered, unacked one ends.
+	LookForWork(ctx context.Context, agentID string, now time.Time) (Outstanding, error)
 	// NextLeaseExpiry is when the earliest lease of a delivered, unacked
 	// command of the agent ends; ok is false when there is none.
 	NextLeaseExpiry(ctx context.Context, agentID string) (at time.Time, ok bool, err error)
@@ -356,6 +360,14 @@ func (l LogSlice) Next() int64 { return l.Start + int64(len(l.Data)) }
 
 // ErrLogGap: an append started past the end of what the log has.
 var ErrLogGap = errors.New("log append leaves a gap")
+
+// Outstanding is what Store.LookForWork reports: Claimable, or else the
+// earliest lease end (LeaseEnd, when HasLease).
+type Outstanding struct {
+	Claimable bool
+	HasLease  bool
+	LeaseEnd  time.Time
+}
 
 // Waiting is what Store.Waiting reports about a queued run.
 type Waiting struct {

@@ -99,8 +99,12 @@ func withDefaultTimeout(ctx context.Context, cfg *pgx.ConnConfig) (context.Conte
 
 // Dialect is how PostgreSQL spells what differs between SQL engines.
 // Transactions run at READ COMMITTED, so every read that a transaction
-// goes on to change takes a row lock (FOR UPDATE), and claims skip rows
-// another replica is claiming (SKIP LOCKED) rather than queue behind it.
+// goes on to change takes a row lock, and claims skip rows another
+// replica is claiming (SKIP LOCKED) rather than queue behind it. The lock
+// is FOR NO KEY UPDATE, the one an UPDATE of non-key columns takes: no
+// transaction here changes a key or deletes a locked row, and FOR UPDATE
+// would also stall every insert whose foreign key names the row (a run's
+// insert behind a flush of its agent's heartbeat, say).
 func Dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:        "postgres",
@@ -112,8 +116,8 @@ func Dialect() sqlstore.Dialect {
 		JSON:       "TEXT",
 		Blob:       "BYTEA",
 		UTF8Bytes:  "convert_to(%s, 'UTF8')",
-		ForUpdate:  " FOR UPDATE",
-		SkipLocked: " FOR UPDATE SKIP LOCKED",
+		ForUpdate:  " FOR NO KEY UPDATE",
+		SkipLocked: " FOR NO KEY UPDATE SKIP LOCKED",
 		// Keyed on the schema, so replicas sharing a schema migrate one
 		// at a time while deployments (and tests) in other schemas of the
 		// same database do not wait for each other.

@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/argus-exec/argus/server/store"
@@ -165,79 +162,17 @@ func (s *Store) Heartbeat(ctx context.Context, agentID string, at time.Time) err
 	return affected(res, "agent", agentID)
 }
 
-// Heartbeats applies Heartbeat's rule to many agents in one transaction,
-// a few hundred agents per statement (heartbeatsSQL): a flush of
-// thousands of coalesced heartbeats then costs one commit and a few round
-// trips, not one round trip per agent, which over PostgreSQL's network
-// protocol was most of a large fleet's database time. Unknown agents
-// match no row and are skipped. Rows are locked in id order first
-// (PostgreSQL), so two replicas flushing at once cannot deadlock.
+// Heartbeats applies Heartbeat's rule to many agents in one transaction
+// (moveForward: a few round trips for thousands of agents).
 func (s *Store) Heartbeats(ctx context.Context, beats map[string]time.Time) error {
 	if len(beats) == 0 {
 		return nil
 	}
-	ids := slices.Sorted(maps.Keys(beats))
-	err := s.inTx(ctx, func(c conn) error {
-		for len(ids) > 0 {
-			n := min(len(ids), heartbeatsChunk)
-			if err := s.heartbeatChunk(ctx, c, ids[:n], beats); err != nil {
-				return err
-			}
-			ids = ids[n:]
-		}
-		return nil
-	})
+	err := s.inTx(ctx, func(c conn) error { return s.moveForward(ctx, c, agentHeartbeats, beats) })
 	if err != nil {
 		return fmt.Errorf("heartbeats: %w", err)
 	}
 	return nil
-}
-
-// heartbeatsChunk is the most agents one statement updates: 1024 bind
-// parameters, well under both engines' limits.
-const heartbeatsChunk = 512
-
-// heartbeatRows are the row counts statements are prepared for; a chunk
-// is padded to the next one by repeating its last agent (the same values
-// twice change nothing), so a handful of statements serve every size.
-var heartbeatRows = []int{1, 8, 64, heartbeatsChunk}
-
-func (s *Store) heartbeatChunk(ctx context.Context, c conn, ids []string, beats map[string]time.Time) error {
-	rows := heartbeatRows[slices.IndexFunc(heartbeatRows, func(n int) bool { return n >= len(ids) })]
-	lockSQL, updateSQL := heartbeatsSQL(rows, s.d.ForUpdate)
-	lockArgs := make([]any, 0, rows)
-	updateArgs := make([]any, 0, 2*rows)
-	for i := range rows {
-		id := ids[min(i, len(ids)-1)]
-		lockArgs = append(lockArgs, id)
-		updateArgs = append(updateArgs, id, dbTime(beats[id]))
-	}
-	if s.d.ForUpdate != "" {
-		locked, err := c.query(ctx, lockSQL, lockArgs...)
-		if err != nil {
-			return s.classify(err)
-		}
-		for locked.Next() {
-		}
-		if err := locked.Close(); err != nil {
-			return s.classify(err)
-		}
-	}
-	_, err := c.exec(ctx, updateSQL, updateArgs...)
-	return err
-}
-
-// heartbeatsSQL is Heartbeat's rule for n agents in one UPDATE … FROM a
-// VALUES list (both engines: SQLite since 3.33), and the SELECT … FOR
-// UPDATE that locks their rows in id order beforehand.
-func heartbeatsSQL(n int, forUpdate string) (lock, update string) {
-	marks := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-	values := strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT)), ", n), ", ")
-	lock = `SELECT id FROM agents WHERE id IN (` + marks + `) ORDER BY id` + forUpdate
-	update = `UPDATE agents SET last_heartbeat = v.at
-	FROM (SELECT column1 AS id, column2 AS at FROM (VALUES ` + values + `) AS x) AS v
-	WHERE agents.id = v.id AND (agents.last_heartbeat IS NULL OR agents.last_heartbeat < v.at)`
-	return lock, update
 }
 
 // AgentOffline records the agent's goodbye. Like heartbeats it only moves

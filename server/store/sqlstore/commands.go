@@ -26,6 +26,12 @@ const claimable = `c.agent_id = ? AND c.state IN ('queued', 'delivered', 'starti
 // anyClaimableSQL is the long-poll's cheap look: is anything claimable?
 const anyClaimableSQL = `SELECT 1 FROM commands c WHERE ` + claimable + ` LIMIT 1`
 
+// lookForWorkSQL is LookForWork's one read: 0 when a command is claimable
+// at the second ?, else the earliest lease end of a delivered or starting
+// one, NULL when the agent has none outstanding.
+const lookForWorkSQL = `SELECT MIN(CASE WHEN c.state = 'queued' OR c.lease_until < ? THEN 0 ELSE c.lease_until END)
+	FROM commands c WHERE c.agent_id = ? AND c.state IN ('queued', 'delivered', 'starting')`
+
 // cmdByIDSQL reads one command; AckCommand and StartCommand lock it
 // (Dialect.ForUpdate) before they change it.
 const cmdByIDSQL = `SELECT ` + cmdCols + ` FROM commands c WHERE c.id = ?`
@@ -176,6 +182,21 @@ func claim(ctx context.Context, tx conn, agentID string, maxRuns int, now time.T
 		c.DeliveredAt, c.LeaseUntil = &at, &until
 	}
 	return cmds, nil
+}
+
+// LookForWork answers a long-poll's look in one indexed read.
+func (s *Store) LookForWork(ctx context.Context, agentID string, now time.Time) (store.Outstanding, error) {
+	var first sql.NullInt64
+	if err := s.pool().row(ctx, lookForWorkSQL, dbTime(now), agentID).Scan(&first); err != nil {
+		return store.Outstanding{}, fmt.Errorf("look for work: %w", err)
+	}
+	switch {
+	case !first.Valid:
+		return store.Outstanding{}, nil
+	case first.Int64 == 0:
+		return store.Outstanding{Claimable: true}, nil
+	}
+	return store.Outstanding{HasLease: true, LeaseEnd: goTime(first.Int64)}, nil
 }
 
 // NextLeaseExpiry is the earliest lease end among the agent's delivered,

@@ -33,11 +33,11 @@ type Dialect struct {
 	// ForUpdate is appended to a SELECT whose rows the transaction is
 	// about to change. SQLite leaves it empty: its write transactions
 	// begin IMMEDIATE and so already exclude every other writer.
-	// PostgreSQL wants " FOR UPDATE".
+	// PostgreSQL wants a row lock (" FOR NO KEY UPDATE").
 	ForUpdate string
 	// SkipLocked is appended to the SELECT that claims commands, so that
 	// concurrent claimers take different rows instead of queueing on the
-	// same ones (" FOR UPDATE SKIP LOCKED" in PostgreSQL).
+	// same ones (" FOR NO KEY UPDATE SKIP LOCKED" in PostgreSQL).
 	SkipLocked string
 	// MigrationLock, when set, runs first in every migration transaction
 	// so that replicas starting together apply each migration once (a

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -57,6 +58,7 @@ var (
 	runsPK     = []string{"sqlite_autoindex_runs_1", "runs_pkey"}
 	batchesPK  = []string{"sqlite_autoindex_batches_1", "batches_pkey"}
 	usersPK    = []string{"sqlite_autoindex_users_1", "users_pkey"}
+	tokensPK   = []string{"sqlite_autoindex_tokens_1", "tokens_pkey"}
 )
 
 // agentHotQueries are the queries of the requests every agent makes:
@@ -68,8 +70,13 @@ func agentHotQueries() []HotQuery {
 	return []HotQuery{
 		{Name: "a request's token", SQL: tokenByHashSQL, Args: []any{"hash"}, Indexes: []string{"sqlite_autoindex_tokens_2", "tokens_hash_key"}},
 		{Name: "a heartbeat", SQL: heartbeatSQL, Args: []any{now, now, "agt-1"}, Indexes: agentsPK},
+		forwardLock(agentHeartbeats, "a flush of heartbeats: the lock", agentsPK),
+		forwardUpdate(agentHeartbeats, "a flush of heartbeats", agentsPK),
+		forwardLock(tokenLastUses, "a flush of tokens' last uses: the lock", tokensPK),
+		forwardUpdate(tokenLastUses, "a flush of tokens' last uses", tokensPK),
 
-		{Name: "jobs: the long-poll's look for work", SQL: anyClaimableSQL, Args: []any{"agt-1", now}, Indexes: []string{"commands_agent_state"}},
+		{Name: "jobs: the long-poll's look for work", SQL: lookForWorkSQL, Args: []any{now, "agt-1"}, Indexes: []string{"commands_agent_state"}},
+		{Name: "jobs: the claim's look for work", SQL: anyClaimableSQL, Args: []any{"agt-1", now}, Indexes: []string{"commands_agent_state"}},
 		{Name: "jobs: the long-poll's next lease end", SQL: nextLeaseSQL, Args: []any{"agt-1"}, Indexes: []string{"commands_agent_state"}},
 		{Name: "jobs: the claim's lock of its agent", SQL: claimAgentSQL, Args: []any{0, "agt-1"}, Indexes: agentsPK},
 		{Name: "jobs: the claim's overdue reruns", SQL: expireDueAgentSQL, Args: []any{now, "agt-1"}, Indexes: []string{"commands_agent_state"}, SkipLocked: true},
@@ -90,6 +97,26 @@ func agentHotQueries() []HotQuery {
 		{Name: "exit: the run's undelivered stops", SQL: ackQueuedStopsSQL, Args: []any{now, "{}", "run-1", api.KindStop}, Indexes: []string{"commands_run"}},
 		{Name: "exit: the run's log size", SQL: setLogSizeSQL, Args: []any{int64(0), "run-1"}, Indexes: runsPK},
 	}
+}
+
+// forwardLock and forwardUpdate are moveForward's statements for a chunk
+// of 8 rows.
+func forwardLock(f forwardColumn, name string, pk []string) HotQuery {
+	lock, _ := f.sql(8, "")
+	args := make([]any, 8)
+	for i := range args {
+		args[i] = fmt.Sprintf("id-%d", i)
+	}
+	return HotQuery{Name: name, SQL: lock, Args: args, Indexes: pk, ForUpdate: true}
+}
+
+func forwardUpdate(f forwardColumn, name string, pk []string) HotQuery {
+	_, update := f.sql(8, "")
+	var args []any
+	for i := range 8 {
+		args = append(args, fmt.Sprintf("id-%d", i), int64(i))
+	}
+	return HotQuery{Name: name, SQL: update, Args: args, Indexes: pk}
 }
 
 // updateRunArgs binds updateRunSQL as updateRun does, NULLs included.

@@ -213,3 +213,37 @@ func testNextLeaseExpiry(t *testing.T, f *fixture) {
 	f.must(err)
 	wantNoLease("with every delivered command acked")
 }
+
+func testLookForWork(t *testing.T, f *fixture) {
+	a := f.agent(f.user("alice"), "ag-1", "gpu1")
+	look := func(when string, at time.Time, want store.Outstanding) {
+		t.Helper()
+		got, err := f.s.LookForWork(f.ctx, a.ID, at)
+		f.must(err)
+		if got.Claimable != want.Claimable || got.HasLease != want.HasLease {
+			t.Errorf("LookForWork %s = %+v, want %+v", when, got, want)
+			return
+		}
+		if want.HasLease {
+			sameTime(t, "LookForWork "+when, got.LeaseEnd, want.LeaseEnd)
+		}
+	}
+	look("with no commands", t0, store.Outstanding{})
+	cmds := f.queueN(a, "r", 2, t0)
+	look("with queued commands", t0, store.Outstanding{Claimable: true})
+
+	now := t0.Add(time.Hour)
+	f.claim(a, now, time.Minute, 1)
+	look("with one still queued", now, store.Outstanding{Claimable: true})
+	f.claim(a, now.Add(time.Second), 10*time.Second, 1)
+	end := now.Add(11 * time.Second)
+	look("with both delivered", now.Add(2*time.Second), store.Outstanding{HasLease: true, LeaseEnd: end})
+	look("the instant the first lease ends", end, store.Outstanding{HasLease: true, LeaseEnd: end})
+	look("once the first lease has ended", end.Add(time.Millisecond), store.Outstanding{Claimable: true})
+
+	for i, c := range cmds {
+		_, _, err := f.s.AckCommand(f.ctx, a.ID, c.ID, api.AckRequest{PID: 7 + i}, now)
+		f.must(err)
+	}
+	look("with every command acked", end.Add(time.Hour), store.Outstanding{})
+}

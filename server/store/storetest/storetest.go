@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimCommands", testClaimCommands},
 		{"ClaimCommandsConcurrent", testClaimConcurrent},
 		{"NextLeaseExpiry", testNextLeaseExpiry},
+		{"LookForWork", testLookForWork},
 		{"AckRerun", testAckRerun},
 		{"AckRerunError", testAckRerunError},
 		{"AckAfterExit", testAckAfterExit},

@@ -186,8 +186,11 @@ func (w *Waker) Listening() bool {
 }
 
 // Notify implements server.Waker: every replica's subscribers of the agent
-// are woken, this one's included (through its own listener, like the rest).
+// are woken. This one's are woken at once, without waiting for the
+// notification to come back through its own listener (which wakes them
+// again: a wake-up only makes a poll look once more).
 func (w *Waker) Notify(ctx context.Context, agentID string) error {
+	w.local.Notify(ctx, agentID) //nolint:errcheck // LocalWaker never fails
 	if _, err := w.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, w.cfg.Channel, agentID); err != nil {
 		return fmt.Errorf("notify agent %s: %w", agentID, postgres.Clean(err, w.dsn))
 	}

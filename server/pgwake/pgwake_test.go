@@ -83,6 +83,30 @@ func TestNotifyWakesOtherReplica(t *testing.T) {
 	}
 }
 
+// TestNotifyWakesThisReplicaWithoutTheRoundTrip: this replica's own
+// subscriber is woken by Notify itself, not by the notification coming
+// back through the listener: with a cancelled context pg_notify cannot
+// run, and the subscriber is woken all the same.
+func TestNotifyWakesThisReplicaWithoutTheRoundTrip(t *testing.T) {
+	t.Parallel()
+	a := openWaker(t, channel(t))
+	woken, cancel, err := a.Subscribe(t.Context(), "ag-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	gone, stop := context.WithCancel(t.Context())
+	stop()
+	if err := a.Notify(gone, "ag-1"); err == nil {
+		t.Fatal("Notify with a cancelled context reached PostgreSQL")
+	}
+	select {
+	case <-woken:
+	default:
+		t.Fatal("this replica's subscriber was not woken by Notify itself")
+	}
+}
+
 // TestListenerLoss kills the listener's backend: Subscribe must fail until
 // the listener is back, a poll held across the loss must be woken once on
 // reconnect, and notifications must work again afterwards.

@@ -195,6 +195,10 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		sw := &statusWriter{ResponseWriter: w, req: r}
+		// finish outlives the handler in a parked poll (park.go), so it
+		// holds the header map, not sw: sw leads to net/http's connection
+		// and its 8 KiB of buffers, which a parked poll does not need.
+		header := w.Header()
 		sw.finish = func(code int) {
 			if code == 0 {
 				code = http.StatusOK
@@ -208,7 +212,7 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(code)).Observe(elapsed.Seconds())
 			ev := s.log.Info()
 			switch {
-			case code == http.StatusServiceUnavailable && sw.Header().Get("Retry-After") != "":
+			case code == http.StatusServiceUnavailable && header.Get("Retry-After") != "":
 				// Shed (shed.go): counted by argus_http_shed_total, and
 				// a line each would add to the overload it answers.
 				ev = s.log.Debug()

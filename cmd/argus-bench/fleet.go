@@ -33,6 +33,11 @@ type fleetConfig struct {
 	Warmup      time.Duration
 	Drain       time.Duration
 	ReadyWithin time.Duration
+	// DropTo > 0: after the measurement, every agent past the first
+	// DropTo stops, and the recovery is measured (fleet_recover.go), with
+	// reruns for RecoveryWindow once recovered.
+	DropTo         int
+	RecoveryWindow time.Duration
 	Targets     fleetTargets
 	Strict      bool
 	Keep        bool
@@ -42,6 +47,7 @@ type fleetConfig struct {
 type fleetTargets struct {
 	HeartbeatP99, DispatchP99 time.Duration
 	AgentKiB                  float64
+	Recovery                  time.Duration // after --drop-to
 }
 
 // maxSimSockets bounds agents × connections per simulator process. The
@@ -85,6 +91,9 @@ func fleetCommand() *cli.Command {
 			&cli.DurationFlag{Name: "target-heartbeat-p99", Value: 50 * time.Millisecond, Usage: "highest acceptable heartbeat p99"},
 			&cli.DurationFlag{Name: "target-dispatch-p99", Value: 100 * time.Millisecond, Usage: "highest acceptable rerun → command at the agent p99"},
 			&cli.Float64Flag{Name: "target-agent-kib", Value: 25, Usage: "highest acceptable server memory per agent, KiB"},
+			&cli.IntFlag{Name: "drop-to", Usage: "after the measurement, stop every agent but the first N (the load drops, say under --max-held-polls) and measure the recovery: how long until the server holds every remaining agent's poll and refuses none, then reruns to them for --recovery-window"},
+			&cli.DurationFlag{Name: "recovery-window", Value: 20 * time.Second, Usage: "with --drop-to, how long reruns go to the remaining agents once recovered"},
+			&cli.DurationFlag{Name: "target-recovery", Value: time.Minute, Usage: "with --drop-to, longest acceptable time from the drop to recovery"},
 			&cli.DurationFlag{Name: "ready-timeout", Value: 15 * time.Second, Usage: "how long to wait for the server to come up"},
 			&cli.BoolFlag{Name: "strict", Usage: "exit non-zero when a figure misses its target"},
 			&cli.BoolFlag{Name: "keep", Usage: "keep the temp dir (and the PostgreSQL schema) and print where they are"},
@@ -96,9 +105,10 @@ func fleetCommand() *cli.Command {
 				Heartbeat: c.Duration("heartbeat"), PollWait: c.Duration("poll-wait"),
 				Rate: c.Float64("rate"), ProbeRate: c.Float64("heartbeat-probes"), Duration: c.Duration("duration"), Warmup: c.Duration("warmup"),
 				Drain: c.Duration("drain"), ReadyWithin: c.Duration("ready-timeout"),
+				DropTo: c.Int("drop-to"), RecoveryWindow: c.Duration("recovery-window"),
 				Targets: fleetTargets{
 					HeartbeatP99: c.Duration("target-heartbeat-p99"), DispatchP99: c.Duration("target-dispatch-p99"),
-					AgentKiB: c.Float64("target-agent-kib"),
+					AgentKiB: c.Float64("target-agent-kib"), Recovery: c.Duration("target-recovery"),
 				},
 				Strict: c.Bool("strict"), Keep: c.Bool("keep"),
 			}, c.App.Writer, c.App.ErrWriter)
@@ -132,6 +142,10 @@ func (cfg fleetConfig) validate() error {
 		return errors.New("--drain must not be negative")
 	case cfg.ReadyWithin <= 0:
 		return errors.New("--ready-timeout must be positive")
+	case cfg.DropTo < 0 || cfg.DropTo >= cfg.Agents:
+		return errors.New("--drop-to must be between 1 and --agents - 1 (or 0: no drop)")
+	case cfg.DropTo > 0 && int(cfg.Rate*cfg.RecoveryWindow.Seconds()) < 100:
+		return errors.New("--rate × --recovery-window must be at least 100 reruns, so that p99 rests on more than one sample")
 	}
 	return nil
 }
@@ -170,10 +184,16 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 	// Every agent starts at a random point of one heartbeat interval, so
 	// the heartbeats are spread as a fleet started over time spreads them.
 	actx, stopAgents := context.WithCancel(ctx)
+	dctx, dropAgents := context.WithCancel(actx) // those past --drop-to
+	defer dropAgents()
 	var agents sync.WaitGroup
-	for _, a := range f.agents {
+	for i, a := range f.agents {
 		delay := rand.N(cfg.Heartbeat)
-		agents.Go(func() { a.run(actx, delay, cfg.Heartbeat, cfg.PollWait, cfg.Conns) })
+		runCtx := actx
+		if cfg.DropTo > 0 && i >= cfg.DropTo {
+			runCtx = dctx
+		}
+		agents.Go(func() { a.run(runCtx, delay, cfg.Heartbeat, cfg.PollWait, cfg.Conns) })
 	}
 	defer func() { stopAgents(); agents.Wait() }()
 	fmt.Fprintf(stderr, "warming up for %s…\n", cfg.Warmup)
@@ -192,7 +212,7 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 	f.book.setPhase(phaseMeasure)
 	var probes sync.WaitGroup
 	probes.Go(func() { probeLoad(ctx, f, cfg.ProbeRate, cfg.Duration) })
-	rerunLoad(ctx, f, cfg.Rate, cfg.Duration)
+	rerunLoad(ctx, f, len(f.agents), cfg.Rate, cfg.Duration)
 	probes.Wait()
 	drainUntil := time.Now().Add(cfg.Drain)
 	for f.book.pending() > 0 && time.Now().Before(drainUntil) && ctxsleep.Sleep(ctx, 20*time.Millisecond) {
@@ -213,6 +233,13 @@ func runFleet(ctx context.Context, cfg fleetConfig, stdout, stderr io.Writer) er
 
 	rep.take(f.book)
 	v := rep.print(stdout)
+	if cfg.DropTo > 0 {
+		rv, err := measureRecovery(ctx, f, cfg, dropAgents, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		v.lines, v.failed = append(v.lines, rv.lines...), append(v.failed, rv.failed...)
+	}
 	if cfg.Strict {
 		return v.err()
 	}

@@ -67,6 +67,19 @@ func (b *fleetBook) setPhase(p int32) {
 	b.mu.Unlock()
 }
 
+// restart begins a new measurement (the recovery's): latencies, errors,
+// runs and counts start again from nothing. Deliveries are kept, so a
+// command of before delivered again now still counts as twice.
+func (b *fleetBook) restart() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.phase = phaseMeasure
+	b.heartbeats, b.accepted = nil, nil
+	b.errs, b.example = map[string]int{}, map[string]string{}
+	b.runs = map[string]*runTrack{}
+	b.sent, b.twice, b.wrongAgent = 0, 0, 0
+}
+
 // heartbeat records one heartbeat that was sent at sent.
 func (b *fleetBook) heartbeat(sent time.Time, err error) {
 	d := time.Since(sent)
@@ -199,11 +212,11 @@ func errKindOf(err error) string {
 	return "other"
 }
 
-// rerunLoad sends reruns at rate per second for d, each to a random host,
-// open loop: a rerun is sent on schedule whether or not the earlier ones
+// rerunLoad sends reruns at rate per second for d, each to a random host
+// among the first hosts agents', open loop: a rerun is sent on schedule whether or not the earlier ones
 // have been answered, each from its own goroutine. It returns once the
 // last one is answered.
-func rerunLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
+func rerunLoad(ctx context.Context, f *fleet, hosts int, rate float64, d time.Duration) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	total := int(rate * d.Seconds())
@@ -212,7 +225,7 @@ func rerunLoad(ctx context.Context, f *fleet, rate float64, d time.Duration) {
 		if !ctxsleep.Sleep(ctx, time.Until(due)) {
 			break
 		}
-		h := rand.IntN(len(f.agents))
+		h := rand.IntN(hosts)
 		f.book.mu.Lock()
 		f.book.sent++
 		f.book.mu.Unlock()

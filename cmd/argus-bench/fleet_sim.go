@@ -29,6 +29,9 @@ type simAgent struct {
 	// pollsBeat: the server said held polls are heartbeats; pollFailing:
 	// the last poll failed (agent/daemon.go).
 	pollsBeat, pollFailing atomic.Bool
+	// refusedAt is when its last poll failed (Unix ns; 0: never), for
+	// the recovery measure (fleet_recover.go).
+	refusedAt atomic.Int64
 }
 
 // simPID is the PID every simulated rerun acks.
@@ -152,6 +155,7 @@ func (a *simAgent) poll(ctx context.Context, wait time.Duration) (*api.JobList, 
 	got := time.Now()
 	if err != nil {
 		if ctx.Err() == nil {
+			a.refusedAt.Store(got.UnixNano())
 			a.book.fail("jobs poll", err)
 		}
 		retryIn := time.Second

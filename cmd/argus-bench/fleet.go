@@ -38,9 +38,9 @@ type fleetConfig struct {
 	// reruns for RecoveryWindow once recovered.
 	DropTo         int
 	RecoveryWindow time.Duration
-	Targets     fleetTargets
-	Strict      bool
-	Keep        bool
+	Targets        fleetTargets
+	Strict         bool
+	Keep           bool
 }
 
 // fleetTargets are issue 11's targets for a fleet.

@@ -15,7 +15,6 @@ import (
 
 	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/client"
-	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
@@ -46,6 +45,9 @@ type daemon struct {
 	// pollFailing: the last poll failed. heartbeatLoop is quiet while the
 	// first holds and the second does not.
 	pollsBeat, pollFailing atomic.Bool
+	// link is what the loops know together of reaching the server:
+	// whether it is unreachable, and its return (link.go).
+	link *link
 
 	tokMu sync.Mutex // one token renewal at a time (tokenswap.go)
 	token string     // the token conn() sends
@@ -71,7 +73,8 @@ func Run(ctx context.Context, cfg Config) error {
 	} else if strings.TrimRight(cfg.URL, "/") != strings.TrimRight(cache.URL, "/") {
 		return fmt.Errorf("this agent is registered with %s, not %s: run argus-agent --reregister to move it", cache.URL, cfg.URL)
 	}
-	c, err := cfg.client(cache.Token)
+	link := newLink(cfg.Logger)
+	c, err := cfg.client(cache.Token, link.observe)
 	if err != nil {
 		return err
 	}
@@ -101,7 +104,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg: cfg, log: cfg.Logger, agentID: cache.AgentID, journal: j, logDir: logDir,
 		kick: make(chan struct{}, 1), shipKick: make(chan struct{}, 1), fail: fail,
 		inflight: map[string]bool{}, ends: map[string]chan struct{}{},
-		token: cache.Token,
+		token: cache.Token, link: link,
 	}
 	d.cur.Store(c)
 	d.log.Info().Str("agent_id", d.agentID).Str("url", cfg.URL).Str("label", cfg.Label).Msg("argus-agent started")
@@ -156,28 +159,42 @@ func (d *daemon) goLoop(ctx context.Context, loop func(context.Context)) {
 // poll loop's polls are the heartbeat: a server that says so (pollsBeat,
 // learnt from the first beat's answer) counts a held poll as one, and
 // beating besides would only keep a second connection open per agent.
-// When a poll fails, the beats resume.
+// When a poll fails, the beats resume. While the server is unreachable
+// they are its probe: one attempt about every second (link.go), so the
+// agent is back online, and every loop resumes, right after the server.
 func (d *daemon) heartbeatLoop(ctx context.Context) {
-	tick := time.NewTicker(d.cfg.HeartbeatInterval)
-	defer tick.Stop()
 	failing := false
 	for {
-		if (!d.pollsBeat.Load() || d.pollFailing.Load()) && !d.beat(ctx, &failing) {
+		down := d.link.isDown()
+		if (!d.pollsBeat.Load() || d.pollFailing.Load() || down) && !d.beat(ctx, &failing, down) {
 			return
 		}
+		wait := d.cfg.HeartbeatInterval
+		if d.link.isDown() {
+			wait = probeEvery()
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
+		case <-d.link.wentDown:
+			t.Stop()
 		}
 	}
 }
 
 // beat sends one heartbeat (again at once with a renewed token), logging
-// only changes between failing and not. False: the loop must end.
-func (d *daemon) beat(ctx context.Context, failing *bool) bool {
+// only changes between failing and not; a probe (the server unreachable)
+// makes one attempt, its retries being the loop's next probes. False: the
+// loop must end.
+func (d *daemon) beat(ctx context.Context, failing *bool, probe bool) bool {
 	for {
 		c := d.conn()
+		if probe {
+			c = c.SingleAttempt()
+		}
 		pollsBeat, err := c.HeartbeatPolls(ctx, d.agentID)
 		if err == nil {
 			d.pollsBeat.Store(pollsBeat)
@@ -202,7 +219,7 @@ func (d *daemon) beat(ctx context.Context, failing *bool) bool {
 func (d *daemon) pollLoop(ctx context.Context) {
 	var wait time.Duration
 	for ctx.Err() == nil {
-		c := d.conn()
+		c, back := d.conn(), d.link.serverBack()
 		jobs, err := c.JobsUpTo(ctx, d.agentID, d.cfg.PollWait, d.cfg.MaxRuns)
 		received := time.Now() // with its monotonic reading: see lateBy
 		if ctx.Err() != nil || d.rejected(ctx, c, err) {
@@ -225,7 +242,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 				delay = min(apiErr.RetryAfter, d.cfg.MaxBackoff)
 			}
 			d.log.Warn().Err(err).Dur("retry_in", delay).Msg("polling for commands failed")
-			if !ctxsleep.Sleep(ctx, delay) {
+			if !pause(ctx, delay, back) {
 				return
 			}
 			continue

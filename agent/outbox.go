@@ -17,18 +17,22 @@ func (d *daemon) outboxLoop(ctx context.Context) {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	var wait time.Duration
+	var back <-chan struct{} // while backing off: the server's return ends the wait
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.kick:
 		case <-retry.C:
+		case <-back:
+			retry.Stop()
 		case <-prune.C:
 			d.journal.prune(7 * 24 * time.Hour)
 			continue
 		}
+		back = d.link.serverBack()
 		if d.flush(ctx) {
-			wait = 0
+			wait, back = 0, nil
 			continue
 		}
 		if ctx.Err() != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,7 +45,7 @@ func Register(ctx context.Context, cfg Config, replace bool) (token.Cache, error
 		// others can read or change: that needs its owner's attention.
 		return old, err
 	}
-	c, err := cfg.client(cfg.UserToken)
+	c, err := cfg.client(cfg.UserToken, nil)
 	if err != nil {
 		return token.Cache{}, err
 	}
@@ -130,9 +131,11 @@ func (c Config) stateDir() string {
 }
 
 // client talks to the server with tok. Retries inside the client stay
-// short: the daemon's loops do their own, longer backoff.
-func (c Config) client(tok string) (*client.Client, error) {
+// short: the daemon's loops do their own, longer backoff. observe, when
+// set, is told how each call ended (link.go).
+func (c Config) client(tok string, observe func(*http.Response)) (*client.Client, error) {
 	return client.New(c.URL, tok, client.Options{
+		Observe:  observe,
 		RetryMax: 2, RetryWaitMin: 200 * time.Millisecond, RetryWaitMax: 2 * time.Second,
 		CACertFile: c.CACertFile, InsecureSkipVerify: c.InsecureSkipVerify,
 		Logger: c.Logger, Version: c.Version,

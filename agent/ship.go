@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
-	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -51,6 +50,7 @@ type shipper struct {
 func (d *daemon) shipLoop(ctx context.Context) {
 	s := &shipper{d: d, next: map[string]int64{}, buf: make([]byte, api.MaxLogChunk)}
 	delay, wait := shipEvery, time.Duration(0)
+	var back <-chan struct{} // while backing off: the server's return ends the wait
 	for {
 		if len(d.journal.shipping()) == 0 {
 			select {
@@ -59,9 +59,10 @@ func (d *daemon) shipLoop(ctx context.Context) {
 			case <-d.shipKick:
 			}
 		}
-		if !ctxsleep.Sleep(ctx, delay) {
+		if !pause(ctx, delay, back) {
 			return
 		}
+		back = d.link.serverBack()
 		if s.round(ctx) {
 			delay, wait = shipEvery, 0
 			continue

@@ -94,6 +94,13 @@ type Options struct {
 	// 90s). An agent keeps it short: its held poll has a connection of
 	// its own, and the one its acks used should not stay open beside it.
 	IdleConnTimeout time.Duration
+
+	// Observe, when set, is told how each call ended: with the server's
+	// answer (its status and headers; the body is not Observe's to read),
+	// or with nil when no answer came (the server unreachable, or the
+	// call's own deadline passed). Calls ended by the caller's context are
+	// not reported. An agent uses it to notice the server is back.
+	Observe func(resp *http.Response)
 }
 
 // Client calls argus-server. It is safe for concurrent use.
@@ -103,6 +110,9 @@ type Client struct {
 	userAgent string
 	timeout   time.Duration
 	rc        *retryablehttp.Client
+	observe   func(*http.Response)
+	hc        *http.Client
+	opts      Options // with defaults
 }
 
 // New returns a client for the server at baseURL that authenticates with
@@ -127,6 +137,9 @@ func New(baseURL, token string, opts Options) (*Client, error) {
 		userAgent: "argus-client/" + opts.Version,
 		timeout:   opts.Timeout,
 		rc:        newRetryClient(hc, opts),
+		observe:   opts.Observe,
+		hc:        hc,
+		opts:      opts,
 	}, nil
 }
 
@@ -136,6 +149,17 @@ func New(baseURL, token string, opts Options) (*Client, error) {
 func (c *Client) WithToken(tok string) *Client {
 	cp := *c
 	cp.token = strings.TrimSpace(tok)
+	return &cp
+}
+
+// SingleAttempt returns a copy of c that makes one attempt per call, no
+// retries, sharing c's connections: for a probe whose caller retries on
+// its own schedule.
+func (c *Client) SingleAttempt() *Client {
+	cp := *c
+	o := c.opts
+	o.RetryMax = 0
+	cp.rc = newRetryClient(c.hc, o)
 	return &cp
 }
 
@@ -217,6 +241,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 	if timeout <= 0 {
 		timeout = c.timeout
 	}
+	callerCtx := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, &timeoutError{after: timeout})
 	defer cancel()
 	if cl.unsafe {
@@ -228,6 +253,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		return fmt.Errorf("%s %s: %w", cl.method, cl.path, err)
 	}
 	resp, err := c.rc.Do(req)
+	if c.observe != nil && callerCtx.Err() == nil {
+		c.observe(resp) // nil when err is set
+	}
 	if err != nil {
 		return c.transportError(ctx, cl, err)
 	}

@@ -512,3 +512,47 @@ func TestAPIErrorSaysWhetherArgusAnswered(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveSeesEachCallsEnd: Observe gets the final answer of a call
+// (after retries), nil when none came, and nothing for a call the caller
+// cancelled; SingleAttempt makes one attempt.
+func TestObserveSeesEachCallsEnd(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		writeJSON(w, http.StatusBadGateway, api.Error{Error: "no backend"})
+	}))
+	var seen []int // status per observed call; 0 for none
+	opts := fastOpts()
+	opts.Observe = func(resp *http.Response) {
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		seen = append(seen, code)
+	}
+	c := newTestClient(t, srv.URL, userToken(t), opts)
+	if _, err := c.Runs(t.Context(), RunsOptions{}); err == nil {
+		t.Fatal("a 502 answered as success")
+	}
+	if got := hits.Load(); got != 4 {
+		t.Fatalf("server saw %d attempts, want 4 (one and three retries)", got)
+	}
+	if _, err := c.SingleAttempt().Runs(t.Context(), RunsOptions{}); err == nil {
+		t.Fatal("a 502 answered as success")
+	}
+	if got := hits.Load(); got != 5 {
+		t.Fatalf("SingleAttempt: server saw %d attempts in all, want 5", got)
+	}
+	srv.Close()
+	if _, err := c.SingleAttempt().Runs(t.Context(), RunsOptions{}); err == nil {
+		t.Fatal("a closed server answered")
+	}
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, _ = c.Runs(cancelled, RunsOptions{})
+	if want := []int{502, 502, 0}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("observed %v, want %v (nothing for the cancelled call)", seen, want)
+	}
+}

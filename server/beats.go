@@ -28,6 +28,9 @@ type heartbeats struct {
 	log   zerolog.Logger
 	fresh time.Duration // buffer only while the stored time is younger than this
 	every time.Duration // flush interval; <= 0 writes every heartbeat through
+	// quiet, when set, takes a flush's error and says it was logged
+	// already (an unwritable database: storehealth.go).
+	quiet func(error) bool
 
 	mu      sync.Mutex
 	stored  map[string]time.Time  // agent id → last time this replica wrote
@@ -217,7 +220,7 @@ func (h *heartbeats) run(ctx context.Context) {
 	for {
 		select {
 		case <-tick.C:
-			if err := h.flush(ctx); err != nil {
+			if err := h.flush(ctx); err != nil && (h.quiet == nil || !h.quiet(err)) {
 				h.log.Warn().Err(err).Msg("heartbeat flush failed; retrying next interval")
 			}
 		case <-ctx.Done():

@@ -20,6 +20,9 @@ import (
 type lastUsed struct {
 	store store.Store
 	log   zerolog.Logger
+	// quiet, when set, takes a flush's error and says it was logged
+	// already (an unwritable database: storehealth.go).
+	quiet func(error) bool
 
 	mu      sync.Mutex
 	written map[string]time.Time // token id → the use this replica last wrote
@@ -87,7 +90,7 @@ func (l *lastUsed) run(ctx context.Context, every time.Duration) {
 	for {
 		select {
 		case <-tick.C:
-			if err := l.flush(ctx); err != nil {
+			if err := l.flush(ctx); err != nil && (l.quiet == nil || !l.quiet(err)) {
 				l.log.Warn().Err(err).Msg("token last-used flush failed; retrying next interval")
 			}
 		case <-ctx.Done():

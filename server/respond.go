@@ -52,6 +52,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		he = &httpError{http.StatusForbidden, "forbidden"}
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		return // the client went away; nobody to answer
+	case s.health.failed(err): // logged there, at most every 10s
+		w.Header().Set("Retry-After", unwritableRetry)
+		he = &httpError{http.StatusServiceUnavailable, unwritableMsg}
 	default:
 		s.log.Error().Str("error", token.Redact(err.Error())).Str("method", methodLabel(r.Method)).Str("route", r.Pattern).Msg("request failed")
 		he = &httpError{http.StatusInternalServerError, "internal error"}

@@ -51,6 +51,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 		s.log.Error().Err(err).Msg("health check: store does not answer")
 		return errorf(http.StatusServiceUnavailable, "store unavailable")
 	}
+	if err := s.health.check(r.Context()); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }

@@ -163,6 +163,7 @@ type Server struct {
 	waker   Waker
 	log     zerolog.Logger
 	metrics *metrics
+	health  *storeHealth // can the database be written (storehealth.go)
 	handler http.Handler
 	beats   *heartbeats
 	ui      *webUI // ui.go: session key and parsed templates
@@ -199,6 +200,8 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	s.ui = newWebUI(cfg.SessionKey)
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
 	s.lastUsed = newLastUsed(st, s.log)
+	s.health = newStoreHealth(st, s.log, s.metrics.registry)
+	s.beats.quiet, s.lastUsed.quiet = s.health.failed, s.health.failed
 	s.shed = &shedder{maxHeld: int64(max(cfg.MaxHeldPolls, 0)), maxInFlight: int64(max(cfg.MaxInFlight, 0))}
 	s.tokens = newTokenCache(cfg.TokenCacheTTL, tokenCacheMax, cfg.RevocationMarker)
 	s.handler = s.routes()

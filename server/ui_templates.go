@@ -108,6 +108,9 @@ func (s *Server) uiWrap(h handlerFunc) http.HandlerFunc {
 			he = &httpError{http.StatusForbidden, "forbidden"}
 		case r.Context().Err() != nil:
 			return // the browser went away
+		case s.health.failed(err): // logged there, at most every 10s
+			w.Header().Set("Retry-After", unwritableRetry)
+			he = &httpError{http.StatusServiceUnavailable, unwritableMsg}
 		default:
 			s.log.Error().Err(err).Str("method", r.Method).Str("route", r.Pattern).Msg("UI request failed")
 			he = &httpError{http.StatusInternalServerError, "internal error"}

@@ -205,6 +205,13 @@ type Store interface {
 	Stats(ctx context.Context, onlineSince time.Time) (Stats, error)
 	// Ping checks that the store answers, cheaply, for /healthz.
 	Ping(ctx context.Context) error
+	// ProbeWrite makes one small real write, for /healthz: nil when the
+	// database can be written.
+	ProbeWrite(ctx context.Context) error
+	// Unwritable says err, from any method, means the database cannot be
+	// written now (its disk is full, it is read-only, or out of some
+	// resource): the server answers 503, not 500, and /healthz says so.
+	Unwritable(err error) bool
 	Close() error
 }
 

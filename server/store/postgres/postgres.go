@@ -124,7 +124,21 @@ func Dialect() sqlstore.Dialect {
 		MigrationLock:         `SELECT pg_advisory_xact_lock(hashtext('argus-migrate:' || COALESCE(current_schema(), '')))`,
 		IsUniqueViolation:     hasCode("23505"),
 		IsForeignKeyViolation: hasCode("23503"),
+		IsUnwritable:          unwritable,
 	}
+}
+
+// unwritable matches the SQLSTATEs of a database that cannot be written
+// now: class 53, insufficient resources (53100 disk_full, out of memory,
+// too many connections); class 58, system errors (58030 io_error); 25006,
+// a read-only transaction (a standby, or default_transaction_read_only);
+// 57P03, cannot connect now (starting up, shutting down, in recovery).
+func unwritable(err error) bool {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return false
+	}
+	return strings.HasPrefix(e.Code, "53") || strings.HasPrefix(e.Code, "58") || e.Code == "25006" || e.Code == "57P03"
 }
 
 // hasCode matches server errors carrying the SQLSTATE code.

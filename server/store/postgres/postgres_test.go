@@ -282,3 +282,31 @@ func (n planNode) walk(f func(planNode)) {
 		c.walk(f)
 	}
 }
+
+// TestAReadOnlyDatabaseIsUnwritable: a write refused because the
+// transaction is read-only (a standby, say) is unwritable (the server
+// answers 503), a constraint violation is not; the write probe succeeds
+// on a writable database.
+func TestAReadOnlyDatabaseIsUnwritable(t *testing.T) {
+	t.Parallel()
+	s := openDSN(t, pgtest.Schema(t))
+	if err := s.ProbeWrite(t.Context()); err != nil || s.Unwritable(err) {
+		t.Fatalf("write probe on a writable database: %v", err)
+	}
+	conn, err := s.(*sqlstore.Store).DB().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, dup := conn.ExecContext(t.Context(), `INSERT INTO write_probe (id, at) VALUES (1, 0)`)
+	if dup == nil || s.Unwritable(dup) {
+		t.Fatalf("a duplicate key: %v; want an error that is not unwritable", dup)
+	}
+	if _, err := conn.ExecContext(t.Context(), "SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	_, ro := conn.ExecContext(t.Context(), `UPDATE write_probe SET at = 1 WHERE id = 1`)
+	if ro == nil || !s.Unwritable(ro) {
+		t.Fatalf("a write in a read-only transaction: %v; want an error the store calls unwritable", ro)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -141,6 +142,17 @@ func Dialect() sqlstore.Dialect {
 		Blob:                  "BLOB",
 		IsUniqueViolation:     hasCode(sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY),
 		IsForeignKeyViolation: hasCode(sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY),
+		IsUnwritable:          hasPrimaryCode(sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR),
+	}
+}
+
+// hasPrimaryCode matches driver errors whose result code, extended or not,
+// is one of codes (the low byte of an extended code is its primary code:
+// SQLITE_IOERR_WRITE is an SQLITE_IOERR).
+func hasPrimaryCode(codes ...int) func(error) bool {
+	return func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && slices.Contains(codes, e.Code()&0xff)
 	}
 }
 

@@ -509,3 +509,39 @@ func usesOne(plan []string, indexes []string) bool {
 	}
 	return false
 }
+
+// TestAFullDatabaseIsUnwritable: writes past the database's size limit
+// fail with SQLITE_FULL, which the store calls unwritable (the server
+// answers 503), while a constraint violation is not; the write probe
+// succeeds on a database with room.
+func TestAFullDatabaseIsUnwritable(t *testing.T) {
+	t.Parallel()
+	s := openFile(t, filepath.Join(t.TempDir(), "argus.db"))
+	if err := s.ProbeWrite(t.Context()); err != nil || s.Unwritable(err) {
+		t.Fatalf("write probe on a database with room: %v", err)
+	}
+	conn, err := s.(*sqlstore.Store).DB().Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pages int
+	if err := conn.QueryRowContext(t.Context(), "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	// The same as the disk filling up, for this connection: no page more.
+	if _, err := conn.ExecContext(t.Context(), fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	var full error
+	for i := 0; i < 10000 && full == nil; i++ {
+		_, full = conn.ExecContext(t.Context(), `INSERT INTO write_probe (id, at) VALUES (?, ?)`, i+2, strings.Repeat("x", 4000))
+	}
+	if full == nil || !s.Unwritable(full) {
+		t.Fatalf("a write past the size limit: %v; want an error the store calls unwritable", full)
+	}
+	_, dup := conn.ExecContext(t.Context(), `INSERT INTO write_probe (id, at) VALUES (1, 0)`)
+	if dup == nil || s.Unwritable(dup) {
+		t.Fatalf("a duplicate key: %v; want an error that is not unwritable", dup)
+	}
+}

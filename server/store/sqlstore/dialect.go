@@ -49,6 +49,10 @@ type Dialect struct {
 	// Either may be nil, and then no error is so classified.
 	IsUniqueViolation     func(error) bool
 	IsForeignKeyViolation func(error) bool
+	// IsUnwritable says a driver error means the database cannot be
+	// written now: its disk is full, it is read-only, or it is out of
+	// some resource (Store.Unwritable). Nil: no error is.
+	IsUnwritable func(error) bool
 }
 
 // DollarPlaceholder renders PostgreSQL's "$1", "$2", ... placeholders.

@@ -31,6 +31,7 @@ func Migrations() []Migration {
 		{Version: 10, Stmts: schemaV10},
 		{Version: 11, Stmts: schemaV11},
 		{Version: 12, Stmts: schemaV12},
+		{Version: 13, Stmts: schemaV13},
 	}
 }
 
@@ -336,4 +337,11 @@ var schemaV11 = []string{
 // runs list filtered by agent and status is a range read too.
 var schemaV12 = []string{
 	`CREATE INDEX runs_agent_status ON runs(agent_id, status, created_at, id)`,
+}
+
+// schemaV13 is the row /healthz writes to learn whether the database can
+// be written (Store.ProbeWrite): one row, rewritten in place.
+var schemaV13 = []string{
+	`CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at {{int64}} NOT NULL)`,
+	`INSERT INTO write_probe (id, at) VALUES (1, 0)`,
 }

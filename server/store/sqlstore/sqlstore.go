@@ -78,6 +78,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ProbeWrite rewrites the one row of write_probe: a real write, for
+// /healthz to learn that the database can be written.
+func (s *Store) ProbeWrite(ctx context.Context) error {
+	if _, err := s.pool().exec(ctx, `UPDATE write_probe SET at = ? WHERE id = 1`, dbTime(time.Now())); err != nil {
+		return fmt.Errorf("write probe on %s: %w", s.d.Name, err)
+	}
+	return nil
+}
+
+// Unwritable says err means the database cannot be written now.
+func (s *Store) Unwritable(err error) bool {
+	return err != nil && s.d.IsUnwritable != nil && s.d.IsUnwritable(err)
+}
+
 // prepared returns the cached statement for query, preparing it once.
 func (s *Store) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := s.stmts.Load(query); ok {

@@ -117,6 +117,19 @@ type Store interface {
 	// QueueRerun stores a new queued run (with its RequestedBy) and its
 	// rerun command together.
 	QueueRerun(ctx context.Context, r Run, c Command) error
+	// QueueRerunOnce is QueueRerun and, in the same transaction, the
+	// record of the request's Idempotency-Key with its answer: ErrExists,
+	// nothing queued, when the caller used that key before.
+	QueueRerunOnce(ctx context.Context, r Run, c Command, k Idempotency) error
+	// SaveIdempotency records an answer under its Idempotency-Key;
+	// ErrExists when the key was used before.
+	SaveIdempotency(ctx context.Context, k Idempotency) error
+	// Idempotency is the answer recorded under the user's key;
+	// ErrNotFound when there is none.
+	Idempotency(ctx context.Context, userID, key string) (Idempotency, error)
+	// PruneIdempotency forgets keys recorded before before, and says how
+	// many.
+	PruneIdempotency(ctx context.Context, before time.Time) (int, error)
 	// QueueStop stores a stop command for a running run and moves the run
 	// to stopping; ErrConflict unless the run is running. The run records
 	// who asked and why from c.Payload.Stop (StoppedBy, Reason), so the run
@@ -367,6 +380,19 @@ func (l LogSlice) Next() int64 { return l.Start + int64(len(l.Data)) }
 
 // ErrLogGap: an append started past the end of what the log has.
 var ErrLogGap = errors.New("log append leaves a gap")
+
+// Idempotency is a request made with an Idempotency-Key, and its answer,
+// which a repeat of the request with the same key gets again instead of
+// acting twice.
+type Idempotency struct {
+	UserID, Key string
+	// Request says what the key was used for ("rerun bat_… …"): the same
+	// key with another request is refused, not answered.
+	Request   string
+	Status    int
+	Response  []byte // the answer's JSON body
+	CreatedAt time.Time
+}
 
 // Outstanding is what Store.LookForWork reports: Claimable, or else the
 // earliest lease end (LeaseEnd, when HasLease).

@@ -32,6 +32,7 @@ func Migrations() []Migration {
 		{Version: 11, Stmts: schemaV11},
 		{Version: 12, Stmts: schemaV12},
 		{Version: 13, Stmts: schemaV13},
+		{Version: 14, Stmts: schemaV14},
 	}
 }
 
@@ -344,4 +345,19 @@ var schemaV12 = []string{
 var schemaV13 = []string{
 	`CREATE TABLE write_probe (id INTEGER PRIMARY KEY, at {{int64}} NOT NULL)`,
 	`INSERT INTO write_probe (id, at) VALUES (1, 0)`,
+}
+
+// schemaV14 keeps the answers of requests made with an Idempotency-Key
+// (store.Idempotency), for a day: a repeat gets the same answer.
+var schemaV14 = []string{
+	`CREATE TABLE idempotency (
+		user_id    TEXT NOT NULL REFERENCES users(id),
+		key        TEXT NOT NULL,
+		request    TEXT NOT NULL,
+		status     INTEGER NOT NULL,
+		response   {{blob}} NOT NULL,
+		created_at {{int64}} NOT NULL,
+		PRIMARY KEY (user_id, key)
+	)`,
+	`CREATE INDEX idempotency_created ON idempotency(created_at)`,
 }

@@ -82,6 +82,16 @@ func outputBytes(s string) []byte {
 // together. Empty cross-references (r.RerunCmdID, c.RunID, c.AgentID) are
 // filled from the other record.
 func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) error {
+	return s.queueRerun(ctx, r, c, nil)
+}
+
+// QueueRerunOnce is QueueRerun with the key's record in the same
+// transaction: a key used before rolls it all back, as ErrExists.
+func (s *Store) QueueRerunOnce(ctx context.Context, r store.Run, c store.Command, k store.Idempotency) error {
+	return s.queueRerun(ctx, r, c, &k)
+}
+
+func (s *Store) queueRerun(ctx context.Context, r store.Run, c store.Command, k *store.Idempotency) error {
 	r.Status = api.RunQueued
 	if r.RerunCmdID == "" {
 		r.RerunCmdID = c.ID
@@ -93,6 +103,11 @@ func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) er
 		c.AgentID = r.AgentID
 	}
 	err := s.inTx(ctx, func(tx conn) error {
+		if k != nil {
+			if err := insertIdempotency(ctx, tx, *k); err != nil {
+				return err
+			}
+		}
 		_, err := tx.exec(ctx, `INSERT INTO runs
 			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, requested_by, timeout_ms)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -104,7 +119,7 @@ func (s *Store) QueueRerun(ctx context.Context, r store.Run, c store.Command) er
 		return insertCommand(ctx, tx, c)
 	})
 	if err != nil {
-		return fmt.Errorf("queue rerun %q: %w", r.ID, err)
+		return fmt.Errorf("queue rerun %q: %w", r.ID, s.classify(err))
 	}
 	return nil
 }

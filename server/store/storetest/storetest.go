@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimCommandsConcurrent", testClaimConcurrent},
 		{"NextLeaseExpiry", testNextLeaseExpiry},
 		{"LookForWork", testLookForWork},
+		{"Idempotency", testIdempotency},
 		{"AckRerun", testAckRerun},
 		{"AckRerunError", testAckRerunError},
 		{"AckAfterExit", testAckAfterExit},

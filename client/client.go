@@ -15,6 +15,8 @@ package client
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/argus-exec/argus/server/api"
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/rs/zerolog"
 )
@@ -231,8 +234,12 @@ type call struct {
 	header func(http.Header)
 	// unsafe marks calls that must not be repeated once the server may have
 	// acted on them (a repeated rerun would start a second training run).
-	unsafe  bool
-	timeout time.Duration // zero: the client's Timeout
+	unsafe bool
+	// idempotencyKey, when set, is sent as Idempotency-Key: the server
+	// answers a repeat with the first answer, so the call may be retried
+	// even after the server saw it.
+	idempotencyKey string
+	timeout        time.Duration // zero: the client's Timeout
 }
 
 // do runs one call: deadline, retries, status mapping and decoding.
@@ -311,6 +318,9 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*retryablehttp.Reques
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
+	if cl.idempotencyKey != "" {
+		req.Header.Set(api.HeaderIdempotencyKey, cl.idempotencyKey)
+	}
 	switch {
 	case cl.raw != nil:
 		req.Header.Set("Content-Type", "application/octet-stream")
@@ -360,6 +370,22 @@ func (c *Client) apiError(cl call, resp *http.Response) error {
 		Path:       cl.path,
 		FromArgus:  fromArgus,
 	}
+}
+
+// newIdempotencyKey is a key no other call will choose: 128 random bits.
+func newIdempotencyKey() string {
+	b := make([]byte, 16)
+	_, _ = crand.Read(b) // never fails (crypto/rand)
+	return "argus-" + hex.EncodeToString(b)
+}
+
+// MayHaveActed says a failed call may still have been carried out by the
+// server: its request may have reached it but no answer came back (a
+// connection reset, a timeout). False for an answer, and for a connection
+// that was never made.
+func MayHaveActed(err error) bool {
+	var ae *APIError
+	return err != nil && !errors.As(err, &ae) && !neverSent(err) && !errors.Is(err, context.Canceled)
 }
 
 // unsafeCallKey marks, in a request's context, a call that must not be

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -554,5 +556,56 @@ func TestObserveSeesEachCallsEnd(t *testing.T) {
 	_, _ = c.Runs(cancelled, RunsOptions{})
 	if want := []int{502, 502, 0}; fmt.Sprint(seen) != fmt.Sprint(want) {
 		t.Fatalf("observed %v, want %v (nothing for the cancelled call)", seen, want)
+	}
+}
+
+// TestRerunCarriesOneIdempotencyKeyAcrossItsRetries: a rerun whose first
+// attempt failed on the server's side is retried, with the same key, so
+// the server can answer the repeat instead of queueing twice; two reruns
+// carry two keys.
+func TestRerunCarriesOneIdempotencyKeyAcrossItsRetries(t *testing.T) {
+	t.Parallel()
+	var keys []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		keys = append(keys, r.Header.Get(api.HeaderIdempotencyKey))
+		if len(keys) == 1 {
+			writeJSON(w, http.StatusInternalServerError, api.Error{Error: "boom"})
+			return
+		}
+		writeJSON(w, http.StatusAccepted, api.Queued{RunID: "r1", CmdID: "c1"})
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, userToken(t), fastOpts())
+	if _, err := c.Rerun(t.Context(), "b1", api.RerunRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rerun(t.Context(), "b1", api.RerunRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 3 || keys[0] == "" || keys[0] != keys[1] || keys[2] == keys[0] {
+		t.Fatalf("Idempotency-Keys sent: %q; want the first twice (a retry), then a new one", keys)
+	}
+}
+
+// TestMayHaveActed: only a failure without an answer, on a connection that
+// was made, leaves the caller unsure.
+func TestMayHaveActed(t *testing.T) {
+	t.Parallel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{&APIError{StatusCode: 500}, false},
+		{fmt.Errorf("rerun: %w", refused), false},
+		{context.Canceled, false},
+		{fmt.Errorf("rerun: %w", reset), true},
+		{fmt.Errorf("rerun: %w", &timeoutError{after: time.Second}), true},
+	} {
+		if got := MayHaveActed(c.err); got != c.want {
+			t.Errorf("MayHaveActed(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -63,13 +63,16 @@ func (c *Client) Batch(ctx context.Context, id string) (*api.Batch, error) {
 }
 
 // Rerun queues a rerun of a recorded batch on its origin host (202). The
-// request carries no command; the server takes it from the batch. Not
-// retried once sent: a repeat would start a second run.
+// request carries no command; the server takes it from the batch. It
+// carries an Idempotency-Key of its own, so its retries (a connection
+// reset, a 5xx) cannot queue a second run: the server answers a repeat
+// with the first answer. When it fails all the same, MayHaveActed says
+// whether the run may have been queued.
 func (c *Client) Rerun(ctx context.Context, batchID string, req api.RerunRequest) (*api.Queued, error) {
 	var out api.Queued
 	err := c.do(ctx, call{
 		method: http.MethodPost, path: joinPath("api", "batches", batchID, "rerun"),
-		in: req, out: &out, unsafe: true,
+		in: req, out: &out, idempotencyKey: newIdempotencyKey(),
 	})
 	return done(&out, err)
 }
@@ -95,13 +98,14 @@ func (c *Client) Run(ctx context.Context, runID string) (*api.Run, error) {
 	return done(&out, err)
 }
 
-// Stop queues a stop of a running run (202). Not retried once sent: a
-// repeat would answer 409 for a stop that did go through.
+// Stop queues a stop of a running run (202). Like Rerun it carries an
+// Idempotency-Key, so a retry gets the first answer, not a 409 for a stop
+// that did go through.
 func (c *Client) Stop(ctx context.Context, runID string, req api.StopRequest) (*api.Queued, error) {
 	var out api.Queued
 	err := c.do(ctx, call{
 		method: http.MethodPost, path: joinPath("api", "runs", runID, "stop"),
-		in: req, out: &out, unsafe: true,
+		in: req, out: &out, idempotencyKey: newIdempotencyKey(),
 	})
 	return done(&out, err)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 // handleRerun queues the batch's recorded command on an online agent of the
 // batch's owner on the batch's origin host. The request names no command.
 func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	b, err := s.visibleBatch(r.Context(), r.PathValue("id"), control)
 	if err != nil {
 		return err
@@ -32,7 +37,17 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q, err := s.queueRerun(r.Context(), b, req.AgentID, by, timeout)
+	once := onceFor(r, key, fmt.Sprintf("rerun %s agent=%q timeout=%q", b.ID, req.AgentID, req.Timeout))
+	if done, err := s.replay(w, r, once); done || err != nil {
+		return err
+	}
+	q, err := s.queueRerun(r.Context(), b, req.AgentID, by, timeout, once)
+	if errors.Is(err, store.ErrExists) && once != nil {
+		// The same key came twice at once: the other one queued it.
+		if done, err := s.replay(w, r, once); done || err != nil {
+			return err
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -44,8 +59,9 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) error {
 // caller has already checked that the user may control b; by is that
 // user's name. It picks the agent (409 when none is online), stores the
 // queued run with its command and wakes the agent's poll. A timeout of 0
-// is none.
-func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID, by string, timeout time.Duration) (api.Queued, error) {
+// is none. once, when set, is the request's Idempotency-Key record,
+// written with the run.
+func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID, by string, timeout time.Duration, once *store.Idempotency) (api.Queued, error) {
 	agent, err := s.pickAgent(ctx, b, agentID)
 	if err != nil {
 		return api.Queued{}, err
@@ -67,11 +83,18 @@ func (s *Server) queueRerun(ctx context.Context, b store.Batch, agentID, by stri
 		},
 		ExpiresAt: s.expiresAt(now),
 	}
-	if err := s.store.QueueRerun(ctx, run, cmd); err != nil {
+	q := api.Queued{RunID: run.ID, CmdID: cmd.ID}
+	if once == nil {
+		err = s.store.QueueRerun(ctx, run, cmd)
+	} else {
+		s.answered(once, http.StatusAccepted, q)
+		err = s.store.QueueRerunOnce(ctx, run, cmd, *once)
+	}
+	if err != nil {
 		return api.Queued{}, err
 	}
 	s.notify(ctx, agent.ID)
-	return api.Queued{RunID: run.ID, CmdID: cmd.ID}, nil
+	return q, nil
 }
 
 // pickAgent finds where a rerun goes: the owner's online agent on the
@@ -167,6 +190,10 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), control)
 	if err != nil {
 		return err
@@ -193,9 +220,19 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	once := onceFor(r, key, fmt.Sprintf("stop %s grace=%q reason=%q", run.ID, req.GracePeriod, req.Reason))
+	if done, err := s.replay(w, r, once); done || err != nil {
+		return err
+	}
 	q, err := s.queueStop(r.Context(), run, stopAsk{grace: grace, by: by, reason: req.Reason})
 	if err != nil {
 		return err
+	}
+	if once != nil {
+		s.answered(once, http.StatusAccepted, q)
+		if err := s.store.SaveIdempotency(r.Context(), *once); err != nil && !errors.Is(err, store.ErrExists) {
+			s.log.Warn().Err(err).Str("run_id", run.ID).Msg("stop queued, but its Idempotency-Key could not be kept")
+		}
 	}
 	writeJSON(w, http.StatusAccepted, q)
 	return nil

@@ -252,6 +252,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	usedDone := make(chan struct{})
 	go func() { s.lastUsed.run(beatsCtx, lastUsedFlush); close(usedDone) }()
 	go s.sweepExpired(beatsCtx)
+	go s.pruneIdempotency(beatsCtx)
 	go s.watchRevocations(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.

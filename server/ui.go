@@ -223,7 +223,7 @@ func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess sess
 		return nerr
 	}
 	if err == nil {
-		q, err = s.queueRerun(r.Context(), b, "", by, 0)
+		q, err = s.queueRerun(r.Context(), b, "", by, 0, nil)
 	}
 	return s.afterForm(w, r, sess, batchQuery{id: id}.url(), err, "rerun queued as "+q.RunID)
 }

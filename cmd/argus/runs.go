@@ -41,6 +41,9 @@ func rerunAction(c *cli.Context, cl *client.Client) error {
 		req.Timeout = d.String()
 	}
 	q, err := cl.Rerun(c.Context, c.Args().First(), req)
+	if client.MayHaveActed(err) {
+		return fmt.Errorf("%w; the rerun may have been queued all the same: check with `argus runs --batch %s` before you send it again", err, c.Args().First())
+	}
 	if err != nil {
 		return err
 	}
@@ -116,6 +119,9 @@ func stopAction(c *cli.Context, cl *client.Client) error {
 		req.GracePeriod = grace.String()
 	}
 	q, err := cl.Stop(c.Context, c.Args().First(), req)
+	if client.MayHaveActed(err) {
+		return fmt.Errorf("%w; the stop may have been queued all the same: check with `argus status %s`", err, c.Args().First())
+	}
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,15 @@ type CreateBatchRequest struct {
 	EnvSnapshot EnvSnapshot `json:"env_snapshot"`
 }
 
+const (
+	// HeaderIdempotencyKey on a rerun or a stop makes it safe to send
+	// again: a repeat with the same key (1 to 255 visible ASCII
+	// characters, the user's own) within a day gets the first answer again
+	// and changes nothing, its answer marked with HeaderIdempotentReplayed.
+	HeaderIdempotencyKey     = "Idempotency-Key"
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
+)
+
 // Created answers a POST that made something: {"id": ...}.
 type Created struct {
 	ID string `json:"id"`

@@ -132,7 +132,7 @@ func (d *daemon) endReport(rec Record, exit *supervise.Exit, err error) api.Exit
 
 // exitReport is a supervisor's record of a run's end, as the server takes it.
 func exitReport(e supervise.Exit) api.ExitReport {
-	return api.ExitReport{ExitCode: e.Code, Signal: e.Signal, EndedAt: e.EndedAt.UTC()}
+	return api.ExitReport{ExitCode: e.Code, Signal: e.Signal, EndedAt: e.EndedAt.UTC(), LeftProcesses: e.Left}
 }
 
 // deadRunExit is the report for a run whose end nobody recorded (no

@@ -148,7 +148,7 @@ func (d *daemon) start(c api.Command, logPath, statusPath string) (*supervise.Ru
 	run, err := supervise.Start(proc.Command{
 		RunID: c.RunID, Argv: spec.Command.Argv, Shell: spec.Command.Shell, Dir: spec.Cwd,
 		Env: runEnv(spec.Env, c.RunID, c.BatchID, d.cfg.Properties), LogPath: logPath,
-	}, statusPath)
+	}, statusPath, d.cfg.GracePeriod)
 	if err == nil {
 		proc.HoldRun(c.RunID)
 	}

@@ -25,7 +25,7 @@ func newID(prefix string) string {
 func toAPIRun(r store.Run) api.Run {
 	return api.Run{
 		ID: r.ID, BatchID: r.BatchID, AgentID: r.AgentID, Status: r.Status, PID: r.PID,
-		ExitCode: r.ExitCode, Signal: r.Signal, ExitUnknown: r.ExitUnknown, Error: r.Error,
+		ExitCode: r.ExitCode, Signal: r.Signal, ExitUnknown: r.ExitUnknown, LeftProcesses: r.LeftProcesses, Error: r.Error,
 		OutputTail: api.ValidText(r.OutputTail), RerunCmdID: r.RerunCmdID, StopCmdID: r.StopCmdID,
 		StopOutcome: r.StopOutcome, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 		RequestedBy: r.RequestedBy, StoppedBy: r.StoppedBy, StopReason: r.StopReason,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -132,6 +133,9 @@ func exitReason(r api.Run) string {
 	}
 	if r.StopReason == api.StopReasonTimeout {
 		parts = append(parts, "timeout reached")
+	}
+	if r.LeftProcesses > 0 {
+		parts = append(parts, fmt.Sprintf("left %d process(es) running, which the agent terminated", r.LeftProcesses))
 	}
 	if r.Error != "" {
 		parts = append(parts, r.Error)

@@ -186,6 +186,9 @@ func (p printer) runFacts(r *api.Run) [][]string {
 			rows = append(rows, opt)
 		}
 	}
+	if r.LeftProcesses > 0 {
+		rows = append(rows, []string{"left behind", leftText(r.LeftProcesses)})
+	}
 	if r.ExpiresAt != nil {
 		rows = append(rows, []string{"expires", p.time(r.ExpiresAt)})
 	}
@@ -194,6 +197,15 @@ func (p printer) runFacts(r *api.Run) [][]string {
 		[]string{"started", p.time(r.StartedAt)},
 		[]string{"ended", p.time(r.EndedAt)},
 	)
+}
+
+// leftText says what the agent did about the processes a run left alive
+// when its main process ended.
+func leftText(n int) string {
+	if n == 1 {
+		return "1 process, terminated when the main process ended"
+	}
+	return fmt.Sprintf("%d processes, terminated when the main process ended", n)
 }
 
 // tail prints a run's output. The output is whatever the run wrote (any

@@ -152,6 +152,10 @@ type ExitReport struct {
 	// server's log of the run is complete once it has received that many
 	// (Argus-Log-Complete). Absent from agents that do not stream output.
 	LogSize *int64 `json:"log_size,omitempty"`
+	// LeftProcesses is how many of the run's processes were still alive
+	// when its main process ended, which the agent then ended (SIGTERM,
+	// grace, SIGKILL): nothing of a run outlives it.
+	LeftProcesses int `json:"left_processes,omitempty"`
 }
 
 // Output is the output the report carries, as bytes in a string: the

@@ -117,7 +117,10 @@ type Run struct {
 	ExitCode    *int      `json:"exit_code"`
 	Signal      string    `json:"signal,omitempty"`
 	ExitUnknown bool      `json:"exit_unknown,omitempty"`
-	Error       string    `json:"error,omitempty"`
+	// LeftProcesses: the run's main process ended while this many of its
+	// processes were still alive, and the agent ended them.
+	LeftProcesses int    `json:"left_processes,omitempty"`
+	Error         string `json:"error,omitempty"`
 	// OutputTail is the run's last output as text: NUL and other control
 	// characters as they are (JSON escapes them), each byte that is not
 	// UTF-8 as U+FFFD. When that changed a byte, OutputTailB64 has the

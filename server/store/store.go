@@ -337,7 +337,10 @@ type Run struct {
 	ExitCode    *int
 	Signal      string
 	ExitUnknown bool
-	Error       string
+	// LeftProcesses: processes the run left when its main process ended,
+	// which its agent ended (api.Run.LeftProcesses).
+	LeftProcesses int
+	Error         string
 	// OutputTail is the last output as the run wrote it: any bytes (NUL,
 	// invalid UTF-8), stored as a BLOB/BYTEA, never as text.
 	OutputTail  string

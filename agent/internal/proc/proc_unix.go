@@ -58,6 +58,17 @@ func runTarget(ref Ref) (*target, error) {
 	}, nil
 }
 
+// leftInRun counts the run's processes still alive: those tagged with its
+// id, in its group or not, and at least one while its group has a member
+// that shed the tag.
+func leftInRun(leader Process, runID string) int {
+	n := len(processesOfRun(runID))
+	if n == 0 && groupAlive(leader.Group) {
+		n = 1
+	}
+	return n
+}
+
 // killStragglers SIGKILLs the run's processes that left its group but
 // still carry its ARGUS_RUN_ID, and reports whether there were any.
 func killStragglers(runID string) bool {

@@ -203,3 +203,6 @@ func signalRun(ref Ref, s syscall.Signal) {
 
 // killStragglers terminates what is left in the run's job after a stop.
 func killStragglers(runID string) bool { return terminateRunJob(runID) }
+
+// leftInRun counts the processes still in the run's job.
+func leftInRun(leader Process, runID string) int { return len(jobPIDs(runID)) }

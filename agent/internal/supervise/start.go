@@ -24,8 +24,8 @@ type Run struct {
 // Start hands c to the agent's supervisor (a new one if it died) and
 // returns once the run has started, or why it could not start. The run's
 // exit status will be in statusPath.
-func Start(c proc.Command, statusPath string) (*Run, error) {
-	req := requestOf(c, statusPath)
+func Start(c proc.Command, statusPath string, grace time.Duration) (*Run, error) {
+	req := requestOf(c, statusPath, grace)
 	s, err := supervisor()
 	if err != nil {
 		return nil, err

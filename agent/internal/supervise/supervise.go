@@ -81,6 +81,9 @@ type Exit struct {
 	EndedAt   time.Time
 	Leader    int
 	StartedAt time.Time
+	// Left is how many of the run's processes outlived its leader, which
+	// the supervisor then ended (SIGTERM, grace, SIGKILL).
+	Left int
 }
 
 // request is what the agent sends on the supervisor's stdin.
@@ -92,10 +95,13 @@ type request struct {
 	Env        []string `json:"env"`
 	LogPath    string   `json:"log_path"`
 	StatusPath string   `json:"status_path"`
+	// Grace is the agent's grace period, for what is left of the run
+	// when its leader ends.
+	Grace time.Duration `json:"grace,omitempty"`
 }
 
-func requestOf(c proc.Command, statusPath string) request {
-	return request{RunID: c.RunID, Argv: c.Argv, Shell: c.Shell, Dir: c.Dir, Env: c.Env, LogPath: c.LogPath, StatusPath: statusPath}
+func requestOf(c proc.Command, statusPath string, grace time.Duration) request {
+	return request{RunID: c.RunID, Argv: c.Argv, Shell: c.Shell, Dir: c.Dir, Env: c.Env, LogPath: c.LogPath, StatusPath: statusPath, Grace: grace}
 }
 
 func (r request) command() proc.Command {
@@ -121,6 +127,7 @@ type status struct {
 	ExitCode  *int      `json:"exit_code,omitempty"`
 	Signal    string    `json:"signal,omitempty"`
 	EndedAt   time.Time `json:"ended_at"`
+	Left      int       `json:"left,omitempty"`
 }
 
 // ReadExit reads a run's status file. found is false when there is none
@@ -142,5 +149,5 @@ func ReadExit(statusPath string) (exit Exit, found bool, err error) {
 	if s.ExitCode == nil && s.Signal == "" {
 		return Exit{}, true, fmt.Errorf("status file %s holds neither an exit code nor a signal", statusPath)
 	}
-	return Exit{Code: s.ExitCode, Signal: s.Signal, EndedAt: s.EndedAt, Leader: s.PID, StartedAt: s.StartedAt}, true, nil
+	return Exit{Code: s.ExitCode, Signal: s.Signal, EndedAt: s.EndedAt, Leader: s.PID, StartedAt: s.StartedAt, Left: s.Left}, true, nil
 }

@@ -33,7 +33,7 @@ func command(t *testing.T, argv ...string) (proc.Command, string) {
 
 func TestExitCodeAndOutputOfARun(t *testing.T) {
 	c, statusPath := command(t, "/bin/sh", "-c", "echo hi; exit 3")
-	run, err := Start(c, statusPath)
+	run, err := Start(c, statusPath, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestExitCodeAndOutputOfARun(t *testing.T) {
 
 func TestARunKilledBySIGTERM(t *testing.T) {
 	c, statusPath := command(t, "sleep", "30")
-	run, err := Start(c, statusPath)
+	run, err := Start(c, statusPath, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestARunKilledBySIGTERM(t *testing.T) {
 
 func TestAFailedStartIsAnError(t *testing.T) {
 	c, statusPath := command(t, "no-such-command-argus")
-	run, err := Start(c, statusPath)
+	run, err := Start(c, statusPath, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "command not found") {
 		t.Fatalf("Start = %v, %v; want command not found", run, err)
 	}
@@ -90,7 +90,7 @@ func TestAFailedStartIsAnError(t *testing.T) {
 // the exit for whoever reads it after it is gone.
 func TestTheSupervisorIsDetachedAndItsExitOutlivesIt(t *testing.T) {
 	c, statusPath := command(t, "/bin/sh", "-c", "while [ ! -f done ]; do sleep 0.02; done; exit 7")
-	run, err := Start(c, statusPath)
+	run, err := Start(c, statusPath, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +147,11 @@ func TestReadExitOfACorruptFile(t *testing.T) {
 func TestOneSupervisorForAllRunsOutlivesTheAgent(t *testing.T) {
 	a, aStatus := command(t, "/bin/sh", "-c", "while [ ! -f done ]; do sleep 0.02; done; exit 4")
 	b, bStatus := command(t, "/bin/sh", "-c", "exit 6")
-	runA, err := Start(a, aStatus)
+	runA, err := Start(a, aStatus, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runB, err := Start(b, bStatus)
+	runB, err := Start(b, bStatus, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestOneSupervisorForAllRunsOutlivesTheAgent(t *testing.T) {
 	}
 	// The next run gets a new supervisor.
 	c, cStatus := command(t, "/bin/sh", "-c", "exit 0")
-	runC, err := Start(c, cStatus)
+	runC, err := Start(c, cStatus, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestOneSupervisorForAllRunsOutlivesTheAgent(t *testing.T) {
 // has no recorded end, and Wait says so.
 func TestADeadSupervisorIsReplaced(t *testing.T) {
 	a, aStatus := command(t, "sleep", "30")
-	runA, err := Start(a, aStatus)
+	runA, err := Start(a, aStatus, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestADeadSupervisorIsReplaced(t *testing.T) {
 	}
 	_ = syscall.Kill(-runA.Leader.Group, syscall.SIGKILL)
 	c, statusPath := command(t, "/bin/sh", "-c", "echo once >> starts; exit 5")
-	run, err := Start(c, statusPath)
+	run, err := Start(c, statusPath, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func BenchmarkStart(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		id := "bench-" + strconv.Itoa(i)
 		run, err := Start(proc.Command{RunID: id, Argv: []string{"/bin/true"}, Dir: dir,
-			Env: []string{proc.EnvRunID + "=" + id}, LogPath: filepath.Join(dir, id+".log")}, filepath.Join(dir, id+".exit"))
+			Env: []string{proc.EnvRunID + "=" + id}, LogPath: filepath.Join(dir, id+".log")}, filepath.Join(dir, id+".exit"), time.Second)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -245,5 +245,34 @@ func BenchmarkStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+// TestWhatARunLeavesBehindIsEnded: a run whose main process exits while
+// a background job of its own goes on is recorded with what it left, and
+// that job is ended: politely (SIGTERM) when it obeys, with SIGKILL after
+// the grace period when it does not.
+func TestWhatARunLeavesBehindIsEnded(t *testing.T) {
+	for _, c := range []struct{ name, script string }{
+		{"obeys SIGTERM", "sleep 120 & sleep 0.2; exit 0"},
+		{"ignores SIGTERM", "(trap '' TERM; sleep 120) & sleep 0.2; exit 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd, statusPath := command(t, "/bin/sh", "-c", c.script)
+			run, err := Start(cmd, statusPath, 300*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exit, err := run.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exit.Code == nil || *exit.Code != 0 || exit.Left < 1 {
+				t.Fatalf("exit = %+v; want code 0 and what was left counted", exit)
+			}
+			if p, ok := proc.FindLeader(cmd.RunID); ok {
+				t.Fatalf("process %d of the run outlived its recorded end", p.PID)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package supervise
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/signal"
@@ -59,12 +60,26 @@ func superviseRun(req request, out *answers) {
 	started := time.Now().UTC()
 	out.send(reply{ID: req.RunID, PID: child.PID, Group: child.Group, StartTime: child.StartTime})
 	code, sig := child.Wait()
-	s := status{PID: child.PID, StartedAt: started, ExitCode: code, Signal: sig, EndedAt: time.Now().UTC()}
+	ended := time.Now().UTC()
+	// Nothing of a run outlives it: what its leader left behind (a
+	// background job still holding the GPU, say) is stopped now, before
+	// its end is recorded, and the record says how many there were.
+	leader := proc.Process{PID: child.PID, Group: child.Group, StartTime: child.StartTime}
+	grace := req.Grace
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	left, _, _ := proc.EndLeftovers(context.Background(), leader, req.RunID, grace)
+	s := status{PID: child.PID, StartedAt: started, ExitCode: code, Signal: sig, EndedAt: ended, Left: left}
 	// A status that cannot be written leaves the end unknown; the agent
 	// learns that from the file's absence.
 	_ = writeStatus(req.StatusPath, s)
 	out.send(reply{ID: req.RunID, Ended: true})
 }
+
+// defaultGrace is the grace of what a run leaves behind when the agent
+// sent none (an older agent): the agent's own default.
+const defaultGrace = 10 * time.Second
 
 // answers writes reply lines, one at a time. Errors are dropped: the
 // agent reading them may be gone, and the status files say what matters.

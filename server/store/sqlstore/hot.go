@@ -123,5 +123,5 @@ func forwardUpdate(f forwardColumn, name string, pk []string) HotQuery {
 func updateRunArgs() []any {
 	r := store.Run{ID: "run-1", Status: api.RunRunning, StartedAt: new(time.Time)}
 	return []any{string(r.Status), r.PID, nil, r.Signal, r.ExitUnknown, r.Error, outputBytes(r.OutputTail),
-		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.StoppedBy, r.StopReason, r.ID}
+		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt), r.StoppedBy, r.StopReason, r.LeftProcesses, r.ID}
 }

@@ -33,6 +33,7 @@ func Migrations() []Migration {
 		{Version: 12, Stmts: schemaV12},
 		{Version: 13, Stmts: schemaV13},
 		{Version: 14, Stmts: schemaV14},
+		{Version: 15, Stmts: schemaV15},
 	}
 }
 
@@ -360,4 +361,10 @@ var schemaV14 = []string{
 		PRIMARY KEY (user_id, key)
 	)`,
 	`CREATE INDEX idempotency_created ON idempotency(created_at)`,
+}
+
+// schemaV15 records how many processes a run left behind when its main
+// process ended (and its agent then ended).
+var schemaV15 = []string{
+	`ALTER TABLE runs ADD COLUMN left_processes INTEGER NOT NULL DEFAULT 0`,
 }

@@ -14,7 +14,7 @@ import (
 const runCols = `r.id, r.batch_id, r.agent_id, r.status, r.pid, r.exit_code, r.signal,
 	r.exit_unknown, r.error, r.output, r.rerun_cmd_id, r.stop_cmd_id,
 	r.stop_outcome, r.created_at, r.started_at, r.ended_at,
-	r.requested_by, r.stopped_by, r.stop_reason, r.timeout_ms`
+	r.requested_by, r.stopped_by, r.stop_reason, r.timeout_ms, r.left_processes`
 
 func scanRun(r row) (store.Run, error) {
 	var run store.Run
@@ -25,7 +25,7 @@ func scanRun(r row) (store.Run, error) {
 	err := r.Scan(&run.ID, &run.BatchID, &run.AgentID, &status, &run.PID, &exitCode,
 		&run.Signal, &run.ExitUnknown, &run.Error, &output, &run.RerunCmdID,
 		&run.StopCmdID, &run.StopOutcome, &created, &started, &ended,
-		&run.RequestedBy, &run.StoppedBy, &run.StopReason, &timeoutMS)
+		&run.RequestedBy, &run.StoppedBy, &run.StopReason, &timeoutMS, &run.LeftProcesses)
 	if err != nil {
 		return store.Run{}, err
 	}
@@ -53,7 +53,7 @@ func runForUpdate(ctx context.Context, c conn, id string) (store.Run, error) {
 
 const updateRunSQL = `UPDATE runs SET status = ?, pid = ?, exit_code = ?, signal = ?,
 		exit_unknown = ?, error = ?, output = ?, stop_cmd_id = ?, stop_outcome = ?,
-		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ? WHERE id = ?`
+		started_at = ?, ended_at = ?, stopped_by = ?, stop_reason = ?, left_processes = ? WHERE id = ?`
 
 // updateRun writes every mutable column of r.
 func updateRun(ctx context.Context, c conn, r store.Run) error {
@@ -64,7 +64,7 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 	_, err := c.exec(ctx, updateRunSQL,
 		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, outputBytes(r.OutputTail),
 		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt),
-		r.StoppedBy, r.StopReason, r.ID)
+		r.StoppedBy, r.StopReason, r.LeftProcesses, r.ID)
 	return err
 }
 
@@ -221,6 +221,7 @@ func applyExit(r *store.Run, e api.ExitReport) {
 		r.ExitCode = &code
 	}
 	r.Signal, r.ExitUnknown = e.Signal, e.Unknown
+	r.LeftProcesses = max(e.LeftProcesses, 0)
 	ended := e.EndedAt
 	if ended.IsZero() {
 		ended = time.Now()

@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NextLeaseExpiry", testNextLeaseExpiry},
 		{"LookForWork", testLookForWork},
 		{"Idempotency", testIdempotency},
+		{"LeftProcesses", testLeftProcesses},
 		{"AckRerun", testAckRerun},
 		{"AckRerunError", testAckRerunError},
 		{"AckAfterExit", testAckAfterExit},

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,11 +20,15 @@ import (
 // EnvSupervise=1, and this package's init turns that process into the
 // supervisor before the test framework starts.
 
+// runs numbers the runs of this test binary: each its own run id, as
+// the agent's are (what a run leaves behind is found by that id).
+var runs atomic.Int64
+
 // command is a run of argv in a fresh directory, logging to run.log there.
 func command(t *testing.T, argv ...string) (proc.Command, string) {
 	t.Helper()
 	dir := t.TempDir()
-	runID := "r-" + strings.ReplaceAll(t.Name(), "/", "-")
+	runID := "r-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + strconv.FormatInt(runs.Add(1), 10)
 	return proc.Command{
 		RunID: runID, Argv: argv, Dir: dir,
 		Env:     []string{"PATH=/usr/bin:/bin", proc.EnvRunID + "=" + runID},

@@ -158,7 +158,10 @@ func TestStopSweepsProcessesThatLeftTheGroup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.startAgent(e.agentHome(""))
-	id, cwd := e.batch("setsid sleep 300 & echo $! > escaped.pid; exec sleep 300")
+	// The escapee ignores SIGTERM: the supervisor, which ends what a run
+	// leaves when its main process ends, asks it politely in vain, and
+	// only the stop's sweep (SIGKILL to what carries the run's id) ends it.
+	id, cwd := e.batch(`setsid sh -c "trap '' TERM; exec sleep 300" & echo $! > escaped.pid; exec sleep 300`)
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
 	escaped := readPID(t, filepath.Join(cwd, "escaped.pid"))
 	waitFor(t, 5*time.Second, "the escapee in its own session", func() bool {

@@ -165,16 +165,25 @@ func Stop(ctx context.Context, ref Ref, grace time.Duration, beforeKill func()) 
 // EndLeftovers ends what is left of a run whose leader has just ended and
 // been reaped by the caller, its parent (so its group id cannot have been
 // handed to anyone else while the group has members): processes still in
-// its group, and processes that left it still tagged with the run's id,
-// with the usual stop (SIGTERM, grace, SIGKILL; on Windows its job). It
-// says how many processes were left, 0 when none was and nothing was
-// signalled, and how the stop of them ended.
+// its group, and processes that left it still tagged with the run's id
+// (on Windows, its job), all with a stop's steps: SIGTERM, up to grace for
+// them to go, SIGKILL. It says how many processes were left, 0 when none
+// was and nothing was signalled, and how they ended.
 func EndLeftovers(ctx context.Context, leader Process, runID string, grace time.Duration) (left int, outcome Outcome, err error) {
 	if left = leftInRun(leader, runID); left == 0 {
 		return 0, Gone, nil
 	}
-	outcome, err = Stop(ctx, Ref{RunID: runID, Leader: leader, Child: true}, grace, nil)
-	return left, outcome, err
+	t := leftoverTarget(leader, runID)
+	t.signal(sigTERM)
+	if waitGone(ctx, t.alive, grace) {
+		return left, Terminated, nil
+	}
+	if ctx.Err() != nil {
+		return left, 0, ctx.Err()
+	}
+	t.signal(sigKILL)
+	waitGone(ctx, t.alive, killWait)
+	return left, Killed, nil
 }
 
 // target is how a stop reaches a run's processes; runTarget, per

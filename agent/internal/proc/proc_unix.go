@@ -69,6 +69,23 @@ func leftInRun(leader Process, runID string) int {
 	return n
 }
 
+// leftoverTarget reaches what a run left when its leader ended: its group
+// (the caller reaped the leader, so the id is still the run's while the
+// group has members) and every process tagged with its id.
+func leftoverTarget(leader Process, runID string) *target {
+	return &target{
+		signal: func(s syscall.Signal) {
+			if anyInGroup(leader.Group) {
+				_ = signalGroup(leader.Group, s)
+			}
+			for _, pid := range processesOfRun(runID) {
+				_ = signalPID(pid, s)
+			}
+		},
+		alive: func() bool { return groupAlive(leader.Group) || len(processesOfRun(runID)) > 0 },
+	}
+}
+
 // killStragglers SIGKILLs the run's processes that left its group but
 // still carry its ARGUS_RUN_ID, and reports whether there were any.
 func killStragglers(runID string) bool {

@@ -204,5 +204,14 @@ func signalRun(ref Ref, s syscall.Signal) {
 // killStragglers terminates what is left in the run's job after a stop.
 func killStragglers(runID string) bool { return terminateRunJob(runID) }
 
+// leftoverTarget reaches what a run left when its leader ended: its job.
+func leftoverTarget(leader Process, runID string) *target {
+	t, _ := runTarget(Ref{RunID: runID, Leader: leader, Child: true})
+	if t == nil {
+		return &target{signal: func(syscall.Signal) {}, alive: func() bool { return false }}
+	}
+	return t
+}
+
 // leftInRun counts the processes still in the run's job.
 func leftInRun(leader Process, runID string) int { return len(jobPIDs(runID)) }

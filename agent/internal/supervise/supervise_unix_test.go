@@ -261,6 +261,7 @@ func TestWhatARunLeavesBehindIsEnded(t *testing.T) {
 	for _, c := range []struct{ name, script string }{
 		{"obeys SIGTERM", "sleep 120 & sleep 0.2; exit 0"},
 		{"ignores SIGTERM", "(trap '' TERM; sleep 120) & sleep 0.2; exit 0"},
+		{"left the group", "setsid sleep 120 & sleep 0.2; exit 0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd, statusPath := command(t, "/bin/sh", "-c", c.script)

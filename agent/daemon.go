@@ -261,17 +261,13 @@ func (d *daemon) pollLoop(ctx context.Context) {
 // out its grace period holds up nothing else; a command already being
 // handled (a redelivery racing its first delivery) is skipped.
 func (d *daemon) dispatch(ctx context.Context, c api.Command, received time.Time) {
-	d.mu.Lock()
-	if d.inflight[c.ID] {
-		d.mu.Unlock()
+	if !d.claimInflight(c.ID) {
 		return
 	}
-	d.inflight[c.ID] = true
-	d.mu.Unlock()
 	d.cmds.Add(1)
 	go func() {
 		defer d.cmds.Done()
-		defer func() { d.mu.Lock(); delete(d.inflight, c.ID); d.mu.Unlock() }()
+		defer d.releaseInflight(c.ID)
 		switch c.Kind {
 		case api.KindRerun:
 			d.rerun(ctx, c, received)
@@ -281,6 +277,24 @@ func (d *daemon) dispatch(ctx context.Context, c api.Command, received time.Time
 			d.unknownKind(c)
 		}
 	}()
+}
+
+// claimInflight marks the command as being handled; false when it
+// already is.
+func (d *daemon) claimInflight(cmdID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inflight[cmdID] {
+		return false
+	}
+	d.inflight[cmdID] = true
+	return true
+}
+
+func (d *daemon) releaseInflight(cmdID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.inflight, cmdID)
 }
 
 // nextBackoff doubles from 1s (or the cap, when lower) to the cap, with

@@ -5,6 +5,8 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -72,4 +74,43 @@ func TestWorkResumesAsSoonAsTheServerIsBack(t *testing.T) {
 		t.Fatalf("exit report %v and rerun start %v after the server's return, want both within %v:\n%s",
 			reported, started, resumedWithin, agent.Output())
 	}
+}
+
+// TestAStopInterruptedByAnAgentCrashResumesAtOnce: the agent is killed
+// during a stop's grace period; restarted, it carries the stop on from its
+// journal at once (with the grace asked for), instead of waiting for the
+// server to hand the stop out again when its lease ends (60 s here).
+func TestAStopInterruptedByAnAgentCrashResumesAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--lease", "60s"}})
+	home := e.agentHome("")
+	agent := e.startAgentGrace(home, "1s")
+	id, cwd := e.batch(stubbornScript)
+	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the stop's SIGTERM", func() bool {
+		_, err := os.Stat(filepath.Join(cwd, "term.txt"))
+		return err == nil
+	})
+	if err := agent.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.exit(agent, 5*time.Second)
+	if !alive(run.PID) {
+		t.Fatal("the stubborn run died before its grace period ended")
+	}
+	restarted := time.Now()
+	e.startAgentGrace(home, "1s")
+	r := e.waitStopped(run.ID)
+	took := time.Since(restarted)
+	if r.Status != api.RunStopped || r.StopOutcome != api.StopKilled {
+		t.Fatalf("run after the resumed stop = %+v, want stopped, killed", r)
+	}
+	// 3 s of grace counted afresh, then the kill; the lease would be 60 s.
+	if took > 20*time.Second {
+		t.Fatalf("the stop ended %v after the agent's restart: it waited for its lease, not for its journal", took)
+	}
+	t.Logf("interrupted stop finished %v after the agent's restart", took)
 }

@@ -46,6 +46,9 @@ type Record struct {
 	TimeoutMS int64     `json:"timeout_ms,omitempty"`
 	Deadline  time.Time `json:"deadline,omitempty"`
 	TimedOut  bool      `json:"timed_out,omitempty"`
+	// GraceMS is a stop's grace period, so that a restarted agent resumes
+	// an interrupted stop as it was asked (recover.go).
+	GraceMS int64 `json:"grace_ms,omitempty"`
 	// Ship: the run's output is shipped while it runs (ship.go), set on
 	// every rerun journaled by an agent that does so (older records are
 	// never shipped); LogShipped once the run has ended and all of its log

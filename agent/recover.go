@@ -18,6 +18,10 @@ import (
 // out through the outbox.
 func (d *daemon) recover(ctx context.Context) {
 	for _, rec := range d.journal.records() {
+		if rec.Kind == api.KindStop && rec.State == stateStopping {
+			d.resumeStop(ctx, rec)
+			continue
+		}
 		if rec.Kind != api.KindRerun {
 			continue
 		}

@@ -26,12 +26,19 @@ func (d *daemon) stop(ctx context.Context, c api.Command) {
 	// A stop seen before but not finished (the agent stopped mid-way) is
 	// simply done again: signals to a group that is gone change nothing.
 	if !seen {
-		if err := d.journal.create(Record{CmdID: c.ID, Kind: api.KindStop, RunID: c.RunID, State: stateStopping}); err != nil {
+		rec = Record{CmdID: c.ID, Kind: api.KindStop, RunID: c.RunID, State: stateStopping, GraceMS: grace.Milliseconds()}
+		if err := d.journal.create(rec); err != nil {
 			d.log.Error().Err(err).Str("cmd_id", c.ID).Msg("cannot journal the stop; not stopping")
 			return
 		}
 	}
-	outcome, err := d.stopRun(ctx, c.RunID, grace)
+	d.carryOutStop(ctx, rec, grace)
+}
+
+// carryOutStop stops the run of the journaled stop rec and records its
+// ack for the outbox.
+func (d *daemon) carryOutStop(ctx context.Context, rec Record, grace time.Duration) {
+	outcome, err := d.stopRun(ctx, rec.RunID, grace)
 	if ctx.Err() != nil {
 		return // the agent is stopping: the stop is redelivered and redone
 	}
@@ -39,8 +46,31 @@ func (d *daemon) stop(ctx context.Context, c api.Command) {
 	if err != nil {
 		ack = &api.AckRequest{Error: err.Error()}
 	}
-	d.log.Info().Str("run_id", c.RunID).Str("outcome", outcome).AnErr("error", err).Msg("stop finished")
-	d.record(c.ID, func(r *Record) { r.State = stateDone; r.Ack = ack })
+	d.log.Info().Str("run_id", rec.RunID).Str("outcome", outcome).AnErr("error", err).Msg("stop finished")
+	d.record(rec.CmdID, func(r *Record) { r.State = stateDone; r.Ack = ack })
+}
+
+// resumeStop carries on a stop the journal holds unfinished (the agent
+// stopped or died during its grace period) as soon as the agent is back,
+// rather than when the server hands it out again after its lease: with
+// the grace it was asked for, counted afresh. A redelivery meanwhile is
+// skipped (dispatch's inflight), and then acked from the journal.
+func (d *daemon) resumeStop(ctx context.Context, rec Record) {
+	if !d.claimInflight(rec.CmdID) {
+		return
+	}
+	grace := d.cfg.GracePeriod
+	if rec.GraceMS > 0 {
+		grace = time.Duration(rec.GraceMS) * time.Millisecond
+	}
+	d.log.Info().Str("cmd_id", rec.CmdID).Str("run_id", rec.RunID).Msg("resuming a stop the agent was interrupted in")
+	d.cmds.Add(1)
+	go func() {
+		defer d.cmds.Done()
+		defer d.releaseInflight(rec.CmdID)
+		d.carryOutStop(ctx, rec, grace)
+		d.kickOutbox()
+	}()
 }
 
 // stopOutcomes are proc's outcomes as the server names them.

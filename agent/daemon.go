@@ -112,6 +112,7 @@ func Run(ctx context.Context, cfg Config) error {
 	supervise.Warm() // the first rerun's supervisor, started ahead of it
 	defer supervise.Drop()
 	d.recover(ctx)
+	d.announceRestart(ctx)
 	d.goLoop(ctx, d.heartbeatLoop)
 	d.goLoop(ctx, d.pollLoop)
 	d.goLoop(ctx, d.outboxLoop)

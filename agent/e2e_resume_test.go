@@ -114,3 +114,30 @@ func TestAStopInterruptedByAnAgentCrashResumesAtOnce(t *testing.T) {
 	}
 	t.Logf("interrupted stop finished %v after the agent's restart", took)
 }
+
+// TestADeliveryTheAgentNeverJournaledStartsAtOnceAfterItsRestart: the
+// agent dies after a rerun reached it but before it journaled it; its
+// restart tells the server so (POST …/restarted), and the rerun starts at
+// once, once, instead of when its lease ends (60 s here).
+func TestADeliveryTheAgentNeverJournaledStartsAtOnceAfterItsRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--lease", "60s"}})
+	home := e.agentHome("")
+	crashing := e.startAgent(home, "ARGUS_AGENT_FAULT=received")
+	id, cwd := e.batch(waitForFile)
+	runID := e.rerun(id)
+	if code := e.exit(crashing, 10*time.Second); code != 70 {
+		t.Fatalf("fault-injected agent exit %d, want 70", code)
+	}
+	restarted := time.Now()
+	e.startAgent(home)
+	r := e.waitRun(runID, "the rerun running", 20*time.Second, func(r api.Run) bool { return r.Status == api.RunRunning })
+	took := time.Since(restarted)
+	if took > 15*time.Second {
+		t.Fatalf("the rerun started %v after the agent's restart: it waited for its lease", took)
+	}
+	if n := startsOnce(t, cwd); n != 1 {
+		t.Fatalf("the command started %d times, want once", n)
+	}
+	t.Logf("a delivery lost with the agent started %v after its restart (run %s)", took, r.ID)
+}

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/argus-exec/argus/agent/internal/proc"
 	"github.com/argus-exec/argus/agent/internal/supervise"
+	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -33,6 +35,36 @@ func (d *daemon) recover(ctx context.Context) {
 		}
 	}
 	d.kickOutbox()
+}
+
+// restartWait bounds announceRestart: without an answer the leases still
+// bring the lost deliveries back, later.
+const restartWait = 5 * time.Second
+
+// announceRestart tells the server this agent has just started and which
+// commands its journal holds unacknowledged: every other command delivered
+// to it before (to a process that died before journaling it, so never
+// started it) is handed out again at once, instead of when its lease ends.
+// Once, before the first poll; an older server (404) or none at all only
+// leaves those to their leases.
+func (d *daemon) announceRestart(ctx context.Context) {
+	holding := []string{}
+	for _, rec := range d.journal.records() {
+		if rec.Ack == nil || !rec.AckSent {
+			holding = append(holding, rec.CmdID)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, restartWait)
+	defer cancel()
+	n, err := d.conn().Restarted(ctx, d.agentID, holding)
+	switch {
+	case errors.Is(err, client.ErrNotFound):
+		d.log.Debug().Msg("the server does not take restart announcements; lost deliveries come back with their leases")
+	case err != nil:
+		d.log.Warn().Err(err).Msg("could not announce the restart; lost deliveries come back with their leases")
+	case n > 0:
+		d.log.Info().Int("commands", n).Msg("deliveries this agent never journaled are handed out again")
+	}
 }
 
 // settleStarting handles a crash between journaling a command and

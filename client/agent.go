@@ -96,6 +96,16 @@ func (c *Client) Offline(ctx context.Context, agentID string) error {
 	return c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "offline")})
 }
 
+// Restarted tells the server the agent has just started and holds the
+// commands holding (api.RestartedRequest); it answers how many other
+// deliveries it hands out again.
+func (c *Client) Restarted(ctx context.Context, agentID string, holding []string) (int, error) {
+	var out api.Released
+	err := c.do(ctx, call{method: http.MethodPost, path: agentPath(agentID, "restarted"),
+		in: api.RestartedRequest{Holding: holding}, out: &out})
+	return out.Released, err
+}
+
 // ReportExit reports how a run ended and returns the run as the server now
 // has it.
 func (c *Client) ReportExit(ctx context.Context, agentID, runID string, rep api.ExitReport) (*api.Run, error) {

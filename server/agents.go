@@ -101,6 +101,34 @@ func (s *Server) handleOffline(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleRestarted hands out again, at once, what was delivered to an agent
+// that has just started and does not hold it (api.RestartedRequest).
+func (s *Server) handleRestarted(w http.ResponseWriter, r *http.Request) error {
+	agentID := r.PathValue("agent_id")
+	var req api.RestartedRequest
+	if err := s.decode(w, r, &req, true); err != nil {
+		return err
+	}
+	if len(req.Holding) > api.MaxHolding {
+		return errorf(http.StatusBadRequest, "holding names %d commands; at most %d", len(req.Holding), api.MaxHolding)
+	}
+	for _, id := range req.Holding {
+		if err := checkLine("holding", id, api.MaxID); err != nil {
+			return err
+		}
+	}
+	n, err := s.store.ReleaseDelivered(r.Context(), agentID, req.Holding, s.cfg.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.log.Info().Str("agent_id", agentID).Int("commands", n).Msg("restarted agent never journaled these deliveries; handing them out again")
+		s.notify(r.Context(), agentID)
+	}
+	writeJSON(w, http.StatusOK, api.Released{Released: n})
+	return nil
+}
+
 // parseWait reads ?wait= as a Go duration ("30s") or whole seconds ("30").
 func parseWait(v string, max time.Duration) (time.Duration, error) {
 	if v == "" {

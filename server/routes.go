@@ -23,6 +23,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /api/agents/{agent_id}/jobs/{cmd_id}/start", agent(s.handleStart))
 	mux.HandleFunc("POST /api/agents/{agent_id}/heartbeat", agent(s.handleHeartbeat))
 	mux.HandleFunc("POST /api/agents/{agent_id}/offline", agent(s.handleOffline))
+	mux.HandleFunc("POST /api/agents/{agent_id}/restarted", agent(s.handleRestarted))
 	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/exit", agent(s.handleExit))
 	mux.HandleFunc("POST /api/agents/{agent_id}/runs/{run_id}/log", agent(s.handleAppendLog))
 

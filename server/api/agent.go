@@ -226,3 +226,20 @@ func (c *CommandLine) UnmarshalJSON(b []byte) error {
 	}
 	return errors.New("command must be an argv list or a shell string")
 }
+
+// MaxHolding bounds RestartedRequest.Holding.
+const MaxHolding = 10000
+
+// RestartedRequest is the body of POST /api/agents/{id}/restarted: a
+// freshly started agent names the commands its journal holds whose acks
+// the server may not have yet. Every other command delivered to it and
+// not acked was never journaled, so never started: the server hands those
+// out again at once, instead of when their leases end.
+type RestartedRequest struct {
+	Holding []string `json:"holding"`
+}
+
+// Released answers it: how many deliveries were handed back.
+type Released struct {
+	Released int `json:"released"`
+}

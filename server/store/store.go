@@ -170,6 +170,11 @@ type Store interface {
 	// Waiting says where a queued run's rerun stands and how busy its
 	// agent is; ErrNotFound for an unknown run.
 	Waiting(ctx context.Context, runID string) (Waiting, error)
+	// ReleaseDelivered ends at once the leases of the agent's delivered
+	// or starting commands other than holding, so that the next claim
+	// hands them out again: the agent started afresh and never journaled
+	// them, so it cannot have started them. It says how many it released.
+	ReleaseDelivered(ctx context.Context, agentID string, holding []string, now time.Time) (int, error)
 	// LookForWork is a long-poll's look, one read that claims nothing:
 	// whether any of the agent's commands is claimable at now and, when
 	// none is, when the earliest lease of a delivered, unacked one ends.

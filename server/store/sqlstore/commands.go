@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
@@ -197,6 +198,25 @@ func (s *Store) LookForWork(ctx context.Context, agentID string, now time.Time) 
 		return store.Outstanding{Claimable: true}, nil
 	}
 	return store.Outstanding{HasLease: true, LeaseEnd: goTime(first.Int64)}, nil
+}
+
+// ReleaseDelivered moves the leases of the agent's unacked deliveries it
+// does not hold to just before now: claimable by the next claim.
+func (s *Store) ReleaseDelivered(ctx context.Context, agentID string, holding []string, now time.Time) (int, error) {
+	q := `UPDATE commands SET lease_until = ? WHERE agent_id = ? AND state IN ('delivered', 'starting') AND lease_until >= ?`
+	args := []any{dbTime(now) - 1, agentID, dbTime(now)}
+	if len(holding) > 0 {
+		q += ` AND id NOT IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(holding)), ", ") + `)`
+		for _, id := range holding {
+			args = append(args, id)
+		}
+	}
+	res, err := s.pool().exec(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("release deliveries: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // NextLeaseExpiry is the earliest lease end among the agent's delivered,

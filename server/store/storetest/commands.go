@@ -247,3 +247,28 @@ func testLookForWork(t *testing.T, f *fixture) {
 	}
 	look("with every command acked", end.Add(time.Hour), store.Outstanding{})
 }
+
+// testReleaseDelivered: a restarted agent's deliveries it does not hold
+// are claimable again at once, with their attempt counted; those it holds
+// keep their lease.
+func testReleaseDelivered(t *testing.T, f *fixture) {
+	a := f.agent(f.user("alice"), "ag-1", "gpu1")
+	cmds := f.queueN(a, "r", 3, t0)
+	now := t0.Add(time.Hour)
+	if got := f.claim(a, now, time.Hour, 0); len(got) != 3 {
+		t.Fatalf("claimed %d, want 3", len(got))
+	}
+	later := now.Add(time.Second)
+	n, err := f.s.ReleaseDelivered(f.ctx, a.ID, []string{cmds[0].ID}, later)
+	f.must(err)
+	if n != 2 {
+		t.Fatalf("released %d, want 2 (all but the one held)", n)
+	}
+	again := f.claim(a, later, time.Hour, 0)
+	if len(again) != 2 || again[0].ID == cmds[0].ID || again[1].ID == cmds[0].ID || again[0].Attempts != 2 {
+		t.Fatalf("claimed after the release: %+v; want the two not held, second attempts", again)
+	}
+	if n, err := f.s.ReleaseDelivered(f.ctx, "agt-other", nil, later); err != nil || n != 0 {
+		t.Fatalf("release for another agent: %d, %v; want nothing", n, err)
+	}
+}

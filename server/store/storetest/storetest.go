@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimCommandsConcurrent", testClaimConcurrent},
 		{"NextLeaseExpiry", testNextLeaseExpiry},
 		{"LookForWork", testLookForWork},
+		{"ReleaseDelivered", testReleaseDelivered},
 		{"Idempotency", testIdempotency},
 		{"LeftProcesses", testLeftProcesses},
 		{"AckRerun", testAckRerun},

@@ -69,6 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			stopCommand(),
 			logsCommand(),
 			fleetCommand(),
+			chaosCommand(),
 			bareCommand(),
 			printLinesCommand(),
 			writeOutputCommand(),

@@ -26,6 +26,7 @@ type chaosConfig struct {
 	ServerBin, AgentBin string
 	DB                  string // "": SQLite in the temp dir
 	Kills               int
+	Target              string // "both", "agent" or "server": what is killed
 	Every               time.Duration // mean time between kills
 	Rate                float64       // reruns per second
 	StopShare           float64       // of reruns, how many get a stop
@@ -49,6 +50,7 @@ func chaosCommand() *cli.Command {
 			&cli.StringFlag{Name: "agent-bin", Usage: "argus-agent binary to run (default: go build ./cmd/argus-agent into a temp dir)"},
 			&cli.StringFlag{Name: "db", Usage: "postgres:// DSN to run on, in a fresh schema dropped at the end (default: SQLite in the temp dir)"},
 			&cli.IntFlag{Name: "kills", Value: 50, Usage: "SIGKILLs, of the server or the agent at random"},
+			&cli.StringFlag{Name: "target", Value: "both", Usage: "what is killed: both (at random), agent or server"},
 			&cli.DurationFlag{Name: "every", Value: 4 * time.Second, Usage: "mean time between kills (each 0.5 to 1.5 times it)"},
 			&cli.Float64Flag{Name: "rate", Value: 2, Usage: "reruns per second"},
 			&cli.Float64Flag{Name: "stop-share", Value: 0.3, Usage: "share of reruns stopped while they run"},
@@ -59,7 +61,7 @@ func chaosCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			return runChaos(c.Context, chaosConfig{
 				ServerBin: c.String("server-bin"), AgentBin: c.String("agent-bin"), DB: c.String("db"),
-				Kills: c.Int("kills"), Every: c.Duration("every"), Rate: c.Float64("rate"), StopShare: c.Float64("stop-share"),
+				Kills: c.Int("kills"), Target: c.String("target"), Every: c.Duration("every"), Rate: c.Float64("rate"), StopShare: c.Float64("stop-share"),
 				Settle: c.Duration("settle"), Keep: c.Bool("keep"), Strict: c.Bool("strict"),
 			}, c.App.Writer, c.App.ErrWriter)
 		},
@@ -72,6 +74,8 @@ func (cfg chaosConfig) validate() error {
 		return errors.New("--kills must not be negative, and --every, --rate and --settle must be positive")
 	case cfg.StopShare < 0 || cfg.StopShare > 1:
 		return errors.New("--stop-share must be between 0 and 1")
+	case cfg.Target != "both" && cfg.Target != "agent" && cfg.Target != "server":
+		return errors.New("--target must be both, agent or server")
 	}
 	return nil
 }
@@ -262,9 +266,9 @@ func (c *chaos) killer(ctx context.Context) error {
 		if !ctxsleep.Sleep(ctx, pause) {
 			return ctx.Err()
 		}
-		which := "agent"
-		if rand.IntN(2) == 0 {
-			which = "server"
+		which := c.cfg.Target
+		if which == "both" {
+			which = []string{"agent", "server"}[rand.IntN(2)]
 		}
 		fmt.Fprintf(c.stderr, "kill %d/%d: %s\n", k+1, c.cfg.Kills, which)
 		if err := c.kill(ctx, which); err != nil {

@@ -26,7 +26,7 @@ type chaosConfig struct {
 	ServerBin, AgentBin string
 	DB                  string // "": SQLite in the temp dir
 	Kills               int
-	Target              string // "both", "agent" or "server": what is killed
+	Target              string        // "both", "agent" or "server": what is killed
 	Every               time.Duration // mean time between kills
 	Rate                float64       // reruns per second
 	StopShare           float64       // of reruns, how many get a stop
@@ -108,6 +108,11 @@ type chaos struct {
 	unsure  int             // reruns whose answer was lost: they may have been queued
 	stops   int
 	kills   map[string]int // "server" / "agent" → SIGKILLs
+	// serverBack is when each restarted server answered again, and
+	// killedAt when each kill was sent: how soon work resumes after a
+	// server outage is measured from the first, unless the second says an
+	// agent kill came in between (chaos_check.go).
+	serverBack, killedAt []time.Time
 }
 
 func runChaos(ctx context.Context, cfg chaosConfig, stdout, stderr io.Writer) error {
@@ -281,6 +286,7 @@ func (c *chaos) killer(ctx context.Context) error {
 func (c *chaos) kill(ctx context.Context, which string) error {
 	c.mu.Lock()
 	c.kills[which]++
+	c.killedAt = append(c.killedAt, time.Now())
 	proc := c.server.Proc
 	if which == "agent" {
 		proc = c.agent.Proc
@@ -296,7 +302,13 @@ func (c *chaos) kill(ctx context.Context, which string) error {
 		return ctx.Err()
 	}
 	if which == "server" {
-		return c.server.Restart(ctx)
+		if err := c.server.Restart(ctx); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.serverBack = append(c.serverBack, time.Now())
+		c.mu.Unlock()
+		return nil
 	}
 	return c.startAgent(ctx)
 }

@@ -23,6 +23,10 @@ type chaosReport struct {
 	Queued, Unsure, Stops int
 	ByStatus              map[api.RunStatus]int
 	Runs                  int // every run the API knows
+	// Resumed is, for each server restart not followed by an agent kill
+	// within resumeWindow, the time from the server answering again to
+	// the first run starting after it.
+	Resumed durStats
 
 	Twice       []string // started more than once
 	Lost        []string // answered 202, unknown to the API
@@ -103,11 +107,38 @@ func (c *chaos) lines(name string) map[string]int {
 	return n
 }
 
+// resumeWindow: a server restart followed by a kill within this is not
+// counted in Resumed (the first start after it would measure that kill).
+const resumeWindow = 3 * time.Second
+
+// resumed is how long after each clean server return the first run
+// started (the runs' own start times, taken by the agent on this machine).
+func resumed(runs []api.Run, back, kills []time.Time) []time.Duration {
+	var starts []time.Time
+	for _, r := range runs {
+		if r.StartedAt != nil {
+			starts = append(starts, *r.StartedAt)
+		}
+	}
+	slices.SortFunc(starts, time.Time.Compare)
+	var out []time.Duration
+	for _, t := range back {
+		if slices.ContainsFunc(kills, func(k time.Time) bool { return k.After(t) && k.Sub(t) < resumeWindow }) {
+			continue
+		}
+		if i, _ := slices.BinarySearchFunc(starts, t, time.Time.Compare); i < len(starts) {
+			out = append(out, starts[i].Sub(t))
+		}
+	}
+	return out
+}
+
 func (c *chaos) check(runs []api.Run) *chaosReport {
 	c.mu.Lock()
 	rep := &chaosReport{Kills: c.kills, Queued: len(c.queued), Unsure: c.unsure, Stops: c.stops,
 		ByStatus: map[api.RunStatus]int{}, Runs: len(runs)}
 	queued := c.queued
+	rep.Resumed = summarize(resumed(runs, c.serverBack, c.killedAt))
 	c.mu.Unlock()
 	starts, ends := c.lines("starts"), c.lines("ends")
 	known := map[string]bool{}
@@ -153,8 +184,13 @@ func (r *chaosReport) print(w io.Writer, cfg chaosConfig) *verdicts {
 	for _, st := range slices.Sorted(maps.Keys(r.ByStatus)) {
 		states = append(states, fmt.Sprintf("%s %d", st, r.ByStatus[st]))
 	}
-	fmt.Fprintf(w, "runs the API knows: %d (%s)\n\n", r.Runs, strings.Join(states, ", "))
+	fmt.Fprintf(w, "runs the API knows: %d (%s)\n", r.Runs, strings.Join(states, ", "))
+	fmt.Fprintf(w, "first run started after the server answered again (%d restarts with no kill within %s after): p50 %s, max %s\n\n",
+		r.Resumed.N, resumeWindow, ms(r.Resumed.P50), ms(r.Resumed.Max))
 	var v verdicts
+	if r.Resumed.N > 0 {
+		v.check("first run start after a server outage, max", ms(r.Resumed.Max), "2000ms", r.Resumed.Max <= 2*time.Second)
+	}
 	for _, c := range []struct {
 		what string
 		ids  []string

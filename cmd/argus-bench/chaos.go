@@ -184,7 +184,9 @@ func startChaos(ctx context.Context, cfg chaosConfig, stderr io.Writer) (_ *chao
 		return nil, err
 	}
 	c.server, err = testenv.StartServer(ctx, testenv.ServerSpec{
-		Bin: serverBin, Dir: dir, DB: db, Restartable: true, Args: []string{"--lease", "10s"},
+		Bin: serverBin, Dir: dir, DB: db, Restartable: true,
+		// PostgreSQL wants a session key, which every restart must keep.
+		Args: []string{"--lease", "10s", "--session-key", randomHex(24)},
 		Env: []string{"ARGUS_LOG_LEVEL=warn"}, Log: prefixWriter{prefix: "[argus-server] ", w: stderr},
 	})
 	if err != nil {

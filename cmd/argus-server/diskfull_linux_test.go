@@ -1,10 +1,7 @@
 package main_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -117,31 +114,4 @@ func (s *serving) health(t *testing.T, want int) {
 	if code, body, _ := s.raw(t, "GET", "/healthz", "", nil); code != want {
 		t.Fatalf("/healthz: %d %s, want %d", code, body, want)
 	}
-}
-
-// raw sends one request and returns its status, body and Retry-After.
-func (s *serving) raw(t *testing.T, method, path, tok string, body any) (int, string, string) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, s.URL+path, rd)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.env.HTTPClient(s.Server).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(data), resp.Header.Get("Retry-After")
 }

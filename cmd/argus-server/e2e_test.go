@@ -58,13 +58,33 @@ func (s *serving) stop(t *testing.T) {
 
 func (s *serving) call(t *testing.T, method, path, tok string, body any, want int, out any) {
 	t.Helper()
+	code, data, _ := s.raw(t, method, path, tok, body)
+	if code != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, code, data, want)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(data), out); err != nil {
+			t.Fatalf("decode %s: %v", data, err)
+		}
+	}
+}
+
+// raw sends one request (no token when tok is empty) and returns its
+// status, body and Retry-After.
+func (s *serving) raw(t *testing.T, method, path, tok string, body any) (int, string, string) {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
-		data, _ := json.Marshal(body)
+		data, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
 		rd = bytes.NewReader(data)
 	}
 	req, _ := http.NewRequest(method, s.URL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+tok)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -74,14 +94,7 @@ func (s *serving) call(t *testing.T, method, path, tok string, body any, want in
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, data, want)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			t.Fatalf("decode %s: %v", data, err)
-		}
-	}
+	return resp.StatusCode, string(data), resp.Header.Get("Retry-After")
 }
 
 func TestUserCreatePrintsOnlyTheToken(t *testing.T) {

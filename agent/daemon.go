@@ -15,6 +15,7 @@ import (
 
 	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
 )
@@ -243,7 +244,7 @@ func (d *daemon) pollLoop(ctx context.Context) {
 				delay = min(apiErr.RetryAfter, d.cfg.MaxBackoff)
 			}
 			d.log.Warn().Err(err).Dur("retry_in", delay).Msg("polling for commands failed")
-			if !pause(ctx, delay, back) {
+			if !ctxsleep.SleepOr(ctx, delay, back) {
 				return
 			}
 			continue

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"context"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -97,18 +96,4 @@ func (l *link) serverBack() <-chan struct{} {
 // lockstep.
 func probeEvery() time.Duration {
 	return reconnectProbe/2 + rand.N(reconnectProbe+1)
-}
-
-// pause waits for d, or until back is closed (the server answers again),
-// whichever comes first; false when ctx ended first.
-func pause(ctx context.Context, d time.Duration, back <-chan struct{}) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-	case <-back:
-	}
-	return true
 }

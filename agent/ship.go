@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -59,7 +60,7 @@ func (d *daemon) shipLoop(ctx context.Context) {
 			case <-d.shipKick:
 			}
 		}
-		if !pause(ctx, delay, back) {
+		if !ctxsleep.SleepOr(ctx, delay, back) {
 			return
 		}
 		back = d.link.serverBack()

@@ -18,12 +18,20 @@ import (
 // daemon is not held up by its longest pause; it is stopped on return so
 // an early return leaves nothing running.
 func Sleep(ctx context.Context, d time.Duration) bool {
+	return SleepOr(ctx, d, nil)
+}
+
+// SleepOr is Sleep that wake also cuts short (a nil wake never does): it
+// reports false only when ctx ended. The agent's loops back off with it,
+// woken when the server answers again after an outage.
+func SleepOr(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
-		return true
+	case <-wake:
 	}
+	return true
 }

@@ -34,3 +34,20 @@ func TestSleepEndsWithTheContext(t *testing.T) {
 		t.Fatalf("Sleep returned %v after its context ended", took)
 	}
 }
+
+func TestSleepOrEndsAtTheWakeUp(t *testing.T) {
+	wake := make(chan struct{})
+	close(wake)
+	start := time.Now()
+	if !SleepOr(context.Background(), time.Hour, wake) {
+		t.Fatal("SleepOr woken reported its context ended")
+	}
+	if took := time.Since(start); took > time.Minute {
+		t.Fatalf("SleepOr returned %v after its wake-up", took)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if SleepOr(cancelled, time.Hour, make(chan struct{})) {
+		t.Fatal("SleepOr with an ended context reported it was not cut short by it")
+	}
+}

@@ -208,3 +208,15 @@ func TestStripControls(t *testing.T) {
 		}
 	}
 }
+
+func TestRunDetailSaysWhatTheRunLeftBehind(t *testing.T) {
+	code := 0
+	r := &api.Run{ID: "r1", BatchID: "b1", Status: api.RunExited, ExitCode: &code, LeftProcesses: 2}
+	p, buf := testPrinter(false)
+	if err := p.run(r, 0); err != nil {
+		t.Fatal(err)
+	}
+	if want := "left behind:  2 processes, terminated when the main process ended"; !strings.Contains(buf.String(), want) {
+		t.Fatalf("detail lacks %q:\n%s", want, buf.String())
+	}
+}

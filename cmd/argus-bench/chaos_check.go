@@ -185,8 +185,11 @@ func (r *chaosReport) print(w io.Writer, cfg chaosConfig) *verdicts {
 		states = append(states, fmt.Sprintf("%s %d", st, r.ByStatus[st]))
 	}
 	fmt.Fprintf(w, "runs the API knows: %d (%s)\n", r.Runs, strings.Join(states, ", "))
-	fmt.Fprintf(w, "first run started after the server answered again (%d restarts with no kill within %s after): p50 %s, max %s\n\n",
-		r.Resumed.N, resumeWindow, ms(r.Resumed.P50), ms(r.Resumed.Max))
+	if r.Resumed.N > 0 {
+		fmt.Fprintf(w, "first run started after the server answered again (%d restarts with no kill within %s after): p50 %s, max %s\n",
+			r.Resumed.N, resumeWindow, ms(r.Resumed.P50), ms(r.Resumed.Max))
+	}
+	fmt.Fprintln(w)
 	var v verdicts
 	if r.Resumed.N > 0 {
 		v.check("first run start after a server outage, max", ms(r.Resumed.Max), "2000ms", r.Resumed.Max <= 2*time.Second)

@@ -187,7 +187,7 @@ func startChaos(ctx context.Context, cfg chaosConfig, stderr io.Writer) (_ *chao
 		Bin: serverBin, Dir: dir, DB: db, Restartable: true,
 		// PostgreSQL wants a session key, which every restart must keep.
 		Args: []string{"--lease", "10s", "--session-key", randomHex(24)},
-		Env: []string{"ARGUS_LOG_LEVEL=warn"}, Log: prefixWriter{prefix: "[argus-server] ", w: stderr},
+		Env:  []string{"ARGUS_LOG_LEVEL=warn"}, Log: prefixWriter{prefix: "[argus-server] ", w: stderr},
 	})
 	if err != nil {
 		return nil, err

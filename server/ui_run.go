@@ -135,7 +135,11 @@ func exitReason(r api.Run) string {
 		parts = append(parts, "timeout reached")
 	}
 	if r.LeftProcesses > 0 {
-		parts = append(parts, fmt.Sprintf("left %d process(es) running, which the agent terminated", r.LeftProcesses))
+		noun := "processes"
+		if r.LeftProcesses == 1 {
+			noun = "process"
+		}
+		parts = append(parts, fmt.Sprintf("left %d %s behind, terminated when the main process ended", r.LeftProcesses, noun))
 	}
 	if r.Error != "" {
 		parts = append(parts, r.Error)

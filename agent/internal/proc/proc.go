@@ -147,19 +147,11 @@ func Stop(ctx context.Context, ref Ref, grace time.Duration, beforeKill func()) 
 	if err != nil || t == nil {
 		return Gone, err
 	}
-	t.signal(sigTERM)
-	if waitGone(ctx, t.alive, grace) {
-		return sweep(ref.RunID, Terminated), nil
+	outcome, err := t.end(ctx, grace, beforeKill)
+	if err != nil {
+		return 0, err
 	}
-	if ctx.Err() != nil {
-		return 0, ctx.Err()
-	}
-	if beforeKill != nil {
-		beforeKill()
-	}
-	t.signal(sigKILL)
-	waitGone(ctx, t.alive, killWait)
-	return sweep(ref.RunID, Killed), nil
+	return sweep(ref.RunID, outcome), nil
 }
 
 // EndLeftovers ends what is left of a run whose leader has just ended and
@@ -173,17 +165,8 @@ func EndLeftovers(ctx context.Context, leader Process, runID string, grace time.
 	if left = leftInRun(leader, runID); left == 0 {
 		return 0, Gone, nil
 	}
-	t := leftoverTarget(leader, runID)
-	t.signal(sigTERM)
-	if waitGone(ctx, t.alive, grace) {
-		return left, Terminated, nil
-	}
-	if ctx.Err() != nil {
-		return left, 0, ctx.Err()
-	}
-	t.signal(sigKILL)
-	waitGone(ctx, t.alive, killWait)
-	return left, Killed, nil
+	outcome, err = leftoverTarget(leader, runID).end(ctx, grace, nil)
+	return left, outcome, err
 }
 
 // target is how a stop reaches a run's processes; runTarget, per
@@ -191,6 +174,25 @@ func EndLeftovers(ctx context.Context, leader Process, runID string, grace time.
 type target struct {
 	signal func(syscall.Signal) // sigTERM or sigKILL
 	alive  func() bool
+}
+
+// end is a stop's escalation on t: SIGTERM, up to grace for it to be
+// gone, then (beforeKill first, if set) SIGKILL. If ctx ends during the
+// grace period it returns ctx's error, having sent only the SIGTERM.
+func (t *target) end(ctx context.Context, grace time.Duration, beforeKill func()) (Outcome, error) {
+	t.signal(sigTERM)
+	if waitGone(ctx, t.alive, grace) {
+		return Terminated, nil
+	}
+	if ctx.Err() != nil {
+		return 0, ctx.Err()
+	}
+	if beforeKill != nil {
+		beforeKill()
+	}
+	t.signal(sigKILL)
+	waitGone(ctx, t.alive, killWait)
+	return Killed, nil
 }
 
 // sweep kills what is left of the run outside what the target reached

@@ -65,21 +65,13 @@ func superviseRun(req request, out *answers) {
 	// background job still holding the GPU, say) is stopped now, before
 	// its end is recorded, and the record says how many there were.
 	leader := proc.Process{PID: child.PID, Group: child.Group, StartTime: child.StartTime}
-	grace := req.Grace
-	if grace <= 0 {
-		grace = defaultGrace
-	}
-	left, _, _ := proc.EndLeftovers(context.Background(), leader, req.RunID, grace)
+	left, _, _ := proc.EndLeftovers(context.Background(), leader, req.RunID, req.Grace)
 	s := status{PID: child.PID, StartedAt: started, ExitCode: code, Signal: sig, EndedAt: ended, Left: left}
 	// A status that cannot be written leaves the end unknown; the agent
 	// learns that from the file's absence.
 	_ = writeStatus(req.StatusPath, s)
 	out.send(reply{ID: req.RunID, Ended: true})
 }
-
-// defaultGrace is the grace of what a run leaves behind when the agent
-// sent none (an older agent): the agent's own default.
-const defaultGrace = 10 * time.Second
 
 // answers writes reply lines, one at a time. Errors are dropped: the
 // agent reading them may be gone, and the status files say what matters.

@@ -46,9 +46,9 @@ func chaosCommand() *cli.Command {
 			"every run the API knows against what the runs wrote: none started twice, none lost, none stuck, none\n" +
 			"reported failed or exit-unknown although it ran, exit codes as the command exited, no process left.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "server-bin", Usage: "argus-server binary to run (default: go build ./cmd/argus-server into a temp dir)"},
-			&cli.StringFlag{Name: "agent-bin", Usage: "argus-agent binary to run (default: go build ./cmd/argus-agent into a temp dir)"},
-			&cli.StringFlag{Name: "db", Usage: "postgres:// DSN to run on, in a fresh schema dropped at the end (default: SQLite in the temp dir)"},
+			serverBinFlag(),
+			agentBinFlag(),
+			dbFlag(),
 			&cli.IntFlag{Name: "kills", Value: 50, Usage: "SIGKILLs, of the server or the agent at random"},
 			&cli.StringFlag{Name: "target", Value: "both", Usage: "what is killed: both (at random), agent or server"},
 			&cli.DurationFlag{Name: "every", Value: 4 * time.Second, Usage: "mean time between kills (each 0.5 to 1.5 times it)"},

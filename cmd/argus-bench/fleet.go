@@ -73,9 +73,9 @@ func fleetCommand() *cli.Command {
 			"Prints heartbeat, rerun → 202 and rerun → command-at-the-agent latency, errors by kind, commands\n" +
 			"delivered twice or to the wrong agent, and the server's memory (per agent), CPU and open files.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "server-bin", Usage: "argus-server binary to run (default: go build ./cmd/argus-server into a temp dir)"},
+			serverBinFlag(),
 			&cli.StringSliceFlag{Name: "serve-arg", Usage: "extra flag for argus-server serve (repeatable)"},
-			&cli.StringFlag{Name: "db", Usage: "postgres:// DSN to run on, in a fresh schema dropped at the end (default: SQLite in the temp dir)"},
+			dbFlag(),
 			&cli.IntFlag{Name: "agents", Value: 1000, Usage: "simulated agents"},
 			&cli.IntFlag{Name: "users", Value: 1, Usage: "users owning the agents, round-robin"},
 			&cli.IntFlag{Name: "replicas", Value: 1, Usage: "argus-server replicas on the PostgreSQL --db, taking the agents in turn; each rerun goes to another replica than its agent's (memory, CPU and files are summed)"},

@@ -37,7 +37,7 @@ func heartbeatCommand() *cli.Command {
 			"same closed-loop load, alternating bare, argus, bare, argus… for --rounds rounds.\n" +
 			"Prints per-round req/s and latency, the medians, and argus/bare against --target.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "server-bin", Usage: "argus-server binary to run (default: go build ./cmd/argus-server into a temp dir)"},
+			serverBinFlag(),
 			&cli.StringSliceFlag{Name: "serve-arg", Usage: "extra flag for argus-server serve, e.g. --serve-arg=--heartbeat-grain=0 (repeatable)"},
 			&cli.IntFlag{Name: "agents", Value: 1, Usage: "agents to register and spread the heartbeats over"},
 			&cli.IntFlag{Name: "concurrency", Value: 32, Usage: "concurrent workers, each with its own keep-alive connection"},

@@ -33,12 +33,26 @@ type stackConfig struct {
 	Keep bool
 }
 
+// The flags every benchmark that runs the binaries spells the same way,
+// a new one each (a cli flag keeps what it parsed).
+func serverBinFlag() cli.Flag {
+	return &cli.StringFlag{Name: "server-bin", Usage: "argus-server binary to run (default: go build ./cmd/argus-server into a temp dir)"}
+}
+
+func agentBinFlag() cli.Flag {
+	return &cli.StringFlag{Name: "agent-bin", Usage: "argus-agent binary to run (default: go build ./cmd/argus-agent into a temp dir)"}
+}
+
+func dbFlag() cli.Flag {
+	return &cli.StringFlag{Name: "db", Usage: "postgres:// DSN to run on, in a fresh schema dropped at the end (default: SQLite in the temp dir)"}
+}
+
 // stackFlags are the flags of stackConfig, shared by dispatch, idle and
 // stop so the three set their processes up the same way.
 func stackFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "server-bin", Usage: "argus-server binary to run (default: go build ./cmd/argus-server into a temp dir)"},
-		&cli.StringFlag{Name: "agent-bin", Usage: "argus-agent binary to run (default: go build ./cmd/argus-agent into a temp dir)"},
+		serverBinFlag(),
+		agentBinFlag(),
 		&cli.StringSliceFlag{Name: "serve-arg", Usage: "extra flag for argus-server serve (repeatable)"},
 		&cli.StringSliceFlag{Name: "agent-arg", Usage: "extra flag for argus-agent, after the benchmark's own, e.g. --agent-arg=--log-level=info (repeatable)"},
 		&cli.DurationFlag{Name: "ready-timeout", Value: 15 * time.Second, Usage: "how long to wait for the server and the agent to come up"},

@@ -71,3 +71,20 @@ func testRunTimeoutAndStopReason(t *testing.T, f *fixture) {
 		t.Errorf("run without a timeout: %+v", got)
 	}
 }
+
+// testLeftProcesses: a run's exit report says how many processes its main
+// process left behind; the run keeps it.
+func testLeftProcesses(t *testing.T, f *fixture) {
+	alice := f.user("alice")
+	a := f.agent(alice, "ag-1", "gpu1")
+	b := f.batch(alice, "p", "b-1", t0)
+	r := f.running(b, a, "run-1", 4242)
+	zero := 0
+	_, err := f.s.ReportExit(f.ctx, a.ID, r.ID, api.ExitReport{ExitCode: &zero, EndedAt: t0.Add(time.Hour), LeftProcesses: 2})
+	f.must(err)
+	got, err := f.s.Run(f.ctx, r.ID)
+	f.must(err)
+	if got.Status != api.RunExited || got.LeftProcesses != 2 {
+		t.Fatalf("run after an exit that left 2 processes: %+v", got)
+	}
+}

@@ -188,7 +188,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session
 		data.Hosts = append(data.Hosts, hostRow{Agent: s.toAPIAgent(a), LastSeen: a.LastHeartbeat})
 	}
 	for _, b := range batches {
-		data.Batches = append(data.Batches, batchRow{Batch: toAPIBatch(b, names.of(b.OwnerID)), Command: commandText(b.Snapshot.Command)})
+		data.Batches = append(data.Batches, batchRow{Batch: toAPIBatch(b, names.of(b.OwnerID)), Command: b.Snapshot.Command.ShellText()})
 	}
 	// Each list pages on its own: a link moves one list and keeps the
 	// other where it is.
@@ -272,20 +272,4 @@ func (s *Server) afterForm(w http.ResponseWriter, r *http.Request, sess session,
 	}
 	http.Redirect(w, r, back+"?"+s.ui.flashQuery(sess, f), http.StatusSeeOther)
 	return nil
-}
-
-// commandText shows a recorded command: a shell string as is, an argv
-// list joined with quotes where an argument needs them.
-func commandText(c api.CommandLine) string {
-	if len(c.Argv) == 0 {
-		return c.Shell
-	}
-	parts := make([]string, len(c.Argv))
-	for i, a := range c.Argv {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`") {
-			a = strconv.Quote(a)
-		}
-		parts[i] = a
-	}
-	return strings.Join(parts, " ")
 }

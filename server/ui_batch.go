@@ -67,7 +67,7 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 		Links      batchLinks
 		CanControl bool
 		RerunOff   string // why Rerun is greyed out; empty when it is not
-	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: commandText(b.Snapshot.Command)}}
+	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: b.Snapshot.Command.ShellText()}}
 	shown := make([]api.Run, 0, len(runs))
 	for _, run := range runs {
 		shown = append(shown, toAPIRun(run))

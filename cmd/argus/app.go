@@ -23,6 +23,7 @@ const (
 	flagInsecure = "insecure-skip-tls-verify"
 	flagJSON     = "json"
 	flagDebug    = "debug"
+	flagUTC      = "utc"
 
 	envToken = "ARGUS_TOKEN"
 )
@@ -71,6 +72,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			&cli.BoolFlag{Name: flagInsecure, Usage: "do not verify the server's certificate (unsafe)"},
 			&cli.BoolFlag{Name: flagJSON, Usage: "print raw JSON for scripts"},
 			&cli.BoolFlag{Name: flagDebug, Usage: "log HTTP attempts and retries to stderr"},
+			&cli.BoolFlag{Name: flagUTC, Usage: "show times in UTC instead of this machine's zone", EnvVars: []string{"ARGUS_UTC"}},
 		},
 		Commands: []*cli.Command{
 			recordCommand(), rerunCommand(), stopCommand(), statusCommand(), logsCommand(),

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
@@ -392,4 +393,18 @@ func helperChild(mode string) int {
 		return code
 	}
 	return 99
+}
+
+// Times carry their zone: the machine's by default, UTC with --utc.
+func TestUTCFlagShowsTimesInUTC(t *testing.T) {
+	seen := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	srv := newFakeServer(t, map[string]http.HandlerFunc{
+		"GET /api/agents": replyWith(http.StatusOK, api.AgentList{Agents: []api.Agent{{ID: "a1", Hostname: "gpu-01", LastHeartbeat: &seen}}}),
+	})
+	t.Setenv("ARGUS_TOKEN", userTok(t))
+	t.Setenv("TZ", "Asia/Tokyo")
+	r := runCLI(t, "--url", srv.URL, "--utc", "agents")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "2025-03-01 12:00:00 UTC") {
+		t.Fatalf("agents --utc = %+v, want the heartbeat as 2025-03-01 12:00:00 UTC", r)
+	}
 }

@@ -20,12 +20,16 @@ import (
 type printer struct {
 	w      io.Writer
 	json   bool
-	loc    *time.Location // times are shown in the user's zone; tests pin UTC
+	loc    *time.Location // times are shown in the user's zone (--utc: UTC), with the zone
 	colour bool           // mark outcomes in colour (outcome.go: a terminal, no NO_COLOR)
 }
 
 func newPrinter(c *cli.Context) printer {
-	return printer{w: c.App.Writer, json: c.Bool(flagJSON), loc: time.Local, colour: wantColour(c.App.Writer)}
+	loc := time.Local
+	if c.Bool(flagUTC) {
+		loc = time.UTC
+	}
+	return printer{w: c.App.Writer, json: c.Bool(flagJSON), loc: loc, colour: wantColour(c.App.Writer)}
 }
 
 func (p printer) printJSON(v any) error {
@@ -69,7 +73,7 @@ func (p printer) batches(l *api.BatchList) error {
 	for _, b := range l.Batches {
 		rows = append(rows, []string{
 			b.ID, b.Project, b.Name, b.Owner, b.EnvSnapshot.Host,
-			p.time(&b.CreatedAt), truncate(commandString(b.EnvSnapshot.Command), 60),
+			p.time(&b.CreatedAt), truncate(b.EnvSnapshot.Command.ShellText(), 60),
 		})
 	}
 	return p.table([]string{"ID", "PROJECT", "NAME", "OWNER", "HOST", "CREATED", "COMMAND"}, rows)
@@ -233,7 +237,9 @@ func (p printer) time(t *time.Time) string {
 	if t == nil || t.IsZero() {
 		return "-"
 	}
-	return t.In(p.loc).Format("2006-01-02 15:04:05")
+	// The zone is part of the time: a run started "10:02" on a shared
+	// host is ambiguous without it. The UI shows the same form.
+	return t.In(p.loc).Format(api.TimeLayout)
 }
 
 // withWaiting adds why a queued run waits to its status cell:
@@ -263,30 +269,6 @@ func exitText(r *api.Run) string {
 		return "unknown"
 	}
 	return "-"
-}
-
-// commandString shows a recorded command as one could type it in a shell.
-func commandString(c api.CommandLine) string {
-	if c.Shell != "" {
-		return c.Shell
-	}
-	quoted := make([]string, len(c.Argv))
-	for i, a := range c.Argv {
-		if shellSafe(a) {
-			quoted[i] = a
-		} else {
-			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(quoted, " ")
-}
-
-// shellSafe reports whether a needs no quoting in a POSIX shell.
-func shellSafe(a string) bool {
-	return a != "" && strings.IndexFunc(a, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
-			strings.ContainsRune("_@%+=:,./-", r))
-	}) < 0
 }
 
 func truncate(s string, n int) string {

@@ -13,7 +13,7 @@ import (
 
 func testPrinter(jsonOut bool) (printer, *bytes.Buffer) {
 	var buf bytes.Buffer
-	return printer{w: &buf, json: jsonOut, loc: time.UTC}, &buf
+	return printer{w: &buf, json: jsonOut, loc: time.FixedZone("CET", 3600)}, &buf
 }
 
 func intPtr(i int) *int { return &i }
@@ -32,11 +32,11 @@ func TestRunsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "" +
-		"RUN  BATCH  STATUS   OUTCOME              PID   BY   STARTED              ENDED\n" +
-		"r1   b1     exited   exited 0             4242  bob  2025-03-01 12:00:00  2025-03-01 13:00:00\n" +
-		"r2   b1     stopped  stopped              77    -    2025-03-01 12:00:00  -\n" +
-		"r3   b2     queued   queued               -     -    -                    -\n" +
-		"r4   b2     exited   ended, exit unknown  -     -    -                    -\n"
+		"RUN  BATCH  STATUS   OUTCOME              PID   BY   STARTED                  ENDED\n" +
+		"r1   b1     exited   exited 0             4242  bob  2025-03-01 13:00:00 CET  2025-03-01 14:00:00 CET\n" +
+		"r2   b1     stopped  stopped              77    -    2025-03-01 13:00:00 CET  -\n" +
+		"r3   b2     queued   queued               -     -    -                        -\n" +
+		"r4   b2     exited   ended, exit unknown  -     -    -                        -\n"
 	if buf.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", buf, want)
 	}
@@ -68,9 +68,9 @@ func TestAgentsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "" +
-		"ID  HOST    LABEL  STATE    LAST HEARTBEAT       VERSION\n" +
-		"a1  gpu-01  night  online   2025-03-01 12:00:00  1.0\n" +
-		"a2  gpu-02  -      offline  never                -\n"
+		"ID  HOST    LABEL  STATE    LAST HEARTBEAT           VERSION\n" +
+		"a1  gpu-01  night  online   2025-03-01 13:00:00 CET  1.0\n" +
+		"a2  gpu-02  -      offline  never                    -\n"
 	if buf.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", buf, want)
 	}
@@ -112,23 +112,6 @@ func TestRunDetailShowsTail(t *testing.T) {
 	}
 	if strings.Contains(out, "line2") {
 		t.Fatalf("tail not cut to 2 lines:\n%s", out)
-	}
-}
-
-func TestCommandString(t *testing.T) {
-	cases := []struct {
-		in   api.CommandLine
-		want string
-	}{
-		{api.CommandLine{Argv: []string{"python", "-m", "train", "--lr=3e-4"}}, "python -m train --lr=3e-4"},
-		{api.CommandLine{Argv: []string{"sh", "-c", "echo $HOME"}}, "sh -c 'echo $HOME'"},
-		{api.CommandLine{Argv: []string{"x", ""}}, "x ''"},
-		{api.CommandLine{Shell: "make train && echo done"}, "make train && echo done"},
-	}
-	for _, tc := range cases {
-		if got := commandString(tc.in); got != tc.want {
-			t.Errorf("commandString(%+v) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 

@@ -243,3 +243,31 @@ type RestartedRequest struct {
 type Released struct {
 	Released int `json:"released"`
 }
+
+// ShellText is the command as one would type it into a POSIX shell: a
+// shell line as recorded, an argv list with every argument that needs it
+// in single quotes (which keep every byte but the quote itself, newlines
+// included: why this is not a shell library's quoting, which refuses
+// those). The UI and the CLI both show commands this way, so what either
+// shows can be pasted into sh.
+func (c CommandLine) ShellText() string {
+	if len(c.Argv) == 0 {
+		return c.Shell
+	}
+	quoted := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		quoted[i] = shellWord(a)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func shellWord(a string) string {
+	safe := a != "" && strings.IndexFunc(a, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' ||
+			strings.ContainsRune("_@%+=:,./-", r))
+	}) < 0
+	if safe {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+}

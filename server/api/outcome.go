@@ -54,3 +54,7 @@ func exitOutcome(r Run) (string, Verdict) {
 	}
 	return "ended, exit unknown", VerdictUnknown
 }
+
+// TimeLayout is how the CLI and the UI write a time for people: local to
+// the reader (or UTC when asked), always with its zone.
+const TimeLayout = "2006-01-02 15:04:05 MST"

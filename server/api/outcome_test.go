@@ -31,3 +31,22 @@ func TestOutcome(t *testing.T) {
 		}
 	}
 }
+
+func TestShellTextPastesIntoSh(t *testing.T) {
+	cases := []struct {
+		in   CommandLine
+		want string
+	}{
+		{CommandLine{Argv: []string{"python", "-m", "train", "--lr=3e-4"}}, "python -m train --lr=3e-4"},
+		{CommandLine{Argv: []string{"sh", "-c", "echo $HOME"}}, "sh -c 'echo $HOME'"},
+		{CommandLine{Argv: []string{"x", ""}}, "x ''"},
+		{CommandLine{Argv: []string{"echo", "it's"}}, `echo 'it'\''s'`},
+		{CommandLine{Argv: []string{"printf", "a\nb"}}, "printf 'a\nb'"},
+		{CommandLine{Shell: "make train && echo done"}, "make train && echo done"},
+	}
+	for _, tc := range cases {
+		if got := tc.in.ShellText(); got != tc.want {
+			t.Errorf("ShellText(%+v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/argus-exec/argus/agent"
 	"github.com/argus-exec/argus/internal/testenv"
 )
 
@@ -20,9 +21,9 @@ func TestAnIdleAgentKeepsOneConnectionItsPollBeingItsHeartbeat(t *testing.T) {
 	const window = 3 * time.Second
 	e := newEnvSpec(t, testenv.ServerSpec{Args: []string{"--online-window", window.String()}})
 	home := e.agentHome("")
-	agent := e.startAgent(home) // heartbeat interval 1s, poll wait 5s
+	daemon := e.startAgent(home) // heartbeat interval 1s, poll wait 5s
 	conns := func() error {
-		n, err := testenv.ConnsTo(agent.PID(), e.server.Addr)
+		n, err := testenv.ConnsTo(daemon.PID(), e.server.Addr)
 		if err == nil && n != 1 {
 			err = fmt.Errorf("the agent holds %d connections to the server, want 1", n)
 		}
@@ -33,9 +34,26 @@ func TestAnIdleAgentKeepsOneConnectionItsPollBeingItsHeartbeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := e.heartbeatRequests()
+	// Go's transport may dial a spare connection when a request starts
+	// a moment before the previous answer's connection is back in its
+	// pool; the spare then sits unused and closes after the same 5 s
+	// idle. So a second connection is tolerated for that long, a third
+	// never: what is measured is what the agent keeps, not a blip.
+	const spareLife = agent.IdleConn + time.Second
+	var spareSince time.Time
 	for watched := time.Now(); time.Since(watched) < 3*window; {
-		if err := conns(); err != nil {
-			t.Fatalf("%v after %v", err, time.Since(watched))
+		n, err := testenv.ConnsTo(daemon.PID(), e.server.Addr)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case n == 1:
+			spareSince = time.Time{}
+		case n == 2 && spareSince.IsZero():
+			spareSince = time.Now()
+		case n == 2 && time.Since(spareSince) <= spareLife:
+		default:
+			t.Fatalf("the agent holds %d connections to the server (a second one for %v), want 1; %v into the watch",
+				n, time.Since(spareSince).Round(time.Millisecond), time.Since(watched))
 		}
 		if !e.agentOnline(home) {
 			t.Fatalf("the agent went offline %v into holding only its poll", time.Since(watched))

@@ -44,7 +44,7 @@ func (c *Client) JobsUpTo(ctx context.Context, agentID string, wait time.Duratio
 	var out api.JobList
 	err := c.do(ctx, call{
 		method: http.MethodGet, path: agentPath(agentID, "jobs"),
-		query: q, out: &out, timeout: timeout,
+		query: q, out: &out, timeout: timeout, resources: true,
 		header: func(h http.Header) {
 			out.HeldPollHeartbeat = h.Get(api.HeaderHeartbeat) == api.HeartbeatHeldPoll
 		},
@@ -83,7 +83,7 @@ func (c *Client) Heartbeat(ctx context.Context, agentID string) error {
 // agent whose polls succeed then needs no more heartbeats.
 func (c *Client) HeartbeatPolls(ctx context.Context, agentID string) (pollsBeat bool, err error) {
 	err = c.do(ctx, call{
-		method: http.MethodPost, path: agentPath(agentID, "heartbeat"),
+		method: http.MethodPost, path: agentPath(agentID, "heartbeat"), resources: true,
 		header: func(h http.Header) { pollsBeat = h.Get(api.HeaderHeartbeat) == api.HeartbeatHeldPoll },
 	})
 	return pollsBeat, err

@@ -104,6 +104,12 @@ type Options struct {
 	// call's own deadline passed). Calls ended by the caller's context are
 	// not reported. An agent uses it to notice the server is back.
 	Observe func(resp *http.Response)
+
+	// Resources, when set, is asked for the agent's latest resources
+	// report before each jobs poll and heartbeat, and a non-empty answer
+	// goes with it as Argus-Resources. It must return at once (a cached
+	// sample): the poll is the agent's heartbeat.
+	Resources func() string
 }
 
 // Client calls argus-server. It is safe for concurrent use.
@@ -240,6 +246,8 @@ type call struct {
 	// even after the server saw it.
 	idempotencyKey string
 	timeout        time.Duration // zero: the client's Timeout
+	// resources: send Options.Resources' report (jobs polls, heartbeats).
+	resources bool
 }
 
 // do runs one call: deadline, retries, status mapping and decoding.
@@ -320,6 +328,11 @@ func (c *Client) newRequest(ctx context.Context, cl call) (*retryablehttp.Reques
 	req.Header.Set("User-Agent", c.userAgent)
 	if cl.idempotencyKey != "" {
 		req.Header.Set(api.HeaderIdempotencyKey, cl.idempotencyKey)
+	}
+	if cl.resources && c.opts.Resources != nil {
+		if report := c.opts.Resources(); report != "" {
+			req.Header.Set(api.HeaderResources, report)
+		}
 	}
 	switch {
 	case cl.raw != nil:

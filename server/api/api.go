@@ -196,6 +196,9 @@ type Agent struct {
 	Revoked       bool              `json:"revoked,omitempty"`
 	LastHeartbeat *time.Time        `json:"last_heartbeat,omitempty"`
 	CreatedAt     time.Time         `json:"created_at"`
+	// Resources is the host's last report (load, memory, disk, GPUs);
+	// absent until the agent has sent one.
+	Resources *Resources `json:"resources,omitempty"`
 }
 
 // AgentList answers GET /api/agents.

@@ -93,6 +93,13 @@ type Store interface {
 	// Heartbeats stores many agents' heartbeats in one transaction, with
 	// Heartbeat's rule; unknown agent ids are skipped.
 	Heartbeats(ctx context.Context, beats map[string]time.Time) error
+	// SaveResources stores agents' latest resource reports (agent id →
+	// report) in one transaction; a report older than the stored one
+	// changes nothing.
+	SaveResources(ctx context.Context, reports map[string]ResourceReport) error
+	// Resources returns the stored reports of the given agents; an agent
+	// that never reported is absent from the map.
+	Resources(ctx context.Context, agentIDs []string) (map[string]ResourceReport, error)
 	// AgentOffline records that the agent said goodbye at at (a clean
 	// shutdown): it is offline until a heartbeat later than at. A later
 	// time than the stored one replaces it. ErrNotFound for an unknown
@@ -454,4 +461,11 @@ type Command struct {
 type Stats struct {
 	AgentsOnline    int
 	CommandsByState map[CommandState]int
+}
+
+// ResourceReport is an agent's last report of its host (api.Resources as
+// JSON, kept as the server checked it) and when it arrived.
+type ResourceReport struct {
+	Report []byte
+	At     time.Time
 }

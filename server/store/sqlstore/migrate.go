@@ -34,6 +34,7 @@ func Migrations() []Migration {
 		{Version: 13, Stmts: schemaV13},
 		{Version: 14, Stmts: schemaV14},
 		{Version: 15, Stmts: schemaV15},
+		{Version: 16, Stmts: schemaV16},
 	}
 }
 
@@ -367,4 +368,15 @@ var schemaV14 = []string{
 // process ended (and its agent then ended).
 var schemaV15 = []string{
 	`ALTER TABLE runs ADD COLUMN left_processes INTEGER NOT NULL DEFAULT 0`,
+}
+
+// schemaV16 keeps each agent's latest resources report (resources.go), in
+// a table of its own: written behind in batches like heartbeats, without
+// touching the agents' rows that claims and heartbeats lock.
+var schemaV16 = []string{
+	`CREATE TABLE agent_resources (
+		agent_id    TEXT PRIMARY KEY,
+		report      TEXT NOT NULL,
+		reported_at {{int64}} NOT NULL
+	)`,
 }

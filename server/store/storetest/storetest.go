@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AgentsOnHost", testAgentsOnHost},
 		{"Heartbeat", testHeartbeat},
 		{"Heartbeats", testHeartbeats},
+		{"Resources", testResources},
 		{"RotateAgentToken", testRotateAgentToken},
 		{"AgentRevoked", testAgentRevoked},
 		{"Stats", testStats},

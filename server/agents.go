@@ -78,9 +78,11 @@ func (s *Server) reregister(r *http.Request, p principal, a *store.Agent, t stor
 // handleHeartbeat records that the agent is alive, written behind in
 // batches (see heartbeats in beats.go).
 func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) error {
-	if err := s.beats.record(r.Context(), r.PathValue("agent_id"), s.cfg.Now().UTC()); err != nil {
+	now := s.cfg.Now().UTC()
+	if err := s.beats.record(r.Context(), r.PathValue("agent_id"), now); err != nil {
 		return err
 	}
+	s.resources.note(r, r.PathValue("agent_id"), now)
 	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -165,9 +167,11 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Every poll is a heartbeat, and a held one goes on being one while it
 	// is held: the agent needs no other request to stay online.
-	if err := s.beats.record(r.Context(), agentID, s.cfg.Now().UTC()); err != nil {
+	now := s.cfg.Now().UTC()
+	if err := s.beats.record(r.Context(), agentID, now); err != nil {
 		return err
 	}
+	s.resources.note(r, agentID, now)
 	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	if wait > 0 {
 		if parked, err := s.park(w, r, agentID, wait, maxRuns); parked || err != nil {

@@ -237,10 +237,11 @@ func (s *Server) handleListAgents(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out := api.AgentList{Agents: make([]api.Agent, 0, len(agents))}
-	for _, a := range agents {
-		out.Agents = append(out.Agents, s.toAPIAgent(a))
+	list, err := s.apiAgents(r.Context(), agents)
+	if err != nil {
+		return err
 	}
+	out := api.AgentList{Agents: list}
 	out.NextCursor = nextCursor(listAgents, more, func() store.Key { return agents[len(agents)-1].Key() })
 	writeJSON(w, http.StatusOK, out)
 	return nil

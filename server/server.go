@@ -18,6 +18,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -168,11 +169,12 @@ type Server struct {
 	beats   *heartbeats
 	ui      *webUI // ui.go: session key and parsed templates
 
-	authLimit *authLimiter // failed-authentication budgets (authlimit.go)
-	lastUsed  *lastUsed    // tokens' last-used times, written behind (lastused.go)
-	tokens    *tokenCache  // verified tokens (tokencache.go)
-	shed      *shedder     // overload limits (shed.go)
-	names     sync.Map     // user id → name (actor.go)
+	authLimit *authLimiter     // failed-authentication budgets (authlimit.go)
+	lastUsed  *lastUsed        // tokens' last-used times, written behind (lastused.go)
+	resources *resourceReports // agents' resource reports, written behind (resources.go)
+	tokens    *tokenCache      // verified tokens (tokencache.go)
+	shed      *shedder         // overload limits (shed.go)
+	names     sync.Map         // user id → name (actor.go)
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once
@@ -200,8 +202,9 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	s.ui = newWebUI(cfg.SessionKey)
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
 	s.lastUsed = newLastUsed(st, s.log)
+	s.resources = newResourceReports(st, s.log)
 	s.health = newStoreHealth(st, s.log, s.metrics.registry)
-	s.beats.quiet, s.lastUsed.quiet = s.health.failed, s.health.failed
+	s.beats.quiet, s.lastUsed.quiet, s.resources.quiet = s.health.failed, s.health.failed, s.health.failed
 	s.shed = &shedder{maxHeld: int64(max(cfg.MaxHeldPolls, 0)), maxInFlight: int64(max(cfg.MaxInFlight, 0))}
 	s.tokens = newTokenCache(cfg.TokenCacheTTL, tokenCacheMax, cfg.RevocationMarker)
 	s.handler = s.routes()
@@ -251,12 +254,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go func() { s.beats.run(beatsCtx); close(beatsDone) }()
 	usedDone := make(chan struct{})
 	go func() { s.lastUsed.run(beatsCtx, lastUsedFlush); close(usedDone) }()
+	resourcesDone := make(chan struct{})
+	go func() {
+		s.resources.run(beatsCtx, cmp.Or(max(s.cfg.HeartbeatFlush, 0), lastUsedFlush))
+		close(resourcesDone)
+	}()
 	go s.sweepExpired(beatsCtx)
 	go s.pruneIdempotency(beatsCtx)
 	go s.watchRevocations(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.
-	defer func() { stopBeats(); <-beatsDone; <-usedDone }()
+	defer func() { stopBeats(); <-beatsDone; <-usedDone; <-resourcesDone }()
 
 	s.relisten = newRelistener(ln)
 	errc := make(chan error, 1)

@@ -1,6 +1,9 @@
 package api
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestOutcome(t *testing.T) {
 	code := func(n int) *int { return &n }
@@ -47,6 +50,30 @@ func TestShellTextPastesIntoSh(t *testing.T) {
 	for _, tc := range cases {
 		if got := tc.in.ShellText(); got != tc.want {
 			t.Errorf("ShellText(%+v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseResourcesRefusesWhatTheUICannotShow(t *testing.T) {
+	ok := `{"cpus":8,"load1":1.5,"gpus":[{"index":0,"name":"NVIDIA A100-SXM4-80GB","utilization_percent":97,"memory_used_mib":79872,"memory_total_mib":81920}],"sampled_at":"2020-01-01T00:00:00Z"}`
+	r, err := ParseResources(ok)
+	if err != nil || len(r.GPUs) != 1 || !r.SampledAt.IsZero() {
+		t.Fatalf("ParseResources(ok) = %+v, %v; want one GPU and no agent-set time", r, err)
+	}
+	if got := r.GPUs[0].GPUText(); got != "GPU 0: 97 % busy, 78/80 GB" {
+		t.Errorf("GPUText = %q", got)
+	}
+	many := `{"gpus":[` + strings.TrimSuffix(strings.Repeat(`{"index":0,"name":"x"},`, MaxGPUs+1), ",") + `]}`
+	for name, bad := range map[string]string{
+		"not JSON":     `{"cpus":`,
+		"too long":     `{"cpus":1,"pad":"` + strings.Repeat("x", MaxResourcesHeader) + `"}`,
+		"too many":     many,
+		"busy > 100 %": `{"gpus":[{"index":0,"name":"x","utilization_percent":101}]}`,
+		"control":      `{"gpus":[{"index":0,"name":"x\u001b[2J"}]}`,
+		"negative":     `{"load1":-1}`,
+	} {
+		if _, err := ParseResources(bad); err == nil {
+			t.Errorf("ParseResources(%s) accepted it", name)
 		}
 	}
 }

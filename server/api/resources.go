@@ -61,12 +61,18 @@ func ParseResources(header string) (Resources, error) {
 	if err := json.Unmarshal([]byte(header), &r); err != nil {
 		return r, fmt.Errorf("resources report: %w", err)
 	}
+	if r.CPUs < 0 || r.Load1 < 0 {
+		return r, fmt.Errorf("resources report: negative cpus or load")
+	}
 	if len(r.GPUs) > MaxGPUs {
 		return r, fmt.Errorf("resources report names %d GPUs; at most %d", len(r.GPUs), MaxGPUs)
 	}
 	for _, g := range r.GPUs {
 		if len(g.Name) > MaxGPUName || strings.ContainsFunc(g.Name, isControl) {
 			return r, fmt.Errorf("resources report: GPU %d has a name that is too long or holds control characters", g.Index)
+		}
+		if g.Index < 0 || g.UtilPercent < 0 || g.UtilPercent > 100 || g.MemUsedMiB < 0 || g.MemTotalMiB < 0 {
+			return r, fmt.Errorf("resources report: GPU %d has a figure out of range", g.Index)
 		}
 	}
 	r.SampledAt = time.Time{} // the server's to set

@@ -1,0 +1,70 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/argus-exec/argus/server"
+	"github.com/argus-exec/argus/server/api"
+)
+
+// A report rides on a poll or a heartbeat, is written behind, and shows in
+// the agents list with the server's arrival time; a bad one is dropped
+// without failing the poll, and leaves the last good one in place.
+func TestResourcesReportedOnPollsShowInTheAgentsList(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
+	quiet, _ := h.agent(alice, "cpu-01", "", true)
+
+	report := `{"cpus":64,"load1":12.5,"mem_total_bytes":1099511627776,"mem_available_bytes":549755813888,` +
+		`"disk_free_bytes":1000,"disk_total_bytes":2000,` +
+		`"gpus":[{"index":0,"name":"NVIDIA A100-SXM4-80GB","utilization_percent":97,"memory_used_mib":79872,"memory_total_mib":81920}]}`
+	poll := func(header string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, h.url+"/api/agents/"+agentID+"/jobs", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+agentTok)
+		req.Header.Set(api.HeaderResources, header)
+		if r := h.send(req); r.code != http.StatusOK {
+			t.Fatalf("poll with a resources report (%.20s…): %d %s", header, r.code, r.body)
+		}
+	}
+	agents := func() map[string]api.Agent {
+		t.Helper()
+		if err := h.srv.FlushResources(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var l api.AgentList
+		if err := json.Unmarshal(h.expect(http.StatusOK, "GET", "/api/agents", alice, nil).body, &l); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]api.Agent{}
+		for _, a := range l.Agents {
+			out[a.ID] = a
+		}
+		return out
+	}
+
+	poll(report)
+	got := agents()
+	res := got[agentID].Resources
+	if res == nil || res.CPUs != 64 || len(res.GPUs) != 1 || res.GPUs[0].UtilPercent != 97 || res.SampledAt.IsZero() {
+		t.Fatalf("resources of the reporting agent = %+v, want the report with the server's time", res)
+	}
+	if got[quiet].Resources != nil {
+		t.Fatalf("an agent that never reported shows %+v", got[quiet].Resources)
+	}
+
+	poll(`{"gpus":[{"index":0,"name":"x","utilization_percent":900}]}`)
+	poll(strings.Repeat("x", api.MaxResourcesHeader+1))
+	if res := agents()[agentID].Resources; res == nil || res.GPUs[0].UtilPercent != 97 {
+		t.Fatalf("after bad reports the agent shows %+v, want the last good report kept", res)
+	}
+}

@@ -68,3 +68,50 @@ func TestResourcesReportedOnPollsShowInTheAgentsList(t *testing.T) {
 		t.Fatalf("after bad reports the agent shows %+v, want the last good report kept", res)
 	}
 }
+
+// The host page shows the report in words, GPU by GPU, to the agent's
+// owner only; an agent that never reported says so.
+func TestHostPageShowsResourcesToItsOwnerOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice, bob := h.user("alice"), h.user("bob")
+	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
+	silent, _ := h.agent(alice, "cpu-01", "", true)
+	req, err := http.NewRequest(http.MethodPost, h.url+"/api/agents/"+agentID+"/heartbeat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+agentTok)
+	req.Header.Set(api.HeaderResources, `{"cpus":64,"load1":12.5,"mem_total_bytes":1099511627776,"mem_available_bytes":549755813888,`+
+		`"disk_free_bytes":1099511627776,"disk_total_bytes":2199023255552,"gpus":[`+
+		`{"index":0,"name":"NVIDIA A100-SXM4-80GB","utilization_percent":97,"memory_used_mib":79872,"memory_total_mib":81920},`+
+		`{"index":1,"name":"NVIDIA A100-SXM4-80GB","utilization_percent":0,"memory_used_mib":4,"memory_total_mib":81920}]}`)
+	if r := h.send(req); r.code != http.StatusNoContent {
+		t.Fatalf("heartbeat with a report: %d %s", r.code, r.body)
+	}
+	if err := h.srv.FlushResources(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	c := h.login(alice)
+	page := h.page(c, "/ui/agents/"+agentID)
+	mustContain(t, page, "gpu-01", "12.50 on 64 CPUs", "512.0 GiB used of 1.0 TiB (50 %)", "1.0 TiB free of 2.0 TiB",
+		"NVIDIA A100-SXM4-80GB", "97 %", "79872 / 81920 MiB", `value="97"`)
+	mustContain(t, h.page(c, "/ui/agents/"+silent), "has not reported its resources yet")
+
+	// Next to Rerun: the GPUs of the host a rerun would go to, as
+	// information (the button stays enabled).
+	batch := h.page(c, "/ui/batches/"+h.batch(alice, "mnist", "gpu-01"))
+	mustContain(t, batch, `id="rerun-gpus"`, "GPU 0: 97 % busy, 78/80 GB; GPU 1: 0 % busy, 0.0/80 GB", "Press Rerun to launch")
+	if strings.Contains(batch, "rerun-off") {
+		t.Fatalf("busy GPUs greyed out Rerun:\n%s", batch)
+	}
+	offline := h.page(c, "/ui/batches/"+h.batch(alice, "mnist", "gpu-09"))
+	if strings.Contains(offline, "rerun-gpus") || strings.Contains(offline, "Press Rerun") {
+		t.Fatalf("a batch whose host has no agent online shows GPUs or invites a Rerun:\n%s", offline)
+	}
+
+	if r := h.ui(uiReq{method: "GET", path: "/ui/agents/" + agentID, cookie: h.login(bob)}); r.code != http.StatusNotFound {
+		t.Fatalf("bob GET alice's host page: %d, want 404", r.code)
+	}
+}

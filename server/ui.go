@@ -25,6 +25,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /logout", s.requireSession(s.handleLogout))
 	mux.HandleFunc("GET /{$}", s.requireSession(s.handleHome))
 	mux.HandleFunc("GET /ui/batches/{id}", s.requireSession(s.handleBatchPage))
+	mux.HandleFunc("GET /ui/agents/{id}", s.requireSession(s.handleHostPage))
 	mux.HandleFunc("POST /ui/batches/{id}/rerun", s.requireSession(s.handleUIRerun))
 	mux.HandleFunc("GET /ui/runs/{run_id}", s.requireSession(s.handleRunPage))
 	mux.HandleFunc("GET /ui/runs/{run_id}/log", s.requireSession(s.handleUIRunLog))

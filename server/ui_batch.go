@@ -66,7 +66,9 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 		Runs       []runRow
 		Links      batchLinks
 		CanControl bool
-		RerunOff   string // why Rerun is greyed out; empty when it is not
+		RerunOff   string   // why Rerun is greyed out; empty when it is not
+		GPUs       []string // the state of the GPUs of the host a rerun would go to
+		HostURL    string   // that host's page, for its owner
 	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: b.Snapshot.Command.ShellText()}}
 	shown := make([]api.Run, 0, len(runs))
 	for _, run := range runs {
@@ -84,8 +86,15 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 	if at.cursor != "" {
 		data.Links.NewestRuns = batchQuery{id: b.ID, limit: at.limit}.url()
 	}
-	if data.CanControl, data.RerunOff, err = s.rerunState(ctx, sess.UserID, b, owner); err != nil {
+	var target store.Agent
+	if data.CanControl, data.RerunOff, target, err = s.rerunState(ctx, sess.UserID, b, owner); err != nil {
 		return err
+	}
+	if data.GPUs, err = s.gpuTexts(ctx, target.ID); err != nil {
+		return err
+	}
+	if target.ID != "" && target.UserID == sess.UserID {
+		data.HostURL = hostURL(target.ID)
 	}
 	p := s.base(r, sess, b.Name)
 	p.Refresh = at.url()
@@ -93,21 +102,41 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 	return s.render(w, http.StatusOK, "batch.html", p)
 }
 
-// rerunState says whether the user may rerun and stop b's runs, and why
-// Rerun is greyed out ("" when it is not).
-func (s *Server) rerunState(ctx context.Context, userID string, b store.Batch, owner string) (bool, string, error) {
+// rerunState says whether the user may rerun and stop b's runs, why
+// Rerun is greyed out ("" when it is not), and the agent a rerun would
+// go to now.
+func (s *Server) rerunState(ctx context.Context, userID string, b store.Batch, owner string) (bool, string, store.Agent, error) {
 	may, err := s.mayUseBatch(ctx, userID, b, control)
 	if err != nil || !may {
-		return false, "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it", err
+		return false, "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it", store.Agent{}, err
 	}
-	if _, err := s.pickAgent(ctx, b, ""); err != nil {
+	target, err := s.pickAgent(ctx, b, "")
+	if err != nil {
 		var he *httpError
 		if !errors.As(err, &he) || he.code != http.StatusConflict {
-			return true, "", err
+			return true, "", target, err
 		}
 		// The same test a rerun would make, so the button is greyed out
 		// exactly when pressing it would be refused with 409.
-		return true, "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there", nil
+		return true, "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there", store.Agent{}, nil
 	}
-	return true, "", nil
+	return true, "", target, nil
+}
+
+// gpuTexts is the last reported state of an agent's GPUs, one line each
+// ("GPU 0: 97 % busy, 78/80 GB"): what a researcher wants to know before
+// pressing Rerun. Information only: a busy GPU does not stop a rerun.
+func (s *Server) gpuTexts(ctx context.Context, agentID string) ([]string, error) {
+	if agentID == "" {
+		return nil, nil
+	}
+	reports, err := s.resourcesOf(ctx, []string{agentID})
+	if err != nil || reports[agentID] == nil {
+		return nil, err
+	}
+	var out []string
+	for _, g := range reports[agentID].GPUs {
+		out = append(out, g.GPUText())
+	}
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
 )
 
@@ -29,12 +30,12 @@ type webUI struct {
 
 func newWebUI(key []byte) *webUI {
 	u := &webUI{key: newWebUIKey(key), pages: map[string]*template.Template{}}
-	funcs := template.FuncMap{"when": when, "ago": ago}
-	for _, page := range []string{"login.html", "home.html", "batch.html", "run.html", "error.html"} {
+	funcs := template.FuncMap{"when": when, "ago": ago, "iso": iso}
+	for _, page := range []string{"login.html", "home.html", "batch.html", "run.html", "host.html", "error.html"} {
 		// Each page is its own set with the layout, so every page can
 		// define the same "title" and "content" blocks.
 		u.pages[page] = template.Must(template.New(page).Funcs(funcs).
-			ParseFS(uiFiles, "ui/templates/layout.html", "ui/templates/"+page))
+			ParseFS(uiFiles, "ui/templates/layout.html", "ui/templates/parts.html", "ui/templates/"+page))
 	}
 	u.css = mustRead("ui/static/style.css")
 	u.js = mustRead("ui/static/run.js")
@@ -141,21 +142,36 @@ func serveStatic(w http.ResponseWriter, contentType string, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// when formats a time (or *time.Time) in UTC; "—" when unset.
+// when formats a time (or *time.Time) in UTC with its zone, the CLI's
+// layout; "—" when unset. live.js shows it in the reader's own zone.
 func when(v any) string {
-	var t time.Time
-	switch x := v.(type) {
-	case time.Time:
-		t = x
-	case *time.Time:
-		if x != nil {
-			t = *x
-		}
-	}
+	t := timeOf(v)
 	if t.IsZero() {
 		return "—"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
+	return t.UTC().Format(api.TimeLayout)
+}
+
+// iso is the time in RFC 3339 for <time datetime> and the hover text; ""
+// when unset.
+func iso(v any) string {
+	t := timeOf(v)
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func timeOf(v any) time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		return x
+	case *time.Time:
+		if x != nil {
+			return *x
+		}
+	}
+	return time.Time{}
 }
 
 // ago says how long since t, coarsely, for heartbeats.

@@ -174,7 +174,7 @@ func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	batches, more, err := s.store.ListBatches(r.Context(), p.UserID, page)
+	batches, more, err := s.store.ListBatches(r.Context(), p.UserID, store.BatchFilter{}, page)
 	if err != nil {
 		return err
 	}

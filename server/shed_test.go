@@ -61,10 +61,10 @@ type blockingStore struct {
 	release chan struct{}
 }
 
-func (b *blockingStore) ListBatches(ctx context.Context, userID string, p store.Page) ([]store.Batch, bool, error) {
+func (b *blockingStore) ListBatches(ctx context.Context, userID string, f store.BatchFilter, p store.Page) ([]store.Batch, bool, error) {
 	b.entered <- struct{}{}
 	<-b.release
-	return b.Store.ListBatches(ctx, userID, p)
+	return b.Store.ListBatches(ctx, userID, f, p)
 }
 
 // Past --max-in-flight users' requests get 503 with Retry-After, and an

@@ -175,7 +175,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session
 	if err != nil {
 		return err
 	}
-	batches, moreBatches, err := s.store.ListBatches(r.Context(), sess.UserID, batchPage)
+	batches, moreBatches, err := s.store.ListBatches(r.Context(), sess.UserID, store.BatchFilter{}, batchPage)
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,13 @@ type Store interface {
 	Batch(ctx context.Context, id string) (Batch, error)
 	// ListBatches returns one page (see Page) of the batches the user owns
 	// or whose project is shared with them, or whose project they own.
-	ListBatches(ctx context.Context, userID string, p Page) (batches []Batch, more bool, err error)
+	ListBatches(ctx context.Context, userID string, f BatchFilter, p Page) (batches []Batch, more bool, err error)
+	// BatchRuns says, for each of batchIDs the caller may see, how many
+	// runs it has and which is the newest; a batch without runs is absent.
+	BatchRuns(ctx context.Context, batchIDs []string) (map[string]BatchRuns, error)
+	// HostsWithoutAgent lists, in name order, up to limit origin hosts of
+	// the user's own batches on which the user has no agent at all.
+	HostsWithoutAgent(ctx context.Context, userID string, limit int) ([]string, error)
 	Project(ctx context.Context, name string) (Project, error)
 	// AddRecipient shares a project; adding a recipient twice is a no-op.
 	AddRecipient(ctx context.Context, project, userID string) error
@@ -275,6 +281,19 @@ type RunFilter struct {
 	BatchID string
 	Project string // the name of the run's batch's project
 	AgentID string
+	Host    string // the run's batch's origin host, where it runs
+}
+
+// BatchFilter narrows ListBatches like RunFilter does ListRunsForUser.
+type BatchFilter struct {
+	Project string
+	Host    string // the batch's origin host
+}
+
+// BatchRuns is how many runs a batch has and its newest one.
+type BatchRuns struct {
+	Count int
+	Last  Run
 }
 
 // User is a person who holds em_live_ tokens.

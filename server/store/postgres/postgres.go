@@ -116,6 +116,7 @@ func Dialect() sqlstore.Dialect {
 		JSON:       "TEXT",
 		Blob:       "BYTEA",
 		UTF8Bytes:  "convert_to(%s, 'UTF8')",
+		JSONField:  "(CAST(%s AS JSON) ->> '%s')",
 		ForUpdate:  " FOR NO KEY UPDATE",
 		SkipLocked: " FOR NO KEY UPDATE SKIP LOCKED",
 		// Keyed on the schema, so replicas sharing a schema migrate one

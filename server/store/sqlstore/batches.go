@@ -46,8 +46,8 @@ func (s *Store) CreateBatch(ctx context.Context, b store.Batch) error {
 			return err
 		}
 		_, err := c.exec(ctx, `INSERT INTO batches
-			(id, owner_id, project, name, snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			b.ID, b.OwnerID, b.Project, b.Name, string(snap), dbTime(b.CreatedAt))
+			(id, owner_id, project, name, snapshot, host, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			b.ID, b.OwnerID, b.Project, b.Name, string(snap), b.Snapshot.Host, dbTime(b.CreatedAt))
 		return err
 	})
 	if err != nil {
@@ -95,8 +95,8 @@ func (s *Store) Batch(ctx context.Context, id string) (store.Batch, error) {
 
 // ListBatches returns one page of the batches userID may see, newest
 // first.
-func (s *Store) ListBatches(ctx context.Context, userID string, p store.Page) ([]store.Batch, bool, error) {
-	query, args, err := listBatchesSQL(userID, p)
+func (s *Store) ListBatches(ctx context.Context, userID string, f store.BatchFilter, p store.Page) ([]store.Batch, bool, error) {
+	query, args, err := listBatchesSQL(userID, f, p)
 	return listPage(ctx, s, "list batches", query, args, err, scanBatch, p)
 }
 
@@ -109,9 +109,15 @@ const (
 )
 
 // listBatchesSQL is ListBatches' query and arguments.
-func listBatchesSQL(userID string, p store.Page) (string, []any, error) {
+func listBatchesSQL(userID string, f store.BatchFilter, p store.Page) (string, []any, error) {
 	q := pageQuery{table: "b"}
 	q.and(visibleBatch, userID, userID, userID)
+	if f.Project != "" {
+		q.and("b.project = ?", f.Project)
+	}
+	if f.Host != "" {
+		q.and("b.host = ?", f.Host)
+	}
 	return q.sql(`SELECT `+batchCols+` FROM batches b`, p)
 }
 

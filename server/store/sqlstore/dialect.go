@@ -29,6 +29,11 @@ type Dialect struct {
 	// needs convert_to: a plain cast to BYTEA would read backslashes as
 	// escapes. Empty means SQLite's CAST(%s AS BLOB).
 	UTF8Bytes string
+	// JSONField is a format (two %s: a TEXT column of JSON objects, a key)
+	// for the SQL that reads one string field of it ({{json_field COLUMN
+	// KEY}}), for migrations that copy a field into a column of its own.
+	// Empty means SQLite's json_extract(%s, '$.%s').
+	JSONField string
 
 	// ForUpdate is appended to a SELECT whose rows the transaction is
 	// about to change. SQLite leaves it empty: its write transactions
@@ -84,8 +89,15 @@ func (d Dialect) rebind(query string) string {
 // utf8BytesSlot is {{utf8_bytes COLUMN}} in migration DDL.
 var utf8BytesSlot = regexp.MustCompile(`\{\{utf8_bytes ([a-z_]+)\}\}`)
 
+// jsonFieldSlot is {{json_field COLUMN KEY}} in migration DDL.
+var jsonFieldSlot = regexp.MustCompile(`\{\{json_field ([a-z_]+) ([a-z_]+)\}\}`)
+
 // ddl fills the type slots of a migration statement.
 func (d Dialect) ddl(stmt string) string {
+	stmt = jsonFieldSlot.ReplaceAllStringFunc(stmt, func(slot string) string {
+		m := jsonFieldSlot.FindStringSubmatch(slot)
+		return fmt.Sprintf(orDefault(d.JSONField, "json_extract(%s, '$.%s')"), m[1], m[2])
+	})
 	stmt = utf8BytesSlot.ReplaceAllStringFunc(stmt, func(slot string) string {
 		return fmt.Sprintf(orDefault(d.UTF8Bytes, "CAST(%s AS BLOB)"), utf8BytesSlot.FindStringSubmatch(slot)[1])
 	})

@@ -26,8 +26,8 @@ func userHotQueries() []HotQuery {
 		// sort them.
 		paged(listAgentsSQL("u-1", first)).as("agents list and UI home: the caller's agents", "agents_user_created", "agents_user_host"),
 		paged(listAgentsSQL("u-1", next)).as("agents list and UI home: the next page", "agents_user_created", "agents_user_host"),
-		paged(listBatchesSQL("u-1", first)).as("batches list and UI home: the batches the caller sees", "batches_created").walks(visibleWalk),
-		paged(listBatchesSQL("u-1", next)).as("batches list and UI home: the next page", "batches_created").walks(visibleWalk),
+		paged(listBatchesSQL("u-1", store.BatchFilter{}, first)).as("batches list and UI home: the batches the caller sees", "batches_created").walks(visibleWalk),
+		paged(listBatchesSQL("u-1", store.BatchFilter{}, next)).as("batches list and UI home: the next page", "batches_created").walks(visibleWalk),
 		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: the runs the caller sees", "runs_created").walks(visibleWalk),
 		paged(listRunsSQL("u-1", store.RunFilter{BatchID: "bat-1"}, first)).as("batch page: its runs", "runs_batch_created"),
 	}

@@ -35,6 +35,7 @@ func Migrations() []Migration {
 		{Version: 14, Stmts: schemaV14},
 		{Version: 15, Stmts: schemaV15},
 		{Version: 16, Stmts: schemaV16},
+		{Version: 17, Stmts: schemaV17},
 	}
 }
 
@@ -379,4 +380,15 @@ var schemaV16 = []string{
 		report      TEXT NOT NULL,
 		reported_at {{int64}} NOT NULL
 	)`,
+}
+
+// schemaV17 gives batches their origin host as a column, copied from the
+// snapshot, so the UI can filter batches and runs by host and list the
+// hosts of a user's batches that have no agent, through an index rather
+// than by reading every snapshot.
+var schemaV17 = []string{
+	`ALTER TABLE batches ADD COLUMN host TEXT NOT NULL DEFAULT ''`,
+	`UPDATE batches SET host = COALESCE({{json_field snapshot host}}, '')`,
+	`CREATE INDEX batches_owner_host ON batches(owner_id, host)`,
+	`CREATE INDEX batches_host ON batches(host, created_at)`,
 }

@@ -60,10 +60,10 @@ func saveResourcesSQL(n int) string {
 // paddedRows is the statement size for n rows: one of a few, so that a
 // handful of prepared statements serve every size.
 func paddedRows(n int) int {
-	return resourceRows[slices.IndexFunc(resourceRows, func(r int) bool { return r >= n })]
+	return listRows[slices.IndexFunc(listRows, func(r int) bool { return r >= n })]
 }
 
-var resourceRows = []int{1, 8, 64, resourcesChunk}
+var listRows = []int{1, 8, 64, resourcesChunk}
 
 // Resources reads the reports of agentIDs (a page of agents: at most a
 // list's limit), by primary key.
@@ -71,13 +71,8 @@ func (s *Store) Resources(ctx context.Context, agentIDs []string) (map[string]st
 	out := make(map[string]store.ResourceReport, len(agentIDs))
 	for len(agentIDs) > 0 {
 		n := min(len(agentIDs), resourcesChunk)
-		padded := paddedRows(n)
-		args := make([]any, padded)
-		for i := range padded {
-			args[i] = agentIDs[min(i, n-1)]
-		}
-		rows, err := s.pool().query(ctx, `SELECT agent_id, report, reported_at FROM agent_resources WHERE agent_id IN (`+
-			strings.TrimSuffix(strings.Repeat("?, ", padded), ", ")+`)`, args...)
+		marks, args := inList(agentIDs[:n])
+		rows, err := s.pool().query(ctx, `SELECT agent_id, report, reported_at FROM agent_resources WHERE agent_id IN (`+marks+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("resources: %w", err)
 		}

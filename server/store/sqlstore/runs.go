@@ -274,8 +274,12 @@ func listRunsSQL(userID string, f store.RunFilter, p store.Page) (string, []any,
 	if f.AgentID != "" {
 		q.and("r.agent_id = ?", f.AgentID)
 	}
+	if f.Host != "" {
+		// A run runs on its batch's origin host (reruns go nowhere else).
+		q.and("b.host = ?", f.Host)
+	}
 	// Each set of filters is its own query text, so each gets a plan (and
 	// a cached statement) that can use the index on its columns; there are
-	// at most 2^4 of them, times two for the first page and the rest.
+	// at most 2^5 of them, times two for the first page and the rest.
 	return q.sql(`SELECT `+runCols+` FROM runs r JOIN batches b ON b.id = r.batch_id`, p)
 }

@@ -62,7 +62,7 @@ func (f *fixture) agents(userID string) []store.Agent {
 func (f *fixture) batches(userID string) []store.Batch {
 	f.t.Helper()
 	return walk(f, "ListBatches", 1000, func(p store.Page) ([]store.Batch, bool, error) {
-		return f.s.ListBatches(f.ctx, userID, p)
+		return f.s.ListBatches(f.ctx, userID, store.BatchFilter{}, p)
 	})
 }
 
@@ -111,7 +111,7 @@ func testPagedBatches(t *testing.T, f *fixture) {
 		for _, n := range sizes(len(c.want)) {
 			what := fmt.Sprintf("ListBatches(%s) by %d", c.user.Name, n)
 			got := walk(f, what, max(n, 1), func(p store.Page) ([]store.Batch, bool, error) {
-				return f.s.ListBatches(f.ctx, c.user.ID, p)
+				return f.s.ListBatches(f.ctx, c.user.ID, store.BatchFilter{}, p)
 			})
 			sameIDs(t, what, ids(got, batchID), c.want)
 		}
@@ -120,18 +120,18 @@ func testPagedBatches(t *testing.T, f *fixture) {
 	// A position is no key to anything: alice's cursor in dave's list (or
 	// a made-up one) still lists only what dave may see.
 	k := aliceSees[10].Key()
-	got, more, err := f.s.ListBatches(f.ctx, dave.ID, store.Page{Limit: 100, After: &k})
+	got, more, err := f.s.ListBatches(f.ctx, dave.ID, store.BatchFilter{}, store.Page{Limit: 100, After: &k})
 	f.must(err)
 	if len(got) != 0 || more {
 		t.Errorf("ListBatches(dave) after alice's key = %q (more %v), want nothing", ids(got, batchID), more)
 	}
-	got, _, err = f.s.ListBatches(f.ctx, bob.ID, store.Page{Limit: 100, After: &store.Key{CreatedAt: t0.Add(time.Hour), ID: "zzz"}})
+	got, _, err = f.s.ListBatches(f.ctx, bob.ID, store.BatchFilter{}, store.Page{Limit: 100, After: &store.Key{CreatedAt: t0.Add(time.Hour), ID: "zzz"}})
 	f.must(err)
 	if len(got) != 20 {
 		t.Errorf("ListBatches(bob) after a key past the newest: %d batches, want his 20", len(got))
 	}
 
-	_, _, err = f.s.ListBatches(f.ctx, alice.ID, store.Page{})
+	_, _, err = f.s.ListBatches(f.ctx, alice.ID, store.BatchFilter{}, store.Page{})
 	if err == nil {
 		t.Error("ListBatches with limit 0 succeeded: a page must be bounded")
 	}

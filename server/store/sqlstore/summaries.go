@@ -1,0 +1,103 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/argus-exec/argus/server/store"
+)
+
+// BatchRuns counts a page of batches' runs and finds the newest of each:
+// one statement of correlated lookups on runs_batch (batch_id, created_at)
+// per chunk, then the newest runs by id. The caller has already checked
+// that the batches are the user's to see.
+func (s *Store) BatchRuns(ctx context.Context, batchIDs []string) (map[string]store.BatchRuns, error) {
+	out := make(map[string]store.BatchRuns, len(batchIDs))
+	for len(batchIDs) > 0 {
+		n := min(len(batchIDs), resourcesChunk)
+		if err := s.batchRunsChunk(ctx, batchIDs[:n], out); err != nil {
+			return nil, fmt.Errorf("batch runs: %w", err)
+		}
+		batchIDs = batchIDs[n:]
+	}
+	return out, nil
+}
+
+func (s *Store) batchRunsChunk(ctx context.Context, ids []string, out map[string]store.BatchRuns) error {
+	marks, args := inList(ids)
+	rows, err := s.pool().query(ctx, `SELECT b.id,
+		(SELECT COUNT(*) FROM runs c WHERE c.batch_id = b.id),
+		(SELECT l.id FROM runs l WHERE l.batch_id = b.id ORDER BY l.created_at DESC, l.id DESC LIMIT 1)
+		FROM batches b WHERE b.id IN (`+marks+`)`, args...)
+	if err != nil {
+		return err
+	}
+	last := map[string]string{} // run id → batch id
+	for rows.Next() {
+		var batchID string
+		var count int
+		var lastID *string
+		if err := rows.Scan(&batchID, &count, &lastID); err != nil {
+			rows.Close()
+			return err
+		}
+		if count > 0 && lastID != nil {
+			out[batchID] = store.BatchRuns{Count: count}
+			last[*lastID] = batchID
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if len(last) == 0 {
+		return nil
+	}
+	runIDs := make([]string, 0, len(last))
+	for id := range last {
+		runIDs = append(runIDs, id)
+	}
+	marks, args = inList(runIDs)
+	runRows, err := s.pool().query(ctx, `SELECT `+runCols+` FROM runs r WHERE r.id IN (`+marks+`)`, args...)
+	if err != nil {
+		return err
+	}
+	runs, err := collect(runRows, scanRun)
+	if err != nil {
+		return err
+	}
+	for _, run := range runs {
+		br := out[last[run.ID]]
+		br.Last = run
+		out[last[run.ID]] = br
+	}
+	return nil
+}
+
+// inList is the placeholders and arguments of an IN list of ids (at most
+// resourcesChunk), padded to one of a few sizes by repeating the last id,
+// so that a handful of prepared statements serve every page size.
+func inList(ids []string) (string, []any) {
+	n := paddedRows(len(ids))
+	args := make([]any, n)
+	for i := range n {
+		args[i] = ids[min(i, len(ids)-1)]
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", "), args
+}
+
+// HostsWithoutAgent walks the user's batches by (owner_id, host) and
+// keeps the hosts none of the user's agents is named after.
+func (s *Store) HostsWithoutAgent(ctx context.Context, userID string, limit int) ([]string, error) {
+	rows, err := s.pool().query(ctx, `SELECT DISTINCT b.host FROM batches b
+		WHERE b.owner_id = ? AND b.host <> ''
+		AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = ? AND a.hostname = b.host)
+		ORDER BY b.host LIMIT ?`, userID, userID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("hosts without agent: %w", err)
+	}
+	return collect(rows, func(r row) (string, error) {
+		var host string
+		return host, r.Scan(&host)
+	})
+}

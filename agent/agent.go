@@ -11,7 +11,9 @@
 // and exit reports until the server has them (outbox.go), stopping a run
 // whose timeout ran out (timeout.go), taking up the new token that
 // --reregister wrote beside a running daemon (tokenswap.go), and saying
-// goodbye to the server on a clean stop (daemon.go). The state directory
+// goodbye to the server on a clean stop (daemon.go), and reporting the
+// host's load, memory, disk and GPUs with polls and heartbeats
+// (resources.go, gpus.go). The state directory
 // is private to the agent's user and locked against a second agent on it
 // (fs_*.go).
 //
@@ -51,6 +53,7 @@ type Config struct {
 	PollWait           time.Duration     // long-poll hold asked of the server; default 30s
 	MaxBackoff         time.Duration     // longest retry wait while the server is unreachable; default 30s
 	MaxRuns            int               // runs at once the server may hand this agent; 0: no limit
+	ReportResources    bool              // send load, memory, disk and GPU use with polls and heartbeats, for the UI (resources.go); the CLI's default is on
 	Logger             zerolog.Logger
 	Version            string
 }

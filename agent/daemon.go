@@ -75,7 +75,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("this agent is registered with %s, not %s: run argus-agent --reregister to move it", cache.URL, cfg.URL)
 	}
 	link := newLink(cfg.Logger)
-	c, err := cfg.client(cache.Token, link.observe)
+	var res *sampler
+	var report func() string
+	if cfg.ReportResources {
+		res = newSampler(cfg.Home, cfg.Logger)
+		report = res.report
+	}
+	c, err := cfg.client(cache.Token, link.observe, report)
 	if err != nil {
 		return err
 	}
@@ -108,6 +114,11 @@ func Run(ctx context.Context, cfg Config) error {
 		token: cache.Token, link: link,
 	}
 	d.cur.Store(c)
+	if res != nil {
+		// Ahead of recovery and the first heartbeat, so that its first
+		// sample is likely ready for them.
+		d.goLoop(ctx, res.run)
+	}
 	d.log.Info().Str("agent_id", d.agentID).Str("url", cfg.URL).Str("label", cfg.Label).Msg("argus-agent started")
 	j.prune(7 * 24 * time.Hour)
 	supervise.Warm() // the first rerun's supervisor, started ahead of it

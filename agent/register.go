@@ -45,7 +45,7 @@ func Register(ctx context.Context, cfg Config, replace bool) (token.Cache, error
 		// others can read or change: that needs its owner's attention.
 		return old, err
 	}
-	c, err := cfg.client(cfg.UserToken, nil)
+	c, err := cfg.client(cfg.UserToken, nil, nil)
 	if err != nil {
 		return token.Cache{}, err
 	}
@@ -132,10 +132,11 @@ func (c Config) stateDir() string {
 
 // client talks to the server with tok. Retries inside the client stay
 // short: the daemon's loops do their own, longer backoff. observe, when
-// set, is told how each call ended (link.go).
-func (c Config) client(tok string, observe func(*http.Response)) (*client.Client, error) {
+// set, is told how each call ended (link.go); resources, when set, gives
+// the report its polls and heartbeats carry (resources.go).
+func (c Config) client(tok string, observe func(*http.Response), resources func() string) (*client.Client, error) {
 	return client.New(c.URL, tok, client.Options{
-		Observe:  observe,
+		Observe: observe, Resources: resources,
 		RetryMax: 2, RetryWaitMin: 200 * time.Millisecond, RetryWaitMax: 2 * time.Second,
 		CACertFile: c.CACertFile, InsecureSkipVerify: c.InsecureSkipVerify,
 		Logger: c.Logger, Version: c.Version,

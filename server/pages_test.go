@@ -340,8 +340,8 @@ func TestListsStrangerCursor(t *testing.T) {
 }
 
 var (
-	batchLink   = regexp.MustCompile(`href="/ui/batches/(bat_[a-z2-7]{20})"`)
-	hostID      = regexp.MustCompile(`<code>(agt_[a-z2-7]{20})</code>`)
+	batchLink   = regexp.MustCompile(`href="/ui/batches/(bat_[a-z2-7]{20})" class="batch-link"`)
+	hostID      = regexp.MustCompile(`href="/ui/agents/(agt_[a-z2-7]{20})" class="host-link"`)
 	olderHosts  = regexp.MustCompile(`id="older-hosts" href="([^"]+)"`)
 	olderBatch  = regexp.MustCompile(`id="older-batches" href="([^"]+)"`)
 	refreshMeta = regexp.MustCompile(`http-equiv="refresh" content="5;\s*url=([^"]+)"`)

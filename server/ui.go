@@ -4,12 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/argus-exec/argus/server/api"
-	"github.com/argus-exec/argus/server/store"
 )
 
 // The web UI: server-rendered pages over the same authorisation
@@ -105,111 +102,6 @@ func refreshURL(r *http.Request) string {
 		return "/ui/batches/" + url.PathEscape(id)
 	}
 	return "/"
-}
-
-type hostRow struct {
-	api.Agent
-	LastSeen time.Time
-}
-
-type batchRow struct {
-	api.Batch
-	Command string
-}
-
-// homeQuery is the home page's place in its two lists: one page size for
-// both, and a cursor each (cursor for batches, hosts_cursor for hosts).
-type homeQuery struct {
-	limit         int // 0: the default, left out of links
-	batches, host string
-}
-
-// url is the home page at q, built from validated parts only (it lands in
-// links and in the meta refresh).
-func (q homeQuery) url() string {
-	v := url.Values{}
-	if q.limit != 0 {
-		v.Set("limit", strconv.Itoa(q.limit))
-	}
-	if q.batches != "" {
-		v.Set("cursor", q.batches)
-	}
-	if q.host != "" {
-		v.Set("hosts_cursor", q.host)
-	}
-	if len(v) == 0 {
-		return "/"
-	}
-	return "/?" + v.Encode()
-}
-
-// homeLinks are the home page's paging links; empty ones are not shown.
-type homeLinks struct {
-	OlderHosts, OlderBatches, Newest string
-}
-
-func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session) error {
-	q := r.URL.Query()
-	batchPage, err := parsePage(q, listBatches)
-	if err != nil {
-		return err
-	}
-	hostPage := store.Page{Limit: batchPage.Limit}
-	hostCursor, err := single(q, "hosts_cursor", maxCursorLen)
-	if err != nil {
-		return err
-	}
-	if hostCursor != "" {
-		k, ok := decodeCursor(listAgents, hostCursor)
-		if !ok {
-			return errorf(http.StatusBadRequest, "hosts_cursor is not one this page handed out: start again from the home page")
-		}
-		hostPage.After = &k
-	}
-	at := homeQuery{batches: q.Get("cursor"), host: hostCursor}
-	if q.Get("limit") != "" {
-		at.limit = batchPage.Limit
-	}
-
-	agents, moreAgents, err := s.store.ListAgents(r.Context(), sess.UserID, hostPage)
-	if err != nil {
-		return err
-	}
-	batches, moreBatches, err := s.store.ListBatches(r.Context(), sess.UserID, store.BatchFilter{}, batchPage)
-	if err != nil {
-		return err
-	}
-	names := s.userNames(r.Context())
-	data := struct {
-		Hosts   []hostRow
-		Batches []batchRow
-		Links   homeLinks
-	}{}
-	for _, a := range agents {
-		data.Hosts = append(data.Hosts, hostRow{Agent: s.toAPIAgent(a), LastSeen: a.LastHeartbeat})
-	}
-	for _, b := range batches {
-		data.Batches = append(data.Batches, batchRow{Batch: toAPIBatch(b, names.of(b.OwnerID)), Command: b.Snapshot.Command.ShellText()})
-	}
-	// Each list pages on its own: a link moves one list and keeps the
-	// other where it is.
-	if moreAgents {
-		next := at
-		next.host = encodeCursor(listAgents, agents[len(agents)-1].Key())
-		data.Links.OlderHosts = next.url()
-	}
-	if moreBatches {
-		next := at
-		next.batches = encodeCursor(listBatches, batches[len(batches)-1].Key())
-		data.Links.OlderBatches = next.url()
-	}
-	if at.batches != "" || at.host != "" {
-		data.Links.Newest = homeQuery{limit: at.limit}.url()
-	}
-	p := s.base(r, sess, "Hosts and batches")
-	p.Refresh = at.url()
-	p.Data = data
-	return s.render(w, http.StatusOK, "home.html", p)
 }
 
 func (s *Server) handleUIRerun(w http.ResponseWriter, r *http.Request, sess session) error {

@@ -123,6 +123,7 @@ const (
 	flagLogFile    = "log-file"
 	flagMaxBackoff = "max-backoff"
 	flagMaxRuns    = "max-runs"
+	flagResources  = "report-resources"
 )
 
 // agentFlags builds the flags afresh on each call: urfave/cli writes
@@ -148,6 +149,7 @@ func agentFlags() []cli.Flag {
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagHeartbeat, Value: 10 * time.Second, EnvVars: []string{"ARGUS_HEARTBEAT_INTERVAL"}, Usage: "time between heartbeats"}),
 		altsrc.NewDurationFlag(&cli.DurationFlag{Name: flagPollWait, Value: 30 * time.Second, EnvVars: []string{"ARGUS_POLL_WAIT"}, Usage: "how long each long-poll for jobs asks the server to hold"}),
 		altsrc.NewIntFlag(&cli.IntFlag{Name: flagMaxRuns, EnvVars: []string{"ARGUS_MAX_RUNS"}, Usage: "`N` runs at most at once on this agent; further reruns wait queued on the server (0: no limit)"}),
+		altsrc.NewBoolFlag(&cli.BoolFlag{Name: flagResources, Value: true, EnvVars: []string{"ARGUS_REPORT_RESOURCES"}, Usage: "send load, memory, disk and GPU use with heartbeats, for the UI"}),
 		// Hidden, and a flag only (no env var, no config key): tests shorten
 		// it to prove recovery from an outage in seconds; operators keep the
 		// default, which spares a server that comes back from a fleet

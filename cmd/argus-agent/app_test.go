@@ -104,7 +104,8 @@ func defaults(home string) agent.Config {
 		GracePeriod:       10 * time.Second,
 		HeartbeatInterval: 10 * time.Second,
 		PollWait:          30 * time.Second, MaxBackoff: 30 * time.Second,
-		Version: version,
+		ReportResources: true,
+		Version:         version,
 	}
 }
 
@@ -132,7 +133,7 @@ func TestRegisterFlagsMapToConfig(t *testing.T) {
 		"--ca-cert", filepath.Join(dir, "ca.pem"), "--insecure-skip-verify",
 		"--log-level", "debug", "--log-format", "json",
 		"--property", "rack=r12", "--property", "gpu=a100=x", "--property", "empty=",
-		"--heartbeat-interval", "2s", "--poll-wait", "45s")
+		"--heartbeat-interval", "2s", "--poll-wait", "45s", "--report-resources=false")
 	if r.code != 0 || r.stdout != "ag_test1\n" {
 		t.Fatalf("got %+v, want exit 0 and the agent id on stdout", r)
 	}
@@ -173,6 +174,7 @@ func TestEnvironment(t *testing.T) {
 		"ARGUS_AGENT_HOME": "~/agent-home", "ARGUS_GRACE_PERIOD": "7s", "ARGUS_CA_CERT": "/etc/ca.pem",
 		"ARGUS_INSECURE_SKIP_VERIFY": "true", "ARGUS_LOG_LEVEL": "warn", "ARGUS_LOG_FORMAT": "console",
 		"ARGUS_PROPERTIES": "a=1, b=2,", "ARGUS_HEARTBEAT_INTERVAL": "4s", "ARGUS_POLL_WAIT": "5s",
+		"ARGUS_REPORT_RESOURCES": "false",
 	} {
 		t.Setenv(k, v)
 	}

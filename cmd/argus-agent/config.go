@@ -213,6 +213,7 @@ func settingsFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 		PollWait:           durations[flagPollWait],
 		MaxBackoff:         durations[flagMaxBackoff],
 		MaxRuns:            maxRuns,
+		ReportResources:    c.Bool(flagResources),
 		Version:            version,
 	}, nil
 }

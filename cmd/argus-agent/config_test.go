@@ -35,6 +35,7 @@ log-format: json
 property: [x=1, y=2]
 heartbeat-interval: 15s
 poll-wait: 50s
+report-resources: false
 `, 0o600)
 	f := &fake{}
 	if r := execute(f, "--register", "--config", path); r.code != 0 {

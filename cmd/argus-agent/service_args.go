@@ -39,7 +39,7 @@ func (s *serviceContext) serviceArgs(home, name string) ([]string, error) {
 		}
 		args = append(args, "--config", abs)
 	}
-	for _, name := range []string{flagURL, flagCACert, flagInsecure, flagGrace, flagHeartbeat, flagPollWait, flagProperty, flagLogLevel, flagMaxRuns} {
+	for _, name := range []string{flagURL, flagCACert, flagInsecure, flagGrace, flagHeartbeat, flagPollWait, flagProperty, flagLogLevel, flagMaxRuns, flagResources} {
 		if !s.explicit[name] {
 			continue
 		}
@@ -60,6 +60,9 @@ func (s *serviceContext) serviceArgs(home, name string) ([]string, error) {
 			args = append(args, "--"+name, c.Duration(name).String())
 		case flagMaxRuns:
 			args = append(args, "--"+name, strconv.Itoa(c.Int(name)))
+		case flagResources:
+			// With "=": a bool flag takes no separate value.
+			args = append(args, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
 		case flagProperty:
 			for _, p := range c.StringSlice(name) {
 				if p = strings.TrimSpace(p); p != "" {

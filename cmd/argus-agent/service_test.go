@@ -198,13 +198,14 @@ func TestServiceArguments(t *testing.T) {
 	t.Setenv("ARGUS_POLL_WAIT", "5s")
 	fc := &fakeControl{}
 	r := executeService(fc, "install", "--config", conf, "--property", "rack=r1", "--property", "gpu=a100",
-		"--insecure-skip-verify", "--ca-cert", "~/ca.pem", "--log-format", "console", "--log-level", "warn")
+		"--insecure-skip-verify", "--ca-cert", "~/ca.pem", "--log-format", "console", "--log-level", "warn", "--report-resources=false")
 	if r.code != 0 || len(fc.configs) != 1 {
 		t.Fatalf("got %+v", r)
 	}
 	want := []string{"--home", filepath.Join(home, ".argus-agent"), "--config", conf,
 		"--ca-cert", filepath.Join(home, "ca.pem"), "--insecure-skip-verify", "--poll-wait", "5s",
-		"--property", "rack=r1", "--property", "gpu=a100", "--log-level", "warn", "--log-format", "console"}
+		"--property", "rack=r1", "--property", "gpu=a100", "--log-level", "warn", "--report-resources=false",
+		"--log-format", "console"}
 	if got := fc.configs[0].Arguments; !reflect.DeepEqual(got, want) {
 		t.Errorf("arguments\n got  %q\n want %q", got, want)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/argus-exec/argus/client"
 	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
@@ -41,4 +43,50 @@ func TestTheServerListsTheAgentsHostAndGPUs(t *testing.T) {
 	if !reflect.DeepEqual(last.GPUs, want) || last.CPUs <= 0 || last.MemTotalBytes == 0 || last.DiskTotalBytes == 0 {
 		t.Fatalf("the server lists %+v, want the host's figures and GPUs %+v", *last, want)
 	}
+}
+
+// The host page and the batch page, in a real browser, show what a real
+// agent read from nvidia-smi: the GPUs' state next to Rerun as
+// information (the button stays enabled).
+func TestHostPageShowsTheAgentsGPUsInARealBrowser(t *testing.T) {
+	t.Parallel()
+	ctx := testenv.Browser(t)
+	e := newEnv(t)
+	home := e.agentHome("")
+	e.startAgent(home, "PATH="+testenv.FakeNvidiaSMI(t, testenv.NvidiaSMIA100x2)+":"+os.Getenv("PATH"))
+	batchID, _ := e.batch("sleep 1")
+	e.WaitFor(20*time.Second, "the agent's GPUs on the server", func() bool {
+		list, err := e.user.Agents(t.Context(), client.ListOptions{})
+		return err == nil && len(list.Agents) == 1 && list.Agents[0].Resources != nil && len(list.Agents[0].Resources.GPUs) == 2
+	})
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(e.server.URL+"/login"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), e.token),
+		chromedp.Click(chromedp.ID("signin")),
+		testenv.TextHas("#hosts", "2 GPUs, 1 busy"),
+		chromedp.Click(chromedp.CSS("#hosts a.host-link")),
+		testenv.TextHas("#gpus", "NVIDIA A100-SXM4-80GB"),
+		testenv.TextHas("#gpus", "97 %"),
+		testenv.TextHas("#gpus", "79872 / 81920 MiB"),
+		testenv.TextHas("#load", "CPUs"),
+		testenv.TextHas("#host-facts", "linux/"),
+	)
+	if err != nil {
+		t.Fatalf("host page with the agent's GPUs: %v", err)
+	}
+	testenv.SaveShot(t, ctx, "host.png")
+
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(e.server.URL+"/ui/batches/"+batchID),
+		testenv.TextHas("#rerun-gpus", "GPU 0: 97 % busy, 78/80 GB; GPU 1: 0 % busy, 0.0/80 GB"),
+	)
+	if err != nil {
+		t.Fatalf("batch page with the GPUs next to Rerun: %v", err)
+	}
+	if disabled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("rerun").disabled`)); err != nil || disabled {
+		t.Fatalf("Rerun next to a busy GPU: disabled=%v (%v), want enabled", disabled, err)
+	}
+	testenv.SaveShot(t, ctx, "batch-gpus.png")
 }

@@ -29,6 +29,7 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/runs/{run_id}/stop", s.requireSession(s.handleUIStop))
 	mux.HandleFunc("GET /ui/static/style.css", s.handleCSS)
 	mux.HandleFunc("GET /ui/static/run.js", s.handleJS)
+	mux.HandleFunc("GET /ui/static/live.js", s.handleLiveJS)
 }
 
 func (s *Server) handleLoginPage(w http.ResponseWriter, r *http.Request) error {

@@ -78,7 +78,7 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 		return err
 	}
 	for _, run := range shown {
-		data.Runs = append(data.Runs, newRunRow(run))
+		data.Runs = append(data.Runs, newRunRow(run, s.cfg.Now()))
 	}
 	if next != "" {
 		data.Links.OlderRuns = batchQuery{id: b.ID, limit: at.limit, cursor: next}.url()

@@ -1,66 +1,19 @@
 package server_test
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
 )
 
-// chromiumPath is where Debian's chromium package puts the browser; CI
-// installs it (.ci/run), so there a missing browser is a failure.
-const chromiumPath = "/usr/bin/chromium"
-
-// browser starts a headless Chromium with a throwaway profile and returns
-// a chromedp context bounded to two minutes (a loaded two-CPU machine can
-// take half a minute just to start the browser).
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing: CI must install the chromium package for the browser test", chromiumPath)
-		}
-		t.Skipf("%s is missing: install it (apt-get install -y chromium) to run the real-browser UI test", chromiumPath)
-	}
-	profile := t.TempDir()
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 900),
-	)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, 2*time.Minute)
-	// Cleanups run last-in first-out: the browser exits before its
-	// profile directory is removed.
-	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
-	return ctx
-}
-
-// textHas waits until the text of the element sel selects contains want.
-// It re-evaluates rather than using one Poll, because a click that submits
-// a form navigates, and a navigation ends an evaluation in flight.
-func textHas(sel, want string) chromedp.Action[chromedp.Void] {
-	expr := `(() => { const e = document.querySelector(` + strconv.Quote(sel) + `);
-		return !!e && e.textContent.includes(` + strconv.Quote(want) + `); })()`
-	return jsTrue(expr, fmt.Sprintf("%s containing %q", sel, want))
-}
-
 func TestUIInARealBrowser(t *testing.T) {
 	t.Parallel()
-	ctx := browser(t)
+	ctx := testenv.Browser(t)
 	h := newHarness(t, server.Config{})
 	alice := h.user("alice")
 	id := h.batch(alice, "mnist", "gpu-01")
@@ -74,21 +27,21 @@ func TestUIInARealBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("token"), alice),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("hosts")),
-		textHas("#hosts", "gpu-01"),
-		textHas("#hosts .badge.online", "online"),
-		textHas("#batches", "python train.py --lr 0.1"),
+		testenv.TextHas("#hosts", "gpu-01"),
+		testenv.TextHas("#hosts .badge.online", "online"),
+		testenv.TextHas("#batches", "python train.py --lr 0.1"),
 	)
 	if err != nil {
 		t.Fatalf("sign in and see hosts: %v", err)
 	}
-	saveShot(t, ctx, "home.png")
+	testenv.SaveShot(t, ctx, "home.png")
 
 	// One batch a page: the newest first, then "Older batches →" to the other.
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(h.url+"/?limit=1"),
-		textHas("#batches", "gpu-02"),
+		testenv.TextHas("#batches", "gpu-02"),
 		chromedp.Click(chromedp.ID("older-batches")),
-		textHas("#batches", "gpu-01"),
+		testenv.TextHas("#batches", "gpu-01"),
 		chromedp.WaitVisible(chromedp.ID("newest")),
 	)
 	if err != nil {
@@ -97,8 +50,8 @@ func TestUIInARealBrowser(t *testing.T) {
 	if older, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("batches"))); err != nil || strings.Contains(older, "gpu-02") {
 		t.Fatalf("the older page still shows the newest batch (err=%v):\n%s", err, older)
 	}
-	saveShot(t, ctx, "home-older.png")
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("newest")), textHas("#batches", "gpu-02")); err != nil {
+	testenv.SaveShot(t, ctx, "home-older.png")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("newest")), testenv.TextHas("#batches", "gpu-02")); err != nil {
 		t.Fatalf("back to the newest: %v", err)
 	}
 
@@ -108,7 +61,7 @@ func TestUIInARealBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("batches")),
 		chromedp.Click(chromedp.CSS(`#batches a[href="/ui/batches/`+id+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("rerun")),
-		textHas("dl.facts", "/srv/exp"),
+		testenv.TextHas("dl.facts", "/srv/exp"),
 	)
 	if err != nil {
 		t.Fatalf("open batch: %v", err)
@@ -116,7 +69,7 @@ func TestUIInARealBrowser(t *testing.T) {
 	if dis, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("rerun"), "disabled")); err != nil || dis.Exists {
 		t.Fatalf("Rerun with an online agent: err=%v disabled=%v", err, dis.Exists)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("rerun")), textHas("#flash", "rerun queued as run_")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("rerun")), testenv.TextHas("#flash", "rerun queued as run_")); err != nil {
 		t.Fatalf("click Rerun: %v", err)
 	}
 
@@ -130,21 +83,21 @@ func TestUIInARealBrowser(t *testing.T) {
 
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(h.url+"/ui/batches/"+id),
-		textHas("#run-"+runID+" .status", "running"),
-		textHas("#run-"+runID+" .pid", "31337"),
+		testenv.TextHas("#run-"+runID+" .status", "running"),
+		testenv.TextHas("#run-"+runID+" .pid", "31337"),
 	)
 	if err != nil {
 		t.Fatalf("see the run running: %v", err)
 	}
-	saveShot(t, ctx, "batch-running.png")
+	testenv.SaveShot(t, ctx, "batch-running.png")
 
 	// Stop it with a reason; the stop command reaches the agent with the
 	// PID and the reason, and once it has ended the row says who and why.
 	err = chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS("#run-"+runID+` input[name="reason"]`), "GPU needed"),
 		chromedp.Click(chromedp.CSS("#run-"+runID+" button.stop")),
-		textHas("#flash", "stop queued for "+runID),
-		textHas("#run-"+runID+" .status", "stopping"),
+		testenv.TextHas("#flash", "stop queued for "+runID),
+		testenv.TextHas("#run-"+runID+" .status", "stopping"),
 	)
 	if err != nil {
 		t.Fatalf("click Stop: %v", err)
@@ -160,9 +113,9 @@ func TestUIInARealBrowser(t *testing.T) {
 	h.ended(agentID, agentTok, failed, 3, "")
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(h.url+"/ui/batches/"+id),
-		textHas("#run-"+runID+" .stopped-by", "stopped by alice — GPU needed"),
-		textHas("#run-"+runID+" .status.verdict-stopped", "stopped"),
-		textHas("#run-"+failed.RunID+" .status.verdict-failed", "failed: exit 3"),
+		testenv.TextHas("#run-"+runID+" .stopped-by", "stopped by alice — GPU needed"),
+		testenv.TextHas("#run-"+runID+" .status.verdict-stopped", "stopped"),
+		testenv.TextHas("#run-"+failed.RunID+" .status.verdict-failed", "failed: exit 3"),
 	)
 	if err != nil {
 		t.Fatalf("see the stopped and the failed run: %v", err)
@@ -172,7 +125,7 @@ func TestUIInARealBrowser(t *testing.T) {
 	if err != nil || colour != "rgb(180, 35, 24)" {
 		t.Fatalf("failure badge colour = %q (%v), want rgb(180, 35, 24)", colour, err)
 	}
-	saveShot(t, ctx, "batch-outcomes.png")
+	testenv.SaveShot(t, ctx, "batch-outcomes.png")
 
 	// No agent on the origin host: Rerun is greyed out and says why.
 	if err := chromedp.Do(ctx, chromedp.Navigate(h.url+"/ui/batches/"+offline), chromedp.WaitVisible(chromedp.ID("rerun-off"))); err != nil {
@@ -186,26 +139,5 @@ func TestUIInARealBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(why, "no agent of alice is online on gpu-02") {
 		t.Fatalf("reason: err=%v %q", err, why)
 	}
-	saveShot(t, ctx, "batch-offline.png")
-}
-
-// saveShot keeps a screenshot in the test's temp dir, or in
-// $ARGUS_UI_SCREENSHOTS when set, so a person can look at the pages; it
-// returns the file's path.
-func saveShot(t *testing.T, ctx context.Context, name string) string {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	dir := os.Getenv("ARGUS_UI_SCREENSHOTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", path)
-	return path
+	testenv.SaveShot(t, ctx, "batch-offline.png")
 }

@@ -230,7 +230,7 @@ func (s *Server) homeBatches(ctx context.Context, userID string, at homeQuery, p
 	for _, b := range batches {
 		row := batchRow{Batch: toAPIBatch(b, names.of(b.OwnerID)), Command: b.Snapshot.Command.ShellText()}
 		if sum, ok := summaries[b.ID]; ok {
-			last := newRunRow(toAPIRun(sum.Last))
+			last := newRunRow(toAPIRun(sum.Last), s.cfg.Now())
 			row.Runs, row.Last = sum.Count, &last
 		}
 		v.Batches = append(v.Batches, row)

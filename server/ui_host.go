@@ -143,13 +143,12 @@ func bytesText(n uint64) string {
 }
 
 // runListRow is a run in a list that spans batches (home, host page): the
-// run's row plus the batch and host it belongs to and how long it ran.
+// run's row plus the batch and host it belongs to.
 type runListRow struct {
 	runRow
 	BatchName string
 	Host      string
 	HostURL   string // the host page, when the run's agent is the viewer's
-	Duration  string
 }
 
 // runListRows describes runs for a list, reading each batch and agent
@@ -183,7 +182,7 @@ func (s *Server) runListRows(ctx context.Context, runs []store.Run) ([]runListRo
 			}
 			agents[run.AgentID] = a
 		}
-		row := runListRow{runRow: newRunRow(run), BatchName: b.Name, Host: a.Hostname, Duration: elapsed(run, now)}
+		row := runListRow{runRow: newRunRow(run, now), BatchName: b.Name, Host: a.Hostname}
 		if row.Host == "" {
 			row.Host = b.Snapshot.Host
 		}

@@ -60,7 +60,7 @@ func (s *Server) handleRunPage(w http.ResponseWriter, r *http.Request, sess sess
 	}
 	now := s.cfg.Now()
 	v := runView{
-		Run: newRunRow(out), BatchName: b.Name, Project: b.Project, Host: b.Snapshot.Host,
+		Run: newRunRow(out, now), BatchName: b.Name, Project: b.Project, Host: b.Snapshot.Host,
 		Exit: exitReason(out), Elapsed: elapsed(out, now), Now: now.UTC().Format(time.RFC3339Nano),
 		Live:    !ended(out.Status),
 		CanStop: may && (out.Status == api.RunRunning || out.Status == api.RunQueued),

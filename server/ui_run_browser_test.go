@@ -8,34 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
 )
-
-// jsTrue waits until the JavaScript expression is true in the page.
-func jsTrue(expr, what string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
-			if err == nil && ok {
-				return nil
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: still false after 20s: %s (last error: %v)", what, expr, err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	})
-}
 
 // signIn types the token into the sign-in form, as a person would.
 func signIn(h *harness, tok string) chromedp.Action[chromedp.Void] {
@@ -45,7 +24,7 @@ func signIn(h *harness, tok string) chromedp.Action[chromedp.Void] {
 			chromedp.WaitVisible(chromedp.ID("token")),
 			chromedp.SendKeys(chromedp.ID("token"), tok),
 			chromedp.Click(chromedp.ID("signin")),
-			chromedp.WaitVisible(chromedp.ID("hosts")),
+			chromedp.WaitVisible(chromedp.ID("filter")),
 		)
 	})
 }
@@ -65,7 +44,7 @@ func logHas(s string) string {
 // head and the newest part.
 func TestRunPageInARealBrowser(t *testing.T) {
 	t.Parallel()
-	ctx := browser(t)
+	ctx := testenv.Browser(t)
 	h := newHarness(t, server.Config{LogMax: api.MinLogMax})
 	alice, id, agentID, agentTok := h.aliceOnline()
 	q := h.started(alice, id, agentID, agentTok, 4242)
@@ -89,11 +68,11 @@ func TestRunPageInARealBrowser(t *testing.T) {
 		chromedp.Navigate(h.url+"/ui/batches/"+id),
 		chromedp.Click(chromedp.CSS(`#run-`+q.RunID+` a[href="/ui/runs/`+q.RunID+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("log")),
-		jsTrue(logHas("epoch 199 loss 0.800"), "the output so far"),
+		testenv.JSTrue(logHas("epoch 199 loss 0.800"), "the output so far"),
 		// A marker that a reload would wipe out.
-		jsTrue(`(window.argusMarker = 42) === 42`, "set the marker"),
+		testenv.JSTrue(`(window.argusMarker = 42) === 42`, "set the marker"),
 		// At the bottom at first: the page follows the end.
-		jsTrue(`(l => l.scrollHeight > l.clientHeight + 100 && l.scrollTop + l.clientHeight >= l.scrollHeight - 8)(document.getElementById("log"))`, "opened at the end"),
+		testenv.JSTrue(`(l => l.scrollHeight > l.clientHeight + 100 && l.scrollTop + l.clientHeight >= l.scrollHeight - 8)(document.getElementById("log"))`, "opened at the end"),
 	)
 	if err != nil {
 		t.Fatalf("open the run page: %v", err)
@@ -104,15 +83,15 @@ func TestRunPageInARealBrowser(t *testing.T) {
 	}
 
 	// A reader scrolled up keeps their place while output arrives.
-	if err := chromedp.Do(ctx, jsTrue(`(document.getElementById("log").scrollTop = 40) === 40`, "scroll up")); err != nil {
+	if err := chromedp.Do(ctx, testenv.JSTrue(`(document.getElementById("log").scrollTop = 40) === 40`, "scroll up")); err != nil {
 		t.Fatal(err)
 	}
 	appendLine("epoch 200 <script>window.pwned = 1</script> <b>bold</b>\n")
 	err = chromedp.Do(ctx,
-		jsTrue(logHas("epoch 200 <script>window.pwned = 1</script> <b>bold</b>"), "a line appended while the page is open"),
-		jsTrue(`window.argusMarker === 42`, "no reload"),
-		jsTrue(`document.getElementById("log").scrollTop === 40`, "the scrolled-up reader keeps their place"),
-		jsTrue(`document.querySelectorAll("#log *").length === 0 && window.pwned === undefined`, "output stays text"),
+		testenv.JSTrue(logHas("epoch 200 <script>window.pwned = 1</script> <b>bold</b>"), "a line appended while the page is open"),
+		testenv.JSTrue(`window.argusMarker === 42`, "no reload"),
+		testenv.JSTrue(`document.getElementById("log").scrollTop === 40`, "the scrolled-up reader keeps their place"),
+		testenv.JSTrue(`document.querySelectorAll("#log *").length === 0 && window.pwned === undefined`, "output stays text"),
 	)
 	if err != nil {
 		t.Fatalf("append while scrolled up: %v", err)
@@ -120,24 +99,24 @@ func TestRunPageInARealBrowser(t *testing.T) {
 
 	// A reader at the bottom follows the end; a character split across
 	// two appends comes out whole.
-	if err := chromedp.Do(ctx, jsTrue(`(l => (l.scrollTop = l.scrollHeight, true))(document.getElementById("log"))`, "scroll to the end")); err != nil {
+	if err := chromedp.Do(ctx, testenv.JSTrue(`(l => (l.scrollTop = l.scrollHeight, true))(document.getElementById("log"))`, "scroll to the end")); err != nil {
 		t.Fatal(err)
 	}
 	appendLine("epoch 201 caf\xc3")
-	if err := chromedp.Do(ctx, jsTrue(logHas("epoch 201 caf"), "the first half")); err != nil {
+	if err := chromedp.Do(ctx, testenv.JSTrue(logHas("epoch 201 caf"), "the first half")); err != nil {
 		t.Fatal(err)
 	}
 	appendLine("\xa9 done\n")
 	err = chromedp.Do(ctx,
-		jsTrue(logHas("epoch 201 café done\n"), "the character split across appends"),
-		jsTrue(`(l => l.scrollTop + l.clientHeight >= l.scrollHeight - 8)(document.getElementById("log"))`, "the reader at the end follows it"),
-		jsTrue(`window.argusMarker === 42`, "no reload"),
-		jsTrue(`document.getElementById("elapsed").textContent !== `+strconv.Quote(startElapsed), "the elapsed time ticks"),
+		testenv.JSTrue(logHas("epoch 201 café done\n"), "the character split across appends"),
+		testenv.JSTrue(`(l => l.scrollTop + l.clientHeight >= l.scrollHeight - 8)(document.getElementById("log"))`, "the reader at the end follows it"),
+		testenv.JSTrue(`window.argusMarker === 42`, "no reload"),
+		testenv.JSTrue(`document.getElementById("elapsed").textContent !== `+strconv.Quote(startElapsed), "the elapsed time ticks"),
 	)
 	if err != nil {
 		t.Fatalf("append at the bottom: %v", err)
 	}
-	shot := saveShot(t, ctx, "run-running.png")
+	shot := testenv.SaveShot(t, ctx, "run-running.png")
 	if data, err := os.ReadFile(shot); err == nil {
 		_ = os.WriteFile("/tmp/run-page.png", data, 0o644) // for a person to look at
 	}
@@ -147,12 +126,12 @@ func TestRunPageInARealBrowser(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#run-status input[name="reason"]`), "GPU needed"),
 		chromedp.Click(chromedp.ID("stop")),
-		textHas("#flash", "stop queued for "+q.RunID),
-		textHas("#status", "stopping"),
-		textHas("#stopped-by", "alice"),
-		textHas("#stop-reason", "GPU needed"),
-		jsTrue(logHas("epoch 201 café done"), "the output again after the form's redirect"),
-		jsTrue(`(window.argusMarker = 43) === 43`, "set the marker again"),
+		testenv.TextHas("#flash", "stop queued for "+q.RunID),
+		testenv.TextHas("#status", "stopping"),
+		testenv.TextHas("#stopped-by", "alice"),
+		testenv.TextHas("#stop-reason", "GPU needed"),
+		testenv.JSTrue(logHas("epoch 201 café done"), "the output again after the form's redirect"),
+		testenv.JSTrue(`(window.argusMarker = 43) === 43`, "set the marker again"),
 	)
 	if err != nil {
 		t.Fatalf("stop from the run page: %v", err)
@@ -167,17 +146,17 @@ func TestRunPageInARealBrowser(t *testing.T) {
 	appendLine("caught SIGTERM, saving checkpoint\n")
 	h.ended(agentID, agentTok, q, 0, "SIGTERM")
 	err = chromedp.Do(ctx,
-		textHas("#status", "stopped"),
-		textHas("#exit-reason", "killed by signal SIGTERM"),
-		jsTrue(logHas("caught SIGTERM, saving checkpoint"), "the last line"),
-		jsTrue(`window.argusMarker === 43`, "no reload at the end"),
-		jsTrue(`document.querySelector("#status.verdict-stopped") !== null && !document.getElementById("stop")`, "stopped colours, no Stop"),
-		jsTrue(`document.getElementById("log-state").textContent === ""`, "no longer following"),
+		testenv.TextHas("#status", "stopped"),
+		testenv.TextHas("#exit-reason", "killed by signal SIGTERM"),
+		testenv.JSTrue(logHas("caught SIGTERM, saving checkpoint"), "the last line"),
+		testenv.JSTrue(`window.argusMarker === 43`, "no reload at the end"),
+		testenv.JSTrue(`document.querySelector("#status.verdict-stopped") !== null && !document.getElementById("stop")`, "stopped colours, no Stop"),
+		testenv.JSTrue(`document.getElementById("log-state").textContent === ""`, "no longer following"),
 	)
 	if err != nil {
 		t.Fatalf("the run's end: %v", err)
 	}
-	saveShot(t, ctx, "run-ended.png")
+	testenv.SaveShot(t, ctx, "run-ended.png")
 	cappedRun(t, ctx, h, alice, capped.RunID, agentID, agentTok)
 }
 
@@ -202,11 +181,11 @@ func cappedRun(t *testing.T, ctx context.Context, h *harness, alice, runID, agen
 	// Two MiB of text take a slow machine's browser a while to lay out.
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(h.url+"/ui/runs/"+q.RunID),
-		jsTrue(`(g => !!g && g.textContent.includes(`+strconv.Quote(fmt.Sprintf("… %d bytes dropped …", rest.offset-head.next))+`))(document.querySelector("#log .gap"))`, "the gap's note"),
-		jsTrue(`document.getElementById("log").lastChild.textContent.endsWith(`+strconv.Quote(last)+`)`, "the newest output"),
-		jsTrue(`document.getElementById("log-state").textContent === ""`, "no longer following"),
-		textHas("#status.verdict-failed", "failed: exit 3"),
-		textHas("#exit-reason", "exit code 3"),
+		testenv.JSTrue(`(g => !!g && g.textContent.includes(`+strconv.Quote(fmt.Sprintf("… %d bytes dropped …", rest.offset-head.next))+`))(document.querySelector("#log .gap"))`, "the gap's note"),
+		testenv.JSTrue(`document.getElementById("log").lastChild.textContent.endsWith(`+strconv.Quote(last)+`)`, "the newest output"),
+		testenv.JSTrue(`document.getElementById("log-state").textContent === ""`, "no longer following"),
+		testenv.TextHas("#status.verdict-failed", "failed: exit 3"),
+		testenv.TextHas("#exit-reason", "exit code 3"),
 	)
 	if err != nil {
 		t.Fatalf("open the run page of a capped log: %v", err)

@@ -1,6 +1,10 @@
 package server
 
-import "github.com/argus-exec/argus/server/api"
+import (
+	"time"
+
+	"github.com/argus-exec/argus/server/api"
+)
 
 // runRow is a run as the batch page shows it: its outcome in words and
 // the verdict that colours it (api.Run.Outcome, the same judgement as the
@@ -10,11 +14,14 @@ type runRow struct {
 	Words   string      // "exited 0", "failed: exit 3", "stopped", …
 	Verdict api.Verdict // CSS class verdict-…: a failure is red and says so
 	Stop    string      // who asked for the stop and why; empty when nobody did
+	// Duration is how long it has run (or ran), as of now; "—" before it
+	// started.
+	Duration string
 }
 
-func newRunRow(r api.Run) runRow {
+func newRunRow(r api.Run, now time.Time) runRow {
 	words, verdict := r.Outcome()
-	return runRow{Run: r, Words: words, Verdict: verdict, Stop: stopText(r)}
+	return runRow{Run: r, Words: words, Verdict: verdict, Stop: stopText(r), Duration: elapsed(r, now)}
 }
 
 // stopText says who stopped the run and why: "stopped by bob — disk full",

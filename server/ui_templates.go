@@ -17,7 +17,7 @@ import (
 // server needs no asset directory, and the pages load nothing from
 // anywhere else (no CDN), which the Content-Security-Policy below enforces.
 //
-//go:embed ui/templates/*.html ui/static/style.css ui/static/run.js
+//go:embed ui/templates/*.html ui/static/style.css ui/static/run.js ui/static/live.js
 var uiFiles embed.FS
 
 // webUI is the UI's state: the signing key and the parsed pages.
@@ -26,6 +26,7 @@ type webUI struct {
 	pages map[string]*template.Template
 	css   []byte
 	js    []byte // run.js, the run page's live output
+	live  []byte // live.js, every page's local times and in-place refresh
 }
 
 func newWebUI(key []byte) *webUI {
@@ -39,6 +40,7 @@ func newWebUI(key []byte) *webUI {
 	}
 	u.css = mustRead("ui/static/style.css")
 	u.js = mustRead("ui/static/run.js")
+	u.live = mustRead("ui/static/live.js")
 	return u
 }
 
@@ -56,12 +58,14 @@ type page struct {
 	User  string // signed-in user's name; empty on the login page
 	CSRF  string
 	Flash *flash
-	// Refresh is where the page reloads itself every 5s (layout.html) to
-	// show new heartbeats and run states, without the flash; plain
-	// <meta refresh>, no script. Empty: no auto-refresh.
+	// Refresh is the page's own URL without the flash: live.js re-reads
+	// it every 5 s and swaps the sections marked data-live in place
+	// (new heartbeats, run states); without JavaScript a <noscript> meta
+	// refresh reloads it. Empty: the page does not refresh.
 	Refresh string
-	// Script is the one script the page loads (a path on this server),
-	// when it has one; pages without it work with no JavaScript at all.
+	// Script is a script of the page's own (a path on this server), loaded
+	// after live.js, which every page loads; every page works without
+	// JavaScript too.
 	Script string
 	Data   any
 }
@@ -133,6 +137,10 @@ func (s *Server) handleCSS(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleJS(w http.ResponseWriter, r *http.Request) {
 	serveStatic(w, "text/javascript; charset=utf-8", s.ui.js)
+}
+
+func (s *Server) handleLiveJS(w http.ResponseWriter, r *http.Request) {
+	serveStatic(w, "text/javascript; charset=utf-8", s.ui.live)
 }
 
 func serveStatic(w http.ResponseWriter, contentType string, body []byte) {

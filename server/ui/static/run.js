@@ -97,6 +97,7 @@
           const fresh = doc.getElementById('run-status');
           const cur = document.getElementById('run-status');
           if (fresh && cur && fresh.dataset.state !== cur.dataset.state) {
+            if (window.argusLocalTimes) window.argusLocalTimes(fresh);
             cur.replaceWith(document.adoptNode(fresh));
             readClock();
           }

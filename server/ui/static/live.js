@@ -1,0 +1,94 @@
+// Argus web UI, every page: times in the reader's own zone, and the parts
+// of a page that change (sections marked data-live) refreshed in place
+// every few seconds, so the page never reloads: scroll position and a
+// half-typed stop reason stay. Served by argus-server under its
+// Content-Security-Policy (script-src 'self'); without JavaScript a page
+// reloads itself instead (<noscript> meta refresh).
+(function () {
+  'use strict';
+  const every = 5000;
+
+  // "2025-03-01 13:00:00 CET": the CLI's layout, in the browser's zone.
+  function localText(d) {
+    const parts = {};
+    new Intl.DateTimeFormat('en-CA', {
+      year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+      second: '2-digit', hourCycle: 'h23', timeZoneName: 'short',
+    }).formatToParts(d).forEach((p) => { parts[p.type] = p.value; });
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${parts.timeZoneName}`;
+  }
+
+  function localTimes(root) {
+    root.querySelectorAll('time[datetime]').forEach((t) => {
+      const d = new Date(t.getAttribute('datetime'));
+      if (!isNaN(d)) {
+        t.textContent = localText(d);
+      }
+    });
+  }
+  // run.js swaps its status section in and calls this on it.
+  window.argusLocalTimes = localTimes;
+
+  // busy: the reader is in the middle of something inside el (focus, or
+  // text typed into a field), which a swap would throw away.
+  function busy(el) {
+    if (el.contains(document.activeElement) && document.activeElement !== document.body) {
+      return true;
+    }
+    return Array.from(el.querySelectorAll('input, textarea')).some((f) => f.value !== f.defaultValue);
+  }
+
+  async function refresh(url) {
+    const resp = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    if (resp.redirected && new URL(resp.url).pathname.endsWith('/login')) {
+      window.location.assign(resp.url); // signed out meanwhile
+      return;
+    }
+    if (!resp.ok) {
+      return;
+    }
+    const doc = new DOMParser().parseFromString(await resp.text(), 'text/html');
+    document.querySelectorAll('[data-live][id]').forEach((cur) => {
+      const fresh = doc.getElementById(cur.id);
+      if (!fresh || busy(cur)) {
+        return;
+      }
+      localTimes(fresh);
+      if (fresh.innerHTML !== cur.innerHTML) {
+        cur.replaceWith(document.adoptNode(fresh));
+      }
+    });
+  }
+
+  function start() {
+    localTimes(document);
+    const url = document.body.dataset.refresh;
+    if (!url || !document.querySelector('[data-live][id]')) {
+      return;
+    }
+    let running = false;
+    let rounds = 0;
+    setInterval(async () => {
+      if (running || document.hidden) {
+        return;
+      }
+      running = true;
+      try {
+        await refresh(url);
+      } catch (e) {
+        // The server is away for a moment: try again next time.
+      } finally {
+        running = false;
+        // How many refreshes the page has been through, for a watcher
+        // (the browser tests wait on it rather than on the clock).
+        document.body.dataset.refreshes = String(++rounds);
+      }
+    }, every);
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();

@@ -77,6 +77,9 @@ func TestHostPageShowsTheAgentsGPUsInARealBrowser(t *testing.T) {
 		t.Fatalf("host page with the agent's GPUs: %v", err)
 	}
 	testenv.SaveShot(t, ctx, "host.png")
+	if bad, err := testenv.Unlabelled(ctx); err != nil || len(bad) > 0 {
+		t.Fatalf("controls without a label on the host page (%v): %q", err, bad)
+	}
 
 	err = chromedp.Do(ctx,
 		chromedp.Navigate(e.server.URL+"/ui/batches/"+batchID),

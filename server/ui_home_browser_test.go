@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -128,6 +129,16 @@ func TestHomeInARealBrowser(t *testing.T) {
 		t.Fatalf("the run's end without a reload: %v", err)
 	}
 	testenv.SaveShot(t, ctx, "home-500.png")
+	assertLabelled(t, ctx, "home")
+}
+
+// assertLabelled fails unless every control of the browser's page has a
+// name a screen reader can say.
+func assertLabelled(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	if bad, err := testenv.Unlabelled(ctx); err != nil || len(bad) > 0 {
+		t.Fatalf("controls without a label on the %s page (%v): %q", page, err, bad)
+	}
 }
 
 // TestABatchPageKeepsAHalfTypedStopReason: while the reader types a
@@ -158,6 +169,17 @@ func TestABatchPageKeepsAHalfTypedStopReason(t *testing.T) {
 		t.Fatalf("the half-typed reason after two refreshes = %q (%v)", typed, err)
 	}
 	testenv.SaveShot(t, ctx, "batch-typing.png")
+	assertLabelled(t, ctx, "batch")
+
+	// The keyboard alone reruns: focus Rerun and press Enter.
+	err = chromedp.Do(ctx,
+		chromedp.Focus("#rerun"),
+		chromedp.KeyEvent("\r"),
+		testenv.TextHas("#flash", "rerun queued as run_"),
+	)
+	if err != nil {
+		t.Fatalf("Rerun from the keyboard: %v", err)
+	}
 }
 
 // jsArray is a JavaScript array literal of strings.

@@ -110,3 +110,19 @@ func SaveShot(t *testing.T, ctx context.Context, name string) string {
 	t.Logf("screenshot: %s", path)
 	return path
 }
+
+// Unlabelled lists what on the browser's page a screen reader could not
+// name: buttons and links without text or aria-label, form fields with
+// neither a <label> nor aria-label. Empty: every control is labelled.
+func Unlabelled(ctx context.Context) ([]string, error) {
+	return chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const bad = [];
+		const named = (e) => (e.getAttribute("aria-label") || e.textContent || "").trim() !== "";
+		document.querySelectorAll("button, a[href]").forEach((e) => { if (!named(e)) bad.push(e.outerHTML); });
+		document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach((e) => {
+			const labelled = e.getAttribute("aria-label") || e.closest("label") || (e.id && document.querySelector("label[for='" + e.id + "']"));
+			if (!labelled) bad.push(e.outerHTML);
+		});
+		return bad;
+	})()`))
+}

@@ -348,7 +348,7 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	// and its log's readers learn that it is complete.
 	s.notify(r.Context(), r.PathValue("agent_id"))
 	s.notifyLog(r.Context(), run.ID)
-	writeJSON(w, http.StatusOK, toAPIRun(run))
+	writeJSON(w, http.StatusOK, run.API())
 	return nil
 }
 

@@ -156,10 +156,10 @@ func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := toAPIBatch(b, s.userNames(r.Context()).of(b.OwnerID))
+	out := b.API(s.userNames(r.Context()).of(b.OwnerID))
 	out.Runs = make([]api.Run, 0, len(runs))
 	for _, run := range runs {
-		out.Runs = append(out.Runs, toAPIRun(run))
+		out.Runs = append(out.Runs, run.API())
 	}
 	out.RunsNextCursor = next
 	if err := s.describeRuns(r.Context(), out.Runs); err != nil {

@@ -181,7 +181,7 @@ func (s *Server) handleListBatches(w http.ResponseWriter, r *http.Request) error
 	names := s.userNames(r.Context())
 	out := api.BatchList{Batches: make([]api.Batch, 0, len(batches))}
 	for _, b := range batches {
-		out.Batches = append(out.Batches, toAPIBatch(b, names.of(b.OwnerID)))
+		out.Batches = append(out.Batches, b.API(names.of(b.OwnerID)))
 	}
 	out.NextCursor = nextCursor(listBatches, more, func() store.Key { return batches[len(batches)-1].Key() })
 	writeJSON(w, http.StatusOK, out)
@@ -205,7 +205,7 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := api.RunList{Runs: make([]api.Run, 0, len(runs))}
 	for _, run := range runs {
-		out.Runs = append(out.Runs, toAPIRun(run))
+		out.Runs = append(out.Runs, run.API())
 	}
 	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
 		return err

@@ -111,7 +111,7 @@ func (s *Server) describeQueued(ctx context.Context, out *api.Run) error {
 		if err != nil {
 			return err
 		}
-		*out = toAPIRun(run)
+		*out = run.API()
 		return nil
 	}
 	out.ExpiresAt = w.ExpiresAt

@@ -41,6 +41,17 @@ func (s *Server) wrap(h handlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg, gone := s.answer(w, r, err)
+	if gone {
+		return // the client went away; nobody to answer
+	}
+	writeJSON(w, code, api.Error{Error: msg})
+}
+
+// answer is how the API and the UI answer an error: its status and a
+// message for the client, store failures logged and hidden, Retry-After
+// set while the database cannot be written. gone: the client went away.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, err error) (code int, msg string, gone bool) {
 	var he *httpError
 	switch {
 	case errors.As(err, &he):
@@ -51,7 +62,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrForbidden):
 		he = &httpError{http.StatusForbidden, "forbidden"}
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
-		return // the client went away; nobody to answer
+		return 0, "", true
 	case s.health.failed(err): // logged there, at most every 10s
 		w.Header().Set("Retry-After", unwritableRetry)
 		he = &httpError{http.StatusServiceUnavailable, unwritableMsg}
@@ -60,7 +71,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		he = &httpError{http.StatusInternalServerError, "internal error"}
 	}
 	// Messages quote ids from the path; a token pasted as one is masked.
-	writeJSON(w, he.code, api.Error{Error: token.Redact(he.msg)})
+	return he.code, token.Redact(he.msg), false
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -40,7 +40,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /api/projects/{project}/recipients/{user}", user(s.handleUnshare))
 	mux.HandleFunc("GET /api/openapi.yaml", s.wrap(s.handleOpenAPI))
 
-	s.uiRoutes(mux) // web UI: ui.go
+	s.ui.Register(mux) // the web UI: package ui, over uiCore (uicore.go)
 
 	mux.HandleFunc("GET /healthz", s.wrap(s.handleHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))

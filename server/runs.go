@@ -181,7 +181,7 @@ func (s *Server) handleGetRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := toAPIRun(run)
+	out := run.API()
 	if err := s.describeQueued(r.Context(), &out); err != nil {
 		return err
 	}

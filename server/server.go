@@ -13,8 +13,10 @@
 // store.Store (server/store); the wake-up of held long-polls lives behind
 // Waker (wake.go) so a database-backed notifier can replace the in-process
 // one without touching handlers. The wire shapes are in server/api. The web
-// UI (ui*.go, templates in ui/) is server-rendered HTML over the same
-// authorisation and rerun/stop logic as the API.
+// UI is package server/ui, mounted by routes.go over uiCore (uicore.go):
+// the server's own authentication, visibility, queueing and agent choice,
+// so the UI and the API share one authorisation path. Agents' resource
+// reports are kept in resources.go.
 package server
 
 import (
@@ -26,6 +28,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/argus-exec/argus/server/ui"
 
 	"github.com/rs/zerolog"
 
@@ -167,7 +171,7 @@ type Server struct {
 	health  *storeHealth // can the database be written (storehealth.go)
 	handler http.Handler
 	beats   *heartbeats
-	ui      *webUI // ui.go: session key and parsed templates
+	ui      *ui.UI // the web UI (package ui), over uiCore
 
 	authLimit *authLimiter     // failed-authentication budgets (authlimit.go)
 	lastUsed  *lastUsed        // tokens' last-used times, written behind (lastused.go)
@@ -199,7 +203,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	}
 	s.beats = newHeartbeats(st, s.log, cfg.Now, cfg.OnlineWindow/2, cfg.HeartbeatFlush)
 	s.metrics = newMetrics(st, cfg)
-	s.ui = newWebUI(cfg.SessionKey)
+	s.ui = s.newUI()
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
 	s.lastUsed = newLastUsed(st, s.log)
 	s.resources = newResourceReports(st, s.log)

@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"fmt"
@@ -40,25 +40,25 @@ type runView struct {
 	LogURL              string
 }
 
-func (s *Server) handleRunPage(w http.ResponseWriter, r *http.Request, sess session) error {
+func (u *UI) handleRunPage(w http.ResponseWriter, r *http.Request, sess session) error {
 	ctx := r.Context()
-	run, err := s.visibleRun(ctx, r.PathValue("run_id"), view)
+	run, err := u.core.Run(ctx, r.PathValue("run_id"), false)
 	if err != nil {
 		return err
 	}
-	b, err := s.visibleBatch(ctx, run.BatchID, view)
+	b, err := u.core.Batch(ctx, run.BatchID, false)
 	if err != nil {
 		return err
 	}
-	out := toAPIRun(run)
-	if err := s.describeQueued(ctx, &out); err != nil {
-		return err
-	}
-	may, err := s.mayUseBatch(ctx, sess.UserID, b, control)
+	out, err := u.core.Describe(ctx, run)
 	if err != nil {
 		return err
 	}
-	now := s.cfg.Now()
+	may, err := u.core.MayControl(ctx, b)
+	if err != nil {
+		return err
+	}
+	now := u.core.Now()
 	v := runView{
 		Run: newRunRow(out, now), BatchName: b.Name, Project: b.Project, Host: b.Snapshot.Host,
 		Exit: exitReason(out), Elapsed: elapsed(out, now), Now: now.UTC().Format(time.RFC3339Nano),
@@ -66,7 +66,7 @@ func (s *Server) handleRunPage(w http.ResponseWriter, r *http.Request, sess sess
 		CanStop: may && (out.Status == api.RunRunning || out.Status == api.RunQueued),
 		LogURL:  runURL(out.ID) + "/log",
 	}
-	if a, err := s.store.Agent(ctx, out.AgentID); err == nil {
+	if a, err := u.core.Store().Agent(ctx, out.AgentID); err == nil {
 		v.Host = a.Hostname
 		if a.Label != "" {
 			v.Host += " (" + a.Label + ")"
@@ -80,24 +80,27 @@ func (s *Server) handleRunPage(w http.ResponseWriter, r *http.Request, sess sess
 	}
 	v.State = strings.Join([]string{string(out.Status), strconv.Itoa(out.PID), v.Started, v.Ended,
 		out.StoppedBy, out.StopReason, out.StopOutcome, out.WaitingReason, strconv.FormatBool(v.CanStop)}, "|")
-	p := s.base(r, sess, "Run "+out.ID)
+	p, err := u.base(r, sess, "Run "+out.ID)
+	if err != nil {
+		return err
+	}
 	p.Refresh = "" // run.js keeps the page current; a reload would lose the reader's scroll position
 	p.Script = "/ui/static/run.js"
 	p.Data = v
-	return s.render(w, http.StatusOK, "run.html", p)
+	return u.render(w, http.StatusOK, "run.html", p)
 }
 
-// handleUIRunLog is the API's log read on the UI session, for run.js: the
+// handleRunLog is the API's log read on the UI session, for run.js: the
 // same visibility check, then the same bytes, headers and long-poll. A
 // read changes nothing, so it needs no CSRF token; the session cookie is
 // SameSite=Strict and the answer is text/plain with nosniff, so another
 // site can neither send it with the cookie nor load it as a script.
-func (s *Server) handleUIRunLog(w http.ResponseWriter, r *http.Request, _ session) error {
-	run, err := s.visibleRun(r.Context(), r.PathValue("run_id"), view)
+func (u *UI) handleRunLog(w http.ResponseWriter, r *http.Request, _ session) error {
+	run, err := u.core.Run(r.Context(), r.PathValue("run_id"), false)
 	if err != nil {
 		return err
 	}
-	return s.serveRunLog(w, r, run.ID)
+	return u.core.ServeRunLog(w, r, run.ID)
 }
 
 // ended: the run's status is final.

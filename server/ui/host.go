@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"context"
@@ -32,46 +32,46 @@ type hostView struct {
 // pageLinks are one paged list's links; empty ones are not shown.
 type pageLinks struct{ Older, Newest string }
 
-func (s *Server) handleHostPage(w http.ResponseWriter, r *http.Request, sess session) error {
+func (u *UI) handleHostPage(w http.ResponseWriter, r *http.Request, sess session) error {
 	ctx := r.Context()
-	a, err := s.store.Agent(ctx, r.PathValue("id"))
-	if err != nil || a.UserID != sess.UserID {
-		if err == nil || isNotFound(err) {
-			return errorf(http.StatusNotFound, "no agent %s among yours", r.PathValue("id"))
-		}
+	a, err := u.core.Agent(ctx, r.PathValue("id"))
+	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	page, err := parsePage(q, listRuns)
+	pg, err := u.core.Page(q, ListRuns)
 	if err != nil {
 		return err
 	}
-	shown, err := s.apiAgents(ctx, []store.Agent{a})
+	shown, err := u.core.Agents(ctx, []store.Agent{a})
 	if err != nil {
 		return err
 	}
-	runs, more, err := s.store.ListRunsForUser(ctx, sess.UserID, store.RunFilter{AgentID: a.ID}, page)
+	runs, more, err := u.core.Runs(ctx, store.RunFilter{AgentID: a.ID}, pg)
 	if err != nil {
 		return err
 	}
 	v := hostView{Host: hostRow{Agent: shown[0], LastSeen: a.LastHeartbeat}, Resources: newResourcesView(shown[0].Resources)}
-	if v.Runs, err = s.runListRows(ctx, runs); err != nil {
+	if v.Runs, err = u.runListRows(ctx, sess.UserID, runs); err != nil {
 		return err
 	}
 	limit := ""
 	if q.Get("limit") != "" {
-		limit = strconv.Itoa(page.Limit)
+		limit = strconv.Itoa(pg.Limit)
 	}
-	if next := nextCursor(listRuns, more, func() store.Key { return runs[len(runs)-1].Key() }); next != "" {
+	if more {
+		next := u.core.Cursor(ListRuns, runKey(runs[len(runs)-1]))
 		v.Links.Older = withQuery(hostURL(a.ID), "limit", limit, "cursor", next)
 	}
 	if q.Get("cursor") != "" {
 		v.Links.Newest = withQuery(hostURL(a.ID), "limit", limit)
 	}
-	p := s.base(r, sess, "Host "+a.Hostname)
-	p.Refresh = withQuery(hostURL(a.ID), "limit", limit, "cursor", q.Get("cursor"))
-	p.Data = v
-	return s.render(w, http.StatusOK, "host.html", p)
+	p, err := u.base(r, sess, "Host "+a.Hostname)
+	if err != nil {
+		return err
+	}
+	p.Refresh, p.Data = withQuery(hostURL(a.ID), "limit", limit, "cursor", q.Get("cursor")), v
+	return u.render(w, http.StatusOK, "host.html", p)
 }
 
 // withQuery is path with the non-empty pairs (name, value, …) as its query.
@@ -152,24 +152,17 @@ type runListRow struct {
 }
 
 // runListRows describes runs for a list, reading each batch and agent
-// they name once.
-func (s *Server) runListRows(ctx context.Context, runs []store.Run) ([]runListRow, error) {
-	shown := make([]api.Run, len(runs))
-	for i, run := range runs {
-		shown[i] = toAPIRun(run)
-	}
-	if err := s.describeRuns(ctx, shown); err != nil {
-		return nil, err
-	}
-	viewer, _ := principalFrom(ctx)
+// they name once; a host links to its page when the viewer owns its agent.
+func (u *UI) runListRows(ctx context.Context, viewer string, shown []api.Run) ([]runListRow, error) {
+	st := u.core.Store()
 	batches, agents := map[string]store.Batch{}, map[string]store.Agent{}
-	now := s.cfg.Now()
+	now := u.core.Now()
 	out := make([]runListRow, len(shown))
 	for i, run := range shown {
 		b, ok := batches[run.BatchID]
 		if !ok {
 			var err error
-			if b, err = s.store.Batch(ctx, run.BatchID); err != nil && !isNotFound(err) {
+			if b, err = st.Batch(ctx, run.BatchID); err != nil && !isNotFound(err) {
 				return nil, err
 			}
 			batches[run.BatchID] = b
@@ -177,7 +170,7 @@ func (s *Server) runListRows(ctx context.Context, runs []store.Run) ([]runListRo
 		a, ok := agents[run.AgentID]
 		if !ok {
 			var err error
-			if a, err = s.store.Agent(ctx, run.AgentID); err != nil && !isNotFound(err) {
+			if a, err = st.Agent(ctx, run.AgentID); err != nil && !isNotFound(err) {
 				return nil, err
 			}
 			agents[run.AgentID] = a
@@ -186,7 +179,7 @@ func (s *Server) runListRows(ctx context.Context, runs []store.Run) ([]runListRo
 		if row.Host == "" {
 			row.Host = b.Snapshot.Host
 		}
-		if a.ID != "" && a.UserID == viewer.UserID {
+		if a.ID != "" && a.UserID == viewer {
 			row.HostURL = hostURL(a.ID)
 		}
 		out[i] = row

@@ -1,9 +1,10 @@
-package server
+package ui
 
 import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -78,21 +79,21 @@ type homeFilter struct {
 	Active                bool
 }
 
-func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session) error {
+func (u *UI) handleHome(w http.ResponseWriter, r *http.Request, sess session) error {
 	ctx := r.Context()
-	at, pages, err := parseHomeQuery(r.URL.Query())
+	at, pages, err := u.parseHomeQuery(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	v := homeView{Filter: homeFilter{Project: at.project, Host: at.host, Status: at.status, Statuses: runStatuses,
+	v := homeView{Filter: homeFilter{Project: at.project, Host: at.host, Status: at.status, Statuses: u.core.Statuses(),
 		Active: at.project != "" || at.host != "" || at.status != ""}}
-	if err := s.homeRuns(ctx, sess.UserID, at, pages[0], &v); err != nil {
+	if err := u.homeRuns(ctx, sess.UserID, at, pages[0], &v); err != nil {
 		return err
 	}
-	if err := s.homeHosts(ctx, sess.UserID, at, pages[1], &v); err != nil {
+	if err := u.homeHosts(ctx, sess.UserID, at, pages[1], &v); err != nil {
 		return err
 	}
-	if err := s.homeBatches(ctx, sess.UserID, at, pages[2], &v); err != nil {
+	if err := u.homeBatches(ctx, sess.UserID, at, pages[2], &v); err != nil {
 		return err
 	}
 	if at.runs != "" || at.batches != "" || at.hostsAt != "" {
@@ -101,42 +102,40 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request, sess session
 	if v.Filter.Active {
 		v.Links.Clear = homeQuery{limit: at.limit}.url()
 	}
-	p := s.base(r, sess, "Home")
-	p.Refresh = at.url()
-	p.Data = v
-	return s.render(w, http.StatusOK, "home.html", p)
+	p, err := u.base(r, sess, "Home")
+	if err != nil {
+		return err
+	}
+	p.Refresh, p.Data = at.url(), v
+	return u.render(w, http.StatusOK, "home.html", p)
 }
+
+// maxFilter bounds a filter field, as the form's maxlength does.
+const maxFilter = 200
 
 // parseHomeQuery reads the filter and the three lists' pages (runs,
 // hosts, batches). A form sends empty fields for filters left blank:
-// here they mean "any", where the API would refuse them.
-func parseHomeQuery(raw url.Values) (homeQuery, [3]store.Page, error) {
-	q := url.Values{}
-	for k, vs := range raw {
-		if len(vs) != 1 || vs[0] != "" {
-			q[k] = vs
-		}
-	}
+// here they mean "any".
+func (u *UI) parseHomeQuery(q url.Values) (homeQuery, [3]store.Page, error) {
 	var at homeQuery
 	var pages [3]store.Page
-	f, err := parseRunFilter(only(q, "status", "project"))
-	if err != nil {
-		return at, pages, err
+	at.project, at.host, at.status = q.Get("project"), q.Get("host"), q.Get("status")
+	if len(at.project) > maxFilter || len(at.host) > maxFilter {
+		return at, pages, refuse(http.StatusBadRequest, "a filter is longer than %d bytes", maxFilter)
 	}
-	at.status, at.project = string(f.Status), f.Project
-	if at.host, err = single(q, "host", maxFilterLen); err != nil {
-		return at, pages, err
+	if at.status != "" && !slices.Contains(u.core.Statuses(), api.RunStatus(at.status)) {
+		return at, pages, refuse(http.StatusBadRequest, "there is no run status %q", at.status)
 	}
 	for i, list := range []struct {
-		kind  listKind
-		param string
-		dst   *string
-	}{{listRuns, "runs_cursor", &at.runs}, {listAgents, "hosts_cursor", &at.hostsAt}, {listBatches, "cursor", &at.batches}} {
+		name, param string
+		dst         *string
+	}{{ListRuns, "runs_cursor", &at.runs}, {ListAgents, "hosts_cursor", &at.hostsAt}, {ListBatches, "cursor", &at.batches}} {
 		one := only(q, "limit")
-		if c, ok := q[list.param]; ok {
-			one["cursor"] = c
+		if c := q.Get(list.param); c != "" {
+			one.Set("cursor", c)
 		}
-		if pages[i], err = parsePage(one, list.kind); err != nil {
+		var err error
+		if pages[i], err = u.core.Page(one, list.name); err != nil {
 			return at, pages, err
 		}
 		*list.dst = q.Get(list.param)
@@ -147,18 +146,18 @@ func parseHomeQuery(raw url.Values) (homeQuery, [3]store.Page, error) {
 	return at, pages, nil
 }
 
-func (s *Server) homeRuns(ctx context.Context, userID string, at homeQuery, page store.Page, v *homeView) error {
+func (u *UI) homeRuns(ctx context.Context, userID string, at homeQuery, pg store.Page, v *homeView) error {
 	f := store.RunFilter{Status: api.RunStatus(at.status), Project: at.project, Host: at.host}
-	runs, more, err := s.store.ListRunsForUser(ctx, userID, f, page)
+	runs, more, err := u.core.Runs(ctx, f, pg)
 	if err != nil {
 		return err
 	}
-	if v.Runs, err = s.runListRows(ctx, runs); err != nil {
+	if v.Runs, err = u.runListRows(ctx, userID, runs); err != nil {
 		return err
 	}
 	if more {
 		next := at
-		next.runs = encodeCursor(listRuns, runs[len(runs)-1].Key())
+		next.runs = u.core.Cursor(ListRuns, runKey(runs[len(runs)-1]))
 		v.Links.OlderRuns = next.url()
 	}
 	return nil
@@ -167,12 +166,12 @@ func (s *Server) homeRuns(ctx context.Context, userID string, at homeQuery, page
 // maxNoAgentHosts bounds the hosts-without-agent rows on the home page.
 const maxNoAgentHosts = 20
 
-func (s *Server) homeHosts(ctx context.Context, userID string, at homeQuery, page store.Page, v *homeView) error {
-	agents, more, err := s.store.ListAgents(ctx, userID, page)
+func (u *UI) homeHosts(ctx context.Context, userID string, at homeQuery, pg store.Page, v *homeView) error {
+	agents, more, err := u.core.Store().ListAgents(ctx, userID, pg)
 	if err != nil {
 		return err
 	}
-	shown, err := s.apiAgents(ctx, agents)
+	shown, err := u.core.Agents(ctx, agents)
 	if err != nil {
 		return err
 	}
@@ -181,13 +180,13 @@ func (s *Server) homeHosts(ctx context.Context, userID string, at homeQuery, pag
 	}
 	if more {
 		next := at
-		next.hostsAt = encodeCursor(listAgents, agents[len(agents)-1].Key())
+		next.hostsAt = u.core.Cursor(ListAgents, agents[len(agents)-1].Key())
 		v.Links.OlderHosts = next.url()
 	}
 	if at.hostsAt != "" {
 		return nil // listed once, with the first page of hosts
 	}
-	bare, err := s.store.HostsWithoutAgent(ctx, userID, maxNoAgentHosts)
+	bare, err := u.core.Store().HostsWithoutAgent(ctx, userID, maxNoAgentHosts)
 	for _, h := range bare {
 		v.NoAgentHosts = append(v.NoAgentHosts, hostWithoutAgent{Hostname: h,
 			Why: "no agent of yours has registered on this host: run argus-agent --register there to rerun its batches"})
@@ -213,8 +212,9 @@ func gpuSummary(r *api.Resources) string {
 	return strconv.Itoa(len(r.GPUs)) + " " + noun + ", " + strconv.Itoa(busy) + " busy"
 }
 
-func (s *Server) homeBatches(ctx context.Context, userID string, at homeQuery, page store.Page, v *homeView) error {
-	batches, more, err := s.store.ListBatches(ctx, userID, store.BatchFilter{Project: at.project, Host: at.host}, page)
+func (u *UI) homeBatches(ctx context.Context, userID string, at homeQuery, pg store.Page, v *homeView) error {
+	st := u.core.Store()
+	batches, more, err := st.ListBatches(ctx, userID, store.BatchFilter{Project: at.project, Host: at.host}, pg)
 	if err != nil {
 		return err
 	}
@@ -222,22 +222,21 @@ func (s *Server) homeBatches(ctx context.Context, userID string, at homeQuery, p
 	for i, b := range batches {
 		ids[i] = b.ID
 	}
-	summaries, err := s.store.BatchRuns(ctx, ids)
+	summaries, err := st.BatchRuns(ctx, ids)
 	if err != nil {
 		return err
 	}
-	names := s.userNames(ctx)
 	for _, b := range batches {
-		row := batchRow{Batch: toAPIBatch(b, names.of(b.OwnerID)), Command: b.Snapshot.Command.ShellText()}
+		row := batchRow{Batch: b.API(u.name(ctx, b.OwnerID)), Command: b.Snapshot.Command.ShellText()}
 		if sum, ok := summaries[b.ID]; ok {
-			last := newRunRow(toAPIRun(sum.Last), s.cfg.Now())
+			last := newRunRow(sum.Last.API(), u.core.Now())
 			row.Runs, row.Last = sum.Count, &last
 		}
 		v.Batches = append(v.Batches, row)
 	}
 	if more {
 		next := at
-		next.batches = encodeCursor(listBatches, batches[len(batches)-1].Key())
+		next.batches = u.core.Cursor(ListBatches, batches[len(batches)-1].Key())
 		v.Links.OlderBatches = next.url()
 	}
 	return nil

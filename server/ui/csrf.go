@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"crypto/hmac"
@@ -25,9 +25,9 @@ import (
 
 const csrfField = "csrf"
 
-// newWebUIKey returns the key that signs sessions, CSRF tokens and flash
+// newKey returns the key that signs sessions, CSRF tokens and flash
 // messages: the configured one, or a random one for this process.
-func newWebUIKey(configured []byte) []byte {
+func newKey(configured []byte) []byte {
 	if len(configured) > 0 {
 		return append([]byte(nil), configured...)
 	}
@@ -37,12 +37,12 @@ func newWebUIKey(configured []byte) []byte {
 }
 
 // csrfToken is the hidden-field value of every form of the session.
-func (u *webUI) csrfToken(sess session) string {
+func (u *UI) csrfToken(sess session) string {
 	return b64.EncodeToString(u.mac("csrf", sess.Nonce+"|"+sess.UserID))
 }
 
 // validCSRF compares the form's token with the session's in constant time.
-func (u *webUI) validCSRF(r *http.Request, sess session) bool {
+func (u *UI) validCSRF(r *http.Request, sess session) bool {
 	got, err := b64.DecodeString(r.PostFormValue(csrfField))
 	return err == nil && hmac.Equal(got, u.mac("csrf", sess.Nonce+"|"+sess.UserID))
 }
@@ -77,7 +77,7 @@ type flash struct {
 	Error bool
 }
 
-func (u *webUI) flashQuery(sess session, f flash) string {
+func (u *UI) flashQuery(sess session, f flash) string {
 	kind := "ok"
 	if f.Error {
 		kind = "error"
@@ -88,7 +88,7 @@ func (u *webUI) flashQuery(sess session, f flash) string {
 
 // flashFrom reads a flash from the query string; a bad signature shows
 // nothing.
-func (u *webUI) flashFrom(r *http.Request, sess session) *flash {
+func (u *UI) flashFrom(r *http.Request, sess session) *flash {
 	q := r.URL.Query()
 	msg, kind := q.Get("flash"), q.Get("kind")
 	got, err := b64.DecodeString(q.Get("sig"))
@@ -100,24 +100,24 @@ func (u *webUI) flashFrom(r *http.Request, sess session) *flash {
 
 // checkForm guards a state-changing POST: same origin and the session's
 // CSRF token, else 403 with nothing done.
-func (s *Server) checkForm(w http.ResponseWriter, r *http.Request, sess session) error {
-	if err := s.parseForm(w, r); err != nil {
+func (u *UI) checkForm(w http.ResponseWriter, r *http.Request, sess session) error {
+	if err := u.parseForm(w, r); err != nil {
 		return err
 	}
 	if !sameOrigin(r) {
-		return errorf(http.StatusForbidden, "refused: this form was not sent from a page of this server")
+		return refuse(http.StatusForbidden, "refused: this form was not sent from a page of this server")
 	}
-	if !s.ui.validCSRF(r, sess) {
-		return errorf(http.StatusForbidden, "refused: the form's CSRF token is missing or wrong; reload the page and try again")
+	if !u.validCSRF(r, sess) {
+		return refuse(http.StatusForbidden, "refused: the form's CSRF token is missing or wrong; reload the page and try again")
 	}
 	return nil
 }
 
 // parseForm reads a small urlencoded body, capped like API bodies.
-func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, min(s.cfg.MaxBodyBytes, 64<<10))
+func (u *UI) parseForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, min(u.cfg.MaxFormBytes, 64<<10))
 	if err := r.ParseForm(); err != nil {
-		return errorf(http.StatusBadRequest, "malformed form")
+		return refuse(http.StatusBadRequest, "malformed form")
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package server
+package ui
 
 import (
 	"bytes"
@@ -10,38 +10,28 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
-	"github.com/argus-exec/argus/server/store"
 )
 
 // The UI's HTML, CSS and its one script are compiled into the binary: the
 // server needs no asset directory, and the pages load nothing from
 // anywhere else (no CDN), which the Content-Security-Policy below enforces.
 //
-//go:embed ui/templates/*.html ui/static/style.css ui/static/run.js ui/static/live.js
+//go:embed templates/*.html static/style.css static/run.js static/live.js
 var uiFiles embed.FS
 
-// webUI is the UI's state: the signing key and the parsed pages.
-type webUI struct {
-	key   []byte
-	pages map[string]*template.Template
-	css   []byte
-	js    []byte // run.js, the run page's live output
-	live  []byte // live.js, every page's local times and in-place refresh
-}
-
-func newWebUI(key []byte) *webUI {
-	u := &webUI{key: newWebUIKey(key), pages: map[string]*template.Template{}}
+// parse reads the embedded pages and static files into u.
+func (u *UI) parse() {
+	u.pages = map[string]*template.Template{}
 	funcs := template.FuncMap{"when": when, "ago": ago, "iso": iso}
 	for _, page := range []string{"login.html", "home.html", "batch.html", "run.html", "host.html", "error.html"} {
 		// Each page is its own set with the layout, so every page can
 		// define the same "title" and "content" blocks.
 		u.pages[page] = template.Must(template.New(page).Funcs(funcs).
-			ParseFS(uiFiles, "ui/templates/layout.html", "ui/templates/parts.html", "ui/templates/"+page))
+			ParseFS(uiFiles, "templates/layout.html", "templates/parts.html", "templates/"+page))
 	}
-	u.css = mustRead("ui/static/style.css")
-	u.js = mustRead("ui/static/run.js")
-	u.live = mustRead("ui/static/live.js")
-	return u
+	u.css = mustRead("static/style.css")
+	u.js = mustRead("static/run.js")
+	u.live = mustRead("static/live.js")
 }
 
 func mustRead(name string) []byte {
@@ -85,9 +75,9 @@ func uiHeaders(w http.ResponseWriter) {
 
 // render executes a page into a buffer first, so a template error becomes
 // a clean 500 rather than half a page.
-func (s *Server) render(w http.ResponseWriter, code int, name string, p page) error {
+func (u *UI) render(w http.ResponseWriter, code int, name string, p page) error {
 	var buf bytes.Buffer
-	if err := s.ui.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+	if err := u.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -96,51 +86,49 @@ func (s *Server) render(w http.ResponseWriter, code int, name string, p page) er
 	return nil
 }
 
-// uiWrap is wrap for HTML: errors become an error page, not JSON.
-func (s *Server) uiWrap(h handlerFunc) http.HandlerFunc {
+// handlerFunc is a page or form handler; an error becomes an error page.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// wrap sets the UI's headers and turns a handler's error into an error
+// page, never JSON: refusals made here say why, the rest is classified
+// by the server (Core.Answer), which hides its own failures.
+func (u *UI) wrap(h handlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		uiHeaders(w)
 		err := h(w, r)
 		if err == nil {
 			return
 		}
-		var he *httpError
-		switch {
-		case errors.As(err, &he):
-		case errors.Is(err, store.ErrNotFound):
-			he = &httpError{http.StatusNotFound, "not found"}
-		case errors.Is(err, store.ErrForbidden):
-			he = &httpError{http.StatusForbidden, "forbidden"}
-		case r.Context().Err() != nil:
-			return // the browser went away
-		case s.health.failed(err): // logged there, at most every 10s
-			w.Header().Set("Retry-After", unwritableRetry)
-			he = &httpError{http.StatusServiceUnavailable, unwritableMsg}
-		default:
-			s.log.Error().Err(err).Str("method", r.Method).Str("route", r.Pattern).Msg("UI request failed")
-			he = &httpError{http.StatusInternalServerError, "internal error"}
+		code, msg := 0, ""
+		var rf *Refusal
+		if errors.As(err, &rf) {
+			code, msg = rf.Code, rf.Msg
+		} else {
+			var gone bool
+			if code, msg, gone = u.core.Answer(w, r, err); gone {
+				return
+			}
 		}
 		data := struct {
 			Code int
 			Msg  string
-		}{he.code, he.msg}
-		if rerr := s.render(w, he.code, "error.html", page{Title: http.StatusText(he.code), Data: data}); rerr != nil {
-			s.log.Error().Err(rerr).Msg("render error page")
-			http.Error(w, he.msg, he.code)
+		}{code, msg}
+		if rerr := u.render(w, code, "error.html", page{Title: http.StatusText(code), Data: data}); rerr != nil {
+			http.Error(w, msg, code)
 		}
 	}
 }
 
-func (s *Server) handleCSS(w http.ResponseWriter, r *http.Request) {
-	serveStatic(w, "text/css; charset=utf-8", s.ui.css)
+func (u *UI) handleCSS(w http.ResponseWriter, r *http.Request) {
+	serveStatic(w, "text/css; charset=utf-8", u.css)
 }
 
-func (s *Server) handleJS(w http.ResponseWriter, r *http.Request) {
-	serveStatic(w, "text/javascript; charset=utf-8", s.ui.js)
+func (u *UI) handleJS(w http.ResponseWriter, r *http.Request) {
+	serveStatic(w, "text/javascript; charset=utf-8", u.js)
 }
 
-func (s *Server) handleLiveJS(w http.ResponseWriter, r *http.Request) {
-	serveStatic(w, "text/javascript; charset=utf-8", s.ui.live)
+func (u *UI) handleLiveJS(w http.ResponseWriter, r *http.Request) {
+	serveStatic(w, "text/javascript; charset=utf-8", u.live)
 }
 
 func serveStatic(w http.ResponseWriter, contentType string, body []byte) {

@@ -1,8 +1,7 @@
-package server
+package ui
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,26 +40,26 @@ type batchLinks struct {
 	OlderRuns, NewestRuns string
 }
 
-func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess session) error {
+func (u *UI) handleBatchPage(w http.ResponseWriter, r *http.Request, sess session) error {
 	ctx := r.Context()
-	b, err := s.visibleBatch(ctx, r.PathValue("id"), view)
+	b, err := u.core.Batch(ctx, r.PathValue("id"), false)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
-	page, err := parsePage(q, listRuns)
+	pg, err := u.core.Page(q, ListRuns)
 	if err != nil {
 		return err
 	}
 	at := batchQuery{id: b.ID, cursor: q.Get("cursor")}
 	if q.Get("limit") != "" {
-		at.limit = page.Limit
+		at.limit = pg.Limit
 	}
-	runs, next, err := s.batchRuns(ctx, sess.UserID, b.ID, page)
+	runs, more, err := u.core.Runs(ctx, store.RunFilter{BatchID: b.ID}, pg)
 	if err != nil {
 		return err
 	}
-	owner := s.userNames(ctx).of(b.OwnerID)
+	owner := u.name(ctx, b.OwnerID)
 	data := struct {
 		Batch      batchRow
 		Runs       []runRow
@@ -69,56 +68,60 @@ func (s *Server) handleBatchPage(w http.ResponseWriter, r *http.Request, sess se
 		RerunOff   string   // why Rerun is greyed out; empty when it is not
 		GPUs       []string // the state of the GPUs of the host a rerun would go to
 		HostURL    string   // that host's page, for its owner
-	}{Batch: batchRow{Batch: toAPIBatch(b, owner), Command: b.Snapshot.Command.ShellText()}}
-	shown := make([]api.Run, 0, len(runs))
+	}{Batch: batchRow{Batch: b.API(owner), Command: b.Snapshot.Command.ShellText()}}
 	for _, run := range runs {
-		shown = append(shown, toAPIRun(run))
+		data.Runs = append(data.Runs, newRunRow(run, u.core.Now()))
 	}
-	if err := s.describeRuns(ctx, shown); err != nil {
-		return err
-	}
-	for _, run := range shown {
-		data.Runs = append(data.Runs, newRunRow(run, s.cfg.Now()))
-	}
-	if next != "" {
+	if more {
+		next := u.core.Cursor(ListRuns, runKey(runs[len(runs)-1]))
 		data.Links.OlderRuns = batchQuery{id: b.ID, limit: at.limit, cursor: next}.url()
 	}
 	if at.cursor != "" {
 		data.Links.NewestRuns = batchQuery{id: b.ID, limit: at.limit}.url()
 	}
 	var target store.Agent
-	if data.CanControl, data.RerunOff, target, err = s.rerunState(ctx, sess.UserID, b, owner); err != nil {
+	if data.CanControl, data.RerunOff, target, err = u.rerunState(ctx, b, owner); err != nil {
 		return err
 	}
-	if data.GPUs, err = s.gpuTexts(ctx, target.ID); err != nil {
+	if data.GPUs, err = u.gpuTexts(ctx, target); err != nil {
 		return err
 	}
 	if target.ID != "" && target.UserID == sess.UserID {
 		data.HostURL = hostURL(target.ID)
 	}
-	p := s.base(r, sess, b.Name)
-	p.Refresh = at.url()
-	p.Data = data
-	return s.render(w, http.StatusOK, "batch.html", p)
+	p, err := u.base(r, sess, b.Name)
+	if err != nil {
+		return err
+	}
+	p.Refresh, p.Data = at.url(), data
+	return u.render(w, http.StatusOK, "batch.html", p)
+}
+
+// runKey is a run's place in its list.
+func runKey(r api.Run) store.Key { return store.Key{CreatedAt: r.CreatedAt, ID: r.ID} }
+
+// name is a user's name, or the id when it cannot be read (a page is
+// still worth showing).
+func (u *UI) name(ctx context.Context, id string) string {
+	if n, err := u.core.UserName(ctx, id); err == nil {
+		return n
+	}
+	return id
 }
 
 // rerunState says whether the user may rerun and stop b's runs, why
 // Rerun is greyed out ("" when it is not), and the agent a rerun would
 // go to now.
-func (s *Server) rerunState(ctx context.Context, userID string, b store.Batch, owner string) (bool, string, store.Agent, error) {
-	may, err := s.mayUseBatch(ctx, userID, b, control)
+func (u *UI) rerunState(ctx context.Context, b store.Batch, owner string) (bool, string, store.Agent, error) {
+	may, err := u.core.MayControl(ctx, b)
 	if err != nil || !may {
 		return false, "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it", store.Agent{}, err
 	}
-	target, err := s.pickAgent(ctx, b, "")
-	if err != nil {
-		var he *httpError
-		if !errors.As(err, &he) || he.code != http.StatusConflict {
-			return true, "", target, err
-		}
-		// The same test a rerun would make, so the button is greyed out
-		// exactly when pressing it would be refused with 409.
-		return true, "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there", store.Agent{}, nil
+	// The same test a rerun would make, so the button is greyed out
+	// exactly when pressing it would be refused with 409.
+	target, ok, err := u.core.RerunTarget(ctx, b)
+	if err != nil || !ok {
+		return true, "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there", store.Agent{}, err
 	}
 	return true, "", target, nil
 }
@@ -126,16 +129,16 @@ func (s *Server) rerunState(ctx context.Context, userID string, b store.Batch, o
 // gpuTexts is the last reported state of an agent's GPUs, one line each
 // ("GPU 0: 97 % busy, 78/80 GB"): what a researcher wants to know before
 // pressing Rerun. Information only: a busy GPU does not stop a rerun.
-func (s *Server) gpuTexts(ctx context.Context, agentID string) ([]string, error) {
-	if agentID == "" {
+func (u *UI) gpuTexts(ctx context.Context, a store.Agent) ([]string, error) {
+	if a.ID == "" {
 		return nil, nil
 	}
-	reports, err := s.resourcesOf(ctx, []string{agentID})
-	if err != nil || reports[agentID] == nil {
+	shown, err := u.core.Agents(ctx, []store.Agent{a})
+	if err != nil || shown[0].Resources == nil {
 		return nil, err
 	}
 	var out []string
-	for _, g := range reports[agentID].GPUs {
+	for _, g := range shown[0].Resources.GPUs {
 		out = append(out, g.GPUText())
 	}
 	return out, nil

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
@@ -113,5 +115,24 @@ func TestHostPageShowsResourcesToItsOwnerOnly(t *testing.T) {
 
 	if r := h.ui(uiReq{method: "GET", path: "/ui/agents/" + agentID, cookie: h.login(bob)}); r.code != http.StatusNotFound {
 		t.Fatalf("bob GET alice's host page: %d, want 404", r.code)
+	}
+}
+
+// Without JavaScript a time reads in UTC with its zone; the <time>
+// element carries the instant for live.js to show in the reader's zone.
+func TestPagesWriteTimesWithTheirZone(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, server.Config{})
+	alice := h.user("alice")
+	h.agent(alice, "gpu-01", "", true)
+	id := h.batch(alice, "mnist", "gpu-01")
+	page := h.page(h.login(alice), "/ui/batches/"+id)
+	m := regexp.MustCompile(`<time datetime="([^"]+)" title="[^"]+">([^<]+)</time>`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no <time> on the batch page:\n%s", page)
+	}
+	at, err := time.Parse(time.RFC3339, m[1])
+	if err != nil || m[2] != at.UTC().Format("2006-01-02 15:04:05")+" UTC" {
+		t.Fatalf("<time datetime=%q> reads %q (%v), want the same instant in UTC with its zone", m[1], m[2], err)
 	}
 }

@@ -215,21 +215,5 @@ func (h *heartbeats) run(ctx context.Context) {
 	if every <= 0 {
 		every = h.fresh / 4
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			if err := h.flush(ctx); err != nil && (h.quiet == nil || !h.quiet(err)) {
-				h.log.Warn().Err(err).Msg("heartbeat flush failed; retrying next interval")
-			}
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := h.flush(fctx); err != nil {
-				h.log.Warn().Err(err).Msg("final heartbeat flush failed")
-			}
-			return
-		}
-	}
+	writeBehind{what: "heartbeat", flush: h.flush, quiet: h.quiet, log: h.log}.run(ctx, every)
 }

@@ -82,24 +82,7 @@ func (l *lastUsed) flush(ctx context.Context) error {
 	return err
 }
 
-// run flushes every interval until ctx ends, then once more, so a clean
-// shutdown loses nothing.
+// run flushes every interval until ctx ends, then once more.
 func (l *lastUsed) run(ctx context.Context, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			if err := l.flush(ctx); err != nil && (l.quiet == nil || !l.quiet(err)) {
-				l.log.Warn().Err(err).Msg("token last-used flush failed; retrying next interval")
-			}
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := l.flush(fctx); err != nil {
-				l.log.Warn().Err(err).Msg("final token last-used flush failed")
-			}
-			return
-		}
-	}
+	writeBehind{what: "token last-used", flush: l.flush, quiet: l.quiet, log: l.log}.run(ctx, every)
 }

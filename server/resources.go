@@ -78,23 +78,7 @@ func (rr *resourceReports) flush(ctx context.Context) error {
 
 // run flushes every interval until ctx ends, then once more.
 func (rr *resourceReports) run(ctx context.Context, every time.Duration) {
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			if err := rr.flush(ctx); err != nil && (rr.quiet == nil || !rr.quiet(err)) {
-				rr.log.Warn().Err(err).Msg("resources flush failed; retrying next interval")
-			}
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := rr.flush(fctx); err != nil {
-				rr.log.Warn().Err(err).Msg("final resources flush failed")
-			}
-			return
-		}
-	}
+	writeBehind{what: "resources", flush: rr.flush, quiet: rr.quiet, log: rr.log}.run(ctx, every)
 }
 
 // resourcesOf reads the reports of agents (a page of them) for the API

@@ -44,7 +44,7 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("GET /healthz", s.wrap(s.handleHealth))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
-	return s.observe(mux)
+	return s.underBase(s.observe(mux))
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {

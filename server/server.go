@@ -69,6 +69,10 @@ type Config struct {
 	// SecureCookies marks session cookies Secure even when requests reach
 	// the server over plain HTTP: for TLS that ends at a proxy in front.
 	SecureCookies bool
+	// BasePath serves every route under a path ("/argus"), for a reverse
+	// proxy that keeps it (basepath.go); "" is the root. CleanBasePath
+	// checks one.
+	BasePath string
 	// AuthFailBurst and AuthFailRate budget failed authentications (bad
 	// bearer tokens, refused web sign-ins) per client address: a bucket of
 	// AuthFailBurst attempts refilled at AuthFailRate per second; past it,

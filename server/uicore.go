@@ -25,7 +25,7 @@ var _ ui.Core = uiCore{}
 func (s *Server) newUI() *ui.UI {
 	return ui.New(ui.Config{
 		Core: uiCore{s}, Key: s.cfg.SessionKey, SessionTTL: s.cfg.SessionTTL,
-		SecureCookies: s.cfg.SecureCookies, MaxFormBytes: s.cfg.MaxBodyBytes,
+		SecureCookies: s.cfg.SecureCookies, MaxFormBytes: s.cfg.MaxBodyBytes, BasePath: s.cfg.BasePath,
 	})
 }
 

@@ -39,6 +39,7 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"ARGUS_TLS_CERT"}, Usage: "PEM certificate (chain) to serve HTTPS with; needs --tls-key"},
 			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"ARGUS_TLS_KEY"}, Usage: "PEM private key of --tls-cert"},
 			&cli.StringFlag{Name: "session-key", EnvVars: []string{"ARGUS_SESSION_KEY"}, Usage: "secret (32+ characters) signing web UI sessions; replicas must share it (default: random, sessions end on restart)"},
+			&cli.StringFlag{Name: "base-path", EnvVars: []string{"ARGUS_BASE_PATH"}, Usage: "serve every route under this path (such as /argus), for a reverse proxy that keeps it; agents and the CLI then use the URL with it"},
 			&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ARGUS_SECURE_COOKIES"}, Usage: "mark web session cookies Secure even over plain HTTP (TLS ends at a proxy in front)"},
 			&cli.DurationFlag{Name: "session-ttl", Value: 12 * time.Hour, EnvVars: []string{"ARGUS_SESSION_TTL"}, Usage: "how long a web UI sign-in lasts"},
 			&cli.IntFlag{Name: "auth-fail-burst", Value: 20, EnvVars: []string{"ARGUS_AUTH_FAIL_BURST"}, Usage: "failed authentications a client address may make at once before it gets 429 (0: no limit)"},
@@ -73,6 +74,10 @@ func serve(c *cli.Context) error {
 		return err
 	}
 	logMax, err := parseLogMax(c.String("log-max"))
+	if err != nil {
+		return err
+	}
+	basePath, err := server.CleanBasePath(c.String("base-path"))
 	if err != nil {
 		return err
 	}
@@ -118,6 +123,7 @@ func serve(c *cli.Context) error {
 		SessionKey:       []byte(sessionKey),
 		SessionTTL:       c.Duration("session-ttl"),
 		SecureCookies:    c.Bool("secure-cookies"),
+		BasePath:         basePath,
 		AuthFailBurst:    limits.AuthFailBurst,
 		AuthFailRate:     limits.AuthFailRate,
 		TrustedProxies:   limits.TrustedProxies,
@@ -129,7 +135,7 @@ func serve(c *cli.Context) error {
 		// says which, so it is written whatever --log-level says.
 		startLog = log.Level(min(log.GetLevel(), zerolog.InfoLevel))
 	}
-	startLog.Info().Str("addr", ln.Addr().String()).Bool("tls", tlsConfig != nil).Str("db", redactDSN(c.String("db"))).Str("version", version).Msg("argus-server listening")
+	startLog.Info().Str("addr", ln.Addr().String()).Bool("tls", tlsConfig != nil).Str("db", redactDSN(c.String("db"))).Str("base_path", basePath).Str("version", version).Msg("argus-server listening")
 	err = srv.Serve(ctx, ln)
 	log.Info().Msg("argus-server stopped")
 	return err

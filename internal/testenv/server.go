@@ -41,6 +41,13 @@ type ServerSpec struct {
 	// server (see frontDoor): URL stays the same across Restart, which
 	// starts the server on a new port behind it.
 	Restartable bool
+	// BasePath is --base-path ("/argus"): URL then ends with it, so every
+	// client, agent and CLI of the harness goes through it.
+	BasePath string
+	// PathProxy (with BasePath) puts a reverse proxy that keeps the path
+	// (pathproxy.go) in front of the server: URL is the proxy's, and no
+	// client of the harness talks to the server directly.
+	PathProxy bool
 }
 
 // Server is a running argus-server.
@@ -55,6 +62,7 @@ type Server struct {
 	transport http.RoundTripper // trusts spec.CACertFile
 	http      *http.Client      // plain: never retries, never follows redirects
 	front     *frontDoor        // when Restartable
+	proxy     *pathProxy        // when PathProxy
 
 	mu     sync.Mutex
 	agents []*Agent // started through StartAgent, for readiness
@@ -95,6 +103,14 @@ func StartServer(ctx context.Context, spec ServerSpec) (*Server, error) {
 			return nil, err
 		}
 	}
+	if spec.PathProxy {
+		if spec.BasePath == "" || spec.Restartable {
+			return nil, errors.New("testenv.StartServer: PathProxy needs a BasePath and no Restartable")
+		}
+		if s.proxy, err = openPathProxy(spec.BasePath); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.start(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -122,10 +138,16 @@ func (s *Server) Close() {
 	if s.front != nil {
 		s.front.close()
 	}
+	if s.proxy != nil {
+		s.proxy.close()
+	}
 }
 
 func (s *Server) start(ctx context.Context) error {
 	argv := append([]string{s.spec.Bin, "serve", "--addr", s.spec.Addr, "--db", s.spec.DB, "--log-format", "json"}, s.spec.Args...)
+	if s.spec.BasePath != "" {
+		argv = append(argv, "--base-path", s.spec.BasePath)
+	}
 	// A restart appends to the same log: the listening line to read is the
 	// newest one, so note where this start's output begins.
 	var from int64
@@ -158,10 +180,15 @@ func (s *Server) waitListening(ctx context.Context, logPath string, from int64) 
 		s.front.retarget(addr)
 		addr = s.front.addr()
 	}
+	if s.proxy != nil {
+		s.proxy.retarget(addr, useTLS)
+		addr, useTLS = s.proxy.addr(), false
+	}
 	s.URL = "http://" + addr
 	if useTLS {
 		s.URL = "https://" + addr
 	}
+	s.URL += s.spec.BasePath
 	return poll(ctx, func() error {
 		if err := s.Proc.Exited(); err != nil {
 			return permanent(err)

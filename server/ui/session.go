@@ -109,7 +109,7 @@ func (u *UI) currentSession(r *http.Request) (sess session, in *http.Request, ok
 // (the first CSRF defence), Secure whenever the request came over TLS.
 func (u *UI) setSessionCookie(w http.ResponseWriter, r *http.Request, sess session) {
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: u.seal(sess), Path: "/",
+		Name: sessionCookie, Value: u.seal(sess), Path: u.path("/"),
 		Expires: time.Unix(sess.Expires, 0), MaxAge: int(sess.Expires - u.core.Now().Unix()),
 		HttpOnly: true, Secure: u.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
@@ -117,7 +117,7 @@ func (u *UI) setSessionCookie(w http.ResponseWriter, r *http.Request, sess sessi
 
 func (u *UI) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		Name: sessionCookie, Value: "", Path: u.path("/"), MaxAge: -1,
 		HttpOnly: true, Secure: u.secureCookies(r), SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -140,7 +140,7 @@ func (u *UI) requireSession(h func(w http.ResponseWriter, r *http.Request, sess 
 		}
 		if !ok {
 			u.clearSessionCookie(w, r)
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			http.Redirect(w, r, u.path("/login"), http.StatusSeeOther)
 			return nil
 		}
 		return h(w, in, sess)

@@ -22,7 +22,10 @@ var uiFiles embed.FS
 // parse reads the embedded pages and static files into u.
 func (u *UI) parse() {
 	u.pages = map[string]*template.Template{}
-	funcs := template.FuncMap{"when": when, "ago": ago, "iso": iso}
+	// base is the server's --base-path: every link, form and script of
+	// a page starts with it.
+	base := func() string { return u.cfg.BasePath }
+	funcs := template.FuncMap{"when": when, "ago": ago, "iso": iso, "base": base}
 	for _, page := range []string{"login.html", "home.html", "batch.html", "run.html", "host.html", "error.html"} {
 		// Each page is its own set with the layout, so every page can
 		// define the same "title" and "content" blocks.

@@ -34,6 +34,10 @@ type Config struct {
 	SecureCookies bool
 	// MaxFormBytes bounds a form's body.
 	MaxFormBytes int64
+	// BasePath is the path the server is served under ("/argus"; "" for
+	// the root): the routes see paths without it, the pages, redirects
+	// and the cookie carry it.
+	BasePath string
 }
 
 // UI is the web UI's handlers and state.
@@ -73,7 +77,7 @@ func (u *UI) Register(mux *http.ServeMux) {
 
 func (u *UI) handleLoginPage(w http.ResponseWriter, r *http.Request) error {
 	if _, _, ok, err := u.currentSession(r); err == nil && ok {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, u.path("/"), http.StatusSeeOther)
 		return nil
 	}
 	return u.render(w, http.StatusOK, "login.html", page{Title: "Sign in"})
@@ -98,7 +102,7 @@ func (u *UI) handleLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u.setSessionCookie(w, r, sess)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, u.path("/"), http.StatusSeeOther)
 	return nil
 }
 
@@ -112,7 +116,7 @@ func (u *UI) handleLogout(w http.ResponseWriter, r *http.Request, sess session) 
 		return err
 	}
 	u.clearSessionCookie(w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	http.Redirect(w, r, u.path("/login"), http.StatusSeeOther)
 	return nil
 }
 
@@ -183,6 +187,10 @@ func (u *UI) afterForm(w http.ResponseWriter, r *http.Request, sess session, bac
 		}
 		f = flash{Msg: msg, Error: true}
 	}
-	http.Redirect(w, r, back+"?"+u.flashQuery(sess, f), http.StatusSeeOther)
+	http.Redirect(w, r, u.path(back)+"?"+u.flashQuery(sess, f), http.StatusSeeOther)
 	return nil
 }
+
+// path is p (a path of the UI, "/ui/…") as the browser must ask for it:
+// under the server's base path.
+func (u *UI) path(p string) string { return u.cfg.BasePath + p }

@@ -103,7 +103,6 @@ func TestTheFirstSessionBehindAProxyUnderAPath(t *testing.T) {
 	}
 	testenv.SaveShot(t, ctx, "run-behind-proxy.png")
 
-
 	// The sign-in's redirect and cookie carry the prefix.
 	req, err := http.NewRequest("POST", srv.URL+"/login", strings.NewReader(url.Values{"token": {tok}}.Encode()))
 	if err != nil {

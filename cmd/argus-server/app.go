@@ -38,6 +38,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(dbFlag),
 			userCommand(dbFlag),
 			tokenCommand(dbFlag),
+			backupCommand(dbFlag),
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints errors once, in one line
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {

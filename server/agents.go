@@ -172,6 +172,7 @@ func (s *Server) handleJobs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.resources.note(r, agentID, now)
+	s.lastPolls.Store(agentID, now)
 	w.Header().Set(api.HeaderHeartbeat, api.HeartbeatHeldPoll)
 	if wait > 0 {
 		if parked, err := s.park(w, r, agentID, wait, maxRuns); parked || err != nil {

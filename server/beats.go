@@ -159,6 +159,13 @@ func (h *heartbeats) holding(agentID string) (release func()) {
 	}
 }
 
+// isHeld says whether a poll of the agent is held here now.
+func (h *heartbeats) isHeld(agentID string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.held[agentID] != nil
+}
+
 // stampHeld, under h.mu, adds a heartbeat at now for every agent with a
 // poll held here whose stored time is half of fresh old: early enough that
 // it never ages out of the online window while its poll is held, rarely

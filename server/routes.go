@@ -36,6 +36,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/runs/{run_id}/log", user(s.handleRunLog))
 	mux.HandleFunc("POST /api/runs/{run_id}/stop", user(s.handleStop))
 	mux.HandleFunc("GET /api/agents", user(s.handleListAgents))
+	mux.HandleFunc("GET /api/diagnostics", user(s.handleDiagnostics))
 	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))
 	mux.HandleFunc("DELETE /api/projects/{project}/recipients/{user}", user(s.handleUnshare))
 	mux.HandleFunc("GET /api/openapi.yaml", s.wrap(s.handleOpenAPI))

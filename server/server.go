@@ -183,6 +183,7 @@ type Server struct {
 	tokens    *tokenCache      // verified tokens (tokencache.go)
 	shed      *shedder         // overload limits (shed.go)
 	names     sync.Map         // user id → name (actor.go)
+	lastPolls sync.Map         // agent id → when this replica last took a poll of it (diagnostics.go)
 
 	closing   chan struct{} // closed when shutdown begins: held polls answer
 	closeOnce sync.Once

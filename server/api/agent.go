@@ -271,3 +271,26 @@ func shellWord(a string) string {
 	}
 	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }
+
+// Diagnostics answers GET /api/diagnostics: how each of the caller's
+// agents stands with this server, to tell "offline" from "online but not
+// polling" from "polling but its commands pile up".
+type Diagnostics struct {
+	Agents     []AgentDiagnostics `json:"agents"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+// AgentDiagnostics is one agent's line of Diagnostics. LastPoll and
+// PollHeld are the answering replica's view: with several replicas, each
+// knows the polls it served.
+type AgentDiagnostics struct {
+	ID            string         `json:"id"`
+	Hostname      string         `json:"hostname"`
+	Label         string         `json:"label,omitempty"`
+	Version       string         `json:"version,omitempty"`
+	Online        bool           `json:"online"`
+	LastHeartbeat *time.Time     `json:"last_heartbeat,omitempty"`
+	LastPoll      *time.Time     `json:"last_poll,omitempty"`
+	PollHeld      bool           `json:"poll_held"`
+	Commands      map[string]int `json:"commands"` // not yet acked, by state: queued, delivered, starting
+}

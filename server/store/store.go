@@ -183,6 +183,10 @@ type Store interface {
 	// Waiting says where a queued run's rerun stands and how busy its
 	// agent is; ErrNotFound for an unknown run.
 	Waiting(ctx context.Context, runID string) (Waiting, error)
+	// CommandCounts counts, per agent of agentIDs, its commands not yet
+	// acked, by state (queued, delivered, starting); agents with none are
+	// absent.
+	CommandCounts(ctx context.Context, agentIDs []string) (map[string]map[CommandState]int, error)
 	// ReleaseDelivered ends at once the leases of the agent's delivered
 	// or starting commands other than holding, so that the next claim
 	// hands them out again: the agent started afresh and never journaled

@@ -101,3 +101,36 @@ func (s *Store) HostsWithoutAgent(ctx context.Context, userID string, limit int)
 		return host, r.Scan(&host)
 	})
 }
+
+// CommandCounts groups the agents' unacked commands by state, on
+// commands_agent_state (agent_id, state, created_at).
+func (s *Store) CommandCounts(ctx context.Context, agentIDs []string) (map[string]map[store.CommandState]int, error) {
+	out := map[string]map[store.CommandState]int{}
+	for len(agentIDs) > 0 {
+		n := min(len(agentIDs), resourcesChunk)
+		marks, args := inList(agentIDs[:n])
+		rows, err := s.pool().query(ctx, `SELECT c.agent_id, c.state, COUNT(*) FROM commands c
+			WHERE c.agent_id IN (`+marks+`) AND c.state IN ('queued', 'delivered', 'starting')
+			GROUP BY c.agent_id, c.state`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("command counts: %w", err)
+		}
+		for rows.Next() {
+			var agentID, state string
+			var count int
+			if err := rows.Scan(&agentID, &state, &count); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("command counts: %w", err)
+			}
+			if out[agentID] == nil {
+				out[agentID] = map[store.CommandState]int{}
+			}
+			out[agentID][store.CommandState(state)] = count
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("command counts: %w", err)
+		}
+		agentIDs = agentIDs[n:]
+	}
+	return out, nil
+}

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BatchFilters", testBatchFilters},
 		{"BatchRuns", testBatchRuns},
 		{"HostsWithoutAgent", testHostsWithoutAgent},
+		{"CommandCounts", testCommandCounts},
 		{"RotateAgentToken", testRotateAgentToken},
 		{"AgentRevoked", testAgentRevoked},
 		{"Stats", testStats},

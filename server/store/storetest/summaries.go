@@ -86,3 +86,27 @@ func testHostsWithoutAgent(t *testing.T, f *fixture) {
 		t.Errorf("HostsWithoutAgent(bob) = %q, %v; want none (he recorded nothing)", got, err)
 	}
 }
+
+// testCommandCounts: unacked commands per agent and state; acked ones and
+// agents with none are left out.
+func testCommandCounts(t *testing.T, f *fixture) {
+	alice := f.user("alice")
+	busy, idle := f.agent(alice, "ag-busy", "gpu1"), f.agent(alice, "ag-idle", "gpu2")
+	b := f.batch(alice, "vision", "b-1", t0)
+	f.rerun(b, busy, "r-1", t0)
+	f.rerun(b, busy, "r-2", t0.Add(time.Second))
+	f.running(b, busy, "r-3", 42) // delivered and acked: not counted
+	f.rerun(b, busy, "r-4", t0.Add(2*time.Second))
+	f.deliver(busy, "cmd-r-4", t0.Add(3*time.Second)) // delivers r-1, r-2 and r-4 alike
+	got, err := f.s.CommandCounts(f.ctx, []string{busy.ID, idle.ID})
+	f.must(err)
+	if len(got) != 1 || got[busy.ID][store.CmdDelivered] != 3 || got[busy.ID][store.CmdQueued] != 0 {
+		t.Fatalf("CommandCounts = %v, want ag-busy with 3 delivered", got)
+	}
+	f.rerun(b, busy, "r-5", t0.Add(4*time.Second))
+	got, err = f.s.CommandCounts(f.ctx, []string{busy.ID})
+	f.must(err)
+	if got[busy.ID][store.CmdQueued] != 1 || got[busy.ID][store.CmdDelivered] != 3 {
+		t.Fatalf("CommandCounts after one more rerun = %v, want 1 queued and 3 delivered", got)
+	}
+}

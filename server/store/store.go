@@ -183,6 +183,13 @@ type Store interface {
 	// Waiting says where a queued run's rerun stands and how busy its
 	// agent is; ErrNotFound for an unknown run.
 	Waiting(ctx context.Context, runID string) (Waiting, error)
+	// PruneRuns deletes up to limit runs that ended before before, oldest
+	// first, with their output and their commands, in one transaction, and
+	// says how many of each went. Runs not ended are never touched.
+	PruneRuns(ctx context.Context, before time.Time, limit int) (Pruned, error)
+	// PruneBatches deletes up to limit batches recorded before before that
+	// have no run left, in one transaction, and says how many went.
+	PruneBatches(ctx context.Context, before time.Time, limit int) (int, error)
 	// CommandCounts counts, per agent of agentIDs, its commands not yet
 	// acked, by state (queued, delivered, starting); agents with none are
 	// absent.
@@ -491,4 +498,9 @@ type Stats struct {
 type ResourceReport struct {
 	Report []byte
 	At     time.Time
+}
+
+// Pruned is what one PruneRuns took away.
+type Pruned struct {
+	Runs, Commands, LogPieces int
 }

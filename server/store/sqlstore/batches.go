@@ -116,7 +116,7 @@ func listBatchesSQL(userID string, f store.BatchFilter, p store.Page) (string, [
 		q.and("b.project = ?", f.Project)
 	}
 	if f.Host != "" {
-		q.and("b.host = ?", f.Host)
+		q.and("LOWER(b.host) = LOWER(?)", f.Host)
 	}
 	return q.sql(`SELECT `+batchCols+` FROM batches b`, p)
 }

@@ -36,6 +36,7 @@ func Migrations() []Migration {
 		{Version: 15, Stmts: schemaV15},
 		{Version: 16, Stmts: schemaV16},
 		{Version: 17, Stmts: schemaV17},
+		{Version: 18, Stmts: schemaV18},
 	}
 }
 
@@ -389,6 +390,14 @@ var schemaV16 = []string{
 var schemaV17 = []string{
 	`ALTER TABLE batches ADD COLUMN host TEXT NOT NULL DEFAULT ''`,
 	`UPDATE batches SET host = COALESCE({{json_field snapshot host}}, '')`,
-	`CREATE INDEX batches_owner_host ON batches(owner_id, host)`,
-	`CREATE INDEX batches_host ON batches(host, created_at)`,
+	// Host names compare without regard to case, as reruns match them
+	// (schemaV11).
+	`CREATE INDEX batches_owner_host ON batches(owner_id, LOWER(host))`,
+	`CREATE INDEX batches_host ON batches(LOWER(host), created_at)`,
+}
+
+// schemaV18 indexes runs by end, for retention (store.PruneRuns): the
+// sweep walks the oldest ended runs instead of the whole table.
+var schemaV18 = []string{
+	`CREATE INDEX runs_ended ON runs(ended_at, id)`,
 }

@@ -276,7 +276,7 @@ func listRunsSQL(userID string, f store.RunFilter, p store.Page) (string, []any,
 	}
 	if f.Host != "" {
 		// A run runs on its batch's origin host (reruns go nowhere else).
-		q.and("b.host = ?", f.Host)
+		q.and("LOWER(b.host) = LOWER(?)", f.Host)
 	}
 	// Each set of filters is its own query text, so each gets a plan (and
 	// a cached statement) that can use the index on its columns; there are

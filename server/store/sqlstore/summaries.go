@@ -86,13 +86,15 @@ func inList(ids []string) (string, []any) {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", "), args
 }
 
-// HostsWithoutAgent walks the user's batches by (owner_id, host) and
-// keeps the hosts none of the user's agents is named after.
+// HostsWithoutAgent walks the user's batches by (owner_id, LOWER(host))
+// and keeps the hosts none of the user's agents is named after, each once
+// whatever its case.
 func (s *Store) HostsWithoutAgent(ctx context.Context, userID string, limit int) ([]string, error) {
-	rows, err := s.pool().query(ctx, `SELECT DISTINCT b.host FROM batches b
+	// Host names compare without regard to case, as reruns match them.
+	rows, err := s.pool().query(ctx, `SELECT MIN(b.host) FROM batches b
 		WHERE b.owner_id = ? AND b.host <> ''
-		AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = ? AND a.hostname = b.host)
-		ORDER BY b.host LIMIT ?`, userID, userID, limit)
+		AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = ? AND LOWER(a.hostname) = LOWER(b.host))
+		GROUP BY LOWER(b.host) ORDER BY LOWER(b.host) LIMIT ?`, userID, userID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("hosts without agent: %w", err)
 	}

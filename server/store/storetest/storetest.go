@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BatchRuns", testBatchRuns},
 		{"HostsWithoutAgent", testHostsWithoutAgent},
 		{"CommandCounts", testCommandCounts},
+		{"Retention", testRetention},
 		{"RotateAgentToken", testRotateAgentToken},
 		{"AgentRevoked", testAgentRevoked},
 		{"Stats", testStats},

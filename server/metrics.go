@@ -31,6 +31,8 @@ type metrics struct {
 	// shed counts requests refused with 503 for overload (shed.go), by
 	// which limit: "poll" or "request".
 	shed *prometheus.CounterVec
+	// retention counts what --retention deleted (retention.go).
+	retention *prometheus.CounterVec
 }
 
 func newMetrics(st store.Store, cfg Config) *metrics {
@@ -72,6 +74,7 @@ func newMetrics(st store.Store, cfg Config) *metrics {
 	for _, l := range []string{"poll", "request"} {
 		m.shed.WithLabelValues(l)
 	}
+	m.retention = newRetentionMetric(m.registry)
 	m.registry.MustRegister(m.requests, m.dispatch, m.held, m.authRefused, m.tokenLookups, m.shed, &storeCollector{st: st, cfg: cfg},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -87,6 +87,12 @@ type Config struct {
 	// QueueTTL is how long a rerun may wait to be started by its agent
 	// before it expires (queue.go). Default 10m; negative: never.
 	QueueTTL time.Duration
+	// Retention deletes runs that ended longer ago than this, with their
+	// output and commands, then batches recorded longer ago with no run
+	// left (retention.go); 0 keeps everything. RetentionSweep is how often
+	// it looks: default a minute.
+	Retention      time.Duration
+	RetentionSweep time.Duration
 	// MaxHeldPolls and MaxInFlight are the overload limits (shed.go): held
 	// long-polls, and requests being served besides them (agents'
 	// heartbeats, acks and reports may use twice as many). Past them, 503
@@ -110,6 +116,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.RetentionSweep <= 0 {
+		c.RetentionSweep = time.Minute
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
@@ -270,6 +279,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	go s.sweepExpired(beatsCtx)
 	go s.pruneIdempotency(beatsCtx)
+	go s.retain(beatsCtx)
 	go s.watchRevocations(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.

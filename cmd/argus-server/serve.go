@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,8 @@ func serveCommand(dbFlag cli.Flag) *cli.Command {
 			&cli.StringFlag{Name: "tls-cert", EnvVars: []string{"ARGUS_TLS_CERT"}, Usage: "PEM certificate (chain) to serve HTTPS with; needs --tls-key"},
 			&cli.StringFlag{Name: "tls-key", EnvVars: []string{"ARGUS_TLS_KEY"}, Usage: "PEM private key of --tls-cert"},
 			&cli.StringFlag{Name: "session-key", EnvVars: []string{"ARGUS_SESSION_KEY"}, Usage: "secret (32+ characters) signing web UI sessions; replicas must share it (default: random, sessions end on restart)"},
+			&cli.StringFlag{Name: "retention", Value: "0", EnvVars: []string{"ARGUS_RETENTION"}, Usage: "delete runs that ended longer ago than this (such as 90d or 720h), with their output, then empty old batches (0: keep everything)"},
+			&cli.DurationFlag{Name: "retention-sweep", Value: time.Minute, EnvVars: []string{"ARGUS_RETENTION_SWEEP"}, Usage: "how often --retention looks for what to delete"},
 			&cli.StringFlag{Name: "base-path", EnvVars: []string{"ARGUS_BASE_PATH"}, Usage: "serve every route under this path (such as /argus), for a reverse proxy that keeps it; agents and the CLI then use the URL with it"},
 			&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ARGUS_SECURE_COOKIES"}, Usage: "mark web session cookies Secure even over plain HTTP (TLS ends at a proxy in front)"},
 			&cli.DurationFlag{Name: "session-ttl", Value: 12 * time.Hour, EnvVars: []string{"ARGUS_SESSION_TTL"}, Usage: "how long a web UI sign-in lasts"},
@@ -80,6 +83,13 @@ func serve(c *cli.Context) error {
 	basePath, err := server.CleanBasePath(c.String("base-path"))
 	if err != nil {
 		return err
+	}
+	retention, err := parseRetention(c.String("retention"))
+	if err != nil {
+		return err
+	}
+	if c.Duration("retention-sweep") <= 0 {
+		return errors.New("--retention-sweep must be positive, such as 1m")
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -124,6 +134,8 @@ func serve(c *cli.Context) error {
 		SessionTTL:       c.Duration("session-ttl"),
 		SecureCookies:    c.Bool("secure-cookies"),
 		BasePath:         basePath,
+		Retention:        retention,
+		RetentionSweep:   c.Duration("retention-sweep"),
 		AuthFailBurst:    limits.AuthFailBurst,
 		AuthFailRate:     limits.AuthFailRate,
 		TrustedProxies:   limits.TrustedProxies,
@@ -248,4 +260,25 @@ func authLimits(c *cli.Context) (server.Config, error) {
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
 	}
 	return cfg, nil
+}
+
+// parseRetention reads --retention: a Go duration (720h, 90m), or whole
+// days (90d), which is how retention is usually said; 0 keeps everything.
+func parseRetention(v string) (time.Duration, error) {
+	bad := fmt.Errorf("--retention %q is not a duration: use whole days (90d), a Go duration (720h) or 0 to keep everything", v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100*365 {
+			return 0, bad
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if v == "0" {
+		d, err = 0, nil
+	}
+	if err != nil || d < 0 {
+		return 0, bad
+	}
+	return d, nil
 }

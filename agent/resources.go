@@ -9,8 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"github.com/shirou/gopsutil/v4/disk"
@@ -24,7 +27,7 @@ import (
 type sampler struct {
 	home   string // whose disk is reported: runs' logs and state fill it
 	log    zerolog.Logger
-	latest atomic.Pointer[string]
+	latest atomic.Pointer[sample]
 	// gpus queries the host's GPUs; queryGPUs but in tests.
 	gpus func(context.Context) ([]api.GPU, error)
 	// failed is the last error text logged per figure, so a figure that
@@ -37,13 +40,26 @@ func newSampler(home string, log zerolog.Logger) *sampler {
 	return &sampler{home: home, log: log, gpus: queryGPUs, failed: map[string]string{}}
 }
 
-// report is the latest sample as compact JSON, "" before the first one.
-// It never waits: the client asks for it on every poll.
+// sample is one reading of the host and when it was taken.
+type sample struct {
+	r  api.Resources
+	at time.Time
+}
+
+// report is the latest sample as compact JSON with its age, "" before the
+// first one. It never waits: the client asks for it on every poll.
 func (s *sampler) report() string {
-	if p := s.latest.Load(); p != nil {
-		return *p
+	p := s.latest.Load()
+	if p == nil {
+		return ""
 	}
-	return ""
+	r := p.r
+	r.AgeMS = max(time.Since(p.at).Milliseconds(), 0)
+	out, err := encodeResources(r)
+	if err != nil {
+		return ""
+	}
+	return out
 }
 
 // run samples at once, so that the agent's first polls can carry a report,
@@ -65,6 +81,7 @@ func (s *sampler) run(ctx context.Context) {
 // cannot be read stays zero: a partial report still tells the UI more
 // than none.
 func (s *sampler) sample(ctx context.Context) {
+	at := time.Now()
 	r := api.Resources{CPUs: runtime.NumCPU()}
 	s.hostFigures(ctx, &r)
 	gpus, err := s.gpus(ctx)
@@ -73,11 +90,30 @@ func (s *sampler) sample(ctx context.Context) {
 	}
 	s.note("gpus", "cannot list the GPUs with nvidia-smi; reporting none", err)
 	r.GPUs = gpus
-	out, err := encodeResources(r)
+	if err != nil {
+		r.GPUError = gpuErrorText(err)
+	}
+	_, err = encodeResources(r)
 	s.note("report", "cannot encode the resources report", err)
 	if err == nil {
-		s.latest.Store(&out)
+		s.latest.Store(&sample{r: r, at: at})
 	}
+}
+
+// gpuErrorText is why the GPUs could not be read, as the report carries
+// it: one line, printable, at most api.MaxGPUError bytes.
+func gpuErrorText(err error) string {
+	text := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || unicode.Is(unicode.Cf, r) || (r >= 0x80 && r < 0xa0) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(err.Error(), "?"))
+	for len(text) > api.MaxGPUError {
+		_, size := utf8.DecodeLastRuneInString(text)
+		text = text[:len(text)-size]
+	}
+	return text
 }
 
 // hostFigures fills in load, memory and disk.

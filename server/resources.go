@@ -43,6 +43,10 @@ func (rr *resourceReports) note(r *http.Request, agentID string, at time.Time) {
 		rr.log.Debug().Err(err).Str("agent_id", agentID).Msg("resources report dropped")
 		return
 	}
+	// Dated by its age, not the agent's clock; a day is the most any
+	// sample is taken to be (older ones read as a day old).
+	at = at.Add(-min(time.Duration(res.AgeMS)*time.Millisecond, 24*time.Hour))
+	res.AgeMS = 0
 	// Stored re-encoded: only the fields the server knows, as it checked them.
 	b, err := json.Marshal(res)
 	if err != nil {

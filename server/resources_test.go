@@ -26,7 +26,7 @@ func TestResourcesReportedOnPollsShowInTheAgentsList(t *testing.T) {
 	report := `{"cpus":64,"load1":12.5,"mem_total_bytes":1099511627776,"mem_available_bytes":549755813888,` +
 		`"disk_free_bytes":1000,"disk_total_bytes":2000,` +
 		`"gpus":[{"index":0,"name":"NVIDIA A100-SXM4-80GB","utilization_percent":97,"memory_used_mib":79872,"memory_total_mib":81920}]}`
-	poll := func(header string) {
+	pollAs := func(agentID, agentTok, header string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodGet, h.url+"/api/agents/"+agentID+"/jobs", nil)
 		if err != nil {
@@ -38,6 +38,7 @@ func TestResourcesReportedOnPollsShowInTheAgentsList(t *testing.T) {
 			t.Fatalf("poll with a resources report (%.20s…): %d %s", header, r.code, r.body)
 		}
 	}
+	poll := func(header string) { t.Helper(); pollAs(agentID, agentTok, header) }
 	agents := func() map[string]api.Agent {
 		t.Helper()
 		if err := h.srv.FlushResources(context.Background()); err != nil {
@@ -68,6 +69,17 @@ func TestResourcesReportedOnPollsShowInTheAgentsList(t *testing.T) {
 	poll(strings.Repeat("x", api.MaxResourcesHeader+1))
 	if res := agents()[agentID].Resources; res == nil || res.GPUs[0].UtilPercent != 97 {
 		t.Fatalf("after bad reports the agent shows %+v, want the last good report kept", res)
+	}
+
+	// A sample an hour old (its sampler stuck) is dated an hour back, not
+	// when it arrived (and an older sample never replaces a newer one, as
+	// above); a host whose nvidia-smi fails says so.
+	stuck, stuckTok := h.agent(alice, "gpu-03", "", true)
+	sent := time.Now()
+	pollAs(stuck, stuckTok, `{"cpus":64,"age_ms":3600000,"gpu_error":"nvidia-smi: no answer within 5s"}`)
+	res = agents()[stuck].Resources
+	if res == nil || res.SampledAt.After(sent.Add(-59*time.Minute)) || res.GPUError == "" {
+		t.Fatalf("an hour-old report = %+v, want it dated an hour back with its GPU error", res)
 	}
 }
 
@@ -116,6 +128,14 @@ func TestHostPageShowsResourcesToItsOwnerOnly(t *testing.T) {
 	if r := h.ui(uiReq{method: "GET", path: "/ui/agents/" + agentID, cookie: h.login(bob)}); r.code != http.StatusNotFound {
 		t.Fatalf("bob GET alice's host page: %d, want 404", r.code)
 	}
+	// A recipient may rerun alice's batch on her agent, but her agent's
+	// resources are hers, as in the API.
+	h.expect(http.StatusOK, "POST", "/api/projects/mnist/recipients", alice, map[string]string{"user": "bob"})
+	shared := h.page(h.login(bob), "/ui/batches/"+h.batch(alice, "mnist", "gpu-01"))
+	if strings.Contains(shared, "rerun-gpus") || strings.Contains(shared, "A100") || strings.Contains(shared, "/ui/agents/") {
+		t.Fatalf("a recipient sees the owner's agent's GPUs or host page:\n%s", shared)
+	}
+	mustContain(t, shared, `id="rerun"`)
 }
 
 // Without JavaScript a time reads in UTC with its zone; the <time>

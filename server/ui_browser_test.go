@@ -136,7 +136,7 @@ func TestUIInARealBrowser(t *testing.T) {
 		t.Fatalf("Rerun with no agent online: err=%v disabled=%v", err, dis.Exists)
 	}
 	why, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("rerun-off")))
-	if err != nil || !strings.Contains(why, "no agent of alice is online on gpu-02") {
+	if err != nil || !strings.Contains(why, "no agent of yours is online on gpu-02") {
 		t.Fatalf("reason: err=%v %q", err, why)
 	}
 	testenv.SaveShot(t, ctx, "batch-offline.png")

@@ -248,7 +248,7 @@ func TestUIGreysOutRerunAndSaysWhy(t *testing.T) {
 	page := h.page(c, "/")
 	mustContain(t, page, `class="badge offline">offline`)
 	page = h.page(c, "/ui/batches/"+id)
-	mustContain(t, page, `id="rerun" disabled`, "no agent of alice is online on gpu-01")
+	mustContain(t, page, `id="rerun" disabled`, "no agent of yours is online on gpu-01")
 	// Pressing it anyway (a stale page) is the API's 409, as a flash.
 	before := h.snapshot()
 	_, page = h.submit(c, "/ui/batches/"+id+"/rerun", csrfOf(t, page))

@@ -32,12 +32,14 @@ func (s *Server) newUI() *ui.UI {
 func (c uiCore) SignIn(w http.ResponseWriter, r *http.Request, raw string) (ui.SignedIn, error) {
 	kind, perr := token.Parse(raw)
 	t, wait, err := c.s.attempt(r, raw, kind, perr, signInShape(kind, perr))
-	var he *httpError
 	switch {
 	case wait > 0:
-		if errors.As(c.s.throttled(w, "web", wait), &he) {
-			return ui.SignedIn{}, &ui.Refusal{Code: he.code, Msg: he.msg}
+		refusal := &ui.Refusal{Code: http.StatusTooManyRequests, Msg: "too many failed sign-ins from your address: try again later"}
+		var he *httpError
+		if errors.As(c.s.throttled(w, "web", wait), &he) { // sets Retry-After
+			refusal.Msg = he.msg
 		}
+		return ui.SignedIn{}, refusal
 	case errors.Is(err, errRejected):
 		return ui.SignedIn{}, errTokenRejected
 	case err != nil:

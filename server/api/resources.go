@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // HeaderResources carries an agent's Resources, as compact JSON, on its
@@ -23,6 +24,7 @@ const (
 	MaxResourcesHeader = 4096
 	MaxGPUs            = 16
 	MaxGPUName         = 100
+	MaxGPUError        = 200
 )
 
 // Resources is what an agent last reported of its host: load, memory,
@@ -40,6 +42,15 @@ type Resources struct {
 	DiskFreeBytes  uint64    `json:"disk_free_bytes,omitempty"`
 	DiskTotalBytes uint64    `json:"disk_total_bytes,omitempty"`
 	GPUs           []GPU     `json:"gpus,omitempty"`
+	// GPUError says why the GPUs could not be read on a host that has
+	// nvidia-smi (it failed, timed out, printed something else): not the
+	// same as a host without GPUs.
+	GPUError string `json:"gpu_error,omitempty"`
+	// AgeMS is how old the sample was when sent, in milliseconds: a
+	// relative figure, so the server can date it without trusting the
+	// agent's clock (a sampler stuck on a hung disk keeps sending the same
+	// old sample, and the UI must not call it fresh).
+	AgeMS int64 `json:"age_ms,omitempty"`
 }
 
 // GPU is one line of nvidia-smi --query-gpu.
@@ -61,17 +72,23 @@ func ParseResources(header string) (Resources, error) {
 	if err := json.Unmarshal([]byte(header), &r); err != nil {
 		return r, fmt.Errorf("resources report: %w", err)
 	}
-	if r.CPUs < 0 || r.Load1 < 0 {
-		return r, fmt.Errorf("resources report: negative cpus or load")
+	if r.CPUs < 0 || r.CPUs > 1<<16 || r.Load1 < 0 || r.Load1 > 1e6 || r.AgeMS < 0 ||
+		r.MemAvailBytes > r.MemTotalBytes || r.DiskFreeBytes > r.DiskTotalBytes ||
+		r.MemTotalBytes > maxBytes || r.DiskTotalBytes > maxBytes {
+		return r, fmt.Errorf("resources report: a figure out of range")
+	}
+	if len(r.GPUError) > MaxGPUError || !plainText(r.GPUError) {
+		return r, fmt.Errorf("resources report: gpu_error is too long or holds control characters")
 	}
 	if len(r.GPUs) > MaxGPUs {
 		return r, fmt.Errorf("resources report names %d GPUs; at most %d", len(r.GPUs), MaxGPUs)
 	}
 	for _, g := range r.GPUs {
-		if len(g.Name) > MaxGPUName || strings.ContainsFunc(g.Name, isControl) {
+		if len(g.Name) > MaxGPUName || !plainText(g.Name) {
 			return r, fmt.Errorf("resources report: GPU %d has a name that is too long or holds control characters", g.Index)
 		}
-		if g.Index < 0 || g.UtilPercent < 0 || g.UtilPercent > 100 || g.MemUsedMiB < 0 || g.MemTotalMiB < 0 {
+		if g.Index < 0 || g.Index > 1024 || g.UtilPercent < 0 || g.UtilPercent > 100 || g.MemUsedMiB < 0 ||
+			g.MemTotalMiB < 0 || g.MemTotalMiB > maxMiB || g.MemUsedMiB > g.MemTotalMiB {
 			return r, fmt.Errorf("resources report: GPU %d has a figure out of range", g.Index)
 		}
 	}
@@ -79,7 +96,20 @@ func ParseResources(header string) (Resources, error) {
 	return r, nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+// Bounds of the figures: far above any machine, low enough that the UI's
+// percentages cannot overflow.
+const (
+	maxBytes = 1 << 60
+	maxMiB   = 1 << 30
+)
+
+// plainText: no control characters and no invisible formatting ones
+// (bidi overrides, zero-width), which could make a name read as another.
+func plainText(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r)
+	})
+}
 
 // GPUText is one GPU the way the UI and the CLI say it next to Rerun:
 // "GPU 0: 97 % busy, 78/80 GB".

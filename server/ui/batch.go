@@ -47,7 +47,7 @@ func (u *UI) handleBatchPage(w http.ResponseWriter, r *http.Request, sess sessio
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := u.core.Page(q, ListRuns)
+	pg, err := u.page(q, ListRuns)
 	if err != nil {
 		return err
 	}
@@ -80,14 +80,16 @@ func (u *UI) handleBatchPage(w http.ResponseWriter, r *http.Request, sess sessio
 		data.Links.NewestRuns = batchQuery{id: b.ID, limit: at.limit}.url()
 	}
 	var target store.Agent
-	if data.CanControl, data.RerunOff, target, err = u.rerunState(ctx, b, owner); err != nil {
+	if data.CanControl, data.RerunOff, target, err = u.rerunState(ctx, b, owner, sess.UserID); err != nil {
 		return err
 	}
-	if data.GPUs, err = u.gpuTexts(ctx, target); err != nil {
-		return err
-	}
+	// The host's resources and page are its owner's to see, as in the
+	// API: a recipient rerunning a shared batch sees neither.
 	if target.ID != "" && target.UserID == sess.UserID {
 		data.HostURL = hostURL(target.ID)
+		if data.GPUs, err = u.gpuTexts(ctx, target); err != nil {
+			return err
+		}
 	}
 	p, err := u.base(r, sess, b.Name)
 	if err != nil {
@@ -112,7 +114,7 @@ func (u *UI) name(ctx context.Context, id string) string {
 // rerunState says whether the user may rerun and stop b's runs, why
 // Rerun is greyed out ("" when it is not), and the agent a rerun would
 // go to now.
-func (u *UI) rerunState(ctx context.Context, b store.Batch, owner string) (bool, string, store.Agent, error) {
+func (u *UI) rerunState(ctx context.Context, b store.Batch, owner, viewer string) (bool, string, store.Agent, error) {
 	may, err := u.core.MayControl(ctx, b)
 	if err != nil || !may {
 		return false, "you may view this batch, but only its owner (" + owner + ") or a recipient of project " + b.Project + " may rerun or stop it", store.Agent{}, err
@@ -121,7 +123,10 @@ func (u *UI) rerunState(ctx context.Context, b store.Batch, owner string) (bool,
 	// exactly when pressing it would be refused with 409.
 	target, ok, err := u.core.RerunTarget(ctx, b)
 	if err != nil || !ok {
-		return true, "no agent of " + owner + " is online on " + b.Snapshot.Host + ": start argus-agent there", store.Agent{}, err
+		if b.OwnerID == viewer {
+			return true, "no agent of yours is online on " + b.Snapshot.Host + ": start argus-agent there", store.Agent{}, err
+		}
+		return true, "no agent of " + owner + " (the batch's owner) is online on " + b.Snapshot.Host + ": ask them to start argus-agent there", store.Agent{}, err
 	}
 	return true, "", target, nil
 }

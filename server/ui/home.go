@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
@@ -77,6 +78,7 @@ type homeFilter struct {
 	Project, Host, Status string
 	Statuses              []api.RunStatus
 	Active                bool
+	Limit                 int // the page size to keep when the filter is applied; 0: the default
 }
 
 func (u *UI) handleHome(w http.ResponseWriter, r *http.Request, sess session) error {
@@ -86,7 +88,7 @@ func (u *UI) handleHome(w http.ResponseWriter, r *http.Request, sess session) er
 		return err
 	}
 	v := homeView{Filter: homeFilter{Project: at.project, Host: at.host, Status: at.status, Statuses: u.core.Statuses(),
-		Active: at.project != "" || at.host != "" || at.status != ""}}
+		Active: at.project != "" || at.host != "" || at.status != "", Limit: at.limit}}
 	if err := u.homeRuns(ctx, sess.UserID, at, pages[0], &v); err != nil {
 		return err
 	}
@@ -110,8 +112,9 @@ func (u *UI) handleHome(w http.ResponseWriter, r *http.Request, sess session) er
 	return u.render(w, http.StatusOK, "home.html", p)
 }
 
-// maxFilter bounds a filter field, as the form's maxlength does.
-const maxFilter = 200
+// maxFilter bounds a filter field, as the form's maxlength does (a host
+// name may be 255 bytes).
+const maxFilter = 255
 
 // parseHomeQuery reads the filter and the three lists' pages (runs,
 // hosts, batches). A form sends empty fields for filters left blank:
@@ -119,7 +122,7 @@ const maxFilter = 200
 func (u *UI) parseHomeQuery(q url.Values) (homeQuery, [3]store.Page, error) {
 	var at homeQuery
 	var pages [3]store.Page
-	at.project, at.host, at.status = q.Get("project"), q.Get("host"), q.Get("status")
+	at.project, at.host, at.status = strings.TrimSpace(q.Get("project")), strings.TrimSpace(q.Get("host")), q.Get("status")
 	if len(at.project) > maxFilter || len(at.host) > maxFilter {
 		return at, pages, refuse(http.StatusBadRequest, "a filter is longer than %d bytes", maxFilter)
 	}
@@ -135,7 +138,7 @@ func (u *UI) parseHomeQuery(q url.Values) (homeQuery, [3]store.Page, error) {
 			one.Set("cursor", c)
 		}
 		var err error
-		if pages[i], err = u.core.Page(one, list.name); err != nil {
+		if pages[i], err = u.page(one, list.name); err != nil {
 			return at, pages, err
 		}
 		*list.dst = q.Get(list.param)

@@ -39,7 +39,7 @@ func (u *UI) handleHostPage(w http.ResponseWriter, r *http.Request, sess session
 		return err
 	}
 	q := r.URL.Query()
-	pg, err := u.core.Page(q, ListRuns)
+	pg, err := u.page(q, ListRuns)
 	if err != nil {
 		return err
 	}
@@ -95,6 +95,8 @@ type resourcesView struct {
 	Memory string // "512 GiB used of 1024 GiB (50 %)"
 	Disk   string // "1.2 TiB free of 2.0 TiB", of the agent's home
 	GPUs   []gpuView
+	// GPUError: the host has nvidia-smi but its GPUs could not be read.
+	GPUError string
 }
 
 type gpuView struct {
@@ -107,7 +109,7 @@ func newResourcesView(r *api.Resources) *resourcesView {
 	if r == nil {
 		return nil
 	}
-	v := &resourcesView{At: r.SampledAt, Load: strconv.FormatFloat(r.Load1, 'f', 2, 64)}
+	v := &resourcesView{At: r.SampledAt, Load: strconv.FormatFloat(r.Load1, 'f', 2, 64), GPUError: r.GPUError}
 	if r.CPUs > 0 {
 		v.Load += fmt.Sprintf(" on %d CPUs", r.CPUs)
 	}

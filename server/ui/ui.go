@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/argus-exec/argus/server/api"
+	"github.com/argus-exec/argus/server/store"
 )
 
 // Config is what the UI needs besides its Core.
@@ -125,18 +126,8 @@ func (u *UI) base(r *http.Request, sess session, title string) (page, error) {
 	name, err := u.core.UserName(r.Context(), sess.UserID)
 	return page{
 		Title: title, User: name,
-		CSRF: u.csrfToken(sess), Flash: u.flashFrom(r, sess), Refresh: refreshURL(r),
+		CSRF: u.csrfToken(sess), Flash: u.flashFrom(r, sess),
 	}, err
-}
-
-// refreshURL is where a page reloads itself, built from known parts rather
-// than copied from the request: it lands in a meta refresh, where the
-// template escapes it as text, not as a checked URL.
-func refreshURL(r *http.Request) string {
-	if id := r.PathValue("id"); id != "" {
-		return "/ui/batches/" + url.PathEscape(id)
-	}
-	return "/"
 }
 
 func (u *UI) handleRerun(w http.ResponseWriter, r *http.Request, sess session) error {
@@ -180,15 +171,31 @@ func (u *UI) handleStop(w http.ResponseWriter, r *http.Request, sess session) er
 func (u *UI) afterForm(w http.ResponseWriter, r *http.Request, sess session, back string, err error, ok string) error {
 	f := flash{Msg: ok}
 	if err != nil {
-		code, msg, _ := u.core.Answer(w, r, err)
+		code, msg, gone := u.core.Answer(w, r, err)
 		flashed := map[int]bool{http.StatusBadRequest: true, http.StatusForbidden: true, http.StatusConflict: true}
-		if !flashed[code] || back == "" {
-			return err
+		if gone || !flashed[code] || back == "" {
+			// Answered already (and logged, if it was the server's
+			// fault): wrap only renders it.
+			return &Refusal{Code: code, Msg: msg}
 		}
 		f = flash{Msg: msg, Error: true}
 	}
 	http.Redirect(w, r, u.path(back)+"?"+u.flashQuery(sess, f), http.StatusSeeOther)
 	return nil
+}
+
+// maxPageLimit is the largest ?limit= a page takes: a page re-reads itself
+// every 5 s, and the API's 1000 a list would make each tab a load.
+const maxPageLimit = 200
+
+// page reads a list's ?limit= and ?cursor= as the API does, with the
+// UI's own cap on the page size.
+func (u *UI) page(q url.Values, list string) (store.Page, error) {
+	pg, err := u.core.Page(q, list)
+	if err == nil && pg.Limit > maxPageLimit {
+		err = refuse(http.StatusBadRequest, "limit is %d: pages show at most %d a list", pg.Limit, maxPageLimit)
+	}
+	return pg, err
 }
 
 // path is p (a path of the UI, "/ui/…") as the browser must ask for it:

@@ -38,14 +38,16 @@
     return Array.from(el.querySelectorAll('input, textarea')).some((f) => f.value !== f.defaultValue);
   }
 
+  // refresh re-reads the page and swaps its changed live parts; false
+  // when the server did not answer with the page.
   async function refresh(url) {
     const resp = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
     if (resp.redirected && new URL(resp.url).pathname.endsWith('/login')) {
       window.location.assign(resp.url); // signed out meanwhile
-      return;
+      return true;
     }
     if (!resp.ok) {
-      return;
+      return false;
     }
     const doc = new DOMParser().parseFromString(await resp.text(), 'text/html');
     document.querySelectorAll('[data-live][id]').forEach((cur) => {
@@ -58,32 +60,39 @@
         cur.replaceWith(document.adoptNode(fresh));
       }
     });
+    return true;
   }
 
+  // start refreshes every 5 s while the page is shown; after a failure
+  // (the server away, or overloaded) it waits twice as long each time, up
+  // to a minute, so open tabs do not add to a server's trouble.
   function start() {
     localTimes(document);
     const url = document.body.dataset.refresh;
     if (!url || !document.querySelector('[data-live][id]')) {
       return;
     }
-    let running = false;
+    let wait = every;
     let rounds = 0;
-    setInterval(async () => {
-      if (running || document.hidden) {
+    const next = () => setTimeout(tick, wait);
+    async function tick() {
+      if (document.hidden) {
+        next();
         return;
       }
-      running = true;
+      let ok = false;
       try {
-        await refresh(url);
+        ok = await refresh(url);
       } catch (e) {
-        // The server is away for a moment: try again next time.
-      } finally {
-        running = false;
-        // How many refreshes the page has been through, for a watcher
-        // (the browser tests wait on it rather than on the clock).
-        document.body.dataset.refreshes = String(++rounds);
+        ok = false;
       }
-    }, every);
+      wait = ok ? every : Math.min(wait * 2, 60000);
+      // How many refreshes the page has been through, for a watcher
+      // (the browser tests wait on it rather than on the clock).
+      document.body.dataset.refreshes = String(++rounds);
+      next();
+    }
+    next();
   }
 
   if (document.readyState === 'loading') {

@@ -190,6 +190,32 @@ type Store interface {
 	// PruneBatches deletes up to limit batches recorded before before that
 	// have no run left, in one transaction, and says how many went.
 	PruneBatches(ctx context.Context, before time.Time, limit int) (int, error)
+	// Webhooks (notifications of run ends, webhooks.go of package server).
+	// CreateWebhook stores a project's hook; Webhooks lists a project's,
+	// oldest first; DeleteWebhook removes one with its deliveries
+	// (ErrNotFound: no such hook in the project).
+	CreateWebhook(ctx context.Context, h Webhook) error
+	Webhooks(ctx context.Context, project string) ([]Webhook, error)
+	DeleteWebhook(ctx context.Context, project, id string) error
+	// ExpandRunEvents turns up to limit runs that ended (each is noted,
+	// once, in the transaction that ended it) into deliveries, one per
+	// hook of the run's project, whose body body makes; runs of projects
+	// without hooks are only taken off the list. It says how many runs it
+	// took. Replicas expanding at once take different runs.
+	ExpandRunEvents(ctx context.Context, limit int, now time.Time, newID func() string,
+		body func(deliveryID string, r Run, b Batch) ([]byte, error)) (int, error)
+	// ClaimDeliveries leases up to limit deliveries due at now (pending,
+	// next attempt passed, no live lease) for lease, with their hook's
+	// URL and secret: no other replica sends them meanwhile.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Delivery, error)
+	// FinishAttempt records one attempt of a claimed delivery and ends
+	// its lease.
+	FinishAttempt(ctx context.Context, id string, a Attempt) error
+	// RecentDeliveries is the newest up to perHook deliveries of each hook.
+	RecentDeliveries(ctx context.Context, hookIDs []string, perHook int) (map[string][]Delivery, error)
+	// PruneDeliveries deletes finished deliveries (delivered or given up)
+	// created before before.
+	PruneDeliveries(ctx context.Context, before time.Time) (int, error)
 	// CommandCounts counts, per agent of agentIDs, its commands not yet
 	// acked, by state (queued, delivered, starting); agents with none are
 	// absent.
@@ -503,4 +529,47 @@ type ResourceReport struct {
 // Pruned is what one PruneRuns took away.
 type Pruned struct {
 	Runs, Commands, LogPieces int
+}
+
+// Webhook is a project's hook: where run ends are POSTed, and the secret
+// their signature is keyed with (kept as given: a signature needs it).
+type Webhook struct {
+	ID, Project, URL, Secret string
+	CreatedBy                string // user id
+	CreatedAt                time.Time
+}
+
+// DeliveryState is where a delivery is.
+type DeliveryState string
+
+const (
+	DeliveryPending   DeliveryState = "pending"
+	DeliveryDelivered DeliveryState = "delivered"
+	DeliveryFailed    DeliveryState = "failed" // given up after the retry window
+)
+
+// Delivery is one event for one hook, with its fixed body (every attempt
+// sends the same bytes, and so the same signature and delivery id).
+type Delivery struct {
+	ID, HookID, Event string
+	Body              []byte
+	State             DeliveryState
+	Attempts          int
+	NextAt            time.Time
+	LastStatus        int    // HTTP status of the last attempt; 0: no answer
+	LastError         string // why the last attempt failed; "" when it did not
+	CreatedAt         time.Time
+	DeliveredAt       *time.Time
+	// URL and Secret are the hook's, filled in by ClaimDeliveries.
+	URL, Secret string
+}
+
+// Attempt is the outcome of one try: State is Delivered, Failed (given
+// up) or Pending with NextAt the next try.
+type Attempt struct {
+	At     time.Time
+	State  DeliveryState
+	NextAt time.Time
+	Status int
+	Error  string
 }

@@ -37,6 +37,7 @@ func Migrations() []Migration {
 		{Version: 16, Stmts: schemaV16},
 		{Version: 17, Stmts: schemaV17},
 		{Version: 18, Stmts: schemaV18},
+		{Version: 19, Stmts: schemaV19},
 	}
 }
 
@@ -400,4 +401,44 @@ var schemaV17 = []string{
 // sweep walks the oldest ended runs instead of the whole table.
 var schemaV18 = []string{
 	`CREATE INDEX runs_ended ON runs(ended_at, id)`,
+}
+
+// schemaV19 is webhooks (store.Webhook): the hooks, the run ends (run_events:
+// one row per ended run, written in the transaction that ended it, so no
+// end is lost to a crash, and marked done once turned into deliveries),
+// and the deliveries with their fixed bodies and retry state.
+var schemaV19 = []string{
+	`CREATE TABLE webhooks (
+		id         TEXT PRIMARY KEY,
+		project    TEXT NOT NULL REFERENCES projects(name),
+		url        TEXT NOT NULL,
+		secret     TEXT NOT NULL,
+		created_by TEXT NOT NULL,
+		created_at {{int64}} NOT NULL
+	)`,
+	`CREATE INDEX webhooks_project ON webhooks(project, created_at)`,
+	// A row stays once expanded (done): a later update of an ended run
+	// (a stop's outcome after the exit) must not notify twice.
+	`CREATE TABLE run_events (
+		run_id     TEXT PRIMARY KEY REFERENCES runs(id),
+		created_at {{int64}} NOT NULL,
+		done       {{bool}} NOT NULL DEFAULT FALSE
+	)`,
+	`CREATE INDEX run_events_pending ON run_events(done, created_at)`,
+	`CREATE TABLE webhook_deliveries (
+		id           TEXT PRIMARY KEY,
+		hook_id      TEXT NOT NULL,
+		event        TEXT NOT NULL,
+		body         {{blob}} NOT NULL,
+		state        TEXT NOT NULL,
+		attempts     INTEGER NOT NULL DEFAULT 0,
+		next_at      {{int64}} NOT NULL,
+		lease_until  {{int64}},
+		last_status  INTEGER NOT NULL DEFAULT 0,
+		last_error   TEXT NOT NULL DEFAULT '',
+		created_at   {{int64}} NOT NULL,
+		delivered_at {{int64}}
+	)`,
+	`CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_at)`,
+	`CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(hook_id, created_at)`,
 }

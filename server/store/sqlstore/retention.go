@@ -38,6 +38,7 @@ func (s *Store) PruneRuns(ctx context.Context, before time.Time, limit int) (sto
 			}{
 				{`DELETE FROM run_log WHERE run_id IN (` + marks + `)`, &p.LogPieces},
 				{`DELETE FROM commands WHERE run_id IN (` + marks + `)`, &p.Commands},
+				{`DELETE FROM run_events WHERE run_id IN (` + marks + `)`, new(int)},
 				{`DELETE FROM runs WHERE id IN (` + marks + `)`, &p.Runs},
 			} {
 				res, err := c.exec(ctx, step.sql, args...)

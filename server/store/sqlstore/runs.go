@@ -65,6 +65,13 @@ func updateRun(ctx context.Context, c conn, r store.Run) error {
 		string(r.Status), r.PID, exitCode, r.Signal, r.ExitUnknown, r.Error, outputBytes(r.OutputTail),
 		r.StopCmdID, r.StopOutcome, dbTimePtr(r.StartedAt), dbTimePtr(r.EndedAt),
 		r.StoppedBy, r.StopReason, r.LeftProcesses, r.ID)
+	if err != nil || r.EndedAt == nil {
+		return err
+	}
+	// Every way a run ends passes here: note the end, once, in the same
+	// transaction, for the webhooks (ExpandRunEvents).
+	_, err = c.exec(ctx, `INSERT INTO run_events (run_id, created_at) VALUES (?, ?) ON CONFLICT (run_id) DO NOTHING`,
+		r.ID, dbTime(*r.EndedAt))
 	return err
 }
 

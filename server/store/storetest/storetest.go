@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"HostsWithoutAgent", testHostsWithoutAgent},
 		{"CommandCounts", testCommandCounts},
 		{"Retention", testRetention},
+		{"Webhooks", testWebhooks},
 		{"RotateAgentToken", testRotateAgentToken},
 		{"AgentRevoked", testAgentRevoked},
 		{"Stats", testStats},

@@ -288,6 +288,7 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) error {
 	if c.Kind == api.KindRerun && req.Error != "" && !dup {
 		s.notify(r.Context(), agentID)    // a slot of --max-runs is free
 		s.notifyLog(r.Context(), c.RunID) // it failed to start: its log is complete
+		s.wakeWebhooks()
 	}
 	resp := api.Ack{CmdID: c.ID, State: string(c.State), Duplicate: dup}
 	if c.AckedAt != nil {
@@ -349,6 +350,7 @@ func (s *Server) handleExit(w http.ResponseWriter, r *http.Request) error {
 	// and its log's readers learn that it is complete.
 	s.notify(r.Context(), r.PathValue("agent_id"))
 	s.notifyLog(r.Context(), run.ID)
+	s.wakeWebhooks()
 	writeJSON(w, http.StatusOK, run.API())
 	return nil
 }

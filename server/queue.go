@@ -57,6 +57,7 @@ func (s *Server) cancelQueued(ctx context.Context, run store.Run, ask stopAsk) (
 		// wake its poll so the next waiting rerun goes out now.
 		s.notify(ctx, run.AgentID)
 		s.notifyLog(ctx, run.ID)
+		s.wakeWebhooks()
 		return api.Queued{RunID: cancelled.ID, CmdID: cancelled.RerunCmdID}, nil
 	case errors.Is(err, store.ErrStarting), errors.Is(err, store.ErrConflict):
 		// Starting, or no longer queued (started, or ended, since it was
@@ -157,6 +158,7 @@ func (s *Server) sweepExpired(ctx context.Context) {
 			s.log.Warn().Err(err).Msg("expiring queued runs failed; retrying")
 		} else if n > 0 {
 			s.log.Info().Int("runs", n).Msg("queued runs expired")
+			s.wakeWebhooks()
 		}
 	}
 }

@@ -39,6 +39,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/diagnostics", user(s.handleDiagnostics))
 	mux.HandleFunc("POST /api/projects/{project}/recipients", user(s.handleShare))
 	mux.HandleFunc("DELETE /api/projects/{project}/recipients/{user}", user(s.handleUnshare))
+	mux.HandleFunc("POST /api/projects/{project}/webhooks", user(s.handleCreateWebhook))
+	mux.HandleFunc("GET /api/projects/{project}/webhooks", user(s.handleListWebhooks))
+	mux.HandleFunc("DELETE /api/projects/{project}/webhooks/{id}", user(s.handleDeleteWebhook))
 	mux.HandleFunc("GET /api/openapi.yaml", s.wrap(s.handleOpenAPI))
 
 	s.ui.Register(mux) // the web UI: package ui, over uiCore (uicore.go)

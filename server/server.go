@@ -93,6 +93,9 @@ type Config struct {
 	// it looks: default a minute.
 	Retention      time.Duration
 	RetentionSweep time.Duration
+	// WebhookAllowPrivate lets hooks reach loopback, private and other
+	// internal addresses (webhooks.go); off, they are refused.
+	WebhookAllowPrivate bool
 	// MaxHeldPolls and MaxInFlight are the overload limits (shed.go): held
 	// long-polls, and requests being served besides them (agents'
 	// heartbeats, acks and reports may use twice as many). Past them, 503
@@ -189,6 +192,7 @@ type Server struct {
 	authLimit *authLimiter     // failed-authentication budgets (authlimit.go)
 	lastUsed  *lastUsed        // tokens' last-used times, written behind (lastused.go)
 	resources *resourceReports // agents' resource reports, written behind (resources.go)
+	webhooks  *webhooks        // sending run ends to projects' hooks (webhook_send.go)
 	tokens    *tokenCache      // verified tokens (tokencache.go)
 	shed      *shedder         // overload limits (shed.go)
 	names     sync.Map         // user id → name (actor.go)
@@ -221,6 +225,7 @@ func New(cfg Config, st store.Store, w Waker) *Server {
 	s.authLimit = newAuthLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)
 	s.lastUsed = newLastUsed(st, s.log)
 	s.resources = newResourceReports(st, s.log)
+	s.webhooks = newWebhooks(cfg.WebhookAllowPrivate, s.metrics.registry)
 	s.health = newStoreHealth(st, s.log, s.metrics.registry)
 	s.beats.quiet, s.lastUsed.quiet, s.resources.quiet = s.health.failed, s.health.failed, s.health.failed
 	s.shed = &shedder{maxHeld: int64(max(cfg.MaxHeldPolls, 0)), maxInFlight: int64(max(cfg.MaxInFlight, 0))}
@@ -280,6 +285,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.sweepExpired(beatsCtx)
 	go s.pruneIdempotency(beatsCtx)
 	go s.retain(beatsCtx)
+	go s.sendWebhooks(beatsCtx)
 	go s.watchRevocations(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.

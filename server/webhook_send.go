@@ -38,8 +38,8 @@ const (
 	webhookWindow   = 25 * time.Hour         // retried for at least 24 h
 	webhookFirstGap = 2 * time.Second        // the first retry; doubling up to webhookMaxGap
 	webhookMaxGap   = time.Hour
-	webhookBatch    = 20 // deliveries claimed at once
-	webhookSenders  = 8  // sent at once by one replica
+	webhookBatch    = 20                 // deliveries claimed at once
+	webhookSenders  = 8                  // sent at once by one replica
 	webhookKeep     = 7 * 24 * time.Hour // finished deliveries listed this long
 )
 

@@ -38,10 +38,10 @@ type serving struct {
 // startServer starts argus-server serve on db, on a port of its own
 // choosing, with the session key every server of a test shares (as
 // replicas must).
-func startServer(t *testing.T, db string) *serving {
+func startServer(t *testing.T, db string, env ...string) *serving {
 	t.Helper()
 	e := testenv.New(t)
-	s := e.StartServer(testenv.ServerSpec{DB: db, Env: []string{"ARGUS_SESSION_KEY=" + testSessionKey}})
+	s := e.StartServer(testenv.ServerSpec{DB: db, Env: append([]string{"ARGUS_SESSION_KEY=" + testSessionKey}, env...)})
 	return &serving{Server: s, env: e}
 }
 

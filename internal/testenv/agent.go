@@ -15,7 +15,10 @@ import (
 
 // AgentSpec describes one argus-agent daemon process.
 type AgentSpec struct {
-	Bin   string // the argus-agent binary
+	Bin string // the argus-agent binary
+	// Launcher runs Bin (["wine"] for a Windows agent: wine.go); empty:
+	// Bin is run itself.
+	Launcher []string
 	Home  string // --home, holding its token cache and journal
 	Label string
 	// Args are more flags (--heartbeat-interval, --grace-period…), Env
@@ -40,9 +43,16 @@ type Agent struct {
 // em_live_ token and returns the agent id it printed. extra are more
 // flags (--label, --ca-cert…).
 func (s *Server) Register(ctx context.Context, bin, home, userToken string, extra ...string) (string, error) {
+	return s.RegisterWith(ctx, AgentSpec{Bin: bin, Home: home, Args: extra}, userToken)
+}
+
+// RegisterWith is Register for an agent run as spec says (its Launcher,
+// Env and Args).
+func (s *Server) RegisterWith(ctx context.Context, spec AgentSpec, userToken string) (string, error) {
+	argv := append(append(append([]string{}, spec.Launcher...), spec.Bin, "--register", "--home", spec.Home), spec.Args...)
 	r, err := Run(ctx, RunSpec{
-		Argv: append([]string{bin, "--register", "--home", home}, extra...),
-		Env:  []string{"ARGUS_URL=" + s.URL, "ARGUS_TOKEN=" + userToken},
+		Argv: argv,
+		Env:  append([]string{"ARGUS_URL=" + s.URL, "ARGUS_TOKEN=" + userToken}, spec.Env...),
 	})
 	if err != nil {
 		return "", err
@@ -66,7 +76,7 @@ func (s *Server) StartAgent(ctx context.Context, spec AgentSpec, id string, user
 	}
 	// No --url: the daemon finds the server in its token cache, as it does
 	// for an operator.
-	argv := append([]string{spec.Bin, "--home", spec.Home}, spec.Args...)
+	argv := append(append(append([]string{}, spec.Launcher...), spec.Bin, "--home", spec.Home), spec.Args...)
 	if spec.Label != "" {
 		argv = append(argv, "--label", spec.Label)
 	}

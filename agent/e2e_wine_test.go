@@ -1,0 +1,124 @@
+//go:build linux
+
+// The Windows agent at runtime: argus-agent.exe under Wine (testenv.NewWine)
+// against the Linux server, driven like any agent. What Wine shows and
+// what it cannot (README "Honest limits"): CreateProcess with a new
+// process group, named job objects and their termination, exit codes and
+// output are Wine's real implementations; console control events are not
+// delivered to a console-less process group under Wine, so a stop there
+// always ends by terminating the job after the grace period.
+
+package agent_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/testenv"
+	"github.com/argus-exec/argus/server/api"
+)
+
+func TestTheWindowsAgentUnderWine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := testenv.NewWine(t, e.Dir)
+	ctx := context.Background()
+	home := filepath.Join(e.Dir, "winhome")
+	spec := w.Spec(home, "--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s")
+	id, err := e.server.RegisterWith(ctx, spec, e.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.StartAgent(e.server, spec, id, e.user)
+	agents, err := e.user.Agents(ctx, client.ListOptions{})
+	if err != nil || len(agents.Agents) != 1 || agents.Agents[0].OS != "windows" {
+		t.Fatalf("the Windows agent as the server lists it: %+v (%v)", agents, err)
+	}
+	host := agents.Agents[0].Hostname
+	batch := func(shell string) string {
+		t.Helper()
+		c, err := e.user.CreateBatch(ctx, api.CreateBatchRequest{Project: "win", Name: "cmd",
+			EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Shell: shell}, Cwd: testenv.WindowsPath(e.Dir), Host: host}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.ID
+	}
+
+	// A cmd line that prints and exits 3: the code and the output arrive.
+	exit3 := e.rerun(batch("echo hello from wine & exit 3"))
+	r := e.waitEnded(exit3, time.Minute)
+	if r.Status != api.RunExited || r.ExitCode == nil || *r.ExitCode != 3 || r.PID == 0 {
+		t.Fatalf("cmd /c ... exit 3 under Wine: %+v", r)
+	}
+	if out := e.completeLog(exit3); !strings.Contains(out, "hello from wine") {
+		t.Fatalf("its output: %q", out)
+	}
+
+	// A tree (cmd and its ping) that would run two minutes: Stop ends the
+	// whole job after the grace period, and the run says stopped.
+	const marker = "ping -n 117 127.0.0.1" // this test's own command line
+	tree := e.rerun(batch("echo start & " + marker))
+	running := e.waitStatus(tree, api.RunRunning)
+	if running.PID == 0 {
+		t.Fatalf("the tree's run has no PID: %+v", running)
+	}
+	e.WaitFor(30*time.Second, "cmd and its ping running under Wine", func() bool { return len(liveWith(marker)) >= 2 })
+	e.stop(tree, "2s")
+	stopped := e.waitStopped(tree)
+	if stopped.Status != api.RunStopped || stopped.StopOutcome == "" {
+		t.Fatalf("the stopped tree: %+v", stopped)
+	}
+	e.WaitFor(20*time.Second, "every process of the tree gone", func() bool { return len(liveWith(marker)) == 0 })
+	if out := e.completeLog(tree); !strings.Contains(out, "start") {
+		t.Fatalf("the stopped tree's output: %q", out)
+	}
+}
+
+// completeLog reads a run's output once the server has all of it (the
+// agent ships it beside the exit report, in its own time).
+func (e *env) completeLog(runID string) string {
+	e.t.Helper()
+	var out string
+	e.WaitFor(30*time.Second, "the complete output of run "+runID, func() bool {
+		l, err := e.user.RunLog(context.Background(), runID, 0, time.Second)
+		if err != nil {
+			return false
+		}
+		out = string(l.Data)
+		return l.Complete
+	})
+	return out
+}
+
+// liveWith lists the live processes (zombies are dead) whose command line
+// holds s: under Wine every Windows process is a Linux one.
+func liveWith(s string) []int {
+	var pids []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil || !strings.Contains(strings.ReplaceAll(string(cmdline), "\x00", " "), s) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 0 && fields[0] == "Z" {
+			continue
+		}
+		var pid int
+		for _, c := range d.Name() {
+			pid = pid*10 + int(c-'0')
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}

@@ -19,8 +19,8 @@ type AgentSpec struct {
 	// Launcher runs Bin (["wine"] for a Windows agent: wine.go); empty:
 	// Bin is run itself.
 	Launcher []string
-	Home  string // --home, holding its token cache and journal
-	Label string
+	Home     string // --home, holding its token cache and journal
+	Label    string
 	// Args are more flags (--heartbeat-interval, --grace-period…), Env
 	// more variables (ARGUS_AGENT_FAULT=…).
 	Args []string

@@ -122,3 +122,16 @@ func liveWith(s string) []int {
 	}
 	return pids
 }
+
+// TestWindowsProcessControlUnitTestsUnderWine runs agent/internal/proc's
+// tests built for Windows (job names, creation flags, CTRL_BREAK targets,
+// filetime identity, exit words, command lines) under Wine. Other
+// packages' Windows tests cannot run there yet: README "Honest limits".
+func TestWindowsProcessControlUnitTestsUnderWine(t *testing.T) {
+	t.Parallel()
+	w := testenv.NewWine(t, t.TempDir())
+	r := w.RunTests(t, "./agent/internal/proc")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "\nPASS") || strings.Count(r.Stdout, "--- PASS") < 10 {
+		t.Fatalf("agent/internal/proc's Windows tests under Wine: %s", r)
+	}
+}

@@ -122,3 +122,27 @@ func (w *Wine) kill() {
 	wait.Env = w.env(os.Environ())
 	_ = wait.Run()
 }
+
+// RunTests builds pkg's tests for Windows (go test -c) and runs them
+// under this prefix, verbose, returning what they printed and their exit
+// code.
+func (w *Wine) RunTests(t *testing.T, pkg string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	root, err := builder.moduleRoot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(filepath.Dir(w.Agent), strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_")+".test.exe")
+	build := exec.CommandContext(ctx, "go", "-C", root, "test", "-c", "-o", exe, pkg)
+	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("GOOS=windows go test -c %s: %v\n%s", pkg, err, out)
+	}
+	r, err := Run(ctx, RunSpec{Argv: []string{"wine", exe, "-test.v"}, Env: w.Env(), Dir: filepath.Dir(exe)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}

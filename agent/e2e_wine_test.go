@@ -71,7 +71,10 @@ func TestTheWindowsAgentUnderWine(t *testing.T) {
 	e.WaitFor(30*time.Second, "cmd and its ping running under Wine", func() bool { return len(liveWith(marker)) >= 2 })
 	e.stop(tree, "2s")
 	stopped := e.waitStopped(tree)
-	if stopped.Status != api.RunStopped || stopped.StopOutcome == "" {
+	// In Windows' words: the job terminated (or CTRL_BREAK honoured), not
+	// a POSIX signal.
+	if stopped.Status != api.RunStopped || stopped.StopOutcome == "" ||
+		(stopped.Signal != api.EndJobTerminated && stopped.Signal != api.EndCtrlBreak) {
 		t.Fatalf("the stopped tree: %+v", stopped)
 	}
 	e.WaitFor(20*time.Second, "every process of the tree gone", func() bool { return len(liveWith(marker)) == 0 })

@@ -251,6 +251,10 @@ func (h *harness) snapshot() snapshot {
 		if err := h.srv.FlushHeartbeats(context.Background()); err != nil {
 			h.t.Fatal(err)
 		}
+		// Run ends become webhook deliveries behind too (webhook_send.go).
+		if err := h.srv.ExpandRunEnds(context.Background()); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	db, err := sql.Open("sqlite", "file:"+h.dbPath+"?mode=ro")
 	if err != nil {

@@ -120,16 +120,21 @@ func (s *Server) sendWebhooks(ctx context.Context) {
 	}
 }
 
-// webhookRound expands every noted run end, then sends what is due.
-func (s *Server) webhookRound(ctx context.Context) error {
+// ExpandRunEnds turns every run end noted so far into its deliveries now,
+// as the sending loop does on its own (tests; Serve runs the loop).
+func (s *Server) ExpandRunEnds(ctx context.Context) error {
 	for {
 		n, err := s.store.ExpandRunEvents(ctx, 100, s.cfg.Now().UTC(), func() string { return newID("dlv") }, runFinishedBody)
-		if err != nil {
+		if err != nil || n < 100 {
 			return err
 		}
-		if n < 100 {
-			break
-		}
+	}
+}
+
+// webhookRound expands every noted run end, then sends what is due.
+func (s *Server) webhookRound(ctx context.Context) error {
+	if err := s.ExpandRunEnds(ctx); err != nil {
+		return err
 	}
 	for {
 		due, err := s.store.ClaimDeliveries(ctx, s.cfg.Now().UTC(), webhookLease, webhookBatch)

@@ -47,7 +47,7 @@ const (
 // Stop outcomes an agent acks with.
 const (
 	StopTerminated  = "terminated"   // the group exited within the grace period
-	StopKilled      = "killed"       // SIGKILL was needed
+	StopKilled      = "killed"       // SIGKILL was needed (Windows: the job was terminated)
 	StopAlreadyGone = "already_gone" // nothing of the run was alive (or the PID was reused)
 	StopFailed      = "failed"       // the agent could not stop it; the run is running again
 )

@@ -49,11 +49,24 @@ func exitOutcome(r Run) (string, Verdict) {
 		return "exited 0", VerdictOK
 	case r.ExitCode != nil:
 		return "failed: exit " + strconv.Itoa(*r.ExitCode), VerdictFailed
+	case r.Signal == EndJobTerminated:
+		return "failed: job terminated", VerdictFailed
+	case r.Signal == EndCtrlBreak:
+		return "failed: ended by CTRL_BREAK", VerdictFailed
 	case r.Signal != "":
 		return "failed: killed by " + r.Signal, VerdictFailed
 	}
 	return "ended, exit unknown", VerdictUnknown
 }
+
+// How a Windows run was ended, in the place of a signal (Windows has
+// none): its job object terminated (a stop's last resort, as SIGKILL is
+// elsewhere), or the CTRL_BREAK a stop sends first, ended by its default
+// handler.
+const (
+	EndJobTerminated = "JOB_TERMINATED"
+	EndCtrlBreak     = "CTRL_BREAK"
+)
 
 // TimeLayout is how the CLI and the UI write a time for people: local to
 // the reader (or UTC when asked), always with its zone.

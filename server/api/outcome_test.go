@@ -77,3 +77,11 @@ func TestParseResourcesRefusesWhatTheUICannotShow(t *testing.T) {
 		}
 	}
 }
+
+func TestWindowsEndingsInWindowsWords(t *testing.T) {
+	for sig, want := range map[string]string{EndJobTerminated: "failed: job terminated", EndCtrlBreak: "failed: ended by CTRL_BREAK", "SIGKILL": "failed: killed by SIGKILL"} {
+		if got, v := (Run{Status: RunExited, Signal: sig}).Outcome(); got != want || v != VerdictFailed {
+			t.Errorf("a run ended by %s reads %q (%s), want %q", sig, got, v, want)
+		}
+	}
+}

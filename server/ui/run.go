@@ -127,6 +127,10 @@ func exitReason(r api.Run) string {
 		return ""
 	case r.ExitCode != nil:
 		parts = append(parts, "exit code "+strconv.Itoa(*r.ExitCode))
+	case r.Signal == api.EndJobTerminated:
+		parts = append(parts, "its job object was terminated (Windows): the process tree was ended")
+	case r.Signal == api.EndCtrlBreak:
+		parts = append(parts, "ended by CTRL_BREAK (Windows), the stop's first request")
 	case r.Signal != "":
 		parts = append(parts, "killed by signal "+r.Signal)
 	case r.ExitUnknown:

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/argus-exec/argus/server/api"
 )
 
 // The decisions behind Windows process control, kept free of Windows
@@ -114,15 +116,16 @@ func filetimeTicks(low, high uint32) uint64 {
 	return uint64(high)<<32 | uint64(low)
 }
 
-// windowsExit turns a Windows exit code into the report's code or signal:
-// a CTRL_BREAK's default ending and a stop's job kill read as the signals
-// they stand in for; anything else is the process's own exit code.
+// windowsExit turns a Windows exit code into the report's code or its
+// "signal": how the run was ended, in Windows' words (api.EndCtrlBreak,
+// api.EndJobTerminated), not the POSIX signals they stand in for; any
+// other code is the process's own exit code.
 func windowsExit(code uint32) (*int, string) {
 	switch code {
 	case winStatusControlCExit:
-		return nil, "CTRL_BREAK"
+		return nil, api.EndCtrlBreak
 	case jobKillExitCode:
-		return nil, "SIGKILL"
+		return nil, api.EndJobTerminated
 	}
 	c := int(code)
 	return &c, ""

@@ -119,7 +119,7 @@ func TestWindowsExit(t *testing.T) {
 	}{
 		{0, ""}, {1, ""}, {0xC0000005, ""}, // an access violation is the run's own exit
 		{winStatusControlCExit, "CTRL_BREAK"},
-		{jobKillExitCode, "SIGKILL"},
+		{jobKillExitCode, "JOB_TERMINATED"},
 	} {
 		code, sig := windowsExit(c.code)
 		switch {

@@ -138,3 +138,43 @@ func TestWindowsProcessControlUnitTestsUnderWine(t *testing.T) {
 		t.Fatalf("agent/internal/proc's Windows tests under Wine: %s", r)
 	}
 }
+
+// TestTheWindowsAgentReattachesUnderWine: an agent killed while its run
+// runs, started again, finds the run by its job object and stops it.
+func TestTheWindowsAgentReattachesUnderWine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := testenv.NewWine(t, e.Dir)
+	ctx := context.Background()
+	home := filepath.Join(e.Dir, "winhome")
+	spec := w.Spec(home, "--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s")
+	id, err := e.server.RegisterWith(ctx, spec, e.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := e.StartAgent(e.server, spec, id, e.user)
+	agents, err := e.user.Agents(ctx, client.ListOptions{})
+	if err != nil || len(agents.Agents) != 1 {
+		t.Fatalf("agents: %+v (%v)", agents, err)
+	}
+	b, err := e.user.CreateBatch(ctx, api.CreateBatchRequest{Project: "win", Name: "cmd", EnvSnapshot: api.EnvSnapshot{
+		Command: api.CommandLine{Shell: "echo start & ping -n 118 127.0.0.1"}, Cwd: testenv.WindowsPath(e.Dir), Host: agents.Agents[0].Hostname}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := e.rerun(b.ID)
+	e.waitStatus(run, api.RunRunning)
+	e.WaitFor(30*time.Second, "cmd and its ping running", func() bool { return len(liveWith("ping -n 118")) >= 2 })
+	first.Proc.Kill()
+	e.WaitExit(first.Proc, 30*time.Second)
+	if len(liveWith("ping -n 118")) < 2 {
+		t.Fatal("the run died with its agent")
+	}
+	e.StartAgent(e.server, spec, id, e.user)
+	e.stop(run, "2s")
+	stopped := e.waitStopped(run)
+	if stopped.Status != api.RunStopped {
+		t.Fatalf("the run stopped by the restarted agent: %+v", stopped)
+	}
+	e.WaitFor(20*time.Second, "every process of the tree gone", func() bool { return len(liveWith("ping -n 118")) == 0 })
+}

@@ -4,9 +4,9 @@
 // against the Linux server, driven like any agent. What Wine shows and
 // what it cannot (README "Honest limits"): CreateProcess with a new
 // process group, named job objects and their termination, exit codes and
-// output are Wine's real implementations; console control events are not
-// delivered to a console-less process group under Wine, so a stop there
-// always ends by terminating the job after the grace period.
+// output are Wine's real implementations; the CTRL_BREAK a stop sends
+// first does not end the tree under Wine 8, so a stop there ends by
+// terminating the job after the grace period.
 
 package agent_test
 

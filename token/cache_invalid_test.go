@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/argus-exec/argus/internal/tempdir"
 )
 
 func changed(b byte) byte {
@@ -32,7 +34,7 @@ func TestSaveCacheRefusesInvalidToken(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			home := filepath.Join(t.TempDir(), ".argus-agent")
+			home := filepath.Join(tempdir.New(t), ".argus-agent")
 			path := CachePath(home, "")
 			c := sampleCache(t)
 			c.Token = tc.token
@@ -58,7 +60,7 @@ func TestSaveCacheRefusesInvalidToken(t *testing.T) {
 // TestSaveCacheInvalidKeepsOld checks that a refused save leaves a previous
 // good cache untouched.
 func TestSaveCacheInvalidKeepsOld(t *testing.T) {
-	home := filepath.Join(t.TempDir(), ".argus-agent")
+	home := filepath.Join(tempdir.New(t), ".argus-agent")
 	path := CachePath(home, "")
 	old := sampleCache(t)
 	if err := SaveCache(path, old); err != nil {
@@ -78,7 +80,7 @@ func TestSaveCacheInvalidKeepsOld(t *testing.T) {
 }
 
 func TestLoadCacheMissing(t *testing.T) {
-	path := CachePath(filepath.Join(t.TempDir(), "nope"), "gpu1")
+	path := CachePath(filepath.Join(tempdir.New(t), "nope"), "gpu1")
 	c, err := LoadCache(path)
 	if !errors.Is(err, ErrCacheMissing) {
 		t.Fatalf("LoadCache(missing) = %v, want ErrCacheMissing", err)
@@ -110,7 +112,7 @@ func TestLoadCacheCorrupt(t *testing.T) {
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			path := CachePath(filepath.Join(t.TempDir(), ".argus-agent"), "")
+			path := CachePath(filepath.Join(tempdir.New(t), ".argus-agent"), "")
 			writeRaw(t, path, data, 0o600)
 			_, err := LoadCache(path)
 			if err == nil {
@@ -141,7 +143,7 @@ func TestLoadCacheRefusesBadToken(t *testing.T) {
 	}
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {
-			path := CachePath(filepath.Join(t.TempDir(), ".argus-agent"), "")
+			path := CachePath(filepath.Join(tempdir.New(t), ".argus-agent"), "")
 			c := sampleCache(t)
 			c.Token = tok
 			writeRaw(t, path, cacheJSON(t, c), 0o600)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/argus-exec/argus/internal/tempdir"
 )
 
 func skipOnWindows(t *testing.T) {
@@ -95,7 +97,7 @@ func TestCachePath(t *testing.T) {
 func TestCacheRoundTrip(t *testing.T) {
 	for _, label := range []string{"", "gpu1"} {
 		t.Run("label="+label, func(t *testing.T) {
-			home := filepath.Join(t.TempDir(), ".argus-agent")
+			home := filepath.Join(tempdir.New(t), ".argus-agent")
 			path := CachePath(home, label)
 			want := sampleCache(t)
 			want.Label = label
@@ -139,7 +141,7 @@ func TestCacheRoundTrip(t *testing.T) {
 }
 
 func TestCacheLabelsAreSeparate(t *testing.T) {
-	home := filepath.Join(t.TempDir(), ".argus-agent")
+	home := filepath.Join(tempdir.New(t), ".argus-agent")
 	def, gpu := sampleCache(t), sampleCache(t)
 	def.Label, gpu.Label = "", "gpu1"
 	if err := SaveCache(CachePath(home, ""), def); err != nil {

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/argus-exec/argus/internal/tempdir"
 )
 
 func skipOnWindows(t *testing.T) {
@@ -60,7 +62,7 @@ func readString(t *testing.T, path string) string {
 func TestWriteFileCreatesAndReplaces(t *testing.T) {
 	for _, durable := range []bool{false, true} {
 		t.Run(fmt.Sprintf("durableName=%v", durable), func(t *testing.T) {
-			dir := t.TempDir()
+			dir := tempdir.New(t)
 			path := filepath.Join(dir, "state.json")
 			if err := WriteFile(path, []byte("first"), durable); err != nil {
 				t.Fatalf("create: %v", err)
@@ -79,7 +81,7 @@ func TestWriteFileCreatesAndReplaces(t *testing.T) {
 // An overwrite renames a new file over the old one rather than rewriting it
 // in place: a reader holding the old file never sees a half-written one.
 func TestWriteFileOverwriteIsAtomic(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	path := filepath.Join(dir, "token.json")
 	if err := WriteFile(path, []byte("old"), true); err != nil {
 		t.Fatal(err)
@@ -95,7 +97,12 @@ func TestWriteFileOverwriteIsAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if os.SameFile(before, after) {
+	switch {
+	case tempdir.UnderWine():
+		// Wine 8 does not give the renamed file an identity of its own
+		// (os.SameFile holds): the content and the lone file are checked.
+		t.Log("under Wine: the file identity check is left out (Wine reports the same identity after a rename)")
+	case os.SameFile(before, after):
 		t.Error("overwrite rewrote the file in place instead of renaming a new one over it")
 	}
 	if got := readString(t, path); got != "new" {
@@ -112,7 +119,7 @@ func TestWriteFileOverwriteIsAtomic(t *testing.T) {
 // The final rename fails (the target is a non-empty directory): the error
 // names the target and the temp file is cleaned up.
 func TestWriteFileFailedRenameLeavesNoTemp(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	path := filepath.Join(dir, "token.json")
 	if err := os.MkdirAll(filepath.Join(path, "blocker"), 0o700); err != nil {
 		t.Fatal(err)
@@ -128,7 +135,7 @@ func TestWriteFileFailedRenameLeavesNoTemp(t *testing.T) {
 }
 
 func TestWriteFileIntoMissingDirFails(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "missing", "x.json")
+	path := filepath.Join(tempdir.New(t), "missing", "x.json")
 	err := WriteFile(path, []byte("x"), false)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("WriteFile into a missing directory = %v, want a not-exist error naming %s", err, path)
@@ -141,7 +148,7 @@ func TestWriteFileIsPrivateWhateverTheUmask(t *testing.T) {
 	skipOnWindows(t)
 	for _, mask := range []int{0o000, 0o022, 0o377} {
 		t.Run(fmt.Sprintf("umask %03o", mask), func(t *testing.T) {
-			dir := t.TempDir()
+			dir := tempdir.New(t)
 			path := filepath.Join(dir, "cmd_1.json")
 			if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 				t.Fatal(err)
@@ -162,10 +169,10 @@ func TestWriteFileIsPrivateWhateverTheUmask(t *testing.T) {
 }
 
 func TestSyncDir(t *testing.T) {
-	if err := SyncDir(t.TempDir()); err != nil {
+	if err := SyncDir(tempdir.New(t)); err != nil {
 		t.Fatalf("SyncDir of a directory: %v", err)
 	}
-	missing := filepath.Join(t.TempDir(), "missing")
+	missing := filepath.Join(tempdir.New(t), "missing")
 	err := SyncDir(missing)
 	switch runtime.GOOS {
 	case "windows":

@@ -140,7 +140,7 @@ func (w *Wine) RunTests(t *testing.T, pkg string) Result {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("GOOS=windows go test -c %s: %v\n%s", pkg, err, out)
 	}
-	r, err := Run(ctx, RunSpec{Argv: []string{"wine", exe, "-test.v"}, Env: w.Env(), Dir: filepath.Dir(exe)})
+	r, err := Run(ctx, RunSpec{Argv: []string{"wine", exe, "-test.v"}, Env: append(w.Env(), "ARGUS_UNDER_WINE=1"), Dir: filepath.Dir(exe)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,32 +23,48 @@ import (
 	"github.com/argus-exec/argus/server/api"
 )
 
+// wineAgent is a registered Windows agent under Wine, running.
+type wineAgent struct {
+	spec  testenv.AgentSpec
+	id    string
+	agent *testenv.Agent
+	host  string // its hostname, as the server lists it
+}
+
+// startWineAgent registers and starts argus-agent.exe under Wine.
+func (e *env) startWineAgent() *wineAgent {
+	e.t.Helper()
+	w := testenv.NewWine(e.t, e.Dir)
+	spec := w.Spec(filepath.Join(e.Dir, "winhome"), "--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s")
+	id, err := e.server.RegisterWith(context.Background(), spec, e.token)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := &wineAgent{spec: spec, id: id, agent: e.StartAgent(e.server, spec, id, e.user)}
+	agents, err := e.user.Agents(context.Background(), client.ListOptions{})
+	if err != nil || len(agents.Agents) != 1 || agents.Agents[0].OS != "windows" {
+		e.t.Fatalf("the Windows agent as the server lists it: %+v (%v)", agents, err)
+	}
+	a.host = agents.Agents[0].Hostname
+	return a
+}
+
+// cmdBatch records a cmd.exe line to run on the Windows agent's host.
+func (e *env) cmdBatch(a *wineAgent, line string) string {
+	e.t.Helper()
+	c, err := e.user.CreateBatch(context.Background(), api.CreateBatchRequest{Project: "win", Name: "cmd",
+		EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Shell: line}, Cwd: testenv.WindowsPath(e.Dir), Host: a.host}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c.ID
+}
+
 func TestTheWindowsAgentUnderWine(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	w := testenv.NewWine(t, e.Dir)
-	ctx := context.Background()
-	home := filepath.Join(e.Dir, "winhome")
-	spec := w.Spec(home, "--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s")
-	id, err := e.server.RegisterWith(ctx, spec, e.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.StartAgent(e.server, spec, id, e.user)
-	agents, err := e.user.Agents(ctx, client.ListOptions{})
-	if err != nil || len(agents.Agents) != 1 || agents.Agents[0].OS != "windows" {
-		t.Fatalf("the Windows agent as the server lists it: %+v (%v)", agents, err)
-	}
-	host := agents.Agents[0].Hostname
-	batch := func(shell string) string {
-		t.Helper()
-		c, err := e.user.CreateBatch(ctx, api.CreateBatchRequest{Project: "win", Name: "cmd",
-			EnvSnapshot: api.EnvSnapshot{Command: api.CommandLine{Shell: shell}, Cwd: testenv.WindowsPath(e.Dir), Host: host}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c.ID
-	}
+	a := e.startWineAgent()
+	batch := func(line string) string { t.Helper(); return e.cmdBatch(a, line) }
 
 	// A cmd line that prints and exits 3: the code and the output arrive.
 	exit3 := e.rerun(batch("echo hello from wine & exit 3"))
@@ -152,25 +168,10 @@ func TestWindowsUnitTestsUnderWine(t *testing.T) {
 func TestTheWindowsAgentReattachesUnderWine(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	w := testenv.NewWine(t, e.Dir)
-	ctx := context.Background()
-	home := filepath.Join(e.Dir, "winhome")
-	spec := w.Spec(home, "--heartbeat-interval", "1s", "--poll-wait", "5s", "--grace-period", "2s")
-	id, err := e.server.RegisterWith(ctx, spec, e.token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first := e.StartAgent(e.server, spec, id, e.user)
-	agents, err := e.user.Agents(ctx, client.ListOptions{})
-	if err != nil || len(agents.Agents) != 1 {
-		t.Fatalf("agents: %+v (%v)", agents, err)
-	}
-	b, err := e.user.CreateBatch(ctx, api.CreateBatchRequest{Project: "win", Name: "cmd", EnvSnapshot: api.EnvSnapshot{
-		Command: api.CommandLine{Shell: "echo start & ping -n 118 127.0.0.1"}, Cwd: testenv.WindowsPath(e.Dir), Host: agents.Agents[0].Hostname}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := e.rerun(b.ID)
+	a := e.startWineAgent()
+	first := a.agent
+	b := e.cmdBatch(a, "echo start & ping -n 118 127.0.0.1")
+	run := e.rerun(b)
 	e.waitStatus(run, api.RunRunning)
 	e.WaitFor(30*time.Second, "cmd and its ping running", func() bool { return len(liveWith("ping -n 118")) >= 2 })
 	first.Proc.Kill()
@@ -178,7 +179,7 @@ func TestTheWindowsAgentReattachesUnderWine(t *testing.T) {
 	if len(liveWith("ping -n 118")) < 2 {
 		t.Fatal("the run died with its agent")
 	}
-	e.StartAgent(e.server, spec, id, e.user)
+	e.StartAgent(e.server, a.spec, a.id, e.user)
 	e.stop(run, "2s")
 	stopped := e.waitStopped(run)
 	if stopped.Status != api.RunStopped {

@@ -142,18 +142,17 @@ func liveWith(s string) []int {
 	return pids
 }
 
-// TestWindowsUnitTestsUnderWine runs packages' tests built for Windows
-// under Wine: agent/internal/proc (job names, creation flags, CTRL_BREAK
-// targets, filetime identity, exit words, command lines), the token cache,
-// the atomic file write and the client. Their temp dirs come from
+// TestWindowsUnitTestsUnderWine runs the agent side's tests built for
+// Windows under Wine: agent/internal/proc (job names, creation flags,
+// CTRL_BREAK targets, filetime identity, exit words, command lines), the
+// agent's journal, its CLI (flags, config file, log file), the token
+// cache, the atomic file write and the client. Their temp dirs come from
 // internal/tempdir, whose cleanup Wine can serve; what Wine does not
-// emulate is skipped there, saying so (ARGUS_UNDER_WINE). The agent's and
-// cmd/argus-agent's own Windows tests are not run yet: README "Honest
-// limits".
+// emulate is skipped there, saying so (ARGUS_UNDER_WINE).
 func TestWindowsUnitTestsUnderWine(t *testing.T) {
 	t.Parallel()
 	w := testenv.NewWine(t, t.TempDir())
-	for _, pkg := range []string{"./agent/internal/proc", "./token", "./internal/atomicfile", "./client"} {
+	for _, pkg := range []string{"./agent/internal/proc", "./agent", "./cmd/argus-agent", "./token", "./internal/atomicfile", "./client"} {
 		t.Run(pkg, func(t *testing.T) {
 			r := w.RunTests(t, pkg)
 			if r.Code != 0 || !strings.Contains(r.Stdout, "\nPASS") || strings.Count(r.Stdout, "--- PASS") < 3 {

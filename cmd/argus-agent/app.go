@@ -168,10 +168,11 @@ func action(c *cli.Context, acts actions) error {
 		return errors.New("--register and --reregister cannot be used together: --reregister replaces an existing registration, --register makes the first one")
 	}
 	oneShot := register || reregister
-	cfg, err := configFrom(c, oneShot)
+	cfg, closeLog, err := configFrom(c, oneShot)
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/internal/tempdir"
 	"github.com/argus-exec/argus/systemd"
 	"github.com/argus-exec/argus/token"
 )
@@ -74,7 +75,7 @@ func cleanEnv(t *testing.T) string {
 			os.Unsetenv(k)
 		}
 	}
-	home := t.TempDir()
+	home := tempdir.New(t)
 	t.Setenv("HOME", home)
 	t.Setenv("USERPROFILE", home)
 	return home
@@ -126,7 +127,7 @@ func TestRunWithDefaults(t *testing.T) {
 func TestRegisterFlagsMapToConfig(t *testing.T) {
 	cleanEnv(t)
 	tok := userToken(t)
-	dir := t.TempDir()
+	dir := tempdir.New(t)
 	f := &fake{}
 	r := execute(f, "--register", "--url", "https://argus.example:8420", "--token", tok,
 		"--label", "gpu-1", "--home", filepath.Join(dir, "h"), "--grace-period", "3s",
@@ -185,7 +186,7 @@ func TestEnvironment(t *testing.T) {
 	sameConfig(t, f.cfg, agent.Config{
 		URL: "https://env.example", UserToken: tok, Label: "env-label",
 		Home: filepath.Join(home, "agent-home"), GracePeriod: 7 * time.Second,
-		CACertFile: "/etc/ca.pem", InsecureSkipVerify: true,
+		CACertFile: absPath(t, "/etc/ca.pem"), InsecureSkipVerify: true,
 		Properties:        map[string]string{"a": "1", "b": "2"},
 		HeartbeatInterval: 4 * time.Second, PollWait: 5 * time.Second, MaxBackoff: 30 * time.Second, Version: version,
 	})
@@ -342,4 +343,15 @@ func TestVersion(t *testing.T) {
 	if r := execute(f); r.code != 0 || f.cfg.Version != "v1.2.3" {
 		t.Errorf("Config.Version %q, want v1.2.3", f.cfg.Version)
 	}
+}
+
+// absPath is p made absolute as the agent makes the paths it is given: a
+// Unix path unchanged, on Windows on the current drive.
+func absPath(t *testing.T, p string) string {
+	t.Helper()
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }

@@ -103,25 +103,30 @@ func checkConfigFile(path string, settings map[string]bool) error {
 }
 
 // configFrom checks the settings and maps them onto agent.Config, with a
-// logger on stderr or --log-file. The user token goes in only for
-// --register and --reregister.
-func configFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
+// logger on stderr or --log-file; done closes the log file once the
+// agent is done with it (Windows cannot delete or rotate a file held
+// open). The user token goes in only for --register and --reregister.
+func configFrom(c *cli.Context, oneShot bool) (cfg agent.Config, done func(), err error) {
+	done = func() {}
 	if _, err := newLogger(c.String(flagLogLevel), c.String(flagLogFormat), io.Discard); err != nil {
-		return agent.Config{}, err // a bad level or format before a log file is created
+		return agent.Config{}, done, err // a bad level or format before a log file is created
 	}
-	cfg, err := settingsFrom(c, oneShot)
+	cfg, err = settingsFrom(c, oneShot)
 	if err != nil {
-		return cfg, err
+		return cfg, done, err
 	}
 	w := c.App.ErrWriter
 	if path := c.String(flagLogFile); path != "" {
-		if w, err = openLogFile(path); err != nil {
-			return cfg, err
+		f, err := openLogFile(path)
+		if err != nil {
+			return cfg, done, err
 		}
+		w, done = f, func() { _ = f.Close() }
 	}
 	log, err := newLogger(c.String(flagLogLevel), c.String(flagLogFormat), w)
 	if err != nil {
-		return cfg, err
+		done()
+		return cfg, func() {}, err
 	}
 	if cfg.InsecureSkipVerify {
 		log.Warn().Msg("TLS certificate verification is off (--insecure-skip-verify): anyone on the path can impersonate the server")
@@ -129,12 +134,12 @@ func configFrom(c *cli.Context, oneShot bool) (agent.Config, error) {
 	log.Debug().Str("url", redactURL(cfg.URL)).Str("label", cfg.Label).Str("home", cfg.Home).
 		Int("properties", len(cfg.Properties)).Str("version", version).Msg("argus-agent configuration")
 	cfg.Logger = log
-	return cfg, nil
+	return cfg, done, nil
 }
 
 // openLogFile opens --log-file for appending, private to its owner: run
 // output and errors can say more than other users should read. It stays
-// open for the life of the process.
+// open while the agent runs.
 func openLogFile(path string) (*os.File, error) {
 	abs, err := filepath.Abs(expandHome(path))
 	if err != nil {

@@ -4,15 +4,17 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/internal/tempdir"
 )
 
 func writeFile(t *testing.T, name, content string, mode os.FileMode) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
+	path := filepath.Join(tempdir.New(t), name)
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +45,8 @@ report-resources: false
 	}
 	sameConfig(t, f.cfg, agent.Config{
 		URL: "https://file.example", UserToken: tok, Label: "file-label",
-		Home: "/srv/argus-agent", GracePeriod: 20 * time.Second,
-		CACertFile: "/etc/file-ca.pem", InsecureSkipVerify: true,
+		Home: absPath(t, "/srv/argus-agent"), GracePeriod: 20 * time.Second,
+		CACertFile: absPath(t, "/etc/file-ca.pem"), InsecureSkipVerify: true,
 		Properties:        map[string]string{"x": "1", "y": "2"},
 		HeartbeatInterval: 15 * time.Second, PollWait: 50 * time.Second, MaxBackoff: 30 * time.Second, Version: version,
 	})
@@ -83,6 +85,9 @@ func TestConfigFileErrors(t *testing.T) {
 		{"token readable by others", "token: em_live_x\n", 0o644, "chmod 600"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.want == "chmod 600" && runtime.GOOS == "windows" {
+				t.Skip("Windows has no Unix file modes: the profile's ACL protects a config file there")
+			}
 			cleanEnv(t)
 			path := writeFile(t, "agent.yaml", tc.content, tc.mode)
 			f := &fake{}
@@ -94,6 +99,6 @@ func TestConfigFileErrors(t *testing.T) {
 	}
 	t.Run("missing", func(t *testing.T) {
 		cleanEnv(t)
-		checkOneLine(t, execute(&fake{}, "--config", filepath.Join(t.TempDir(), "nope.yaml")), 1, "does not exist")
+		checkOneLine(t, execute(&fake{}, "--config", filepath.Join(tempdir.New(t), "nope.yaml")), 1, "does not exist")
 	})
 }

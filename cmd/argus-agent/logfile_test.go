@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/argus-exec/argus/agent"
+	"github.com/argus-exec/argus/internal/tempdir"
 )
 
 // --log-file takes the log off stderr (a Windows service has none) into a
@@ -16,7 +17,7 @@ import (
 func TestLogFile(t *testing.T) {
 	cleanEnv(t)
 	tok := userToken(t)
-	path := filepath.Join(t.TempDir(), "agent.log")
+	path := filepath.Join(tempdir.New(t), "agent.log")
 	if err := os.WriteFile(path, []byte("earlier line\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestLogFile(t *testing.T) {
 
 	// A log file that cannot be opened is a one-line error before the agent runs.
 	f = &fake{}
-	checkOneLine(t, execute(f, "--log-file", filepath.Join(t.TempDir(), "no", "such", "dir", "x.log")), 1, "--log-file")
+	checkOneLine(t, execute(f, "--log-file", filepath.Join(tempdir.New(t), "no", "such", "dir", "x.log")), 1, "--log-file")
 	if f.runs != 0 {
 		t.Error("the agent ran without its log file")
 	}

@@ -285,11 +285,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.sweepExpired(beatsCtx)
 	go s.pruneIdempotency(beatsCtx)
 	go s.retain(beatsCtx)
-	go s.sendWebhooks(beatsCtx)
+	webhooksDone := make(chan struct{})
+	go func() { s.sendWebhooks(beatsCtx); close(webhooksDone) }()
 	go s.watchRevocations(beatsCtx)
 	// Requests finish first, then the last buffered heartbeats and token
 	// uses are flushed.
-	defer func() { stopBeats(); <-beatsDone; <-usedDone; <-resourcesDone }()
+	// The webhook loop records the attempt it has in flight (cut short)
+	// before the process ends: a delivery left leased would wait out its
+	// lease after a restart.
+	defer func() { stopBeats(); <-beatsDone; <-usedDone; <-resourcesDone; <-webhooksDone }()
 
 	s.relisten = newRelistener(ln)
 	errc := make(chan error, 1)

@@ -33,7 +33,7 @@ import (
 
 const (
 	webhookEvery    = 500 * time.Millisecond // how often the loop looks, besides wake-ups
-	webhookLease    = time.Minute            // a claimed delivery's lease: past the send timeout
+	webhookLease    = 30 * time.Second       // a claimed delivery's lease: past the send timeout
 	webhookTimeout  = 15 * time.Second       // one attempt, connection to the end of the answer
 	webhookWindow   = 25 * time.Hour         // retried for at least 24 h
 	webhookFirstGap = 2 * time.Second        // the first retry; doubling up to webhookMaxGap
@@ -184,6 +184,13 @@ func (s *Server) tryDelivery(ctx context.Context, d store.Delivery) store.Attemp
 	a.Error = err.Error()
 	if len(a.Error) > 500 {
 		a.Error = a.Error[:500]
+	}
+	if ctx.Err() != nil {
+		// Cut short by this server's shutdown, not the receiver's fault:
+		// due again at once, for this server after its restart or another.
+		s.webhooks.attempts.WithLabelValues("failed").Inc()
+		a.State, a.NextAt, a.Error = store.DeliveryPending, now, "interrupted: the server was shutting down"
+		return a
 	}
 	if now.Sub(d.CreatedAt) >= webhookWindow {
 		s.webhooks.attempts.WithLabelValues("gave_up").Inc()

@@ -76,17 +76,23 @@ func (s *Store) Resources(ctx context.Context, agentIDs []string) (map[string]st
 		if err != nil {
 			return nil, fmt.Errorf("resources: %w", err)
 		}
-		for rows.Next() {
-			var id, report string
-			var at int64
-			if err := rows.Scan(&id, &report, &at); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("resources: %w", err)
-			}
-			out[id] = store.ResourceReport{Report: []byte(report), At: goTime(at)}
+		type stored struct {
+			id     string
+			report store.ResourceReport
 		}
-		if err := rows.Close(); err != nil {
+		got, err := collect(rows, func(r row) (stored, error) {
+			var st stored
+			var report string
+			var at int64
+			err := r.Scan(&st.id, &report, &at)
+			st.report = store.ResourceReport{Report: []byte(report), At: goTime(at)}
+			return st, err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("resources: %w", err)
+		}
+		for _, st := range got {
+			out[st.id] = st.report
 		}
 		agentIDs = agentIDs[n:]
 	}

@@ -64,21 +64,13 @@ func (s *Store) PruneRuns(ctx context.Context, before time.Time, limit int) (sto
 // PruneBatches deletes old batches without runs, oldest first
 // (batches_created); the NOT EXISTS is answered by runs_batch.
 func (s *Store) PruneBatches(ctx context.Context, before time.Time, limit int) (int, error) {
-	var n int
-	err := s.inTx(ctx, func(c conn) error {
-		res, err := c.exec(ctx, `DELETE FROM batches WHERE id IN (
-			SELECT b.id FROM batches b
-			WHERE b.created_at < ? AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.batch_id = b.id)
-			ORDER BY b.created_at, b.id LIMIT ?)`, dbTime(before), limit)
-		if err != nil {
-			return err
-		}
-		k, err := res.RowsAffected()
-		n = int(k)
-		return err
-	})
+	res, err := s.pool().exec(ctx, `DELETE FROM batches WHERE id IN (
+		SELECT b.id FROM batches b
+		WHERE b.created_at < ? AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.batch_id = b.id)
+		ORDER BY b.created_at, b.id LIMIT ?)`, dbTime(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune batches: %w", err)
 	}
-	return n, nil
+	n, err := res.RowsAffected()
+	return int(n), err
 }

@@ -33,22 +33,24 @@ func (s *Store) batchRunsChunk(ctx context.Context, ids []string, out map[string
 	if err != nil {
 		return err
 	}
-	last := map[string]string{} // run id → batch id
-	for rows.Next() {
-		var batchID string
-		var count int
-		var lastID *string
-		if err := rows.Scan(&batchID, &count, &lastID); err != nil {
-			rows.Close()
-			return err
-		}
-		if count > 0 && lastID != nil {
-			out[batchID] = store.BatchRuns{Count: count}
-			last[*lastID] = batchID
-		}
+	type counted struct {
+		batchID string
+		count   int
+		lastID  *string
 	}
-	if err := rows.Close(); err != nil {
+	got, err := collect(rows, func(r row) (counted, error) {
+		var c counted
+		return c, r.Scan(&c.batchID, &c.count, &c.lastID)
+	})
+	if err != nil {
 		return err
+	}
+	last := map[string]string{} // run id → batch id
+	for _, c := range got {
+		if c.count > 0 && c.lastID != nil {
+			out[c.batchID] = store.BatchRuns{Count: c.count}
+			last[*c.lastID] = c.batchID
+		}
 	}
 	if len(last) == 0 {
 		return nil
@@ -117,20 +119,22 @@ func (s *Store) CommandCounts(ctx context.Context, agentIDs []string) (map[strin
 		if err != nil {
 			return nil, fmt.Errorf("command counts: %w", err)
 		}
-		for rows.Next() {
-			var agentID, state string
-			var count int
-			if err := rows.Scan(&agentID, &state, &count); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("command counts: %w", err)
-			}
-			if out[agentID] == nil {
-				out[agentID] = map[store.CommandState]int{}
-			}
-			out[agentID][store.CommandState(state)] = count
+		type counted struct {
+			agentID, state string
+			count          int
 		}
-		if err := rows.Close(); err != nil {
+		got, err := collect(rows, func(r row) (counted, error) {
+			var c counted
+			return c, r.Scan(&c.agentID, &c.state, &c.count)
+		})
+		if err != nil {
 			return nil, fmt.Errorf("command counts: %w", err)
+		}
+		for _, c := range got {
+			if out[c.agentID] == nil {
+				out[c.agentID] = map[store.CommandState]int{}
+			}
+			out[c.agentID][store.CommandState(c.state)] = c.count
 		}
 		agentIDs = agentIDs[n:]
 	}

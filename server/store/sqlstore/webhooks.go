@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/argus-exec/argus/server/store"
@@ -149,18 +150,22 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 			return err
 		}
 		claimed, err := collect(rows, func(r row) (store.Delivery, error) {
-			var d store.Delivery
 			var url, secret string
 			d, err := scanDelivery(r, &url, &secret)
 			d.URL, d.Secret = url, secret
 			return d, err
 		})
-		if err != nil {
+		if err != nil || len(claimed) == 0 {
 			return err
 		}
-		for _, d := range claimed {
-			if _, err := c.exec(ctx, `UPDATE webhook_deliveries SET lease_until = ? WHERE id = ?`,
-				dbTime(now.Add(lease)), d.ID); err != nil {
+		ids := make([]string, len(claimed))
+		for i, d := range claimed {
+			ids[i] = d.ID
+		}
+		for chunk := range slices.Chunk(ids, resourcesChunk) {
+			marks, args := inList(chunk)
+			if _, err := c.exec(ctx, `UPDATE webhook_deliveries SET lease_until = ? WHERE id IN (`+marks+`)`,
+				append([]any{dbTime(now.Add(lease))}, args...)...); err != nil {
 				return err
 			}
 		}

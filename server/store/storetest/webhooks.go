@@ -28,8 +28,14 @@ func testWebhooks(t *testing.T, f *fixture) {
 		t.Fatalf("Webhooks(vision) = %+v", hooks)
 	}
 
-	f.running(b, a, "r-1", 100)
+	r1 := f.running(b, a, "r-1", 100)
 	f.running(other, a, "r-2", 101)
+	// A stop of r-1, delivered before it exits and acked after: the ack
+	// writes the ended run again.
+	stop := stopCmd(r1, "stop-1", t0.Add(time.Minute))
+	_, err = f.s.QueueStop(f.ctx, r1.ID, stop)
+	f.must(err)
+	f.deliver(a, stop.ID, t0.Add(time.Minute))
 	for _, id := range []string{"r-1", "r-2"} {
 		_, err := f.s.ReportExit(f.ctx, a.ID, id, api.ExitReport{ExitCode: ptr(3), EndedAt: t0.Add(time.Hour)})
 		f.must(err)
@@ -44,8 +50,12 @@ func testWebhooks(t *testing.T, f *fixture) {
 	if took != 2 || n != 2 {
 		t.Fatalf("ExpandRunEvents took %d runs and made %d deliveries, want 2 runs and 2 deliveries (r-1's project has two hooks)", took, n)
 	}
-	// The ended run written again (a late report) is not a second end.
-	_, _ = f.s.ReportExit(f.ctx, a.ID, "r-1", api.ExitReport{ExitCode: ptr(3), EndedAt: t0.Add(time.Hour)})
+	// The ended run written again (the stop's ack) is not a second end.
+	_, _, err = f.s.AckCommand(f.ctx, a.ID, stop.ID, api.AckRequest{Outcome: api.StopTerminated}, t0.Add(time.Hour))
+	f.must(err)
+	if got := f.run("r-1"); got.StopOutcome != api.StopTerminated || got.EndedAt == nil {
+		t.Fatalf("r-1 after the stop's ack = %+v, want ended with the stop's outcome written", got)
+	}
 	if took, err := f.s.ExpandRunEvents(f.ctx, 10, t0.Add(time.Hour), newID, body); err != nil || took != 0 {
 		t.Fatalf("a second expansion took %d (%v), want nothing", took, err)
 	}
@@ -53,7 +63,7 @@ func testWebhooks(t *testing.T, f *fixture) {
 	now := t0.Add(2 * time.Hour)
 	claimed, err := f.s.ClaimDeliveries(f.ctx, now, time.Minute, 10)
 	f.must(err)
-	if len(claimed) != 2 || claimed[0].URL == "" || claimed[0].Secret == "" || string(claimed[0].Body) != claimed[0].ID+" r-1 exited vision" {
+	if len(claimed) != 2 || claimed[0].URL == "" || claimed[0].Secret == "" || string(claimed[0].Body) != claimed[0].ID+" r-1 stopped vision" {
 		t.Fatalf("ClaimDeliveries = %+v", claimed)
 	}
 	if again, err := f.s.ClaimDeliveries(f.ctx, now, time.Minute, 10); err != nil || len(again) != 0 {
@@ -87,7 +97,7 @@ func testWebhooks(t *testing.T, f *fixture) {
 		t.Fatalf("after a delete: %+v", hooks)
 	}
 	// Retention takes a pruned run's end with it.
-	if _, err := f.s.PruneRuns(f.ctx, t0.Add(3*time.Hour), 10); err != nil {
-		t.Fatalf("PruneRuns of runs with ends noted: %v", err)
+	if p, err := f.s.PruneRuns(f.ctx, t0.Add(3*time.Hour), 10); err != nil || p.Runs != 2 {
+		t.Fatalf("PruneRuns of runs with ends noted = %+v, %v; want both runs", p, err)
 	}
 }

@@ -24,7 +24,9 @@ func CleanBasePath(p string) (string, error) {
 	if p == "" {
 		return "", nil
 	}
-	if !basePathPattern.MatchString(p) || strings.Contains(p, "/./") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") || strings.HasSuffix(p, "/.") {
+	// Every segment starts with a character other than a dot, so no
+	// segment is "." or "..".
+	if !basePathPattern.MatchString(p) {
 		return "", fmt.Errorf("--base-path %q is not a path such as /argus: use letters, digits and . _ ~ - in segments that each start with /", p)
 	}
 	return p, nil

@@ -157,14 +157,10 @@ func (s *Server) handleGetBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := b.API(s.userNames(r.Context()).of(b.OwnerID))
-	out.Runs = make([]api.Run, 0, len(runs))
-	for _, run := range runs {
-		out.Runs = append(out.Runs, run.API())
-	}
-	out.RunsNextCursor = next
-	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
+	if out.Runs, err = s.apiRuns(r.Context(), runs); err != nil {
 		return err
 	}
+	out.RunsNextCursor = next
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -228,15 +224,9 @@ func (s *Server) handleUnshare(w http.ResponseWriter, r *http.Request) error {
 // project exists (404), the caller owns it (403, naming verb), and the
 // user named exists (404).
 func (s *Server) ownProjectAndUser(ctx context.Context, callerID, project, userName, verb string) (store.Project, store.User, error) {
-	proj, err := s.store.Project(ctx, project)
-	if errors.Is(err, store.ErrNotFound) {
-		return proj, store.User{}, errorf(http.StatusNotFound, "no project %s", project)
-	}
+	proj, err := s.ownProject(ctx, callerID, project, verb)
 	if err != nil {
 		return proj, store.User{}, err
-	}
-	if proj.OwnerID != callerID {
-		return proj, store.User{}, errorf(http.StatusForbidden, "only the owner of project %s can %s it", project, verb)
 	}
 	u, err := s.store.UserByName(ctx, userName)
 	if errors.Is(err, store.ErrNotFound) {

@@ -203,13 +203,11 @@ func (s *Server) handleListRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := api.RunList{Runs: make([]api.Run, 0, len(runs))}
-	for _, run := range runs {
-		out.Runs = append(out.Runs, run.API())
-	}
-	if err := s.describeRuns(r.Context(), out.Runs); err != nil {
+	list, err := s.apiRuns(r.Context(), runs)
+	if err != nil {
 		return err
 	}
+	out := api.RunList{Runs: list}
 	out.NextCursor = nextCursor(listRuns, more, func() store.Key { return runs[len(runs)-1].Key() })
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -129,6 +129,16 @@ func (s *Server) describeQueued(ctx context.Context, out *api.Run) error {
 	return nil
 }
 
+// apiRuns is runs as the API shows them, the queued ones saying why they
+// wait: what every list of runs answers, in the API and the UI.
+func (s *Server) apiRuns(ctx context.Context, runs []store.Run) ([]api.Run, error) {
+	out := make([]api.Run, len(runs))
+	for i, r := range runs {
+		out[i] = r.API()
+	}
+	return out, s.describeRuns(ctx, out)
+}
+
 // describeRuns is describeQueued over a list.
 func (s *Server) describeRuns(ctx context.Context, runs []api.Run) error {
 	for i := range runs {

@@ -25,11 +25,18 @@ type resourceReports struct {
 	quiet func(error) bool // as heartbeats.quiet
 
 	mu      sync.Mutex
-	pending map[string]store.ResourceReport // agent id → newest report not yet written
+	pending map[string]pendingReport // agent id → newest report not yet written
+}
+
+// pendingReport is a checked report and when it was sampled; it is
+// encoded for the store only when flushed (most are replaced first).
+type pendingReport struct {
+	res api.Resources
+	at  time.Time
 }
 
 func newResourceReports(st store.Store, log zerolog.Logger) *resourceReports {
-	return &resourceReports{store: st, log: log, pending: map[string]store.ResourceReport{}}
+	return &resourceReports{store: st, log: log, pending: map[string]pendingReport{}}
 }
 
 // note takes the report an agent's request carries, if any.
@@ -47,13 +54,8 @@ func (rr *resourceReports) note(r *http.Request, agentID string, at time.Time) {
 	// sample is taken to be (older ones read as a day old).
 	at = at.Add(-min(time.Duration(res.AgeMS)*time.Millisecond, 24*time.Hour))
 	res.AgeMS = 0
-	// Stored re-encoded: only the fields the server knows, as it checked them.
-	b, err := json.Marshal(res)
-	if err != nil {
-		return
-	}
 	rr.mu.Lock()
-	rr.pending[agentID] = store.ResourceReport{Report: b, At: at}
+	rr.pending[agentID] = pendingReport{res: res, at: at}
 	rr.mu.Unlock()
 }
 
@@ -62,12 +64,21 @@ func (rr *resourceReports) note(r *http.Request, agentID string, at time.Time) {
 func (rr *resourceReports) flush(ctx context.Context) error {
 	rr.mu.Lock()
 	batch := rr.pending
-	rr.pending = make(map[string]store.ResourceReport, len(batch))
+	rr.pending = make(map[string]pendingReport, len(batch))
 	rr.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
 	}
-	err := rr.store.SaveResources(ctx, batch)
+	// Stored re-encoded: only the fields the server knows, as it checked them.
+	reports := make(map[string]store.ResourceReport, len(batch))
+	for id, p := range batch {
+		b, err := json.Marshal(p.res)
+		if err != nil {
+			continue // a checked struct of numbers and strings always encodes
+		}
+		reports[id] = store.ResourceReport{Report: b, At: p.at}
+	}
+	err := rr.store.SaveResources(ctx, reports)
 	if err != nil {
 		rr.mu.Lock()
 		for id, r := range batch {

@@ -167,11 +167,8 @@ func (c uiCore) Runs(ctx context.Context, f store.RunFilter, pg store.Page) ([]a
 	if err != nil {
 		return nil, false, err
 	}
-	out := make([]api.Run, len(runs))
-	for i, r := range runs {
-		out[i] = r.API()
-	}
-	return out, more, c.s.describeRuns(ctx, out)
+	out, err := c.s.apiRuns(ctx, runs)
+	return out, more, err
 }
 
 func (c uiCore) Agents(ctx context.Context, agents []store.Agent) ([]api.Agent, error) {

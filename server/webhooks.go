@@ -27,7 +27,7 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) err
 	if err := s.decode(w, r, &req, false); err != nil {
 		return err
 	}
-	if err := s.ownProject(r.Context(), p.UserID, project, "add webhooks to"); err != nil {
+	if _, err := s.ownProject(r.Context(), p.UserID, project, "add webhooks to"); err != nil {
 		return err
 	}
 	if err := checkWebhook(r.Context(), req, s.cfg.WebhookAllowPrivate); err != nil {
@@ -46,7 +46,7 @@ func (s *Server) handleCreateWebhook(w http.ResponseWriter, r *http.Request) err
 func (s *Server) handleListWebhooks(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
 	project := r.PathValue("project")
-	if err := s.ownProject(r.Context(), p.UserID, project, "list the webhooks of"); err != nil {
+	if _, err := s.ownProject(r.Context(), p.UserID, project, "list the webhooks of"); err != nil {
 		return err
 	}
 	hooks, err := s.store.Webhooks(r.Context(), project)
@@ -88,7 +88,7 @@ func apiDelivery(d store.Delivery) api.WebhookDelivery {
 func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) error {
 	p, _ := principalFrom(r.Context())
 	project, id := r.PathValue("project"), r.PathValue("id")
-	if err := s.ownProject(r.Context(), p.UserID, project, "delete the webhooks of"); err != nil {
+	if _, err := s.ownProject(r.Context(), p.UserID, project, "delete the webhooks of"); err != nil {
 		return err
 	}
 	err := s.store.DeleteWebhook(r.Context(), project, id)
@@ -102,19 +102,20 @@ func (s *Server) handleDeleteWebhook(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-// ownProject: the project exists (404) and the caller owns it (403).
-func (s *Server) ownProject(ctx context.Context, callerID, project, verb string) error {
+// ownProject: the project exists (404) and the caller owns it (403,
+// naming verb). Sharing, unsharing and webhooks all check it first.
+func (s *Server) ownProject(ctx context.Context, callerID, project, verb string) (store.Project, error) {
 	proj, err := s.store.Project(ctx, project)
 	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "no project %s", project)
+		return proj, errorf(http.StatusNotFound, "no project %s", project)
 	}
 	if err != nil {
-		return err
+		return proj, err
 	}
 	if proj.OwnerID != callerID {
-		return errorf(http.StatusForbidden, "only the owner of project %s can %s it", project, verb)
+		return proj, errorf(http.StatusForbidden, "only the owner of project %s can %s it", project, verb)
 	}
-	return nil
+	return proj, nil
 }
 
 // checkWebhook refuses a hook the server should not call: not an http(s)

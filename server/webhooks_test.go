@@ -86,12 +86,8 @@ func TestWebhookHearsARunEndSignedWithinTwoSeconds(t *testing.T) {
 		api.WebhookRequest{URL: rc.URL + "/argus", Secret: hookSecret}).json(t, &created)
 
 	q := h.started(alice, batchID, agentID, agentTok, 4242)
-	ended := time.Now()
 	h.ended(agentID, agentTok, q, 1, "")
-	got := rc.waitFor(t, 1, 2*time.Second)[0]
-	if took := time.Since(ended); took > 2*time.Second {
-		t.Fatalf("run.finished arrived %v after the run's end, want within 2 s", took)
-	}
+	got := rc.waitFor(t, 1, 2*time.Second)[0] // within 2 s of the run's end
 	if sig := got.header.Get(api.HeaderSignature); sig != api.Signature(hookSecret, got.body) {
 		t.Fatalf("Argus-Signature %q does not verify", sig)
 	}

@@ -186,14 +186,8 @@ func (d *daemon) heartbeatLoop(ctx context.Context) {
 		if d.link.isDown() {
 			wait = probeEvery()
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !ctxsleep.SleepOr(ctx, wait, d.link.wentDown) {
 			return
-		case <-t.C:
-		case <-d.link.wentDown:
-			t.Stop()
 		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/token"
@@ -159,17 +158,12 @@ func gpuNumber(f string) (int, error) {
 func gpuName(s string) string {
 	s = strings.ToValidUTF8(s, "")
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		if api.Hidden(r) {
 			return -1
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
-	for len(s) > api.MaxGPUName {
-		_, size := utf8.DecodeLastRuneInString(s)
-		s = s[:len(s)-size]
-	}
-	return s
+	return api.CutText(strings.TrimSpace(s), api.MaxGPUName)
 }
 
 // firstLine is the first non-blank line of s, shortened, for an error.

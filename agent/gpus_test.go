@@ -79,6 +79,7 @@ func TestGPUNamesAreCutAndCleanedForTheServer(t *testing.T) {
 	for in, want := range map[string]string{
 		"NVIDIA\x1b[31m A100\x7f\u0085": "NVIDIA[31m A100",
 		"bad \xff byte":                 "bad  byte",
+		"A100\u200b\u202eX":             "A100X", // zero-width and bidi: the server refuses them
 		long:                            long[:api.MaxGPUName],
 		"a" + long:                      "a" + long[:api.MaxGPUName-2],
 	} {

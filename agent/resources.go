@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 	"github.com/shirou/gopsutil/v4/disk"
@@ -53,9 +51,12 @@ func (s *sampler) report() string {
 	if p == nil {
 		return ""
 	}
-	r := p.r
+	r := p.r // already fitted to the header when sampled
 	r.AgeMS = max(time.Since(p.at).Milliseconds(), 0)
-	out, err := encodeResources(r)
+	if b, err := json.Marshal(r); err == nil && len(b) <= api.MaxResourcesHeader {
+		return string(b)
+	}
+	out, err := encodeResources(r) // the age's digits tipped it over: one GPU fewer
 	if err != nil {
 		return ""
 	}
@@ -93,10 +94,10 @@ func (s *sampler) sample(ctx context.Context) {
 	if err != nil {
 		r.GPUError = gpuErrorText(err)
 	}
-	_, err = encodeResources(r)
+	fitted, _, err := fitResources(r)
 	s.note("report", "cannot encode the resources report", err)
 	if err == nil {
-		s.latest.Store(&sample{r: r, at: at})
+		s.latest.Store(&sample{r: fitted, at: at})
 	}
 }
 
@@ -104,16 +105,12 @@ func (s *sampler) sample(ctx context.Context) {
 // it: one line, printable, at most api.MaxGPUError bytes.
 func gpuErrorText(err error) string {
 	text := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || unicode.Is(unicode.Cf, r) || (r >= 0x80 && r < 0xa0) {
+		if api.Hidden(r) {
 			return ' '
 		}
 		return r
 	}, strings.ToValidUTF8(err.Error(), "?"))
-	for len(text) > api.MaxGPUError {
-		_, size := utf8.DecodeLastRuneInString(text)
-		text = text[:len(text)-size]
-	}
-	return text
+	return api.CutText(text, api.MaxGPUError)
 }
 
 // hostFigures fills in load, memory and disk.
@@ -159,13 +156,19 @@ func (s *sampler) note(figure, msg string, err error) {
 // report whole, and the first GPUs and the host figures are worth more
 // than none.
 func encodeResources(r api.Resources) (string, error) {
+	_, out, err := fitResources(r)
+	return out, err
+}
+
+// fitResources is r with the GPUs that fit, and its encoding.
+func fitResources(r api.Resources) (api.Resources, string, error) {
 	for {
 		b, err := json.Marshal(r)
 		if err != nil {
-			return "", err
+			return r, "", err
 		}
 		if len(b) <= api.MaxResourcesHeader || len(r.GPUs) == 0 {
-			return string(b), nil
+			return r, string(b), nil
 		}
 		r.GPUs = r.GPUs[:len(r.GPUs)-1]
 	}

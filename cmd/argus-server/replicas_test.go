@@ -15,17 +15,18 @@ import (
 	"github.com/argus-exec/argus/server/store/postgres/pgtest"
 )
 
-// replicas starts two argus-server processes on one fresh PostgreSQL
-// schema, with user alice, her batch recorded through B and her agent on
-// gpu-01 registered and heard from through A.
-func replicas(t *testing.T) (a, b *serving, alice string, batch api.Created, reg api.RegisterResponse) {
+// replicas starts two argus-server processes (with env besides the
+// shared session key) on one fresh PostgreSQL schema, with user alice, her
+// batch recorded through B and her agent on gpu-01 registered and heard
+// from through A.
+func replicas(t *testing.T, env ...string) (a, b *serving, alice string, batch api.Created, reg api.RegisterResponse) {
 	db := pgtest.Schema(t)
 	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
 	if code != 0 {
 		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
 	}
 	alice = strings.TrimSpace(out)
-	a, b = startServer(t, db), startServer(t, db)
+	a, b = startServer(t, db, env...), startServer(t, db, env...)
 	b.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
 		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01",
 	}}, 201, &batch)

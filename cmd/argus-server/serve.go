@@ -275,10 +275,7 @@ func parseRetention(v string) (time.Duration, error) {
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
-	d, err := time.ParseDuration(v)
-	if v == "0" {
-		d, err = 0, nil
-	}
+	d, err := time.ParseDuration(v) // "0" is 0
 	if err != nil || d < 0 {
 		return 0, bad
 	}

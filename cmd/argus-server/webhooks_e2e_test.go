@@ -7,15 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server/api"
-	"github.com/argus-exec/argus/server/store/postgres/pgtest"
 )
 
 // hookReceiver is a webhook endpoint in the test: it counts each delivery
@@ -105,12 +102,7 @@ func TestWebhookDeliverySurvivesARestart(t *testing.T) {
 	runID := endRun(t, s, alice, batch.ID, reg)
 
 	hr.wait(t, 10*time.Second, "a first, refused attempt", func(tried, _ map[string]int) bool { return len(tried) == 1 })
-	if err := srv.Proc.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := e.WaitExit(srv.Proc, 15*time.Second); code != 0 {
-		t.Fatalf("server exit %d", code)
-	}
+	s.stop(t)
 	e.RestartServer(srv)
 	hr.setDown(false)
 	hr.wait(t, 30*time.Second, "the delivery taken after the restart", func(tried, accepted map[string]int) bool {
@@ -132,21 +124,9 @@ func TestWebhookDeliverySurvivesARestart(t *testing.T) {
 // exactly once and the owner sees each delivered at the first attempt.
 func TestTwoReplicasDeliverEachRunEndOnce(t *testing.T) {
 	t.Parallel()
-	db := pgtest.Schema(t)
-	out, errOut, code := cli(t, "user", "create", "--db", db, "alice")
-	if code != 0 {
-		t.Fatalf("user create on PostgreSQL: exit %d: %s", code, errOut)
-	}
-	alice := strings.TrimSpace(out)
-	a, b := startServer(t, db, "ARGUS_WEBHOOK_ALLOW_PRIVATE=1"), startServer(t, db, "ARGUS_WEBHOOK_ALLOW_PRIVATE=1")
+	a, b, alice, batch, reg := replicas(t, "ARGUS_WEBHOOK_ALLOW_PRIVATE=1")
 	hr := newHookReceiver(t)
-	var batch api.Created
-	b.call(t, "POST", "/api/batches", alice, api.CreateBatchRequest{Project: "mnist", EnvSnapshot: api.EnvSnapshot{
-		Command: api.CommandLine{Argv: []string{"true"}}, Cwd: "/", Host: "gpu-01"}}, 201, &batch)
 	a.call(t, "POST", "/api/projects/mnist/webhooks", alice, api.WebhookRequest{URL: hr.URL, Secret: e2eHookSecret}, 201, nil)
-	var reg api.RegisterResponse
-	a.call(t, "POST", "/api/agents/register", alice, api.RegisterRequest{Hostname: "gpu-01"}, 201, &reg)
-	a.call(t, "POST", "/api/agents/"+reg.AgentID+"/heartbeat", reg.Token, nil, 204, nil)
 	const runs = 12
 	for i := range runs {
 		endRun(t, []*serving{a, b}[i%2], alice, batch.ID, reg)

@@ -63,21 +63,13 @@ func Browser(t *testing.T) context.Context {
 // navigates, and a navigation ends an evaluation in flight.
 func JSTrue(expr, what string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		return Poll(ctx, 20*time.Second, func() error {
 			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
-			if err == nil && ok {
-				return nil
+			if err != nil || !ok {
+				return fmt.Errorf("%s: still false: %s (last error: %v)", what, expr, err)
 			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: still false after 20s: %s (last error: %v)", what, expr, err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+			return nil
+		})
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // HeaderResources carries an agent's Resources, as compact JSON, on its
@@ -103,12 +104,24 @@ const (
 	maxMiB   = 1 << 30
 )
 
-// plainText: no control characters and no invisible formatting ones
-// (bidi overrides, zero-width), which could make a name read as another.
-func plainText(s string) bool {
-	return !strings.ContainsFunc(s, func(r rune) bool {
-		return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r)
-	})
+// plainText: no Hidden characters, which could make a name read as
+// another.
+func plainText(s string) bool { return !strings.ContainsFunc(s, Hidden) }
+
+// Hidden reports a control character or an invisible formatting one
+// (bidi overrides, zero-width): what a report's text may not hold, and
+// what the agent takes out of what it reports.
+func Hidden(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r)
+}
+
+// CutText cuts s to at most max bytes, at a character boundary.
+func CutText(s string, max int) string {
+	for len(s) > max {
+		_, size := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-size]
+	}
+	return s
 }
 
 // GPUText is one GPU the way the UI and the CLI say it next to Rerun:

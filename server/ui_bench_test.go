@@ -42,7 +42,6 @@ func BenchmarkHomePage(b *testing.B) {
 
 	cookie := benchLogin(b, e.h, tok)
 	var size int
-	b.ResetTimer()
 	for b.Loop() {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.AddCookie(cookie)

@@ -159,6 +159,9 @@ func TestABatchPageKeepsAHalfTypedStopReason(t *testing.T) {
 		signIn(h, alice),
 		chromedp.Navigate(h.url+"/ui/batches/"+batchID),
 		chromedp.SendKeys(`#run-`+run.RunID+` input[name="reason"]`, "GPU needed for"),
+		// Away from the field: what keeps it now is the text typed, not
+		// the focus.
+		chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`),
 		testenv.JSTrue(refreshes(2), "two refreshes of the page"),
 	)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -116,10 +115,7 @@ func TestRunPageInARealBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("append at the bottom: %v", err)
 	}
-	shot := testenv.SaveShot(t, ctx, "run-running.png")
-	if data, err := os.ReadFile(shot); err == nil {
-		_ = os.WriteFile("/tmp/run-page.png", data, 0o644) // for a person to look at
-	}
+	testenv.SaveShot(t, ctx, "run-running.png")
 
 	// Stop it from its page with a reason: back on the run page, which
 	// names who stopped it and why.

@@ -135,9 +135,6 @@ func (u *UI) rerunState(ctx context.Context, b store.Batch, owner, viewer string
 // ("GPU 0: 97 % busy, 78/80 GB"): what a researcher wants to know before
 // pressing Rerun. Information only: a busy GPU does not stop a rerun.
 func (u *UI) gpuTexts(ctx context.Context, a store.Agent) ([]string, error) {
-	if a.ID == "" {
-		return nil, nil
-	}
 	shown, err := u.core.Agents(ctx, []store.Agent{a})
 	if err != nil || shown[0].Resources == nil {
 		return nil, err

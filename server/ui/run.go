@@ -62,7 +62,7 @@ func (u *UI) handleRunPage(w http.ResponseWriter, r *http.Request, sess session)
 	v := runView{
 		Run: newRunRow(out, now), BatchName: b.Name, Project: b.Project, Host: b.Snapshot.Host,
 		Exit: exitReason(out), Elapsed: elapsed(out, now), Now: now.UTC().Format(time.RFC3339Nano),
-		Live:    !ended(out.Status),
+		Live:    !out.Status.Ended(),
 		CanStop: may && (out.Status == api.RunRunning || out.Status == api.RunQueued),
 		LogURL:  runURL(out.ID) + "/log",
 	}
@@ -103,15 +103,6 @@ func (u *UI) handleRunLog(w http.ResponseWriter, r *http.Request, _ session) err
 	return u.core.ServeRunLog(w, r, run.ID)
 }
 
-// ended: the run's status is final.
-func ended(st api.RunStatus) bool {
-	switch st {
-	case api.RunQueued, api.RunRunning, api.RunStopping:
-		return false
-	}
-	return true
-}
-
 // exitReason says how the run ended: its exit code, the signal that
 // killed it, why it never started, or that nobody knows.
 func exitReason(r api.Run) string {
@@ -123,7 +114,7 @@ func exitReason(r api.Run) string {
 		parts = append(parts, "expired: no agent took it in time")
 	case r.Status == api.RunFailed:
 		parts = append(parts, "could not be started")
-	case !ended(r.Status):
+	case !r.Status.Ended():
 		return ""
 	case r.ExitCode != nil:
 		parts = append(parts, "exit code "+strconv.Itoa(*r.ExitCode))

@@ -87,9 +87,11 @@
         ok = false;
       }
       wait = ok ? every : Math.min(wait * 2, 60000);
-      // How many refreshes the page has been through, for a watcher
-      // (the browser tests wait on it rather than on the clock).
-      document.body.dataset.refreshes = String(++rounds);
+      if (ok) {
+        // How many refreshes the page has been through, for a watcher
+        // (the browser tests wait on it rather than on the clock).
+        document.body.dataset.refreshes = String(++rounds);
+      }
       next();
     }
     next();

@@ -101,7 +101,7 @@
             cur.replaceWith(document.adoptNode(fresh));
             readClock();
           }
-          if (fresh && fresh.dataset.live !== 'true') return;
+          if (fresh && fresh.dataset.following !== 'true') return;
         }
       } catch (e) { /* the next tick tries again */ }
       if (untilEnded) await sleep(1000);
@@ -130,7 +130,7 @@
   function tick() {
     const st = document.getElementById('run-status');
     const el = document.getElementById('elapsed');
-    if (!st || st.dataset.live !== 'true') return;
+    if (!st || st.dataset.following !== 'true') return;
     if (el && st.dataset.started && !st.dataset.ended) {
       el.textContent = duration(Date.now() + skew - Date.parse(st.dataset.started));
     }

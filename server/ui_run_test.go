@@ -23,7 +23,7 @@ func TestUIRunPage(t *testing.T) {
 	page := h.page(c, "/ui/runs/"+q.RunID)
 	mustContain(t, page, `id="requested-by">bob<`, `id="pid">4242<`, `class="status status-running verdict-active"`,
 		`<script src="/ui/static/run.js" defer></script>`, `data-src="/ui/runs/`+q.RunID+`/log"`,
-		`href="/ui/batches/`+id+`"`, `data-live="true"`, `id="stop"`, `name="back" value="run"`, `gpu-01`)
+		`href="/ui/batches/`+id+`"`, `data-following="true"`, `id="stop"`, `name="back" value="run"`, `gpu-01`)
 	if strings.Contains(page, `http-equiv="refresh"`) {
 		t.Fatal("the run page reloads itself: the reader would lose their place in the output")
 	}
@@ -44,7 +44,7 @@ func TestUIRunPage(t *testing.T) {
 	page = h.page(c, "/ui/runs/"+q.RunID)
 	mustContain(t, page, `id="stopped-by">alice<`, `&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; GPU`,
 		`class="status status-stopped verdict-stopped"`, `>stopped</span>`,
-		`id="exit-reason">killed by signal SIGTERM<`, `data-live="false"`)
+		`id="exit-reason">killed by signal SIGTERM<`, `data-following="false"`)
 	if strings.Contains(page, `<script>alert`) || strings.Contains(page, `id="stop"`) {
 		t.Fatalf("the stop reason is not escaped, or an ended run offers Stop:\n%s", page)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -37,10 +38,11 @@ BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
 type Wine struct {
 	Prefix string // WINEPREFIX
 	Agent  string // argus-agent.exe, a Linux path
+	dir    string // the test's folder, for what it builds
 }
 
-// NewWine builds argus-agent.exe and a Wine prefix with the shim under
-// dir. Without wine or the mingw compiler the test fails under CI=true
+// NewWine makes a Wine prefix with the shim under dir, argus-agent.exe
+// and the shim being built once per test process. Without wine or the mingw compiler the test fails under CI=true
 // (CI installs both) and is skipped, saying what to install, elsewhere.
 func NewWine(t *testing.T, dir string) *Wine {
 	t.Helper()
@@ -54,34 +56,61 @@ func NewWine(t *testing.T, dir string) *Wine {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	w := &Wine{Prefix: filepath.Join(dir, "wineprefix"), Agent: filepath.Join(dir, "argus-agent.exe")}
-	if err := w.setUp(ctx, dir); err != nil {
+	exe, dll, err := windowsBuilds(ctx)
+	if err != nil {
+		t.Fatalf("Wine for the Windows agent: %v", err)
+	}
+	w := &Wine{Prefix: filepath.Join(dir, "wineprefix"), Agent: exe, dir: dir}
+	if err := w.boot(ctx, dll); err != nil {
 		t.Fatalf("Wine for the Windows agent: %v", err)
 	}
 	t.Cleanup(w.kill)
 	return w
 }
 
-func (w *Wine) setUp(ctx context.Context, dir string) error {
+// windows holds what every prefix of this test process shares, built once:
+// argus-agent.exe and the shim DLL, in the builder's folder.
+var windows struct {
+	once     sync.Once
+	exe, dll string
+	err      error
+}
+
+func windowsBuilds(ctx context.Context) (exe, dll string, err error) {
 	if builder == nil {
-		return errors.New("testenv: call testenv.Main(m) from the package's TestMain")
+		return "", "", errors.New("testenv: call testenv.Main(m) from the package's TestMain")
 	}
+	windows.once.Do(func() { windows.exe, windows.dll, windows.err = buildForWindows(ctx) })
+	return windows.exe, windows.dll, windows.err
+}
+
+func buildForWindows(ctx context.Context) (exe, dll string, err error) {
 	root, err := builder.moduleRoot(ctx)
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	build := exec.CommandContext(ctx, "go", "-C", root, "build", "-o", w.Agent, "./cmd/"+AgentBin)
+	dir := filepath.Join(builder.dir, "windows-amd64")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	exe = filepath.Join(dir, AgentBin+".exe")
+	build := exec.CommandContext(ctx, "go", "-C", root, "build", "-o", exe, "./cmd/"+AgentBin)
 	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("GOOS=windows go build ./cmd/%s: %v\n%s", AgentBin, err, out)
+		return "", "", fmt.Errorf("GOOS=windows go build ./cmd/%s: %v\n%s", AgentBin, err, out)
 	}
 	src, dll := filepath.Join(dir, "shim.c"), filepath.Join(dir, "bcryptprimitives.dll")
 	if err := os.WriteFile(src, []byte(wineShimC), 0o600); err != nil {
-		return err
+		return "", "", err
 	}
 	if out, err := exec.CommandContext(ctx, "x86_64-w64-mingw32-gcc", "-shared", "-O2", "-o", dll, src, "-lbcrypt").CombinedOutput(); err != nil {
-		return fmt.Errorf("build the ProcessPrng shim: %v\n%s", err, out)
+		return "", "", fmt.Errorf("build the ProcessPrng shim: %v\n%s", err, out)
 	}
+	return exe, dll, nil
+}
+
+// boot makes the prefix and puts the shim in its system32.
+func (w *Wine) boot(ctx context.Context, dll string) error {
 	boot := exec.CommandContext(ctx, "wineboot", "-i")
 	boot.Env = w.env(os.Environ())
 	if out, err := boot.CombinedOutput(); err != nil {
@@ -134,7 +163,7 @@ func (w *Wine) RunTests(t *testing.T, pkg string) Result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(filepath.Dir(w.Agent), strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_")+".test.exe")
+	exe := filepath.Join(w.dir, strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_")+".test.exe")
 	build := exec.CommandContext(ctx, "go", "-C", root, "test", "-c", "-o", exe, pkg)
 	build.Env = append(os.Environ(), "GOOS=windows", "GOARCH=amd64", "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

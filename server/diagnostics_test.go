@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/argus-exec/argus/internal/testenv"
 	"github.com/argus-exec/argus/server"
 	"github.com/argus-exec/argus/server/api"
 )
@@ -41,5 +45,30 @@ func TestDiagnosticsTellAQuietAgentFromABusyOne(t *testing.T) {
 	}
 	if s := byID[silent]; s.LastPoll != nil || s.Commands["queued"] != 2 || !s.Online || s.PollHeld {
 		t.Errorf("the agent that never polls: %+v, want no last poll and 2 queued commands", s)
+	}
+
+	// An agent whose poll this server holds says so, until the poll is
+	// answered (here by a rerun to it).
+	holder, holderTok := h.agent(alice, "gpu-03", "", true)
+	answered := make(chan pollResult, 1)
+	go func() { answered <- h.doNoFatal("GET", "/api/agents/"+holder+"/jobs?wait=30s", holderTok) }()
+	err := testenv.Poll(context.Background(), 10*time.Second, func() error {
+		var d api.Diagnostics
+		if err := json.Unmarshal(h.expect(http.StatusOK, "GET", "/api/diagnostics", alice, nil).body, &d); err != nil {
+			return err
+		}
+		for _, a := range d.Agents {
+			if a.ID == holder && a.PollHeld && a.LastPoll != nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("the diagnostics do not show %s's poll held", holder)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.expect(http.StatusAccepted, "POST", "/api/batches/"+h.batch(alice, "mnist", "gpu-03")+"/rerun", alice, nil)
+	if r := <-answered; r.code != http.StatusOK || len(r.cmds) != 1 {
+		t.Fatalf("the held poll's answer: %+v", r)
 	}
 }

@@ -197,3 +197,12 @@ func leadersOfRun(t *testing.T, runID string) []int {
 	}
 	return out
 }
+
+// waitOutput waits until a run's output, as the server has it, holds s.
+func (e *env) waitOutput(runID, s string) {
+	e.t.Helper()
+	e.WaitFor(20*time.Second, "run "+runID+" printing "+s, func() bool {
+		l, err := e.user.RunLog(context.Background(), runID, 0, 0)
+		return err == nil && strings.Contains(string(l.Data), s)
+	})
+}

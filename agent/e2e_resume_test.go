@@ -87,6 +87,7 @@ func TestAStopInterruptedByAnAgentCrashResumesAtOnce(t *testing.T) {
 	agent := e.startAgentGrace(home, "1s")
 	id, cwd := e.batch(stubbornScript)
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	e.waitOutput(run.ID, "started") // its SIGTERM trap is set: a stop before it would end the run outright
 	if _, err := e.user.Stop(context.Background(), run.ID, api.StopRequest{GracePeriod: "3s"}); err != nil {
 		t.Fatal(err)
 	}

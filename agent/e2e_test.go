@@ -80,8 +80,8 @@ func TestRerunStartsTheTreeInItsOwnGroupAndStopEndsIt(t *testing.T) {
 }
 
 // stubbornScript is a tree that ignores SIGTERM (the children inherit the
-// ignored signal), while the leader notes that SIGTERM arrived and keeps
-// going, so only SIGKILL ends it.
+// ignored signal), while the leader, once it has printed "started", notes
+// that SIGTERM arrived and keeps going, so only SIGKILL ends it.
 const stubbornScript = `trap '' TERM
 sleep 300 & echo $! > child.pid
 sh -c 'sleep 300 & echo $! > grandchild.pid; wait' &
@@ -98,6 +98,7 @@ func stopStubborn(t *testing.T, e *env, req api.StopRequest) (time.Duration, api
 	t.Helper()
 	id, cwd := e.batch(stubbornScript)
 	run := e.waitStatus(e.rerun(id), api.RunRunning)
+	e.waitOutput(run.ID, "started") // its SIGTERM trap is set
 	tree := []int{run.PID, readPID(t, filepath.Join(cwd, "child.pid")), readPID(t, filepath.Join(cwd, "grandchild.pid"))}
 	asked := time.Now()
 	if _, err := e.user.Stop(context.Background(), run.ID, req); err != nil {

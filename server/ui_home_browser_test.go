@@ -45,7 +45,7 @@ func TestHomeInARealBrowser(t *testing.T) {
 
 	// Every batch once, a hundred a page.
 	seen := map[string]bool{}
-	err := chromedp.Do(ctx, signIn(h, alice), chromedp.WaitVisible(chromedp.ID("batches")))
+	err := chromedp.Do(ctx, signIn(h, alice), testenv.JSTrue(`document.getElementById("batches") !== null`, "the batches"))
 	for page := 0; err == nil; page++ {
 		var links []string
 		links, err = chromedp.Run(ctx, chromedp.Evaluate[[]string](
@@ -65,6 +65,9 @@ func TestHomeInARealBrowser(t *testing.T) {
 		if len(seen) == total || page > 10 {
 			break
 		}
+		if len(links) < 100 {
+			t.Fatalf("page %d lists %d batches and is not the last (%d of %d seen)", page, len(links), len(seen), total)
+		}
 		err = chromedp.Do(ctx, chromedp.Click(chromedp.ID("older-batches")), testenv.JSTrue(
 			fmt.Sprintf(`document.querySelectorAll("#batches a.batch-link").length > 0 && !%s.includes(document.querySelector("#batches a.batch-link").getAttribute("href"))`,
 				jsArray(links)), "the next page of batches"))
@@ -80,7 +83,7 @@ func TestHomeInARealBrowser(t *testing.T) {
 		chromedp.SendKeys(`#filter input[name="host"]`, "gpu-02"),
 		chromedp.SetValue(`#filter select[name="status"]`, "exited"),
 		chromedp.Click(chromedp.ID("apply-filter")),
-		chromedp.WaitVisible(chromedp.ID("clear-filter")),
+		testenv.JSTrue(`document.getElementById("clear-filter") !== null`, "the filtered page"),
 	)
 	if err != nil {
 		t.Fatalf("filter: %v", err)

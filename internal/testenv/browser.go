@@ -60,11 +60,14 @@ func Browser(t *testing.T) context.Context {
 // JSTrue waits, up to 20 s, until the JavaScript expression expr is true
 // in the page; what names the condition in the error. It re-evaluates
 // rather than using one long poll, because a click that submits a form
-// navigates, and a navigation ends an evaluation in flight.
+// navigates, and a navigation ends an evaluation in flight. It judges
+// only a page the browser has finished parsing: on a page still arriving,
+// a list read by expr may be half of what the server sent.
 func JSTrue(expr, what string) chromedp.Action[chromedp.Void] {
+	whole := `document.readyState === "complete" && (` + expr + `)`
 	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		return Poll(ctx, 20*time.Second, func() error {
-			ok, err := chromedp.Evaluate[bool](expr)(ctx, tg)
+			ok, err := chromedp.Evaluate[bool](whole)(ctx, tg)
 			if err != nil || !ok {
 				return fmt.Errorf("%s: still false: %s (last error: %v)", what, expr, err)
 			}

@@ -61,11 +61,14 @@ func TestWorkResumesAsSoonAsTheServerIsBack(t *testing.T) {
 	var again string
 	waitFor(t, 20*time.Second, "a rerun accepted (409 while the agent shows offline)", func() bool {
 		q, err := e.user.Rerun(context.Background(), id, api.RerunRequest{})
-		if err != nil && !errors.Is(err, client.ErrConflict) {
+		if errors.Is(err, client.ErrConflict) {
+			return false
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		again = q.RunID
-		return err == nil
+		return true
 	})
 	e.waitRun(again, "the rerun started", 20*time.Second, func(r api.Run) bool { return r.StartedAt != nil })
 	started := time.Since(back)

@@ -96,7 +96,7 @@ func (u *UI) handleBatchPage(w http.ResponseWriter, r *http.Request, sess sessio
 		return err
 	}
 	p.Refresh, p.Data = at.url(), data
-	return u.render(w, http.StatusOK, "batch.html", p)
+	return u.renderLive(w, r, "batch.html", p)
 }
 
 // runKey is a run's place in its list.

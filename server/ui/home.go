@@ -109,7 +109,7 @@ func (u *UI) handleHome(w http.ResponseWriter, r *http.Request, sess session) er
 		return err
 	}
 	p.Refresh, p.Data = at.url(), v
-	return u.render(w, http.StatusOK, "home.html", p)
+	return u.renderLive(w, r, "home.html", p)
 }
 
 // maxFilter bounds a filter field, as the form's maxlength does (a host

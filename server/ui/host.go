@@ -71,7 +71,7 @@ func (u *UI) handleHostPage(w http.ResponseWriter, r *http.Request, sess session
 		return err
 	}
 	p.Refresh, p.Data = withQuery(hostURL(a.ID), "limit", limit, "cursor", q.Get("cursor")), v
-	return u.render(w, http.StatusOK, "host.html", p)
+	return u.renderLive(w, r, "host.html", p)
 }
 
 // withQuery is path with the non-empty pairs (name, value, …) as its query.

@@ -38,21 +38,39 @@
     return Array.from(el.querySelectorAll('input, textarea')).some((f) => f.value !== f.defaultValue);
   }
 
+  // shown is the ETag of the page whose every live part is on screen;
+  // while the server answers that it has not changed (304), there is
+  // nothing to swap. A part left alone because the reader was busy in it
+  // clears it, so that part is swapped on a later refresh.
+  let shown = '';
+
   // refresh re-reads the page and swaps its changed live parts; false
   // when the server did not answer with the page.
   async function refresh(url) {
-    const resp = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'text/html' } });
+    const headers = { Accept: 'text/html' };
+    if (shown) {
+      headers['If-None-Match'] = shown;
+    }
+    const resp = await fetch(url, { credentials: 'same-origin', cache: 'no-store', headers });
     if (resp.redirected && new URL(resp.url).pathname.endsWith('/login')) {
       window.location.assign(resp.url); // signed out meanwhile
+      return true;
+    }
+    if (resp.status === 304) {
       return true;
     }
     if (!resp.ok) {
       return false;
     }
     const doc = new DOMParser().parseFromString(await resp.text(), 'text/html');
+    let skipped = false;
     document.querySelectorAll('[data-live][id]').forEach((cur) => {
       const fresh = doc.getElementById(cur.id);
-      if (!fresh || busy(cur)) {
+      if (!fresh) {
+        return;
+      }
+      if (busy(cur)) {
+        skipped = true;
         return;
       }
       localTimes(fresh);
@@ -60,6 +78,7 @@
         cur.replaceWith(document.adoptNode(fresh));
       }
     });
+    shown = skipped ? '' : (resp.headers.get('ETag') || '');
     return true;
   }
 

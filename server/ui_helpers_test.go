@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/argus-exec/argus/internal/testenv"
+	"github.com/argus-exec/argus/server"
 )
 
 // uiResp is one raw answer of the web UI; redirects are not followed, so
@@ -124,4 +128,15 @@ func mustContain(t *testing.T, body string, want ...string) {
 			t.Fatalf("page lacks %q:\n%s", w, body)
 		}
 	}
+}
+
+// browserOnABatch is the scene of the batch-page browser tests: Chromium,
+// a server, alice with an online agent on gpu-01 and an mnist batch there.
+func browserOnABatch(t *testing.T) (ctx context.Context, h *harness, alice, agentID, agentTok, batchID string) {
+	ctx = testenv.Browser(t)
+	h = newHarness(t, server.Config{})
+	alice = h.user("alice")
+	agentID, agentTok = h.agent(alice, "gpu-01", "", true)
+	batchID = h.batch(alice, "mnist", "gpu-01")
+	return ctx, h, alice, agentID, agentTok, batchID
 }

@@ -149,11 +149,7 @@ func assertLabelled(t *testing.T, ctx context.Context, page string) {
 // the rest of the page goes on refreshing.
 func TestABatchPageKeepsAHalfTypedStopReason(t *testing.T) {
 	t.Parallel()
-	ctx := testenv.Browser(t)
-	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
-	batchID := h.batch(alice, "mnist", "gpu-01")
+	ctx, h, alice, agentID, agentTok, batchID := browserOnABatch(t)
 	run := h.started(alice, batchID, agentID, agentTok, 77)
 	refreshes := func(n int) string {
 		return `Number(document.body.dataset.refreshes || 0) >= ` + strconv.Itoa(n)

@@ -7,7 +7,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/argus-exec/argus/internal/testenv"
-	"github.com/argus-exec/argus/server"
 )
 
 // TestUILivePagesAnswerAnUnchangedPageWith304: the pages live.js re-reads
@@ -59,11 +58,7 @@ func TestUILivePagesAnswerAnUnchangedPageWith304(t *testing.T) {
 // queued meanwhile still appears in place, without a reload.
 func TestAnIdlePageIsReReadAs304sAndStillShowsAChange(t *testing.T) {
 	t.Parallel()
-	ctx := testenv.Browser(t)
-	h := newHarness(t, server.Config{})
-	alice := h.user("alice")
-	agentID, agentTok := h.agent(alice, "gpu-01", "", true)
-	batchID := h.batch(alice, "mnist", "gpu-01")
+	ctx, h, alice, agentID, agentTok, batchID := browserOnABatch(t)
 	done := h.started(alice, batchID, agentID, agentTok, 77)
 	h.ended(agentID, agentTok, done, 0, "")
 	// The page's own re-reads the server answered 304.

@@ -96,7 +96,7 @@ func (s *Store) Batch(ctx context.Context, id string) (store.Batch, error) {
 // ListBatches returns one page of the batches userID may see, newest
 // first.
 func (s *Store) ListBatches(ctx context.Context, userID string, f store.BatchFilter, p store.Page) ([]store.Batch, bool, error) {
-	query, args, err := listBatchesSQL(userID, f, p)
+	query, args, err := s.listBatchesQuery(ctx, userID, f, p)
 	return listPage(ctx, s, "list batches", query, args, err, scanBatch, p)
 }
 
@@ -108,7 +108,9 @@ const (
 		WHERE project = ? ORDER BY created_at, user_id`
 )
 
-// listBatchesSQL is ListBatches' query and arguments.
+// listBatchesSQL is ListBatches' query and arguments as one condition,
+// for a list narrowed to a project or a user who sees many
+// (batches_list.go).
 func listBatchesSQL(userID string, f store.BatchFilter, p store.Page) (string, []any, error) {
 	q := pageQuery{table: "b"}
 	q.and(visibleBatch, userID, userID, userID)

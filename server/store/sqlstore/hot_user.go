@@ -10,7 +10,8 @@ import (
 // polls (its pages refresh themselves): a rerun, the agents list, the home
 // page's hosts and batches, and a batch's runs. Each reads the caller's
 // own rows, a page at a time, not every agent, batch or run there is;
-// the lists of what the caller may see do not yet (visibleWalk).
+// the runs list of what the caller may see does not yet (visibleWalk), nor
+// the batches list of a caller who sees more than maxMergedProjects.
 func userHotQueries() []HotQuery {
 	next := store.Page{Limit: 100, After: &store.Key{CreatedAt: time.Unix(1, 0), ID: "x"}}
 	first := store.Page{Limit: 100}
@@ -26,8 +27,12 @@ func userHotQueries() []HotQuery {
 		// sort them.
 		paged(listAgentsSQL("u-1", first)).as("agents list and UI home: the caller's agents", "agents_user_created", "agents_user_host"),
 		paged(listAgentsSQL("u-1", next)).as("agents list and UI home: the next page", "agents_user_created", "agents_user_host"),
-		paged(listBatchesSQL("u-1", store.BatchFilter{}, first)).as("batches list and UI home: the batches the caller sees", "batches_created").walks(visibleWalk),
-		paged(listBatchesSQL("u-1", store.BatchFilter{}, next)).as("batches list and UI home: the next page", "batches_created").walks(visibleWalk),
+		{Name: "batches list and UI home: the projects the caller sees", SQL: visibleProjectsSQL, Args: []any{"u-1", "u-1", maxMergedProjects + 1},
+			Indexes: []string{"projects_owner", "project_recipients_user"}},
+		paged(mergedBatchesSQL("u-1", []string{"p1", "p2"}, store.BatchFilter{}, first)).as("batches list and UI home: the batches the caller sees", "batches_owner_created", "batches_project_created"),
+		paged(mergedBatchesSQL("u-1", []string{"p1", "p2"}, store.BatchFilter{}, next)).as("batches list and UI home: the next page", "batches_owner_created", "batches_project_created"),
+		paged(mergedBatchesSQL("u-1", []string{"p1"}, store.BatchFilter{Host: "gpu-01"}, next)).as("batches list and UI home: a host's", "batches_owner_created", "batches_project_created", "batches_owner_host", "batches_host"),
+		paged(listBatchesSQL("u-1", store.BatchFilter{}, first)).as("batches list and UI home: a caller who sees too many projects to merge", "batches_created").walks(visibleWalk),
 		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: the runs the caller sees", "runs_created").walks(visibleWalk),
 		paged(listRunsSQL("u-1", store.RunFilter{BatchID: "bat-1"}, first)).as("batch page: its runs", "runs_batch_created"),
 	}

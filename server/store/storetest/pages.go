@@ -137,6 +137,50 @@ func testPagedBatches(t *testing.T, f *fixture) {
 	}
 }
 
+// testPagedBatchesOfManyProjects: the batches list of a user who sees a
+// few projects (read as one bounded read per project, merged) and of one
+// who sees many (read with the single visibility condition) page alike:
+// each batch once, newest first, across ties, with a host filter too.
+func testPagedBatchesOfManyProjects(t *testing.T, f *fixture) {
+	olga, pete, quinn := f.user("olga"), f.user("pete"), f.user("quinn")
+	var all []store.Batch
+	for i := range 60 {
+		project := fmt.Sprintf("p%02d", i)
+		all = append(all, f.batch(olga, project, "b-"+project, t0.Add(time.Duration(i/3)*time.Minute)))
+		f.must(f.s.AddRecipient(f.ctx, project, pete.ID))
+		if i < 10 {
+			f.must(f.s.AddRecipient(f.ctx, project, quinn.ID))
+		}
+	}
+	// quinn's own batches: one in a project shared with him (listed once),
+	// one in his own project.
+	inShared := f.batch(quinn, "p00", "b-quinn-p00", t0.Add(time.Minute))
+	own := f.batch(quinn, "quinn", "b-quinn-own", t0.Add(2*time.Minute))
+	olgaSees := append(slices.Clone(all), inShared)
+	peteSees := olgaSees
+	quinnSees := append(slices.Clone(all[:10]), inShared, own)
+
+	for _, c := range []struct {
+		user store.User
+		host string
+		want []string
+	}{
+		{olga, "", newestFirst(olgaSees)},
+		{pete, "", newestFirst(peteSees)},
+		{quinn, "", newestFirst(quinnSees)},
+		{quinn, "GPU1", newestFirst(quinnSees)}, // every batch here was recorded on gpu1
+		{quinn, "gpu2", nil},
+	} {
+		for _, n := range []int{1, 4, len(c.want), 1000} {
+			what := fmt.Sprintf("ListBatches(%s, host %q) by %d", c.user.Name, c.host, n)
+			got := walk(f, what, max(n, 1), func(p store.Page) ([]store.Batch, bool, error) {
+				return f.s.ListBatches(f.ctx, c.user.ID, store.BatchFilter{Host: c.host}, p)
+			})
+			sameIDs(t, what, ids(got, batchID), c.want)
+		}
+	}
+}
+
 func testPagedAgents(t *testing.T, f *fixture) {
 	alice, bob := f.user("alice"), f.user("bob")
 	var mine []store.Agent

@@ -49,11 +49,13 @@ func within(t *testing.T, ch <-chan struct{}, start time.Time, d time.Duration, 
 	return 0
 }
 
-// wakeWithin bounds a cross-replica wake-up: far below any long-poll
-// hold, so only NOTIFY can have done it, with room for a CI machine that
-// runs the static checks beside the tests; the milliseconds themselves are
-// logged here and measured by argus-bench.
-const wakeWithin = 250 * time.Millisecond
+// wakeWithin bounds a cross-replica wake-up only so that a lost one fails
+// rather than hangs: nothing but the notification wakes these
+// subscribers, so how soon is not what is tested. It was 250 ms, and a
+// loaded machine (two test suites beside each other, load average 10)
+// missed it. The milliseconds themselves are logged here and measured by
+// argus-bench fleet --replicas.
+const wakeWithin = 5 * time.Second
 
 func TestNotifyWakesOtherReplica(t *testing.T) {
 	t.Parallel()

@@ -74,10 +74,12 @@ func seedHome(b *testing.B, path string, batches, runsPerBatch int) {
 		 SELECT printf('bat_%020d', i), (SELECT id FROM users WHERE name = 'alice'), 'vision',
 		   printf('resnet-%d', i), ?, 'gpu-01', ? - (? - i) * 60000000 FROM n`,
 		`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1)
-		 INSERT INTO runs (id, batch_id, agent_id, status, pid, exit_code, output_tail, created_at, started_at, ended_at, requested_by)
+		 INSERT INTO runs (id, batch_id, agent_id, status, pid, exit_code, output_tail, created_at, started_at, ended_at, requested_by,
+		   batch_owner_id, batch_project)
 		 SELECT printf('run_%020d', i), printf('bat_%020d', i / ? + 1), (SELECT id FROM agents LIMIT 1),
 		   'exited', 1000 + i, i % 3,
-		   'epoch 90/90 loss=0.0123', ? - (? - i) * 12000000, ? - (? - i) * 12000000, ? - (? - i) * 12000000 + 3600000000, 'alice' FROM n`,
+		   'epoch 90/90 loss=0.0123', ? - (? - i) * 12000000, ? - (? - i) * 12000000, ? - (? - i) * 12000000 + 3600000000, 'alice',
+		   (SELECT id FROM users WHERE name = 'alice'), 'vision' FROM n`,
 	} {
 		var args []any
 		switch {

@@ -110,7 +110,7 @@ const (
 
 // listBatchesSQL is ListBatches' query and arguments as one condition,
 // for a list narrowed to a project or a user who sees many
-// (batches_list.go).
+// (visible_lists.go).
 func listBatchesSQL(userID string, f store.BatchFilter, p store.Page) (string, []any, error) {
 	q := pageQuery{table: "b"}
 	q.and(visibleBatch, userID, userID, userID)

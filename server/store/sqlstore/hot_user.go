@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"time"
 
+	"github.com/argus-exec/argus/server/api"
 	"github.com/argus-exec/argus/server/store"
 )
 
@@ -10,8 +11,9 @@ import (
 // polls (its pages refresh themselves): a rerun, the agents list, the home
 // page's hosts and batches, and a batch's runs. Each reads the caller's
 // own rows, a page at a time, not every agent, batch or run there is;
-// the runs list of what the caller may see does not yet (visibleWalk), nor
-// the batches list of a caller who sees more than maxMergedProjects.
+// the lists of what the caller may see are merged reads (visible_lists.go),
+// except for a caller who sees more than maxMergedProjects and a runs list
+// narrowed to a status, which walk (visibleWalk).
 func userHotQueries() []HotQuery {
 	next := store.Page{Limit: 100, After: &store.Key{CreatedAt: time.Unix(1, 0), ID: "x"}}
 	first := store.Page{Limit: 100}
@@ -33,7 +35,10 @@ func userHotQueries() []HotQuery {
 		paged(mergedBatchesSQL("u-1", []string{"p1", "p2"}, store.BatchFilter{}, next)).as("batches list and UI home: the next page", "batches_owner_created", "batches_project_created"),
 		paged(mergedBatchesSQL("u-1", []string{"p1"}, store.BatchFilter{Host: "gpu-01"}, next)).as("batches list and UI home: a host's", "batches_owner_created", "batches_project_created", "batches_owner_host", "batches_host"),
 		paged(listBatchesSQL("u-1", store.BatchFilter{}, first)).as("batches list and UI home: a caller who sees too many projects to merge", "batches_created").walks(visibleWalk),
-		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: the runs the caller sees", "runs_created").walks(visibleWalk),
+		paged(mergedRunsSQL("u-1", []string{"p1", "p2"}, store.RunFilter{}, first)).as("runs list and UI home: the runs the caller sees", "runs_batch_owner_created", "runs_batch_project_created"),
+		paged(mergedRunsSQL("u-1", []string{"p1", "p2"}, store.RunFilter{}, next)).as("runs list and UI home: the next page", "runs_batch_owner_created", "runs_batch_project_created"),
+		paged(listRunsSQL("u-1", store.RunFilter{Status: api.RunRunning}, first)).as("runs list: the running runs the caller sees", "runs_status_created"),
+		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: a caller who sees too many projects to merge", "runs_created").walks(visibleWalk),
 		paged(listRunsSQL("u-1", store.RunFilter{BatchID: "bat-1"}, first)).as("batch page: its runs", "runs_batch_created"),
 	}
 }

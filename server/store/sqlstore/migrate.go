@@ -38,6 +38,7 @@ func Migrations() []Migration {
 		{Version: 17, Stmts: schemaV17},
 		{Version: 18, Stmts: schemaV18},
 		{Version: 19, Stmts: schemaV19},
+		{Version: 20, Stmts: schemaV20},
 	}
 }
 
@@ -441,4 +442,18 @@ var schemaV19 = []string{
 	)`,
 	`CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, next_at)`,
 	`CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(hook_id, created_at)`,
+}
+
+// schemaV20 copies each run's batch owner and project onto the run (a
+// batch never changes either), so the runs a user may see are read as one
+// bounded index range per source and merged (visible_lists.go), as batches
+// are, instead of walking every run newest first.
+var schemaV20 = []string{
+	`ALTER TABLE runs ADD COLUMN batch_owner_id TEXT NOT NULL DEFAULT ''`,
+	`ALTER TABLE runs ADD COLUMN batch_project TEXT NOT NULL DEFAULT ''`,
+	`UPDATE runs SET
+		batch_owner_id = (SELECT b.owner_id FROM batches b WHERE b.id = runs.batch_id),
+		batch_project = (SELECT b.project FROM batches b WHERE b.id = runs.batch_id)`,
+	`CREATE INDEX runs_batch_owner_created ON runs(batch_owner_id, created_at, id)`,
+	`CREATE INDEX runs_batch_project_created ON runs(batch_project, created_at, id)`,
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/argus-exec/argus/server/store"
@@ -55,7 +56,7 @@ func (q *pageQuery) sql(sel string, p store.Page) (string, []any, error) {
 // listPage runs a paged list's query, built (with buildErr) by one of the
 // list*SQL builders that HotQueries shares, and cuts the page: what every
 // paged list does after building its SQL. what names the list in errors.
-func listPage[T any](ctx context.Context, s *Store, what, query string, args []any, buildErr error, scan func(row) (T, error), p store.Page) ([]T, bool, error) {
+func listPage[T keyed](ctx context.Context, s *Store, what, query string, args []any, buildErr error, scan func(row) (T, error), p store.Page) ([]T, bool, error) {
 	if buildErr != nil {
 		return nil, false, fmt.Errorf("%s: %w", what, buildErr)
 	}
@@ -67,8 +68,17 @@ func listPage[T any](ctx context.Context, s *Store, what, query string, args []a
 	if err != nil {
 		return nil, false, fmt.Errorf("%s: %w", what, err)
 	}
-	items, more := cut(items, p)
+	items, more := cut(uniq(items), p)
 	return items, more, nil
+}
+
+// keyed is an item of a paged list.
+type keyed interface{ Key() store.Key }
+
+// uniq drops an item that repeats the one before it: a merged list
+// (visible_lists.go) reads an item twice when two of its sources hold it.
+func uniq[T keyed](items []T) []T {
+	return slices.CompactFunc(items, func(a, b T) bool { return a.Key().ID == b.Key().ID })
 }
 
 func cut[T any](items []T, p store.Page) ([]T, bool) {

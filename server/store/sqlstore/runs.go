@@ -115,11 +115,14 @@ func (s *Store) queueRerun(ctx context.Context, r store.Run, c store.Command, k 
 				return err
 			}
 		}
+		// The batch's owner and project come with the run (schemaV20);
+		// a missing batch still fails on the batch_id reference.
 		_, err := tx.exec(ctx, `INSERT INTO runs
-			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, requested_by, timeout_ms)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			(id, batch_id, agent_id, status, rerun_cmd_id, created_at, requested_by, timeout_ms, batch_owner_id, batch_project)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?,
+				COALESCE((SELECT owner_id FROM batches WHERE id = ?), ''), COALESCE((SELECT project FROM batches WHERE id = ?), ''))`,
 			r.ID, r.BatchID, r.AgentID, string(r.Status), r.RerunCmdID, dbTime(r.CreatedAt), r.RequestedBy,
-			r.Timeout.Milliseconds())
+			r.Timeout.Milliseconds(), r.BatchID, r.BatchID)
 		if err != nil {
 			return err
 		}
@@ -261,11 +264,12 @@ func (s *Store) Run(ctx context.Context, id string) (store.Run, error) {
 // ListRunsForUser returns one page of the runs of every batch userID may
 // see, narrowed by f, newest first.
 func (s *Store) ListRunsForUser(ctx context.Context, userID string, f store.RunFilter, p store.Page) ([]store.Run, bool, error) {
-	query, args, err := listRunsSQL(userID, f, p)
+	query, args, err := s.listRunsQuery(ctx, userID, f, p)
 	return listPage(ctx, s, "list runs", query, args, err, scanRun, p)
 }
 
-// listRunsSQL is ListRunsForUser's query and arguments.
+// listRunsSQL is ListRunsForUser's query and arguments as one condition,
+// for a narrowed list or a user who sees many projects (visible_lists.go).
 func listRunsSQL(userID string, f store.RunFilter, p store.Page) (string, []any, error) {
 	q := pageQuery{table: "r"}
 	q.and(visibleBatch, userID, userID, userID)

@@ -8,22 +8,27 @@ import (
 	"github.com/argus-exec/argus/server/store"
 )
 
-// The batches a user may see are theirs, and those of every project they
-// own or receive. Written as one condition (visibleBatch), no engine can
-// read that from an index: the list walks every batch newest first until
-// its page is full, so a user who sees little of a large database reads
-// all of it, on every refresh of the web UI's home page. Instead the list
-// is a merge of one bounded read per source: the user's own batches
-// (batches_owner_created) and each visible project's batches by others
-// (batches_project_created), each at most a page long, merged and cut to
-// the page. A user who sees more projects than maxMergedProjects, or a
-// list narrowed to one project, keeps the single condition.
+// The batches a user may see, and their runs, are the user's own and those
+// of every project they own or receive. Written as one condition
+// (visibleBatch), no engine can read that from an index: the list walks
+// every batch (or run) newest first until its page is full, so a user who
+// sees little of a large database reads all of it, on every refresh of
+// the web UI's home page. Instead a list is a merge of one bounded read
+// per source: the user's own (by owner and creation) and each visible
+// project's (by project and creation), each at most a page long, merged
+// and cut to the page. A user's own item in a visible project comes from
+// two reads: the merge keeps both (excluding the user's own from a
+// project's read would walk them all, in a project of mostly theirs), and
+// listPage drops the second (the two are adjacent in the merged order).
+// So the merge reads twice a page: at most two rows stand for one item. A user who sees more projects than
+// maxMergedProjects, and a list narrowed in a way an index of its own
+// serves better, keep the single condition.
 
 // maxMergedProjects bounds the reads of one merged page.
 const maxMergedProjects = 50
 
 // visibleProjectsSQL names the projects whose batches a user sees besides
-// their own, one more than the merge takes (to know it is too many).
+// their own, one more than a merge takes (to know it is too many).
 const visibleProjectsSQL = `SELECT name FROM projects WHERE owner_id = ?
 	UNION SELECT project FROM project_recipients WHERE user_id = ?
 	LIMIT ?`
@@ -45,8 +50,47 @@ func (s *Store) visibleProjects(ctx context.Context, userID string) ([]string, b
 	return names, len(names) <= maxMergedProjects, nil
 }
 
-// listBatchesQuery is ListBatches' query: the merge when projects says
-// which projects to merge (mergeable), else the single condition.
+// merged is a list read as a merge: the table's alias, the SELECT of one
+// read, its owner and project columns, and the conditions every read adds.
+type merged struct {
+	table, sel           string
+	ownerCol, projectCol string
+	narrow               pageQuery
+}
+
+// sql is the merged list of what userID sees through projects: one
+// newest-first read of at most a page (and one) per source, merged in the
+// same order and cut to the page.
+func (m merged) sql(userID string, projects []string, p store.Page) (string, []any, error) {
+	var parts []string
+	var args []any
+	read := func(conds string, condArgs ...any) error {
+		q := pageQuery{table: m.table}
+		q.and(conds, condArgs...)
+		q.where = append(q.where, m.narrow.where...)
+		q.args = append(q.args, m.narrow.args...)
+		part, partArgs, err := q.sql(m.sel, p)
+		if err != nil {
+			return err
+		}
+		parts = append(parts, fmt.Sprintf("SELECT * FROM (%s) s%d", part, len(parts)))
+		args = append(args, partArgs...)
+		return nil
+	}
+	if err := read(m.ownerCol+" = ?", userID); err != nil {
+		return "", nil, err
+	}
+	for _, project := range projects {
+		if err := read(m.projectCol+" = ?", project); err != nil {
+			return "", nil, err
+		}
+	}
+	query := strings.Join(parts, " UNION ALL ") + " ORDER BY created_at DESC, id DESC LIMIT ?"
+	return query, append(args, 2*(p.Limit+1)), nil
+}
+
+// listBatchesQuery is ListBatches' query: merged, unless narrowed to a
+// project or the user sees too many projects.
 func (s *Store) listBatchesQuery(ctx context.Context, userID string, f store.BatchFilter, p store.Page) (string, []any, error) {
 	if f.Project != "" {
 		return listBatchesSQL(userID, f, p)
@@ -61,36 +105,39 @@ func (s *Store) listBatchesQuery(ctx context.Context, userID string, f store.Bat
 	return mergedBatchesSQL(userID, projects, f, p)
 }
 
-// mergedBatchesSQL is the merged list: one newest-first read of at most a
-// page (and one) per source, merged in the same order and cut to the page.
+// mergedBatchesSQL is the merged batches list.
 func mergedBatchesSQL(userID string, projects []string, f store.BatchFilter, p store.Page) (string, []any, error) {
-	var parts []string
-	var args []any
-	add := func(conds []string, condArgs []any) error {
-		q := pageQuery{table: "b"}
-		for i, c := range conds {
-			q.and(c, condArgs[i])
-		}
-		if f.Host != "" {
-			q.and("LOWER(b.host) = LOWER(?)", f.Host)
-		}
-		part, partArgs, err := q.sql(`SELECT `+batchCols+` FROM batches b`, p)
-		if err != nil {
-			return err
-		}
-		parts = append(parts, fmt.Sprintf("SELECT * FROM (%s) s%d", part, len(parts)))
-		args = append(args, partArgs...)
-		return nil
+	m := merged{table: "b", sel: `SELECT ` + batchCols + ` FROM batches b`, ownerCol: "b.owner_id", projectCol: "b.project"}
+	if f.Host != "" {
+		m.narrow.and("LOWER(b.host) = LOWER(?)", f.Host)
 	}
-	if err := add([]string{"b.owner_id = ?"}, []any{userID}); err != nil {
+	return m.sql(userID, projects, p)
+}
+
+// listRunsQuery is ListRunsForUser's query: merged, unless narrowed to a
+// batch, an agent, a project or a status (each read by an index of its
+// own, bounded by what it names) or the user sees too many projects.
+func (s *Store) listRunsQuery(ctx context.Context, userID string, f store.RunFilter, p store.Page) (string, []any, error) {
+	if f.BatchID != "" || f.AgentID != "" || f.Project != "" || f.Status != "" {
+		return listRunsSQL(userID, f, p)
+	}
+	projects, mergeable, err := s.visibleProjects(ctx, userID)
+	if err != nil {
 		return "", nil, err
 	}
-	for _, project := range projects {
-		// The user's own batches in the project came with the first read.
-		if err := add([]string{"b.project = ?", "b.owner_id <> ?"}, []any{project, userID}); err != nil {
-			return "", nil, err
-		}
+	if !mergeable {
+		return listRunsSQL(userID, f, p)
 	}
-	query := strings.Join(parts, " UNION ALL ") + " ORDER BY created_at DESC, id DESC LIMIT ?"
-	return query, append(args, p.Limit+1), nil
+	return mergedRunsSQL(userID, projects, f, p)
+}
+
+// mergedRunsSQL is the merged runs list, by the batch owner and project
+// each run carries (schemaV20).
+func mergedRunsSQL(userID string, projects []string, f store.RunFilter, p store.Page) (string, []any, error) {
+	m := merged{table: "r", sel: `SELECT ` + runCols + ` FROM runs r JOIN batches b ON b.id = r.batch_id`,
+		ownerCol: "r.batch_owner_id", projectCol: "r.batch_project"}
+	if f.Host != "" {
+		m.narrow.and("LOWER(b.host) = LOWER(?)", f.Host)
+	}
+	return m.sql(userID, projects, p)
 }

@@ -137,39 +137,61 @@ func testPagedBatches(t *testing.T, f *fixture) {
 	}
 }
 
-// testPagedBatchesOfManyProjects: the batches list of a user who sees a
-// few projects (read as one bounded read per project, merged) and of one
-// who sees many (read with the single visibility condition) page alike:
-// each batch once, newest first, across ties, with a host filter too.
-func testPagedBatchesOfManyProjects(t *testing.T, f *fixture) {
+// testPagedListsOfManyProjects: the batches and runs lists of a user who
+// sees a few projects (read as one bounded read per project, merged) and
+// of one who sees many (read with the single visibility condition) page
+// alike: each item once, newest first, across ties, with a host filter
+// too.
+func testPagedListsOfManyProjects(t *testing.T, f *fixture) {
 	olga, pete, quinn := f.user("olga"), f.user("pete"), f.user("quinn")
+	ao, aq := f.agent(olga, "ag-olga", "gpu1"), f.agent(quinn, "ag-quinn", "gpu1")
 	var all []store.Batch
+	var allRuns []store.Run
 	for i := range 60 {
 		project := fmt.Sprintf("p%02d", i)
-		all = append(all, f.batch(olga, project, "b-"+project, t0.Add(time.Duration(i/3)*time.Minute)))
+		at := t0.Add(time.Duration(i/3) * time.Minute)
+		b := f.batch(olga, project, "b-"+project, at)
+		r, _ := f.rerun(b, ao, "r-"+project, at)
+		all, allRuns = append(all, b), append(allRuns, r)
 		f.must(f.s.AddRecipient(f.ctx, project, pete.ID))
 		if i < 10 {
 			f.must(f.s.AddRecipient(f.ctx, project, quinn.ID))
 		}
 	}
 	// quinn's own batches: one in a project shared with him (listed once),
-	// one in his own project.
+	// one in his own project; a run of each.
 	inShared := f.batch(quinn, "p00", "b-quinn-p00", t0.Add(time.Minute))
 	own := f.batch(quinn, "quinn", "b-quinn-own", t0.Add(2*time.Minute))
+	inSharedRun, _ := f.rerun(inShared, aq, "r-quinn-p00", t0.Add(time.Minute))
+	ownRun, _ := f.rerun(own, aq, "r-quinn-own", t0.Add(2*time.Minute))
+	// rita owns few projects: each of her batches is read twice in a
+	// merge (as hers and as her project's), and listed once.
+	rita := f.user("rita")
+	ar := f.agent(rita, "ag-rita", "gpu1")
+	var ritaSees []store.Batch
+	var ritaSeesRuns []store.Run
+	for i := range 15 {
+		at := t0.Add(time.Duration(i/4) * time.Minute)
+		b := f.batch(rita, fmt.Sprintf("r%d", i%3), fmt.Sprintf("b-rita-%02d", i), at)
+		r, _ := f.rerun(b, ar, fmt.Sprintf("r-rita-%02d", i), at)
+		ritaSees, ritaSeesRuns = append(ritaSees, b), append(ritaSeesRuns, r)
+	}
 	olgaSees := append(slices.Clone(all), inShared)
-	peteSees := olgaSees
 	quinnSees := append(slices.Clone(all[:10]), inShared, own)
+	olgaSeesRuns := append(slices.Clone(allRuns), inSharedRun)
+	quinnSeesRuns := append(slices.Clone(allRuns[:10]), inSharedRun, ownRun)
 
 	for _, c := range []struct {
-		user store.User
-		host string
-		want []string
+		user       store.User
+		host       string
+		want, runs []string
 	}{
-		{olga, "", newestFirst(olgaSees)},
-		{pete, "", newestFirst(peteSees)},
-		{quinn, "", newestFirst(quinnSees)},
-		{quinn, "GPU1", newestFirst(quinnSees)}, // every batch here was recorded on gpu1
-		{quinn, "gpu2", nil},
+		{olga, "", newestFirst(olgaSees), newestFirst(olgaSeesRuns)},
+		{pete, "", newestFirst(olgaSees), newestFirst(olgaSeesRuns)},
+		{quinn, "", newestFirst(quinnSees), newestFirst(quinnSeesRuns)},
+		{quinn, "GPU1", newestFirst(quinnSees), newestFirst(quinnSeesRuns)}, // every batch here was recorded on gpu1
+		{quinn, "gpu2", nil, nil},
+		{rita, "", newestFirst(ritaSees), newestFirst(ritaSeesRuns)},
 	} {
 		for _, n := range []int{1, 4, len(c.want), 1000} {
 			what := fmt.Sprintf("ListBatches(%s, host %q) by %d", c.user.Name, c.host, n)
@@ -177,6 +199,11 @@ func testPagedBatchesOfManyProjects(t *testing.T, f *fixture) {
 				return f.s.ListBatches(f.ctx, c.user.ID, store.BatchFilter{Host: c.host}, p)
 			})
 			sameIDs(t, what, ids(got, batchID), c.want)
+			what = fmt.Sprintf("ListRunsForUser(%s, host %q) by %d", c.user.Name, c.host, n)
+			runs := walk(f, what, max(n, 1), func(p store.Page) ([]store.Run, bool, error) {
+				return f.s.ListRunsForUser(f.ctx, c.user.ID, store.RunFilter{Host: c.host}, p)
+			})
+			sameIDs(t, what, ids(runs, runID), c.runs)
 		}
 	}
 }

@@ -74,7 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QueueRerun", testQueueRerun},
 		{"ListRuns", testListRuns},
 		{"PagedBatches", testPagedBatches},
-		{"PagedBatchesOfManyProjects", testPagedBatchesOfManyProjects},
+		{"PagedListsOfManyProjects", testPagedListsOfManyProjects},
 		{"PagedAgents", testPagedAgents},
 		{"PagedRuns", testPagedRuns},
 		{"PagedRunsInsertBetween", testPagedRunsInsertBetween},

@@ -9,7 +9,7 @@ import (
 	"github.com/argus-exec/argus/server/store/sqlstore"
 )
 
-// UpgradeOutputToBytes checks migrations 9 and 17 on an engine: db is an empty
+// UpgradeOutputToBytes checks migrations 9, 17 and 20 on an engine: db is an empty
 // database of the engine with dialect d, and open opens the same database
 // as a Store, which migrates it to the last version. Output stored as text
 // before must read back as the same bytes after, backslashes included
@@ -41,6 +41,12 @@ func UpgradeOutputToBytes(t *testing.T, db *sql.DB, d sqlstore.Dialect, open fun
 	onGPU7, _, err := s.ListBatches(ctx, "u-1", store.BatchFilter{Host: "gpu7"}, store.Page{Limit: 10})
 	if err != nil || len(onGPU7) != 1 || onGPU7[0].ID != "b-2" {
 		t.Fatalf("after the upgrade, batches on gpu7 = %v, %v; want b-2 (its host copied from the snapshot)", onGPU7, err)
+	}
+	// Migration 20 copies each run's batch owner and project onto it: the
+	// merged runs list reads them.
+	runs, _, err := s.ListRunsForUser(ctx, "u-1", store.RunFilter{}, store.Page{Limit: 10})
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("after the upgrade, u-1's runs = %v, %v; want r-text and r-none", runs, err)
 	}
 	for id, want := range map[string]string{"r-text": text, "r-none": ""} {
 		r, err := s.Run(ctx, id)

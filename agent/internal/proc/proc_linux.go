@@ -8,14 +8,19 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // procStat is what the agent needs from /proc/PID/stat.
 type procStat struct {
 	state      byte   // field 3: 'Z' for a zombie
 	pgrp       int    // field 5: the process group
+	flags      uint64 // field 9: the kernel's PF_* flags
 	startTicks uint64 // field 22: start time in clock ticks since boot
 }
+
+// pfKthread is PF_KTHREAD: a kernel thread, which has no environment.
+const pfKthread = 0x00200000
 
 // readProcStat reads /proc/PID/stat once. The start time is how a recorded
 // PID is told from a reused one: a new process gets a new start time.
@@ -38,11 +43,15 @@ func readProcStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
+	flags, err := strconv.ParseUint(fields[9-3], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
 	start, err := strconv.ParseUint(fields[22-3], 10, 64)
 	if err != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	return procStat{state: fields[0][0], pgrp: pgrp, startTicks: start}, nil
+	return procStat{state: fields[0][0], pgrp: pgrp, flags: flags, startTicks: start}, nil
 }
 
 // startTime is the process's start time in clock ticks since boot.
@@ -58,7 +67,7 @@ func processesOfRun(runID string) []int {
 	needle := []byte("\x00" + EnvRunID + "=" + runID + "\x00")
 	var pids []int
 	for _, pid := range allPIDs() {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		data, err := environOf(pid)
 		if err != nil || !bytes.Contains(append([]byte{0}, data...), needle) {
 			continue
 		}
@@ -68,6 +77,37 @@ func processesOfRun(runID string) []int {
 	}
 	return pids
 }
+
+// environOf reads pid's environment. A process in the middle of execve
+// shows an empty one for a moment (its new memory has none yet): a run's
+// process that left its group and execs just as the run's leader ends
+// would pass for untagged and outlive the run (seen once under load, a
+// `setsid sleep` escapee). So an empty read is tried again, a few
+// milliseconds apart, unless the process cannot be a run's: PID 1 (often
+// without an environment, in containers and under systemd) and kernel
+// threads (which have none). A user process started with an empty
+// environment costs each census these few milliseconds.
+func environOf(pid int) ([]byte, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/environ"
+	for try := 1; ; try++ {
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) > 0 || try == environTries || pid == 1 {
+			return data, err
+		}
+		if st, err := readProcStat(pid); err != nil || st.flags&pfKthread != 0 || st.state == 'Z' {
+			return data, nil
+		}
+		time.Sleep(environRetry)
+	}
+}
+
+// environTries and environRetry bound environOf's reads of an empty
+// environment: an execve's window is microseconds, a loaded machine's
+// scheduling a few milliseconds.
+const (
+	environTries = 4
+	environRetry = 5 * time.Millisecond
+)
 
 // zombie reports whether pid has exited but not been reaped: it holds no
 // resources and must not count as alive.

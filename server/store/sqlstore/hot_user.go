@@ -39,6 +39,8 @@ func userHotQueries() []HotQuery {
 		paged(mergedRunsSQL("u-1", []string{"p1", "p2"}, store.RunFilter{}, next)).as("runs list and UI home: the next page", "runs_batch_owner_created", "runs_batch_project_created"),
 		paged(listRunsSQL("u-1", store.RunFilter{Status: api.RunRunning}, first)).as("runs list: the running runs the caller sees", "runs_status_created"),
 		paged(listRunsSQL("u-1", store.RunFilter{}, first)).as("runs list: a caller who sees too many projects to merge", "runs_created").walks(visibleWalk),
+		{Name: "UI home: the hosts of the caller's batches without an agent", SQL: hostsWithoutAgentSQL, Args: []any{"u-1", "u-1", "u-1", "u-1", 20},
+			Indexes: []string{"batches_owner_host"}},
 		paged(listRunsSQL("u-1", store.RunFilter{BatchID: "bat-1"}, first)).as("batch page: its runs", "runs_batch_created"),
 	}
 }

@@ -71,7 +71,7 @@ func testHostsWithoutAgent(t *testing.T, f *fixture) {
 	alice, bob := f.user("alice"), f.user("bob")
 	f.agent(alice, "ag-1", "GPU1") // names her batches' gpu1: case does not count
 	f.agent(bob, "ag-b", "gpu9")
-	for i, host := range []string{"gpu1", "gpu9", "gpu3", "GPU3", "cpu2"} {
+	for i, host := range []string{"gpu1", "gpu9", "gpu3", "GPU3", "cpu2", ""} { // "": recorded where no host was known
 		b := store.Batch{ID: "b-" + host + string(rune('a'+i)), OwnerID: alice.ID, Project: "vision", Name: host, Snapshot: snapshot(), CreatedAt: t0}
 		b.Snapshot.Host = host
 		f.must(f.s.CreateBatch(f.ctx, b))

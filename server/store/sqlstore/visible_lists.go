@@ -92,17 +92,27 @@ func (m merged) sql(userID string, projects []string, p store.Page) (string, []a
 // listBatchesQuery is ListBatches' query: merged, unless narrowed to a
 // project or the user sees too many projects.
 func (s *Store) listBatchesQuery(ctx context.Context, userID string, f store.BatchFilter, p store.Page) (string, []any, error) {
-	if f.Project != "" {
-		return listBatchesSQL(userID, f, p)
+	return s.visibleListQuery(ctx, userID, f.Project != "",
+		func() (string, []any, error) { return listBatchesSQL(userID, f, p) },
+		func(projects []string) (string, []any, error) { return mergedBatchesSQL(userID, projects, f, p) })
+}
+
+// visibleListQuery is a list's single-condition query (single) when the
+// list is narrowed or the user sees too many projects to merge, else its
+// merged query over the projects the user sees.
+func (s *Store) visibleListQuery(ctx context.Context, userID string, narrowed bool,
+	single func() (string, []any, error), merge func(projects []string) (string, []any, error)) (string, []any, error) {
+	if narrowed {
+		return single()
 	}
 	projects, mergeable, err := s.visibleProjects(ctx, userID)
 	if err != nil {
 		return "", nil, err
 	}
 	if !mergeable {
-		return listBatchesSQL(userID, f, p)
+		return single()
 	}
-	return mergedBatchesSQL(userID, projects, f, p)
+	return merge(projects)
 }
 
 // mergedBatchesSQL is the merged batches list.
@@ -118,17 +128,9 @@ func mergedBatchesSQL(userID string, projects []string, f store.BatchFilter, p s
 // batch, an agent, a project or a status (each read by an index of its
 // own, bounded by what it names) or the user sees too many projects.
 func (s *Store) listRunsQuery(ctx context.Context, userID string, f store.RunFilter, p store.Page) (string, []any, error) {
-	if f.BatchID != "" || f.AgentID != "" || f.Project != "" || f.Status != "" {
-		return listRunsSQL(userID, f, p)
-	}
-	projects, mergeable, err := s.visibleProjects(ctx, userID)
-	if err != nil {
-		return "", nil, err
-	}
-	if !mergeable {
-		return listRunsSQL(userID, f, p)
-	}
-	return mergedRunsSQL(userID, projects, f, p)
+	return s.visibleListQuery(ctx, userID, f.BatchID != "" || f.AgentID != "" || f.Project != "" || f.Status != "",
+		func() (string, []any, error) { return listRunsSQL(userID, f, p) },
+		func(projects []string) (string, []any, error) { return mergedRunsSQL(userID, projects, f, p) })
 }
 
 // mergedRunsSQL is the merged runs list, by the batch owner and project

@@ -45,13 +45,13 @@ func userHotQueries() []HotQuery {
 	}
 }
 
-// visibleWalk is why the lists of what a user may see (visibleBatch) walk
-// every batch or run newest first: neither engine turns an OR of
-// "owner_id = ?" and two EXISTS into index ranges, so each reads the table's
-// created index in order and tests each row until the page is full. A page
-// costs the rows of other users it passes: little for a user who sees most
-// recent work, every row for one who sees none. Bounding it needs a read per
-// visible project (LATERAL on PostgreSQL, a merge in Go on SQLite).
+// visibleWalk is why a list of what a user may see read with the one
+// condition (visibleBatch) walks every batch or run newest first: neither
+// engine turns an OR of "owner_id = ?" and two EXISTS into index ranges,
+// so each reads the table's created index in order and tests each row
+// until the page is full. A page costs the rows of other users it passes.
+// The merged lists (visible_lists.go) read one range per source instead;
+// the walk is left for a user who sees more than maxMergedProjects.
 const visibleWalk = "a list of what the caller may see walks the whole created index until the page is full"
 
 // paged is a paged list's query as the store builds it; as names it.

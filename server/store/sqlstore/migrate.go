@@ -452,8 +452,8 @@ var schemaV20 = []string{
 	`ALTER TABLE runs ADD COLUMN batch_owner_id TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE runs ADD COLUMN batch_project TEXT NOT NULL DEFAULT ''`,
 	`UPDATE runs SET
-		batch_owner_id = (SELECT b.owner_id FROM batches b WHERE b.id = runs.batch_id),
-		batch_project = (SELECT b.project FROM batches b WHERE b.id = runs.batch_id)`,
+		batch_owner_id = COALESCE((SELECT b.owner_id FROM batches b WHERE b.id = runs.batch_id), ''),
+		batch_project = COALESCE((SELECT b.project FROM batches b WHERE b.id = runs.batch_id), '')`,
 	`CREATE INDEX runs_batch_owner_created ON runs(batch_owner_id, created_at, id)`,
 	`CREATE INDEX runs_batch_project_created ON runs(batch_project, created_at, id)`,
 }

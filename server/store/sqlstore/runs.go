@@ -280,7 +280,7 @@ func listRunsSQL(userID string, f store.RunFilter, p store.Page) (string, []any,
 		q.and("r.batch_id = ?", f.BatchID)
 	}
 	if f.Project != "" {
-		q.and("b.project = ?", f.Project)
+		q.and("r.batch_project = ?", f.Project) // runs_batch_project_created
 	}
 	if f.AgentID != "" {
 		q.and("r.agent_id = ?", f.AgentID)

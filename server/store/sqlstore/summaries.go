@@ -91,20 +91,22 @@ func inList(ids []string) (string, []any) {
 // hostsWithoutAgentSQL skips through the user's batches by (owner_id,
 // LOWER(host)) from one host to the next (a loose index scan: one seek a
 // host), rather than reading every batch, and keeps the hosts none of the
-// user's agents is named after, each once whatever its case, in order.
-// The home page asks on every refresh; a user's batches are many, their
-// hosts few. Host names compare without regard to case, as reruns match
-// them.
+// user's agents is named after, each once whatever its case (one of its
+// spellings: the first batch found, not the least, which would read every
+// batch of the host), in order. The home page asks on every refresh; a
+// user's batches are many, their hosts few. Host names compare without
+// regard to case, as reruns match them.
 const hostsWithoutAgentSQL = `WITH RECURSIVE hosts(h) AS (
 		SELECT (SELECT MIN(LOWER(b.host)) FROM batches b WHERE b.owner_id = ? AND LOWER(b.host) > '')
 		UNION ALL
 		SELECT (SELECT MIN(LOWER(b.host)) FROM batches b WHERE b.owner_id = ? AND LOWER(b.host) > hosts.h)
 		FROM hosts WHERE hosts.h IS NOT NULL
 	)
-	SELECT (SELECT MIN(b.host) FROM batches b WHERE b.owner_id = ? AND LOWER(b.host) = hosts.h)
+	SELECT (SELECT b.host FROM batches b WHERE b.owner_id = ? AND LOWER(b.host) = hosts.h LIMIT 1)
 	FROM hosts
 	WHERE hosts.h IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.user_id = ? AND LOWER(a.hostname) = hosts.h)
+	ORDER BY hosts.h
 	LIMIT ?`
 
 // HostsWithoutAgent returns up to limit hosts of the user's own batches

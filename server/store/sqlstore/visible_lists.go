@@ -81,7 +81,10 @@ func (m merged) sql(userID string, projects []string, p store.Page) (string, []a
 		return "", nil, err
 	}
 	for _, project := range projects {
-		if err := read(m.projectCol+" = ?", project); err != nil {
+		// The projects were read by another statement: the condition
+		// again, so a share revoked in between shows nothing of the
+		// project (a few index probes for each row of a page).
+		if err := read(m.projectCol+" = ? AND "+visibleBatch, project, userID, userID, userID); err != nil {
 			return "", nil, err
 		}
 	}
@@ -125,8 +128,9 @@ func mergedBatchesSQL(userID string, projects []string, f store.BatchFilter, p s
 }
 
 // listRunsQuery is ListRunsForUser's query: merged, unless narrowed to a
-// batch, an agent, a project or a status (each read by an index of its
-// own, bounded by what it names) or the user sees too many projects.
+// batch, an agent, a project or a status (each read through an index of
+// its own: bounded by what it names, though a status as common as exited
+// names most runs) or the user sees too many projects.
 func (s *Store) listRunsQuery(ctx context.Context, userID string, f store.RunFilter, p store.Page) (string, []any, error) {
 	return s.visibleListQuery(ctx, userID, f.BatchID != "" || f.AgentID != "" || f.Project != "" || f.Status != "",
 		func() (string, []any, error) { return listRunsSQL(userID, f, p) },

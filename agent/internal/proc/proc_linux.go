@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,47 +64,59 @@ func startTime(pid int) (uint64, error) {
 // processesOfRun lists live processes whose environment carries
 // ARGUS_RUN_ID=runID: every process of a run, including those that left
 // its process group.
+//
+// A process in the middle of execve shows an empty environment for a
+// moment (its new memory has none yet): a run's process that left its
+// group and execs just as the run's leader ends would pass for untagged
+// and outlive the run (seen once under load, a `setsid sleep` escapee).
+// So the processes whose environment read empty are read again together,
+// a few milliseconds apart, unless they cannot be a run's: PID 1 (often
+// without an environment, in containers and under systemd), kernel
+// threads (which have none) and zombies. A census costs these few
+// milliseconds only while such a process exists.
 func processesOfRun(runID string) []int {
 	needle := []byte("\x00" + EnvRunID + "=" + runID + "\x00")
-	var pids []int
-	for _, pid := range allPIDs() {
-		data, err := environOf(pid)
-		if err != nil || !bytes.Contains(append([]byte{0}, data...), needle) {
-			continue
+	var pids, unsure []int
+	// read files pid under pids if its environment carries the tag, and
+	// reports whether it has been judged (false: read empty, maybe execing).
+	read := func(pid int) bool {
+		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			return true
 		}
-		if pid != os.Getpid() && !zombie(pid) {
+		if len(data) == 0 {
+			return !mayBeExecing(pid)
+		}
+		if bytes.Contains(append([]byte{0}, data...), needle) && pid != os.Getpid() && !zombie(pid) {
 			pids = append(pids, pid)
 		}
+		return true
+	}
+	for _, pid := range allPIDs() {
+		if !read(pid) {
+			unsure = append(unsure, pid)
+		}
+	}
+	for try := 1; len(unsure) > 0 && try < environTries; try++ {
+		time.Sleep(environRetry)
+		unsure = slices.DeleteFunc(unsure, read)
 	}
 	return pids
 }
 
-// environOf reads pid's environment. A process in the middle of execve
-// shows an empty one for a moment (its new memory has none yet): a run's
-// process that left its group and execs just as the run's leader ends
-// would pass for untagged and outlive the run (seen once under load, a
-// `setsid sleep` escapee). So an empty read is tried again, a few
-// milliseconds apart, unless the process cannot be a run's: PID 1 (often
-// without an environment, in containers and under systemd) and kernel
-// threads (which have none). A user process started with an empty
-// environment costs each census these few milliseconds.
-func environOf(pid int) ([]byte, error) {
-	path := "/proc/" + strconv.Itoa(pid) + "/environ"
-	for try := 1; ; try++ {
-		data, err := os.ReadFile(path)
-		if err != nil || len(data) > 0 || try == environTries || pid == 1 {
-			return data, err
-		}
-		if st, err := readProcStat(pid); err != nil || st.flags&pfKthread != 0 || st.state == 'Z' {
-			return data, nil
-		}
-		time.Sleep(environRetry)
+// mayBeExecing reports whether a process whose environment read empty may
+// be a run's process in the middle of execve.
+func mayBeExecing(pid int) bool {
+	if pid == 1 {
+		return false
 	}
+	st, err := readProcStat(pid)
+	return err == nil && st.flags&pfKthread == 0 && st.state != 'Z'
 }
 
-// environTries and environRetry bound environOf's reads of an empty
-// environment: an execve's window is microseconds, a loaded machine's
-// scheduling a few milliseconds.
+// environTries and environRetry bound the reads of an empty environment:
+// an execve's window is microseconds, a loaded machine's scheduling a few
+// milliseconds.
 const (
 	environTries = 4
 	environRetry = 5 * time.Millisecond

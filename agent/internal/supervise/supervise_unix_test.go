@@ -28,7 +28,10 @@ var runs atomic.Int64
 func command(t *testing.T, argv ...string) (proc.Command, string) {
 	t.Helper()
 	dir := t.TempDir()
-	runID := "r-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + strconv.FormatInt(runs.Add(1), 10)
+	// The test process's PID in the id: a run's leftovers are found by
+	// their tag machine-wide, and two test processes running these tests
+	// at once (two suites side by side) must not end each other's runs.
+	runID := "r-" + strconv.Itoa(os.Getpid()) + "-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + strconv.FormatInt(runs.Add(1), 10)
 	return proc.Command{
 		RunID: runID, Argv: argv, Dir: dir,
 		Env:     []string{"PATH=/usr/bin:/bin", proc.EnvRunID + "=" + runID},

@@ -75,11 +75,10 @@ func awaitParked(t *testing.T, w *watchedWaker) {
 }
 
 // wokenWithin bounds how long after a rerun a held poll may answer: far
-// below the 30s hold, so only the wake-up can have answered it, and still
-// "within milliseconds", yet with room for a loaded CI machine running the
-// suites in parallel (one answer took 51ms there). The latency itself is
-// measured by argus-bench dispatch (BENCHMARKS.md), not here.
-const wokenWithin = 250 * time.Millisecond
+// below the 30s hold, so only the wake-up can have answered it. It was
+// 250 ms, and two suites side by side (load average 10) took 276 ms; how
+// fast is measured by argus-bench dispatch (BENCHMARKS.md), not here.
+const wokenWithin = 5 * time.Second
 
 func TestLongPollIsAnsweredByTheWakeUp(t *testing.T) {
 	t.Parallel()

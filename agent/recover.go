@@ -8,6 +8,7 @@ import (
 	"github.com/argus-exec/argus/agent/internal/proc"
 	"github.com/argus-exec/argus/agent/internal/supervise"
 	"github.com/argus-exec/argus/client"
+	"github.com/argus-exec/argus/internal/ctxsleep"
 	"github.com/argus-exec/argus/server/api"
 )
 
@@ -19,6 +20,9 @@ import (
 // never started is settled without starting it; unsent acks and exits go
 // out through the outbox.
 func (d *daemon) recover(ctx context.Context) {
+	// A command caught mid-start may have a supervisor writing its run's
+	// end just now: until then it is given the time a watch gives one.
+	settleBy := time.Now().Add(unknownSupervisorGrace)
 	for _, rec := range d.journal.records() {
 		if rec.Kind == api.KindStop && rec.State == stateStopping {
 			d.resumeStop(ctx, rec)
@@ -29,7 +33,7 @@ func (d *daemon) recover(ctx context.Context) {
 		}
 		switch rec.State {
 		case stateStarting:
-			d.settleStarting(ctx, rec)
+			d.settleStarting(ctx, rec, settleBy)
 		case stateRunning:
 			d.reattach(ctx, rec)
 		}
@@ -77,26 +81,39 @@ func (d *daemon) announceRestart(ctx context.Context) {
 // process of the run exists it was started: adopt it. If none does, it is
 // not started now either — the run fails — since it might have started
 // and ended, and a command runs at most once.
-func (d *daemon) settleStarting(ctx context.Context, rec Record) {
-	if rec.StatusPath != "" {
-		exit, found, err := supervise.ReadExit(rec.StatusPath)
-		if found && err == nil {
-			d.settleEnded(rec, exit)
+func (d *daemon) settleStarting(ctx context.Context, rec Record, settleBy time.Time) {
+	for {
+		if rec.StatusPath != "" {
+			exit, found, err := supervise.ReadExit(rec.StatusPath)
+			if found && err == nil {
+				d.settleEnded(rec, exit)
+				return
+			}
+			if err != nil {
+				d.log.Warn().Err(err).Str("run_id", rec.RunID).Msg("unreadable status file of a run being started")
+			}
+		}
+		if p, found := proc.FindLeader(rec.RunID); found {
+			d.adoptStarted(ctx, rec, p)
 			return
 		}
-		if err != nil {
-			d.log.Warn().Err(err).Str("run_id", rec.RunID).Msg("unreadable status file of a run being started")
+		// Neither a record nor a process: the run may have ended just
+		// before this agent started, its supervisor still writing the
+		// record (seen under load); until settleBy, look again.
+		if rec.StatusPath == "" || !time.Now().Before(settleBy) || !ctxsleep.Sleep(ctx, watchEvery) {
+			break
 		}
 	}
-	p, found := proc.FindLeader(rec.RunID)
-	if !found {
-		d.log.Warn().Str("run_id", rec.RunID).Msg("agent stopped while starting this run; not starting it again")
-		d.record(rec.CmdID, func(r *Record) {
-			r.State = stateFailed
-			r.Ack = &api.AckRequest{Error: "the agent stopped while starting this command; it was not started again so that it cannot run twice"}
-		})
-		return
-	}
+	d.log.Warn().Str("run_id", rec.RunID).Msg("agent stopped while starting this run; not starting it again")
+	d.record(rec.CmdID, func(r *Record) {
+		r.State = stateFailed
+		r.Ack = &api.AckRequest{Error: "the agent stopped while starting this command; it was not started again so that it cannot run twice"}
+	})
+}
+
+// adoptStarted journals a run found running after a crash mid-start, and
+// watches it to its end.
+func (d *daemon) adoptStarted(ctx context.Context, rec Record, p proc.Process) {
 	now := time.Now().UTC()
 	rec, err := d.journal.update(rec.CmdID, func(r *Record) {
 		r.State, r.PID, r.PGID, r.StartTicks, r.StartedAt = stateRunning, p.PID, p.Group, p.StartTime, now

@@ -126,7 +126,11 @@ func TestHomeInARealBrowser(t *testing.T) {
 	h.ended(agentID, agentTok, running, 0, "")
 	err = chromedp.Do(ctx,
 		testenv.TextHas("#run-"+running.RunID+" .status", "exited 0"),
-		testenv.JSTrue(`window.argusMark === "no reload" && window.scrollY === 700`, "the same page, scrolled where it was"),
+		// Where it was, give or take a row: the browser's scroll anchoring
+		// moves scrollY when a part above the reader's place changes
+		// height (the harness's agent, never heartbeating, shows offline
+		// with a note once the test has run 30 s, as under load it does).
+		testenv.JSTrue(`window.argusMark === "no reload" && Math.abs(window.scrollY - 700) < 150`, "the same page, scrolled where it was"),
 	)
 	if err != nil {
 		t.Fatalf("the run's end without a reload: %v", err)

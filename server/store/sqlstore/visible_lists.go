@@ -20,9 +20,10 @@ import (
 // two reads: the merge keeps both (excluding the user's own from a
 // project's read would walk them all, in a project of mostly theirs), and
 // listPage drops the second (the two are adjacent in the merged order).
-// So the merge reads twice a page: at most two rows stand for one item. A user who sees more projects than
-// maxMergedProjects, and a list narrowed in a way an index of its own
-// serves better, keep the single condition.
+// So the merge reads twice a page: at most two rows stand for one item.
+// A user who sees more projects than maxMergedProjects, and a list
+// narrowed in a way an index of its own serves better, keep the single
+// condition.
 
 // maxMergedProjects bounds the reads of one merged page.
 const maxMergedProjects = 50

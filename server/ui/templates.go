@@ -92,8 +92,9 @@ func (u *UI) render(w http.ResponseWriter, code int, name string, p page) error 
 
 // renderLive answers a page that live.js re-reads every few seconds. Its
 // ETag is a digest of the page as rendered, so a re-read that finds the
-// page as it was is a 304 without a body: an open home page idles at a
-// few hundred bytes a refresh rather than a hundred kilobytes. The digest
+// page as it was is a 304 without a body: an idle page costs a few
+// hundred bytes a refresh rather than its size (the home and host pages
+// change every second while an agent is online: "2s ago"). The digest
 // covers the whole page, CSRF token and user name included, so it never
 // matches another session's page.
 func (u *UI) renderLive(w http.ResponseWriter, r *http.Request, name string, p page) error {

@@ -12,6 +12,7 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,13 +170,17 @@ func TestTheWindowsAgentReattachesUnderWine(t *testing.T) {
 	e := newEnv(t)
 	a := e.startWineAgent()
 	first := a.agent
-	b := e.cmdBatch(a, "echo start & ping -n 118 127.0.0.1")
+	// The tree is found by its ping count, unique to this test process:
+	// another process running this test at once (two suites side by side,
+	// or one left by a killed run) must not count as this one's tree.
+	ping := fmt.Sprintf("ping -n %d 127.0.0.1", 118+os.Getpid()%800)
+	b := e.cmdBatch(a, "echo start & "+ping)
 	run := e.rerun(b)
 	e.waitStatus(run, api.RunRunning)
-	e.WaitFor(30*time.Second, "cmd and its ping running", func() bool { return len(liveWith("ping -n 118")) >= 2 })
+	e.WaitFor(30*time.Second, "cmd and its ping running", func() bool { return len(liveWith(ping)) >= 2 })
 	first.Proc.Kill()
 	e.WaitExit(first.Proc, 30*time.Second)
-	if len(liveWith("ping -n 118")) < 2 {
+	if len(liveWith(ping)) < 2 {
 		t.Fatal("the run died with its agent")
 	}
 	e.StartAgent(e.server, a.spec, a.id, e.user)
@@ -184,5 +189,5 @@ func TestTheWindowsAgentReattachesUnderWine(t *testing.T) {
 	if stopped.Status != api.RunStopped {
 		t.Fatalf("the run stopped by the restarted agent: %+v", stopped)
 	}
-	e.WaitFor(20*time.Second, "every process of the tree gone", func() bool { return len(liveWith("ping -n 118")) == 0 })
+	e.WaitFor(20*time.Second, "every process of the tree gone", func() bool { return len(liveWith(ping)) == 0 })
 }
